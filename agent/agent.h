@@ -1,0 +1,80 @@
+// The agent: owns the collectors and the time-window store, drains the
+// collectors once per interval, and answers queries from the store. gRPC
+// handlers only read the store; nothing outside this class touches BPF maps.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "agent/config.h"
+#include "agent/store/window.h"
+#include "agent/syscalls/syscalls_aggregate.h"
+#include "agent/syscalls/syscalls_collector.h"
+#include "vigil/v1/vigil.pb.h"
+
+namespace vigil {
+
+struct CapabilityState {
+  std::string name;
+  std::string state;  // running | degraded | off
+  std::string reason;
+};
+
+class Agent {
+ public:
+  // Loads and attaches every capability. A capability that cannot load is
+  // reported as off with its reason; Create fails only if none loads.
+  static absl::StatusOr<std::unique_ptr<Agent>> Create(const AgentConfig& config);
+  ~Agent();
+
+  // Starts the collection thread.
+  void Start();
+  // Stops it; idempotent. Collectors are torn down by the destructor.
+  void Stop();
+
+  // Drains every collector into the store now (the collection thread calls
+  // this once per interval; tests may call it directly).
+  void CollectOnce();
+
+  absl::StatusOr<v1::SyscallsResponse> QuerySyscalls(const v1::SyscallsRequest& req) const;
+  v1::StatusResponse Status() const;
+
+  const AgentConfig& config() const { return config_; }
+
+ private:
+  explicit Agent(const AgentConfig& config);
+  void Loop();
+
+  // Resolves a request's range against the window; INVALID_ARGUMENT if it
+  // lies outside it.
+  absl::Status ResolveRange(const v1::TimeRange& range, absl::Time now, absl::Time* from,
+                            absl::Time* to) const;
+
+  const AgentConfig config_;
+  const absl::Time started_;
+  std::vector<CapabilityState> capabilities_;
+
+  // Only the collection thread (or CollectOnce callers, serialized by
+  // collect_mu_) touches collectors.
+  absl::Mutex collect_mu_;
+  std::unique_ptr<SyscallsCollector> syscalls_ ABSL_GUARDED_BY(collect_mu_);
+  absl::Time last_collect_ ABSL_GUARDED_BY(collect_mu_);
+
+  mutable absl::Mutex store_mu_;
+  IntervalWindow<SyscallInterval> syscall_window_ ABSL_GUARDED_BY(store_mu_);
+  SyscallLossCounts syscall_loss_total_ ABSL_GUARDED_BY(store_mu_);
+  std::string last_error_ ABSL_GUARDED_BY(store_mu_);
+
+  absl::Notification stop_;
+  std::thread thread_;
+};
+
+}  // namespace vigil

@@ -1,0 +1,27 @@
+#include "agent/server/vigil_service.h"
+
+#include <string>
+
+namespace vigil {
+
+grpc::Status ToGrpc(const absl::Status& s) {
+  if (s.ok()) return grpc::Status::OK;
+  // absl and gRPC share the canonical code numbering.
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+}
+
+grpc::Status VigilService::GetSyscalls(grpc::ServerContext* ctx, const v1::SyscallsRequest* req,
+                                       v1::SyscallsResponse* resp) {
+  absl::StatusOr<v1::SyscallsResponse> r = agent_->QuerySyscalls(*req);
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = *std::move(r);
+  return grpc::Status::OK;
+}
+
+grpc::Status VigilService::GetStatus(grpc::ServerContext* ctx, const v1::StatusRequest* req,
+                                     v1::StatusResponse* resp) {
+  *resp = agent_->Status();
+  return grpc::Status::OK;
+}
+
+}  // namespace vigil

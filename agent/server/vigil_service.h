@@ -1,0 +1,25 @@
+// gRPC vigil.v1.Vigil: validates requests and reads the Agent's store.
+#pragma once
+
+#include "agent/agent.h"
+#include "vigil/v1/vigil.grpc.pb.h"
+
+namespace vigil {
+
+class VigilService final : public v1::Vigil::Service {
+ public:
+  explicit VigilService(const Agent* agent) : agent_(agent) {}
+
+  grpc::Status GetSyscalls(grpc::ServerContext* ctx, const v1::SyscallsRequest* req,
+                           v1::SyscallsResponse* resp) override;
+  grpc::Status GetStatus(grpc::ServerContext* ctx, const v1::StatusRequest* req,
+                         v1::StatusResponse* resp) override;
+
+ private:
+  const Agent* agent_;
+};
+
+// absl::Status -> grpc::Status with the same code and message.
+grpc::Status ToGrpc(const absl::Status& s);
+
+}  // namespace vigil

@@ -1,0 +1,231 @@
+#include "agent/syscalls/syscalls_aggregate.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <tuple>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "agent/syscalls/syscall_table.h"
+
+namespace vigil {
+namespace {
+
+std::string CommString(const char (&c)[VIGIL_COMM_LEN]) {
+  return std::string(c, strnlen(c, VIGIL_COMM_LEN));
+}
+
+struct Group {
+  uint32_t pid = 0, tid = 0;
+  std::string comm, pcomm;
+  struct Stat {
+    uint64_t calls = 0, errors = 0, total_ns = 0, max_ns = 0;
+    uint64_t hist[VIGIL_SYSCALL_HIST_BUCKETS] = {};
+  };
+  absl::flat_hash_map<uint16_t, Stat> by_nr;
+  uint64_t total_ns = 0, total_calls = 0, total_errors = 0;
+};
+
+}  // namespace
+
+void SyscallInterval::Append(const syscall_key& key, const syscall_stats& s) {
+  SyscallRecord r;
+  r.tgid = key.tgid;
+  r.tid = key.tid;
+  r.nr = static_cast<uint16_t>(key.nr);
+  r.calls = s.calls;
+  r.errors = s.errors;
+  r.total_ns = s.total_ns;
+  r.max_ns = s.max_ns;
+  memcpy(r.comm, s.comm, VIGIL_COMM_LEN);
+  memcpy(r.pcomm, s.pcomm, VIGIL_COMM_LEN);
+  int first = -1, last = -1;
+  for (int i = 0; i < VIGIL_SYSCALL_HIST_BUCKETS; ++i) {
+    if (s.hist[i] == 0) continue;
+    if (first < 0) first = i;
+    last = i;
+  }
+  if (first >= 0) {
+    r.hist_first = static_cast<uint8_t>(first);
+    r.hist_len = static_cast<uint8_t>(last - first + 1);
+    r.hist_offset = static_cast<uint32_t>(hist_pool.size());
+    hist_pool.insert(hist_pool.end(), s.hist + first, s.hist + last + 1);
+  }
+  records.push_back(r);
+}
+
+absl::StatusOr<SyscallQuery> ValidateSyscallsRequest(const v1::SyscallsRequest& req) {
+  SyscallQuery q;
+  q.pid = req.pid();
+  q.tid = req.tid();
+  if (req.top() > kMaxTop) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("top ", req.top(), " is above the maximum ", kMaxTop));
+  }
+  q.top = req.top() == 0 ? kDefaultTop : req.top();
+  if (!req.comm_regex().empty()) {
+    RE2::Options opts;
+    opts.set_log_errors(false);
+    auto re = std::make_unique<RE2>(req.comm_regex(), opts);
+    if (!re->ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "comm_regex \"", req.comm_regex(), "\" does not compile: ", re->error()));
+    }
+    q.comm = std::move(re);
+  }
+  switch (req.group_by()) {
+    case v1::SYSCALL_GROUP_BY_UNSPECIFIED:
+    case v1::SYSCALL_GROUP_BY_THREAD:
+      q.group_by = v1::SYSCALL_GROUP_BY_THREAD;
+      break;
+    case v1::SYSCALL_GROUP_BY_PROCESS:
+    case v1::SYSCALL_GROUP_BY_SYSCALL:
+      q.group_by = req.group_by();
+      break;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("group_by ", static_cast<int>(req.group_by()), " is not a known grouping"));
+  }
+  if (req.range().since_ago_ns() < 0 || req.range().until_ago_ns() < 0) {
+    return absl::InvalidArgumentError("range: since_ago_ns and until_ago_ns must be >= 0");
+  }
+  if (req.range().since_ago_ns() != 0 &&
+      req.range().until_ago_ns() >= req.range().since_ago_ns()) {
+    return absl::InvalidArgumentError(
+        "range: until must be more recent than since (until_ago_ns < since_ago_ns)");
+  }
+  return q;
+}
+
+bool SyscallMerger::Matches(const SyscallRecord& r) const {
+  if (query_.pid != 0 && r.tgid != query_.pid) return false;
+  if (query_.tid != 0 && r.tid != query_.tid) return false;
+  if (query_.comm != nullptr) {
+    if (!RE2::PartialMatch(CommString(r.comm), *query_.comm) &&
+        !RE2::PartialMatch(CommString(r.pcomm), *query_.comm)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void SyscallMerger::Add(const SyscallInterval& interval) {
+  loss_ += interval.loss;
+  for (const SyscallRecord& r : interval.records) {
+    if (!Matches(r)) continue;
+    Agg& a = merged_[Key{r.tgid, r.tid, r.nr}];
+    a.calls += r.calls;
+    a.errors += r.errors;
+    a.total_ns += r.total_ns;
+    a.max_ns = std::max(a.max_ns, r.max_ns);
+    for (int i = 0; i < r.hist_len; ++i) {
+      a.hist[r.hist_first + i] += interval.hist_pool[r.hist_offset + i];
+    }
+    // Intervals arrive oldest first: keep the newest name.
+    memcpy(a.comm, r.comm, VIGIL_COMM_LEN);
+    memcpy(a.pcomm, r.pcomm, VIGIL_COMM_LEN);
+  }
+}
+
+void SyscallMerger::Finish(v1::SyscallsResponse* out) const {
+  // Group key: (pid, tid) with the unused parts zeroed by the grouping.
+  absl::flat_hash_map<std::pair<uint32_t, uint32_t>, Group> groups;
+  for (const auto& [k, a] : merged_) {
+    std::pair<uint32_t, uint32_t> gk;
+    switch (query_.group_by) {
+      case v1::SYSCALL_GROUP_BY_PROCESS: gk = {k.tgid, 0}; break;
+      case v1::SYSCALL_GROUP_BY_SYSCALL: gk = {0, 0}; break;
+      default: gk = {k.tgid, k.tid}; break;
+    }
+    Group& g = groups[gk];
+    g.pid = gk.first;
+    g.tid = gk.second;
+    switch (query_.group_by) {
+      case v1::SYSCALL_GROUP_BY_PROCESS:
+        g.comm = g.pcomm = CommString(a.pcomm);
+        break;
+      case v1::SYSCALL_GROUP_BY_SYSCALL:
+        g.comm = "*";
+        break;
+      default:
+        g.comm = CommString(a.comm);
+        g.pcomm = CommString(a.pcomm);
+        break;
+    }
+    Group::Stat& s = g.by_nr[k.nr];
+    s.calls += a.calls;
+    s.errors += a.errors;
+    s.total_ns += a.total_ns;
+    s.max_ns = std::max(s.max_ns, a.max_ns);
+    for (int i = 0; i < VIGIL_SYSCALL_HIST_BUCKETS; ++i) s.hist[i] += a.hist[i];
+    g.total_ns += a.total_ns;
+    g.total_calls += a.calls;
+    g.total_errors += a.errors;
+  }
+
+  std::vector<const Group*> ranked;
+  ranked.reserve(groups.size());
+  for (const auto& [k, g] : groups) ranked.push_back(&g);
+  std::sort(ranked.begin(), ranked.end(), [](const Group* a, const Group* b) {
+    // Compare u64s as u64s; never narrow to int.
+    return std::make_tuple(b->total_ns, b->total_calls, a->pid, a->tid) <
+           std::make_tuple(a->total_ns, a->total_calls, b->pid, b->tid);
+  });
+
+  const bool cut_syscalls = query_.group_by == v1::SYSCALL_GROUP_BY_SYSCALL;
+  uint32_t omitted = 0;
+  if (!cut_syscalls && ranked.size() > query_.top) {
+    omitted = static_cast<uint32_t>(ranked.size() - query_.top);
+    ranked.resize(query_.top);
+  }
+
+  for (const Group* g : ranked) {
+    v1::ThreadSyscalls* t = out->add_threads();
+    t->set_pid(g->pid);
+    t->set_tid(g->tid);
+    t->set_comm(g->comm);
+    t->set_process_comm(g->pcomm);
+    std::vector<std::pair<uint16_t, const Group::Stat*>> stats;
+    stats.reserve(g->by_nr.size());
+    for (const auto& [nr, s] : g->by_nr) stats.emplace_back(nr, &s);
+    std::sort(stats.begin(), stats.end(), [](const auto& a, const auto& b) {
+      return std::make_tuple(b.second->total_ns, b.second->calls, a.first) <
+             std::make_tuple(a.second->total_ns, a.second->calls, b.first);
+    });
+    if (cut_syscalls && stats.size() > query_.top) {
+      omitted = static_cast<uint32_t>(stats.size() - query_.top);
+      stats.resize(query_.top);
+    }
+    for (const auto& [nr, s] : stats) {
+      v1::SyscallStat* o = t->add_syscalls();
+      o->set_name(SyscallName(nr));
+      o->set_nr(nr);
+      o->set_calls(s->calls);
+      o->set_errors(s->errors);
+      o->set_total_ns(s->total_ns);
+      o->set_max_ns(s->max_ns);
+      int last = VIGIL_SYSCALL_HIST_BUCKETS - 1;
+      while (last >= 0 && s->hist[last] == 0) --last;
+      for (int i = 0; i <= last; ++i) o->add_latency_log2_hist(s->hist[i]);
+    }
+    // Totals describe what is listed, so they add up for the reader.
+    uint64_t calls = 0, errors = 0, total = 0;
+    for (const auto& [nr, s] : stats) {
+      calls += s->calls;
+      errors += s->errors;
+      total += s->total_ns;
+    }
+    t->set_total_calls(calls);
+    t->set_total_errors(errors);
+    t->set_total_ns(total);
+  }
+  out->set_groups_omitted(omitted);
+  v1::SyscallLoss* l = out->mutable_loss();
+  l->set_map_full(loss_.map_full);
+  l->set_no_enter(loss_.no_enter);
+  l->set_storage_fail(loss_.storage_fail);
+  l->set_nr_out_of_range(loss_.nr_out_of_range);
+}
+
+}  // namespace vigil

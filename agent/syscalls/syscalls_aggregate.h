@@ -1,0 +1,114 @@
+// Pure logic for the syscalls capability: the compact per-interval record
+// kept in the window store, request validation, and merging intervals into a
+// SyscallsResponse. No BPF here, so it is unit-tested without privileges.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "bpf/syscalls.h"
+#include "re2/re2.h"
+#include "vigil/v1/vigil.pb.h"
+
+namespace vigil {
+
+// What the kernel side could not record, per interval or summed.
+struct SyscallLossCounts {
+  uint64_t map_full = 0;
+  uint64_t no_enter = 0;
+  uint64_t storage_fail = 0;
+  uint64_t nr_out_of_range = 0;
+
+  SyscallLossCounts& operator+=(const SyscallLossCounts& o) {
+    map_full += o.map_full;
+    no_enter += o.no_enter;
+    storage_fail += o.storage_fail;
+    nr_out_of_range += o.nr_out_of_range;
+    return *this;
+  }
+};
+
+// One (thread, syscall) over one interval. The histogram is stored sparsely:
+// the span of non-zero buckets [hist_first, hist_first + hist_len) lives in
+// the interval's hist_pool at hist_offset.
+struct SyscallRecord {
+  uint32_t tgid = 0;
+  uint32_t tid = 0;
+  uint16_t nr = 0;
+  uint8_t hist_first = 0;
+  uint8_t hist_len = 0;
+  uint32_t hist_offset = 0;
+  uint64_t calls = 0;
+  uint64_t errors = 0;
+  uint64_t total_ns = 0;
+  uint64_t max_ns = 0;
+  char comm[VIGIL_COMM_LEN] = {};
+  char pcomm[VIGIL_COMM_LEN] = {};
+};
+
+// Everything the syscalls collector produced for one interval.
+struct SyscallInterval {
+  std::vector<SyscallRecord> records;
+  std::vector<uint64_t> hist_pool;
+  SyscallLossCounts loss;
+
+  size_t RecordCount() const { return records.size(); }
+  // Appends one drained kernel entry in compact form.
+  void Append(const syscall_key& key, const syscall_stats& stats);
+};
+
+// A validated SyscallsRequest (filters compiled).
+struct SyscallQuery {
+  uint32_t pid = 0;
+  uint32_t tid = 0;
+  std::unique_ptr<RE2> comm;
+  uint32_t top = 20;
+  v1::SyscallGroupBy group_by = v1::SYSCALL_GROUP_BY_THREAD;
+};
+
+inline constexpr uint32_t kDefaultTop = 20;
+inline constexpr uint32_t kMaxTop = 10000;
+
+// INVALID_ARGUMENT naming the bad field, else the compiled query. The time
+// range is checked by the caller, which knows the window.
+absl::StatusOr<SyscallQuery> ValidateSyscallsRequest(const v1::SyscallsRequest& req);
+
+// Merges intervals, then groups, ranks and cuts them into a response.
+class SyscallMerger {
+ public:
+  explicit SyscallMerger(const SyscallQuery& query) : query_(query) {}
+
+  void Add(const SyscallInterval& interval);
+  // Fills threads, groups_omitted and loss (not covered).
+  void Finish(v1::SyscallsResponse* out) const;
+
+ private:
+  struct Key {
+    uint32_t tgid, tid;
+    uint16_t nr;
+    template <typename H>
+    friend H AbslHashValue(H h, const Key& k) {
+      return H::combine(std::move(h), k.tgid, k.tid, k.nr);
+    }
+    bool operator==(const Key& o) const {
+      return tgid == o.tgid && tid == o.tid && nr == o.nr;
+    }
+  };
+  struct Agg {
+    uint64_t calls = 0, errors = 0, total_ns = 0, max_ns = 0;
+    uint64_t hist[VIGIL_SYSCALL_HIST_BUCKETS] = {};
+    char comm[VIGIL_COMM_LEN] = {};
+    char pcomm[VIGIL_COMM_LEN] = {};
+  };
+
+  bool Matches(const SyscallRecord& r) const;
+
+  const SyscallQuery& query_;
+  absl::flat_hash_map<Key, Agg> merged_;
+  SyscallLossCounts loss_;
+};
+
+}  // namespace vigil

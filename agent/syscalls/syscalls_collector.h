@@ -1,0 +1,52 @@
+// Loads bpf/syscalls.bpf.c, attaches it to tp_btf sys_enter/sys_exit, and
+// drains one interval of per-thread syscall stats per Collect() call.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "agent/bpf_util.h"
+#include "agent/syscalls/syscalls_aggregate.h"
+
+struct syscalls_bpf;
+
+namespace vigil {
+
+struct SyscallsConfig {
+  // Entries per stats buffer (there are two): distinct (thread, syscall)
+  // pairs one interval can hold. Overflow is counted as map_full.
+  uint32_t max_entries = 16384;
+  // Entries read per batch syscall.
+  uint32_t batch_size = 1024;
+};
+
+class SyscallsCollector {
+ public:
+  // Opens, sizes, loads and attaches. Errors name the step that failed.
+  static absl::StatusOr<std::unique_ptr<SyscallsCollector>> Create(const SyscallsConfig& config);
+
+  // Retires the active stats buffer (the swap waits for running programs)
+  // and drains it: one interval of deltas. Loss counters are deltas too.
+  absl::StatusOr<SyscallInterval> Collect();
+
+  // Detaches and frees everything (the skeleton owns all of it).
+  ~SyscallsCollector();
+  SyscallsCollector(const SyscallsCollector&) = delete;
+  SyscallsCollector& operator=(const SyscallsCollector&) = delete;
+
+ private:
+  SyscallsCollector(const SyscallsConfig& config, SkelPtr<syscalls_bpf> skel);
+  absl::Status Drain(int map_fd, SyscallInterval* out);
+  absl::StatusOr<SyscallLossCounts> ReadCounters();
+
+  SyscallsConfig config_;
+  SkelPtr<syscalls_bpf> skel_;
+  int active_ = 0;  // 0: stats_a, 1: stats_b
+  SyscallLossCounts last_counters_;
+  std::vector<syscall_key> keys_;
+  std::vector<syscall_stats> values_;
+};
+
+}  // namespace vigil

@@ -1,0 +1,75 @@
+#include "client/agent_client.h"
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace vigil::cli {
+namespace {
+
+absl::StatusOr<std::string> ReadPem(const std::string& path, const char* flag) {
+  if (path.empty()) return std::string();
+  std::ifstream f(path);
+  if (!f) return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": cannot read"));
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<v1::Vigil::Stub>> Connect(const ConnectOptions& opts) {
+  std::shared_ptr<grpc::ChannelCredentials> creds;
+  if (absl::StartsWith(opts.agent, "unix:")) {
+    if (opts.agent.size() <= 5) return absl::InvalidArgumentError("--agent unix: needs a path");
+    creds = grpc::InsecureChannelCredentials();
+  } else {
+    size_t colon = opts.agent.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == opts.agent.size()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--agent \"", opts.agent, "\": expected unix:/path or host:port"));
+    }
+    if (!opts.ca.empty()) {
+      grpc::SslCredentialsOptions ssl;
+      absl::StatusOr<std::string> ca = ReadPem(opts.ca, "--ca");
+      if (!ca.ok()) return ca.status();
+      absl::StatusOr<std::string> cert = ReadPem(opts.cert, "--cert");
+      if (!cert.ok()) return cert.status();
+      absl::StatusOr<std::string> key = ReadPem(opts.key, "--key");
+      if (!key.ok()) return key.status();
+      ssl.pem_root_certs = *ca;
+      ssl.pem_cert_chain = *cert;
+      ssl.pem_private_key = *key;
+      creds = grpc::SslCredentials(ssl);
+    } else if (opts.insecure) {
+      creds = grpc::InsecureChannelCredentials();
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--agent ", opts.agent, ": TCP agents need --ca (and --cert/--key), or --insecure"));
+    }
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  return v1::Vigil::NewStub(grpc::CreateCustomChannel(opts.agent, creds, args));
+}
+
+void SetDeadline(grpc::ClientContext* ctx, const ConnectOptions& opts) {
+  ctx->set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::milliseconds(absl::ToInt64Milliseconds(opts.timeout)));
+}
+
+absl::Status FromGrpc(const grpc::Status& s, const ConnectOptions& opts) {
+  if (s.ok()) return absl::OkStatus();
+  const auto code = static_cast<absl::StatusCode>(s.error_code());
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+      s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    return absl::Status(code, absl::StrCat("agent ", opts.agent, " unreachable (",
+                                           s.error_message(), "); is vigild running?"));
+  }
+  return absl::Status(code, absl::StrCat("agent ", opts.agent, ": ", s.error_message()));
+}
+
+}  // namespace vigil::cli

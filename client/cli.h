@@ -1,0 +1,46 @@
+// The `vigil` command line: subcommand dispatch and the flags every query
+// command shares.
+#pragma once
+
+#include <getopt.h>
+
+#include <string>
+#include <vector>
+
+#include "client/agent_client.h"
+
+namespace vigil::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;  // the agent could not answer
+inline constexpr int kExitUsage = 2;   // bad flags or arguments
+
+int Main(int argc, char** argv);
+
+int RunSyscalls(int argc, char** argv);
+int RunStatus(int argc, char** argv);
+
+// Flags shared by the query commands.
+struct CommonFlags {
+  ConnectOptions conn;
+  bool json = false;
+};
+
+// getopt_long ids for the shared flags; commands use ids from kFirstOwnFlag.
+enum CommonFlagId { kAgent = 500, kCa, kCert, kKey, kInsecure, kTimeout, kJson, kHelp };
+inline constexpr int kFirstOwnFlag = 600;
+
+// The shared flags followed by `own`, terminated for getopt_long.
+std::vector<option> WithCommonOptions(std::vector<option> own);
+
+// Handles a shared flag. Returns false (with *err set) on a bad value.
+bool HandleCommonFlag(int id, const char* value, CommonFlags* flags, std::string* err);
+
+extern const char kCommonHelp[];
+
+// Prints "vigil CMD: MSG (see vigil CMD --help)" and returns kExitUsage.
+int UsageError(const char* cmd, const std::string& msg);
+// Prints "vigil: MSG" and returns kExitFailed.
+int Failure(const std::string& msg);
+
+}  // namespace vigil::cli

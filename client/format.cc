@@ -1,0 +1,115 @@
+#include "client/format.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+
+namespace vigil::cli {
+
+std::string ToJson(const google::protobuf::Message& m) {
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.preserve_proto_field_names = true;
+  opts.always_print_primitive_fields = true;
+  opts.add_whitespace = true;
+  std::string out;
+  auto st = google::protobuf::util::MessageToJsonString(m, &out, opts);
+  if (!st.ok()) return absl::StrCat("{\"error\": \"json: ", st.ToString(), "\"}\n");
+  return out;
+}
+
+std::string HumanNs(uint64_t ns) {
+  if (ns >= 1000000000ull) return absl::StrFormat("%.3f s", ns / 1e9);
+  if (ns >= 1000000ull) return absl::StrFormat("%.3f ms", ns / 1e6);
+  if (ns >= 1000ull) return absl::StrFormat("%.1f us", ns / 1e3);
+  return absl::StrFormat("%d ns", ns);
+}
+
+namespace {
+
+std::string FormatRange(const v1::CoveredRange& c) {
+  if (c.intervals() == 0) return "no data in range yet";
+  const absl::Time a = absl::FromUnixNanos(c.start_unix_ns());
+  const absl::Time b = absl::FromUnixNanos(c.end_unix_ns());
+  return absl::StrFormat("%s .. %s (%s, %d intervals)",
+                         absl::FormatTime("%Y-%m-%d %H:%M:%S", a, absl::LocalTimeZone()),
+                         absl::FormatTime("%H:%M:%S", b, absl::LocalTimeZone()),
+                         absl::FormatDuration(absl::Seconds(absl::ToInt64Seconds(b - a))),
+                         c.intervals());
+}
+
+}  // namespace
+
+std::string FormatSyscalls(const v1::SyscallsResponse& r, v1::SyscallGroupBy by) {
+  std::string out = absl::StrCat("syscalls: ", FormatRange(r.covered()), "\n");
+  const auto& l = r.loss();
+  if (l.map_full() + l.storage_fail() + l.store_dropped() > 0) {
+    absl::StrAppend(&out, absl::StrFormat(
+        "warning: not recorded: %d exits (stats map full), %d entries (task storage), "
+        "%d records (store cap)\n",
+        l.map_full(), l.storage_fail(), l.store_dropped()));
+  }
+  if (r.threads().empty()) {
+    absl::StrAppend(&out, "no syscalls matched\n");
+    return out;
+  }
+  for (const v1::ThreadSyscalls& t : r.threads()) {
+    switch (by) {
+      case v1::SYSCALL_GROUP_BY_PROCESS:
+        absl::StrAppend(&out, absl::StrFormat("\nPID %d  %s", t.pid(), t.comm()));
+        break;
+      case v1::SYSCALL_GROUP_BY_SYSCALL:
+        absl::StrAppend(&out, "\nall threads");
+        break;
+      default:
+        absl::StrAppend(&out, absl::StrFormat("\nPID %d  TID %d  %s", t.pid(), t.tid(), t.comm()));
+        if (!t.process_comm().empty() && t.process_comm() != t.comm()) {
+          absl::StrAppend(&out, absl::StrFormat(" (process %s)", t.process_comm()));
+        }
+        break;
+    }
+    absl::StrAppend(&out, absl::StrFormat("  calls %d  errors %d  time %s\n", t.total_calls(),
+                                          t.total_errors(), HumanNs(t.total_ns())));
+    absl::StrAppend(&out, "% time     seconds  usecs/call   max usecs     calls    errors syscall\n"
+                          "------ ----------- ----------- ----------- --------- --------- ----------------\n");
+    for (const v1::SyscallStat& s : t.syscalls()) {
+      const double pct = t.total_ns() ? 100.0 * s.total_ns() / t.total_ns() : 0.0;
+      const uint64_t avg_us = s.calls() ? s.total_ns() / s.calls() / 1000 : 0;
+      absl::StrAppend(&out, absl::StrFormat("%6.2f %11.6f %11d %11d %9d %9s %s\n", pct,
+                                            s.total_ns() / 1e9, avg_us, s.max_ns() / 1000,
+                                            s.calls(), s.errors() ? absl::StrCat(s.errors()) : "",
+                                            s.name()));
+    }
+  }
+  if (r.groups_omitted() > 0) {
+    absl::StrAppend(&out, absl::StrFormat("\n(%d more %s not shown; raise --top)\n",
+                                          r.groups_omitted(),
+                                          by == v1::SYSCALL_GROUP_BY_SYSCALL ? "syscalls" : "groups"));
+  }
+  return out;
+}
+
+std::string FormatStatus(const v1::StatusResponse& s) {
+  std::string out = absl::StrFormat("vigild %s on %s\n", s.version(), s.hostname());
+  absl::StrAppend(&out, absl::StrFormat(
+      "  up since %s, interval %s, window %s, %d intervals retained\n",
+      absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixNanos(s.start_unix_ns()), absl::LocalTimeZone()),
+      absl::FormatDuration(absl::Nanoseconds(s.interval_ns())),
+      absl::FormatDuration(absl::Nanoseconds(s.window_ns())), s.intervals_retained()));
+  absl::StrAppend(&out, absl::StrFormat("  rss %.1f MiB, cpu %s\n", s.rss_bytes() / 1048576.0,
+                                        HumanNs(s.cpu_ns())));
+  for (const auto& c : s.capabilities()) {
+    absl::StrAppend(&out, absl::StrFormat("  %-10s %s%s\n", c.name(), c.state(),
+                                          c.reason().empty() ? "" : absl::StrCat(": ", c.reason())));
+  }
+  const auto& l = s.syscall_loss();
+  absl::StrAppend(&out, absl::StrFormat(
+      "  syscalls not recorded: map_full %d, storage_fail %d, no_enter %d, nr_out_of_range %d, "
+      "store_dropped %d\n",
+      l.map_full(), l.storage_fail(), l.no_enter(), l.nr_out_of_range(), l.store_dropped()));
+  if (!s.last_error().empty()) absl::StrAppend(&out, "  last error: ", s.last_error(), "\n");
+  return out;
+}
+
+}  // namespace vigil::cli

@@ -1,0 +1,3 @@
+#include "client/cli.h"
+
+int main(int argc, char** argv) { return vigil::cli::Main(argc, argv); }

@@ -1,0 +1,28 @@
+# Builds the syscall number -> name table for the build architecture from the
+# kernel UAPI header that Debian's linux-libc-dev installs.
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
+  set(_unistd /usr/include/x86_64-linux-gnu/asm/unistd_64.h)
+elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "aarch64|arm64")
+  # arm64 uses the generic table.
+  set(_unistd /usr/include/asm-generic/unistd.h)
+endif()
+if(NOT EXISTS "${_unistd}")
+  message(FATAL_ERROR "vigil: syscall table header ${_unistd} not found (install linux-libc-dev)")
+endif()
+
+file(STRINGS ${_unistd} _lines REGEX "^#define __NR[3264]*_[a-z0-9_]+[ \t]+[0-9]+")
+set(_body "")
+set(_count 0)
+foreach(_l IN LISTS _lines)
+  if(_l MATCHES "^#define __NR[3264]*_([a-z0-9_]+)[ \t]+([0-9]+)")
+    string(APPEND _body "    {${CMAKE_MATCH_2}, \"${CMAKE_MATCH_1}\"},\n")
+    math(EXPR _count "${_count} + 1")
+  endif()
+endforeach()
+if(_count LESS 100)
+  message(FATAL_ERROR "vigil: only ${_count} syscalls parsed from ${_unistd}")
+endif()
+set(VIGIL_SYSCALL_TABLE_INC ${CMAKE_BINARY_DIR}/gen/syscall_table.inc)
+file(WRITE ${VIGIL_SYSCALL_TABLE_INC}.tmp "// Generated from ${_unistd}: ${_count} syscalls.\n${_body}")
+configure_file(${VIGIL_SYSCALL_TABLE_INC}.tmp ${VIGIL_SYSCALL_TABLE_INC} COPYONLY)
+message(STATUS "vigil: ${_count} syscall names from ${_unistd}")

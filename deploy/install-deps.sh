@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Vigil needs to build, run and test.
+# Idempotent and non-interactive: packages already present are skipped.
+#   deploy/install-deps.sh          build + run dependencies
+#   deploy/install-deps.sh --test   also the peers the tests and benchmarks compare against
+set -euo pipefail
+
+build_pkgs=(
+  build-essential cmake pkg-config git
+  clang llvm
+  libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev liblzma-dev
+  libbpfcc-dev
+  libabsl-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
+  libgtest-dev libgmock-dev
+  iproute2 procps
+)
+test_pkgs=(strace linux-perf bpftrace libbpf-tools)
+
+want=("${build_pkgs[@]}")
+case "${1:-}" in
+  --test) want+=("${test_pkgs[@]}") ;;
+  "") ;;
+  *) echo "usage: $0 [--test]" >&2; exit 2 ;;
+esac
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: must run as root (apt-get install)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps: all ${#want[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${#missing[@]} packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"
