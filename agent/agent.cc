@@ -155,6 +155,7 @@ absl::StatusOr<v1::SyscallsResponse> Agent::QuerySyscalls(const v1::SyscallsRequ
     store_dropped = syscall_window_.dropped_records();
   }
   merger.Finish(&resp);
+  resp.set_latency_measured(config_.syscalls.measure_latency);
   resp.mutable_loss()->set_store_dropped(store_dropped);
   if (intervals > 0) {
     resp.mutable_covered()->set_start_unix_ns(absl::ToUnixNanos(first));

@@ -35,6 +35,8 @@ options:
   --window DURATION           history kept in memory (default 10m)
   --store-max-records N       cap on records kept across the window (default 100000)
   --syscalls-max-entries N    (thread, syscall) pairs per interval (default 16384)
+  --syscalls-latency on|off   record per-syscall latency (default on); off
+                              records calls and errors only, at lower cost
   --verbose                   libbpf's own log on stderr
   --version                   print the version and exit
   -h, --help                  this help
@@ -66,7 +68,7 @@ uint64_t ParseCountFlag(const char* flag, const char* value, uint64_t min, uint6
 vigil::AgentConfig ParseFlags(int argc, char** argv) {
   enum {
     kListen = 1000, kTlsCert, kTlsKey, kTlsCa, kInsecure, kInterval, kWindow,
-    kStoreMax, kSysMax, kVerbose, kVersion,
+    kStoreMax, kSysMax, kSysLatency, kVerbose, kVersion,
   };
   static const option kOpts[] = {
       {"listen", required_argument, nullptr, kListen},
@@ -78,6 +80,7 @@ vigil::AgentConfig ParseFlags(int argc, char** argv) {
       {"window", required_argument, nullptr, kWindow},
       {"store-max-records", required_argument, nullptr, kStoreMax},
       {"syscalls-max-entries", required_argument, nullptr, kSysMax},
+      {"syscalls-latency", required_argument, nullptr, kSysLatency},
       {"verbose", no_argument, nullptr, kVerbose},
       {"version", no_argument, nullptr, kVersion},
       {"help", no_argument, nullptr, 'h'},
@@ -100,6 +103,12 @@ vigil::AgentConfig ParseFlags(int argc, char** argv) {
         c.syscalls.max_entries =
             static_cast<uint32_t>(ParseCountFlag("syscalls-max-entries", optarg, 64, 4000000));
         break;
+      case kSysLatency: {
+        const std::string v = optarg;
+        if (v != "on" && v != "off") UsageError(absl::StrCat("--syscalls-latency \"", v, "\": expected on or off"));
+        c.syscalls.measure_latency = v == "on";
+        break;
+      }
       case kVerbose: c.verbose = true; break;
       case kVersion: printf("vigild %s\n", VIGIL_VERSION); exit(0);
       case 'h': fputs(kUsage, stdout); exit(0);

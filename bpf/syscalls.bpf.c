@@ -60,7 +60,25 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
+/* Set by the agent before load. Off: sys_enter is not attached, the syscall
+ * number comes from the exit's registers, and no latency is recorded. Each
+ * latency costs two bpf_ktime_get_ns() calls, which is most of Vigil's
+ * per-syscall cost on kvm-clock guests. */
+const volatile bool measure_latency = true;
+
 static const struct syscall_stats zero_stats;
+
+/* The syscall number as the kernel's syscall_get_nr() sees it. */
+static __always_inline long regs_syscall_nr(struct pt_regs *regs)
+{
+#if defined(__TARGET_ARCH_x86)
+	return BPF_CORE_READ(regs, orig_ax);
+#elif defined(__TARGET_ARCH_arm64)
+	return BPF_CORE_READ(regs, syscallno);
+#else
+#error "regs_syscall_nr: unsupported architecture"
+#endif
+}
 
 static __always_inline void count(__u32 which)
 {
@@ -115,15 +133,26 @@ int BPF_PROG(vigil_sys_exit, struct pt_regs *regs, long ret)
 	__u64 now, lat, id;
 	void *stats;
 
-	st = bpf_task_storage_get(&enter_states, task, 0, 0);
-	if (!st || !st->active) {
-		count(SYSCALL_CTR_NO_ENTER);
-		return 0;
+	if (measure_latency) {
+		st = bpf_task_storage_get(&enter_states, task, 0, 0);
+		if (!st || !st->active) {
+			count(SYSCALL_CTR_NO_ENTER);
+			return 0;
+		}
+		now = bpf_ktime_get_ns();
+		lat = now - st->start_ns;
+		key.nr = st->nr;
+		st->active = 0;
+	} else {
+		long nr = regs_syscall_nr(regs);
+
+		if (nr < 0 || nr >= VIGIL_SYSCALL_NR_MAX) {
+			count(SYSCALL_CTR_NR_OUT_OF_RANGE);
+			return 0;
+		}
+		key.nr = nr;
+		lat = 0;
 	}
-	now = bpf_ktime_get_ns();
-	lat = now - st->start_ns;
-	key.nr = st->nr;
-	st->active = 0;
 
 	stats = bpf_map_lookup_elem(&active_stats, &slot);
 	if (!stats)
@@ -149,9 +178,11 @@ int BPF_PROG(vigil_sys_exit, struct pt_regs *regs, long ret)
 	v->calls += 1;
 	if (ret < 0 && ret >= -4095)
 		v->errors += 1;
-	v->total_ns += lat;
-	if (lat > v->max_ns)
-		v->max_ns = lat;
-	v->hist[log2_bucket(lat)] += 1;
+	if (measure_latency) {
+		v->total_ns += lat;
+		if (lat > v->max_ns)
+			v->max_ns = lat;
+		v->hist[log2_bucket(lat)] += 1;
+	}
 	return 0;
 }

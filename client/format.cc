@@ -50,6 +50,9 @@ std::string FormatSyscalls(const v1::SyscallsResponse& r, v1::SyscallGroupBy by)
         "%d records (store cap)\n",
         l.map_full(), l.storage_fail(), l.store_dropped()));
   }
+  if (!r.latency_measured()) {
+    absl::StrAppend(&out, "latency not measured (vigild --syscalls-latency off): counts only\n");
+  }
   if (r.threads().empty()) {
     absl::StrAppend(&out, "no syscalls matched\n");
     return out;

@@ -30,13 +30,15 @@ options:
   --until DURATION   end of the range, that long ago (default: now)
   --top N            at most N groups (default 20, max 10000)
   --by GROUP         thread (default), process or syscall
+  --sort KEY         rank by time (default, like strace -c), calls or errors
+  --top-syscalls N   at most N syscalls per group (default all)
   --watch            refresh every --every until Ctrl-C
   --every DURATION   refresh period for --watch (default 1s)
 )";
 
 std::atomic<bool> g_interrupted{false};
 
-enum { kPid = kFirstOwnFlag, kTid, kComm, kSince, kUntil, kTop, kBy, kWatch, kEvery };
+enum { kPid = kFirstOwnFlag, kTid, kComm, kSince, kUntil, kTop, kBy, kWatch, kEvery, kSort, kTopSyscalls };
 
 bool ParseU32(const char* v, uint32_t* out) {
   return absl::SimpleAtoi(v, out) && *out > 0;
@@ -56,6 +58,8 @@ int RunSyscalls(int argc, char** argv) {
       {"by", required_argument, nullptr, kBy},
       {"watch", no_argument, nullptr, kWatch},
       {"every", required_argument, nullptr, kEvery},
+      {"sort", required_argument, nullptr, kSort},
+      {"top-syscalls", required_argument, nullptr, kTopSyscalls},
   });
   CommonFlags common;
   v1::SyscallsRequest req;
@@ -106,6 +110,18 @@ int RunSyscalls(int argc, char** argv) {
         else return UsageError(cmd, absl::StrCat("--by \"", by, "\": expected thread, process or syscall"));
         break;
       }
+      case kSort: {
+        const std::string key = optarg;
+        if (key == "time") req.set_sort(v1::SYSCALL_SORT_TIME);
+        else if (key == "calls") req.set_sort(v1::SYSCALL_SORT_CALLS);
+        else if (key == "errors") req.set_sort(v1::SYSCALL_SORT_ERRORS);
+        else return UsageError(cmd, absl::StrCat("--sort \"", key, "\": expected time, calls or errors"));
+        break;
+      }
+      case kTopSyscalls:
+        if (!ParseU32(optarg, &n) || n > 10000) return UsageError(cmd, absl::StrCat("--top-syscalls \"", optarg, "\": expected 1-10000"));
+        req.set_top_syscalls(n);
+        break;
       case kWatch: watch = true; break;
       case kEvery:
         if (!absl::ParseDuration(optarg, &d) || d < absl::Milliseconds(100)) {

@@ -10,7 +10,7 @@ build_pkgs=(
   clang llvm
   libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev liblzma-dev
   libbpfcc-dev
-  libabsl-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
+  libabsl-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libre2-dev
   libgtest-dev libgmock-dev
   iproute2 procps
 )

@@ -16,6 +16,17 @@ std::string CommString(const char (&c)[VIGIL_COMM_LEN]) {
   return std::string(c, strnlen(c, VIGIL_COMM_LEN));
 }
 
+// The ranking key for a sort order: bigger ranks first; ties fall back to
+// the other measures, then to ids (ascending) in the callers.
+std::tuple<uint64_t, uint64_t, uint64_t> RankKey(v1::SyscallSort sort, uint64_t total_ns,
+                                                 uint64_t calls, uint64_t errors) {
+  switch (sort) {
+    case v1::SYSCALL_SORT_CALLS: return {calls, total_ns, errors};
+    case v1::SYSCALL_SORT_ERRORS: return {errors, calls, total_ns};
+    default: return {total_ns, calls, errors};
+  }
+}
+
 struct Group {
   uint32_t pid = 0, tid = 0;
   std::string comm, pcomm;
@@ -87,6 +98,24 @@ absl::StatusOr<SyscallQuery> ValidateSyscallsRequest(const v1::SyscallsRequest& 
       return absl::InvalidArgumentError(
           absl::StrCat("group_by ", static_cast<int>(req.group_by()), " is not a known grouping"));
   }
+  switch (req.sort()) {
+    case v1::SYSCALL_SORT_UNSPECIFIED:
+    case v1::SYSCALL_SORT_TIME:
+      q.sort = v1::SYSCALL_SORT_TIME;
+      break;
+    case v1::SYSCALL_SORT_CALLS:
+    case v1::SYSCALL_SORT_ERRORS:
+      q.sort = req.sort();
+      break;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("sort ", static_cast<int>(req.sort()), " is not a known ranking"));
+  }
+  if (req.top_syscalls() > kMaxTop) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("top_syscalls ", req.top_syscalls(), " is above the maximum ", kMaxTop));
+  }
+  q.top_syscalls = req.top_syscalls();
   if (req.range().since_ago_ns() < 0 || req.range().until_ago_ns() < 0) {
     return absl::InvalidArgumentError("range: since_ago_ns and until_ago_ns must be >= 0");
   }
@@ -112,6 +141,7 @@ bool SyscallMerger::Matches(const SyscallRecord& r) const {
 
 void SyscallMerger::Add(const SyscallInterval& interval) {
   loss_ += interval.loss;
+  ++seq_;
   for (const SyscallRecord& r : interval.records) {
     if (!Matches(r)) continue;
     Agg& a = merged_[Key{r.tgid, r.tid, r.nr}];
@@ -122,9 +152,16 @@ void SyscallMerger::Add(const SyscallInterval& interval) {
     for (int i = 0; i < r.hist_len; ++i) {
       a.hist[r.hist_first + i] += interval.hist_pool[r.hist_offset + i];
     }
-    // Intervals arrive oldest first: keep the newest name.
-    memcpy(a.comm, r.comm, VIGIL_COMM_LEN);
-    memcpy(a.pcomm, r.pcomm, VIGIL_COMM_LEN);
+    // Intervals arrive oldest first.
+    Names& n = names_[{r.tgid, r.tid}];
+    const bool newer = n.seq < seq_;
+    const bool own_name = memcmp(n.comm, n.pcomm, VIGIL_COMM_LEN) == 0 &&
+                          memcmp(r.comm, r.pcomm, VIGIL_COMM_LEN) != 0;
+    if (newer || own_name) {
+      n.seq = seq_;
+      memcpy(n.comm, r.comm, VIGIL_COMM_LEN);
+      memcpy(n.pcomm, r.pcomm, VIGIL_COMM_LEN);
+    }
   }
 }
 
@@ -138,19 +175,20 @@ void SyscallMerger::Finish(v1::SyscallsResponse* out) const {
       case v1::SYSCALL_GROUP_BY_SYSCALL: gk = {0, 0}; break;
       default: gk = {k.tgid, k.tid}; break;
     }
+    const Names& n = names_.at({k.tgid, k.tid});
     Group& g = groups[gk];
     g.pid = gk.first;
     g.tid = gk.second;
     switch (query_.group_by) {
       case v1::SYSCALL_GROUP_BY_PROCESS:
-        g.comm = g.pcomm = CommString(a.pcomm);
+        g.comm = g.pcomm = CommString(n.pcomm);
         break;
       case v1::SYSCALL_GROUP_BY_SYSCALL:
         g.comm = "*";
         break;
       default:
-        g.comm = CommString(a.comm);
-        g.pcomm = CommString(a.pcomm);
+        g.comm = CommString(n.comm);
+        g.pcomm = CommString(n.pcomm);
         break;
     }
     Group::Stat& s = g.by_nr[k.nr];
@@ -167,10 +205,13 @@ void SyscallMerger::Finish(v1::SyscallsResponse* out) const {
   std::vector<const Group*> ranked;
   ranked.reserve(groups.size());
   for (const auto& [k, g] : groups) ranked.push_back(&g);
-  std::sort(ranked.begin(), ranked.end(), [](const Group* a, const Group* b) {
+  const v1::SyscallSort sort = query_.sort;
+  std::sort(ranked.begin(), ranked.end(), [sort](const Group* a, const Group* b) {
     // Compare u64s as u64s; never narrow to int.
-    return std::make_tuple(b->total_ns, b->total_calls, a->pid, a->tid) <
-           std::make_tuple(a->total_ns, a->total_calls, b->pid, b->tid);
+    const auto ka = RankKey(sort, a->total_ns, a->total_calls, a->total_errors);
+    const auto kb = RankKey(sort, b->total_ns, b->total_calls, b->total_errors);
+    if (ka != kb) return ka > kb;
+    return std::make_pair(a->pid, a->tid) < std::make_pair(b->pid, b->tid);
   });
 
   const bool cut_syscalls = query_.group_by == v1::SYSCALL_GROUP_BY_SYSCALL;
@@ -189,13 +230,17 @@ void SyscallMerger::Finish(v1::SyscallsResponse* out) const {
     std::vector<std::pair<uint16_t, const Group::Stat*>> stats;
     stats.reserve(g->by_nr.size());
     for (const auto& [nr, s] : g->by_nr) stats.emplace_back(nr, &s);
-    std::sort(stats.begin(), stats.end(), [](const auto& a, const auto& b) {
-      return std::make_tuple(b.second->total_ns, b.second->calls, a.first) <
-             std::make_tuple(a.second->total_ns, a.second->calls, b.first);
+    std::sort(stats.begin(), stats.end(), [sort](const auto& a, const auto& b) {
+      const auto ka = RankKey(sort, a.second->total_ns, a.second->calls, a.second->errors);
+      const auto kb = RankKey(sort, b.second->total_ns, b.second->calls, b.second->errors);
+      if (ka != kb) return ka > kb;
+      return a.first < b.first;
     });
     if (cut_syscalls && stats.size() > query_.top) {
       omitted = static_cast<uint32_t>(stats.size() - query_.top);
       stats.resize(query_.top);
+    } else if (!cut_syscalls && query_.top_syscalls > 0 && stats.size() > query_.top_syscalls) {
+      stats.resize(query_.top_syscalls);
     }
     for (const auto& [nr, s] : stats) {
       v1::SyscallStat* o = t->add_syscalls();
@@ -209,16 +254,9 @@ void SyscallMerger::Finish(v1::SyscallsResponse* out) const {
       while (last >= 0 && s->hist[last] == 0) --last;
       for (int i = 0; i <= last; ++i) o->add_latency_log2_hist(s->hist[i]);
     }
-    // Totals describe what is listed, so they add up for the reader.
-    uint64_t calls = 0, errors = 0, total = 0;
-    for (const auto& [nr, s] : stats) {
-      calls += s->calls;
-      errors += s->errors;
-      total += s->total_ns;
-    }
-    t->set_total_calls(calls);
-    t->set_total_errors(errors);
-    t->set_total_ns(total);
+    t->set_total_calls(g->total_calls);
+    t->set_total_errors(g->total_errors);
+    t->set_total_ns(g->total_ns);
   }
   out->set_groups_omitted(omitted);
   v1::SyscallLoss* l = out->mutable_loss();

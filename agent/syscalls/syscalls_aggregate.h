@@ -67,6 +67,8 @@ struct SyscallQuery {
   std::unique_ptr<RE2> comm;
   uint32_t top = 20;
   v1::SyscallGroupBy group_by = v1::SYSCALL_GROUP_BY_THREAD;
+  v1::SyscallSort sort = v1::SYSCALL_SORT_TIME;
+  uint32_t top_syscalls = 0;  // 0: all
 };
 
 inline constexpr uint32_t kDefaultTop = 20;
@@ -100,6 +102,13 @@ class SyscallMerger {
   struct Agg {
     uint64_t calls = 0, errors = 0, total_ns = 0, max_ns = 0;
     uint64_t hist[VIGIL_SYSCALL_HIST_BUCKETS] = {};
+  };
+  // A thread's name as of the newest interval it appears in. The kernel
+  // side stamps the name when a (thread, syscall) entry is created, so one
+  // interval can hold the inherited name and the one the thread set itself;
+  // the thread's own (differing from its process's) wins.
+  struct Names {
+    uint64_t seq = 0;
     char comm[VIGIL_COMM_LEN] = {};
     char pcomm[VIGIL_COMM_LEN] = {};
   };
@@ -108,6 +117,8 @@ class SyscallMerger {
 
   const SyscallQuery& query_;
   absl::flat_hash_map<Key, Agg> merged_;
+  absl::flat_hash_map<std::pair<uint32_t, uint32_t>, Names> names_;
+  uint64_t seq_ = 0;
   SyscallLossCounts loss_;
 };
 

@@ -34,6 +34,10 @@ absl::StatusOr<std::unique_ptr<SyscallsCollector>> SyscallsCollector::Create(
     int err = bpf_map__set_max_entries(m, config.max_entries);
     if (err) return ErrnoStatus(err, absl::StrCat("sizing map ", bpf_map__name(m)));
   }
+  skel->rodata->measure_latency = config.measure_latency;
+  if (!config.measure_latency) {
+    bpf_program__set_autoload(skel->progs.vigil_sys_enter, false);
+  }
   if (int err = syscalls_bpf::load(skel.get())) {
     return WithLibbpfHint(ErrnoStatus(err, "loading syscalls.bpf.o"));
   }
@@ -74,6 +78,18 @@ absl::StatusOr<SyscallInterval> SyscallsCollector::Collect() {
   out.loss.nr_out_of_range = now->nr_out_of_range - last_counters_.nr_out_of_range;
   last_counters_ = *now;
   return out;
+}
+
+std::vector<uint32_t> SyscallsCollector::ProgramIds() const {
+  std::vector<uint32_t> ids;
+  for (const bpf_program* p : {skel_->progs.vigil_sys_enter, skel_->progs.vigil_sys_exit}) {
+    const int fd = bpf_program__fd(p);
+    if (fd < 0) continue;  // not loaded (latency off)
+    bpf_prog_info info = {};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) ids.push_back(info.id);
+  }
+  return ids;
 }
 
 absl::Status SyscallsCollector::Drain(int fd, SyscallInterval* out) {

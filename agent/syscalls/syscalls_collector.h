@@ -18,6 +18,9 @@ struct SyscallsConfig {
   // Entries per stats buffer (there are two): distinct (thread, syscall)
   // pairs one interval can hold. Overflow is counted as map_full.
   uint32_t max_entries = 16384;
+  // Record entry-to-exit latency (total, max, histogram). Off attaches only
+  // sys_exit and records calls and errors: cheaper per syscall.
+  bool measure_latency = true;
   // Entries read per batch syscall.
   uint32_t batch_size = 1024;
 };
@@ -30,6 +33,9 @@ class SyscallsCollector {
   // Retires the active stats buffer (the swap waits for running programs)
   // and drains it: one interval of deltas. Loss counters are deltas too.
   absl::StatusOr<SyscallInterval> Collect();
+
+  // Kernel ids of the loaded programs (for tests and status).
+  std::vector<uint32_t> ProgramIds() const;
 
   // Detaches and frees everything (the skeleton owns all of it).
   ~SyscallsCollector();

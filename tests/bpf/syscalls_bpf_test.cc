@@ -1,0 +1,255 @@
+// Loads the real syscalls BPF program and checks it against workloads whose
+// syscalls are known exactly. Skips with the reason when BPF is not allowed.
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <gtest/gtest.h>
+
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "agent/bpf_util.h"
+#include "agent/syscalls/syscall_table.h"
+#include "agent/syscalls/syscalls_collector.h"
+#include "tests/test_util.h"
+#include "tests/workloads/syscall_mix.h"
+
+namespace vigil {
+namespace {
+
+class SyscallsBpfTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why = test::BpfUnavailableReason();
+    if (!why.empty()) GTEST_SKIP() << "BPF not permitted here: " << why;
+    ConfigureLibbpfLogging(false);
+  }
+};
+
+v1::SyscallsResponse Merge(const std::vector<SyscallInterval>& ivs, v1::SyscallsRequest req) {
+  req.set_top(kMaxTop);
+  SyscallQuery q = *ValidateSyscallsRequest(req);
+  SyscallMerger m(q);
+  for (const auto& iv : ivs) m.Add(iv);
+  v1::SyscallsResponse r;
+  m.Finish(&r);
+  return r;
+}
+
+void CheckExact(const std::vector<test::MixResult>& results, const v1::SyscallsResponse& r,
+                bool latency) {
+  for (const test::MixResult& want : results) {
+    SCOPED_TRACE(testing::Message() << "tid " << want.tid);
+    const v1::ThreadSyscalls* t = nullptr;
+    for (const auto& g : r.threads()) {
+      if (static_cast<int>(g.tid()) == want.tid) t = &g;
+    }
+    ASSERT_NE(t, nullptr);
+    EXPECT_EQ(static_cast<int>(t->pid()), getpid());
+    auto find = [&](const char* name) -> const v1::SyscallStat* {
+      for (const auto& s : t->syscalls()) {
+        if (s.name() == name) return &s;
+      }
+      return nullptr;
+    };
+    const v1::SyscallStat* getppid = find("getppid");
+    const v1::SyscallStat* close = find("close");
+    const v1::SyscallStat* access = find("access");
+    ASSERT_NE(getppid, nullptr);
+    ASSERT_NE(close, nullptr);
+    ASSERT_NE(access, nullptr);
+    EXPECT_EQ(getppid->calls(), static_cast<uint64_t>(want.getppid));
+    EXPECT_EQ(getppid->errors(), 0u);
+    EXPECT_EQ(close->calls(), static_cast<uint64_t>(want.close_calls));
+    EXPECT_EQ(close->errors(), static_cast<uint64_t>(want.close_calls));
+    EXPECT_EQ(access->calls(), static_cast<uint64_t>(want.access_calls));
+    EXPECT_EQ(access->errors(), static_cast<uint64_t>(want.access_errors));
+    if (latency) {
+      EXPECT_GT(getppid->total_ns(), 0u);
+      EXPECT_GE(getppid->total_ns(), getppid->max_ns());
+      uint64_t hist = 0;
+      for (uint64_t h : getppid->latency_log2_hist()) hist += h;
+      EXPECT_EQ(hist, getppid->calls());
+    } else {
+      EXPECT_EQ(getppid->total_ns(), 0u);
+    }
+  }
+}
+
+TEST_F(SyscallsBpfTest, CountsEachThreadsSyscallsExactly) {
+  auto collector = SyscallsCollector::Create(SyscallsConfig{});
+  ASSERT_TRUE(collector.ok()) << collector.status();
+  constexpr int kThreads = 6;
+  std::vector<test::MixResult> results(kThreads);
+  std::vector<std::thread> pool;
+  std::vector<SyscallInterval> ivs;
+  for (int i = 0; i < kThreads; ++i) {
+    pool.emplace_back([i, &results] { results[i] = test::RunSyscallMix(i); });
+  }
+  // Drain while the threads run, so their counts straddle intervals: the
+  // buffer swap must neither lose nor double-count.
+  for (int k = 0; k < 5; ++k) {
+    auto iv = (*collector)->Collect();
+    ASSERT_TRUE(iv.ok()) << iv.status();
+    ivs.push_back(*std::move(iv));
+  }
+  for (auto& t : pool) t.join();
+  auto last = (*collector)->Collect();
+  ASSERT_TRUE(last.ok()) << last.status();
+  ivs.push_back(*std::move(last));
+
+  v1::SyscallsRequest req;
+  req.set_pid(getpid());
+  v1::SyscallsResponse r = Merge(ivs, req);
+  CheckExact(results, r, /*latency=*/true);
+  EXPECT_EQ(r.loss().map_full(), 0u);
+  EXPECT_EQ(r.loss().storage_fail(), 0u);
+}
+
+TEST_F(SyscallsBpfTest, CountsExactlyWithLatencyOff) {
+  SyscallsConfig config;
+  config.measure_latency = false;
+  auto collector = SyscallsCollector::Create(config);
+  ASSERT_TRUE(collector.ok()) << collector.status();
+  std::vector<test::MixResult> results(3);
+  std::vector<std::thread> pool;
+  for (int i = 0; i < 3; ++i) {
+    pool.emplace_back([i, &results] { results[i] = test::RunSyscallMix(i); });
+  }
+  for (auto& t : pool) t.join();
+  auto iv = (*collector)->Collect();
+  ASSERT_TRUE(iv.ok()) << iv.status();
+  v1::SyscallsRequest req;
+  req.set_pid(getpid());
+  CheckExact(results, Merge({*iv}, req), /*latency=*/false);
+}
+
+TEST_F(SyscallsBpfTest, RecordsThreadAndProcessNames) {
+  auto collector = SyscallsCollector::Create(SyscallsConfig{});
+  ASSERT_TRUE(collector.ok()) << collector.status();
+  int tid = 0;
+  std::thread t([&] {
+    pthread_setname_np(pthread_self(), "vigil-named");
+    tid = static_cast<int>(syscall(SYS_gettid));
+    for (int i = 0; i < 10; ++i) syscall(SYS_getppid);
+  });
+  t.join();
+  auto iv = (*collector)->Collect();
+  ASSERT_TRUE(iv.ok());
+  v1::SyscallsRequest req;
+  req.set_tid(tid);
+  v1::SyscallsResponse r = Merge({*iv}, req);
+  ASSERT_EQ(r.threads_size(), 1);
+  EXPECT_EQ(r.threads(0).comm(), "vigil-named");
+  char self[17] = {};
+  pthread_getname_np(pthread_self(), self, sizeof(self));
+  EXPECT_EQ(r.threads(0).process_comm(), self);
+}
+
+// Thousands of short-lived threads through buffers far smaller than the
+// number of (thread, syscall) pairs they create: per-interval draining and
+// task-local storage must keep every map from filling.
+TEST_F(SyscallsBpfTest, ThreadChurnNeverFillsMaps) {
+  SyscallsConfig config;
+  config.max_entries = 512;
+  auto collector = SyscallsCollector::Create(config);
+  ASSERT_TRUE(collector.ok()) << collector.status();
+  constexpr int kThreads = 4000, kBatch = 25, kCallsEach = 3;
+  std::set<uint32_t> tids;
+  std::vector<SyscallInterval> ivs;
+  for (int done = 0; done < kThreads; done += kBatch) {
+    std::vector<std::thread> batch;
+    std::vector<uint32_t> batch_tids(kBatch);
+    for (int i = 0; i < kBatch; ++i) {
+      batch.emplace_back([i, &batch_tids] {
+        batch_tids[i] = static_cast<uint32_t>(syscall(SYS_gettid));
+        for (int k = 0; k < kCallsEach; ++k) syscall(SYS_getppid);
+      });
+    }
+    for (auto& t : batch) t.join();
+    tids.insert(batch_tids.begin(), batch_tids.end());
+    auto iv = (*collector)->Collect();
+    ASSERT_TRUE(iv.ok()) << iv.status();
+    ivs.push_back(*std::move(iv));
+  }
+  v1::SyscallsRequest req;
+  req.set_pid(getpid());
+  v1::SyscallsResponse r = Merge(ivs, req);
+  uint64_t getppid_calls = 0;
+  std::set<uint32_t> seen;
+  for (const auto& t : r.threads()) {
+    if (!tids.count(t.tid())) continue;
+    for (const auto& s : t.syscalls()) {
+      if (s.name() == "getppid") {
+        getppid_calls += s.calls();
+        seen.insert(t.tid());
+      }
+    }
+  }
+  EXPECT_EQ(r.loss().map_full(), 0u);
+  EXPECT_EQ(r.loss().storage_fail(), 0u);
+  EXPECT_EQ(getppid_calls, static_cast<uint64_t>(kThreads) * kCallsEach);
+  // Tids may be reused by the kernel across batches; every distinct one seen.
+  EXPECT_EQ(seen.size(), tids.size());
+
+  // The dead threads are gone from the kernel maps: the next interval holds
+  // nothing of theirs.
+  auto after = (*collector)->Collect();
+  ASSERT_TRUE(after.ok());
+  for (const SyscallRecord& rec : after->records) {
+    if (rec.tgid == static_cast<uint32_t>(getpid())) {
+      EXPECT_EQ(tids.count(rec.tid), 0u) << "stale entry for dead tid " << rec.tid;
+    }
+  }
+}
+
+// A map that is too small for one interval counts what it dropped.
+TEST_F(SyscallsBpfTest, FullMapIsCountedNotSilent) {
+  SyscallsConfig config;
+  config.max_entries = 64;
+  auto collector = SyscallsCollector::Create(config);
+  ASSERT_TRUE(collector.ok()) << collector.status();
+  std::vector<std::thread> pool;
+  for (int i = 0; i < 100; ++i) {
+    pool.emplace_back([] { syscall(SYS_getppid); });
+  }
+  for (auto& t : pool) t.join();
+  auto iv = (*collector)->Collect();
+  ASSERT_TRUE(iv.ok());
+  EXPECT_LE(iv->records.size(), 64u);
+  EXPECT_GT(iv->loss.map_full, 0u);
+}
+
+TEST_F(SyscallsBpfTest, DestroyDetachesEverything) {
+  std::vector<uint32_t> ids;
+  {
+    auto collector = SyscallsCollector::Create(SyscallsConfig{});
+    ASSERT_TRUE(collector.ok()) << collector.status();
+    ids = (*collector)->ProgramIds();
+    ASSERT_EQ(ids.size(), 2u);
+    for (uint32_t id : ids) {
+      int fd = bpf_prog_get_fd_by_id(id);
+      EXPECT_GE(fd, 0) << "program " << id << " should be loaded";
+      if (fd >= 0) close(fd);
+    }
+  }
+  // By id, so programs of other processes (another vigild) do not matter.
+  // The kernel frees a program from a work queue after its last reference
+  // goes, so allow it a moment.
+  for (uint32_t id : ids) {
+    int fd = -1;
+    for (int tries = 0; tries < 50; ++tries) {
+      fd = bpf_prog_get_fd_by_id(id);
+      if (fd < 0) break;
+      close(fd);
+      usleep(20000);
+    }
+    EXPECT_LT(fd, 0) << "program " << id << " still loaded 1s after destroy";
+  }
+}
+
+}  // namespace
+}  // namespace vigil

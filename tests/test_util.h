@@ -1,0 +1,65 @@
+// Helpers shared by the tests: running commands, starting vigild on a
+// private socket, and skipping BPF tests with a reason when not privileged.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace vigil::test {
+
+struct CommandResult {
+  int exit_code = -1;  // -1: killed by a signal or could not run
+  std::string out;
+  std::string err;
+};
+
+// Runs argv (argv[0] a path) to completion, capturing stdout and stderr.
+CommandResult RunCommand(const std::vector<std::string>& argv,
+                         absl::Duration timeout = absl::Seconds(60));
+
+// Empty if this process may load BPF programs; otherwise why not.
+std::string BpfUnavailableReason();
+
+// A temporary directory removed (recursively) on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// vigild started on a private socket; SIGTERM and waited for on destruction.
+class ScopedVigild {
+ public:
+  // extra: more vigild flags. Waits until `vigil status` answers.
+  explicit ScopedVigild(std::vector<std::string> extra = {});
+  ~ScopedVigild();
+  bool ok() const { return pid_ > 0 && ready_; }
+  const std::string& agent() const { return agent_; }  // "unix:/..."
+  const std::string& log() const { return log_; }
+  pid_t pid() const { return pid_; }
+  // Stops vigild; returns its exit code (-1 if killed by a signal).
+  int Stop();
+
+ private:
+  TempDir dir_;
+  std::string agent_;
+  std::string log_path_;
+  std::string log_;
+  pid_t pid_ = -1;
+  bool ready_ = false;
+};
+
+// Paths of the built binaries (set by CMake).
+std::string VigildPath();
+std::string VigilPath();
+std::string WorkloadPath();
+
+}  // namespace vigil::test

@@ -1,0 +1,80 @@
+// Small pure pieces: syscall table, kernel version parsing, listen address
+// rules, and human-readable durations.
+#include <gtest/gtest.h>
+
+#include "agent/preflight.h"
+#include "agent/server/listen.h"
+#include "agent/syscalls/syscall_table.h"
+#include "client/format.h"
+
+namespace vigil {
+namespace {
+
+TEST(SyscallTableTest, KnowsX86_64Numbers) {
+#if defined(__x86_64__)
+  EXPECT_EQ(SyscallName(0), "read");
+  EXPECT_EQ(SyscallName(1), "write");
+  EXPECT_EQ(SyscallName(39), "getpid");
+  EXPECT_EQ(SyscallName(110), "getppid");
+  EXPECT_EQ(SyscallName(202), "futex");
+  EXPECT_EQ(SyscallName(231), "exit_group");
+  EXPECT_EQ(SyscallName(435), "clone3");
+  EXPECT_EQ(SyscallNumber("openat"), 257);
+#endif
+  EXPECT_EQ(SyscallName(999), "syscall_999");
+  EXPECT_EQ(SyscallNumber("no_such_syscall"), -1);
+}
+
+TEST(PreflightTest, ParsesKernelReleases) {
+  KernelVersion v;
+  ASSERT_TRUE(ParseKernelRelease("6.18.44-fc-v769", &v));
+  EXPECT_EQ(v.major, 6);
+  EXPECT_EQ(v.minor, 18);
+  EXPECT_EQ(v.patch, 44);
+  ASSERT_TRUE(ParseKernelRelease("5.4", &v));
+  EXPECT_EQ(v.patch, 0);
+  EXPECT_FALSE(ParseKernelRelease("garbage", &v));
+}
+
+TEST(ListenTest, ParsesAndValidatesAddresses) {
+  ListenConfig c;
+  auto u = ParseListenAddress("unix:/run/vigil/vigild.sock");
+  ASSERT_TRUE(u.ok());
+  EXPECT_TRUE(u->is_unix);
+  EXPECT_TRUE(ValidateListen(*u, c).ok());
+  EXPECT_FALSE(ParseListenAddress("unix:relative.sock").ok());
+  EXPECT_FALSE(ParseListenAddress("nohostport").ok());
+  EXPECT_FALSE(ParseListenAddress("host:0").ok());
+  EXPECT_FALSE(ParseListenAddress("host:70000").ok());
+
+  auto t = ParseListenAddress("127.0.0.1:9090");
+  ASSERT_TRUE(t.ok());
+  EXPECT_TRUE(t->loopback);
+  // TCP without TLS is refused unless explicitly insecure.
+  EXPECT_EQ(ValidateListen(*t, c).code(), absl::StatusCode::kInvalidArgument);
+  c.insecure = true;
+  EXPECT_TRUE(ValidateListen(*t, c).ok());
+  c.insecure = false;
+  c.tls_cert = "cert.pem";  // partial TLS config
+  EXPECT_EQ(ValidateListen(*t, c).code(), absl::StatusCode::kInvalidArgument);
+  c.tls_key = "key.pem";
+  c.tls_client_ca = "ca.pem";
+  EXPECT_TRUE(ValidateListen(*t, c).ok());
+  EXPECT_EQ(ValidateListen(*u, c).code(), absl::StatusCode::kInvalidArgument);
+
+  auto v6 = ParseListenAddress("[::1]:9090");
+  ASSERT_TRUE(v6.ok());
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_TRUE(v6->loopback);
+  EXPECT_FALSE(ParseListenAddress("10.0.0.1:9090")->loopback);
+}
+
+TEST(FormatTest, HumanNs) {
+  EXPECT_EQ(cli::HumanNs(999), "999 ns");
+  EXPECT_EQ(cli::HumanNs(1500), "1.5 us");
+  EXPECT_EQ(cli::HumanNs(2500000), "2.500 ms");
+  EXPECT_EQ(cli::HumanNs(3000000000ull), "3.000 s");
+}
+
+}  // namespace
+}  // namespace vigil
