@@ -85,7 +85,13 @@ void Agent::Stop() {
 void Agent::Loop() {
   absl::Time next = absl::Now() + config_.interval;
   while (!stop_.WaitForNotificationWithTimeout(next - absl::Now())) {
+    if (stall_.load()) {
+      fprintf(stderr, "vigild: collection loop stalled on purpose (test hook)\n");
+      stop_.WaitForNotification();
+      return;
+    }
     CollectOnce();
+    if (config_.heartbeat) config_.heartbeat();
     next += config_.interval;
     // After a stall (suspend, overload), skip missed ticks instead of
     // bursting; the interval's start/end stamps keep the data honest.

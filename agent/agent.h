@@ -40,6 +40,9 @@ class Agent {
   // Stops it; idempotent. Collectors are torn down by the destructor.
   void Stop();
 
+  // Test hook: the collection loop blocks until Stop(), as if hung.
+  void StallForTesting() { stall_.store(true); }
+
   // Drains every collector into the store now (the collection thread calls
   // this once per interval; tests may call it directly).
   void CollectOnce();
@@ -74,6 +77,7 @@ class Agent {
   std::string last_error_ ABSL_GUARDED_BY(store_mu_);
 
   absl::Notification stop_;
+  std::atomic<bool> stall_{false};
   std::thread thread_;
 };
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "absl/time/time.h"
@@ -32,6 +33,12 @@ struct AgentConfig {
   SyscallsConfig syscalls;
   ListenConfig listen;
   bool verbose = false;
+  // Test hook: SIGUSR2 stalls the collection loop (so its heartbeat stops),
+  // to prove that systemd's watchdog restarts a hung agent.
+  bool test_stall_signal = false;
+  // Called by the collection loop after every interval: the systemd watchdog
+  // ping, when running under systemd. Empty: nothing.
+  std::function<void()> heartbeat;
 };
 
 }  // namespace vigil

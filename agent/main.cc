@@ -2,134 +2,144 @@
 // below takes an AgentConfig.
 #include <getopt.h>
 #include <signal.h>
+#include <systemd/sd-daemon.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "agent/agent.h"
 #include "agent/bpf_util.h"
 #include "agent/config.h"
 #include "agent/preflight.h"
+#include "agent/settings.h"
 #include "agent/server/listen.h"
 #include "agent/server/vigil_service.h"
 
 namespace {
 
-constexpr char kUsage[] = R"(usage: vigild [options]
+constexpr char kUsageHead[] = R"(usage: vigild [options]
 
 Vigil agent: always-on eBPF tracing. Loads its BPF programs, keeps a bounded
 window of per-interval data in memory, and serves gRPC (vigil.v1).
 
-options:
-  --listen ADDR               unix:/path (default unix:/run/vigil/vigild.sock)
-                              or HOST:PORT (needs the --tls-* flags)
-  --tls-cert FILE             server certificate (PEM) for a TCP listener
-  --tls-key FILE              server private key (PEM)
-  --tls-client-ca FILE        CA that client certificates must chain to (mTLS)
-  --insecure-listen           allow a plaintext TCP listener (not recommended)
-  --interval DURATION         collection interval (default 1s, min 10ms)
-  --window DURATION           history kept in memory (default 10m)
-  --store-max-records N       cap on records kept across the window (default 100000)
-  --syscalls-max-entries N    (thread, syscall) pairs per interval (default 16384)
-  --syscalls-latency on|off   record per-syscall latency (default on); off
-                              records calls and errors only, at lower cost
-  --verbose                   libbpf's own log on stderr
-  --version                   print the version and exit
-  -h, --help                  this help
+Settings come from the config file (default /etc/vigil/vigild.conf, if it
+exists; "key = value" lines with the option names below as keys), then from
+flags, which override the file.
 
-exit codes: 0 stopped cleanly, 1 could not start, 2 bad usage
+options:
+  --config FILE                 config file (default /etc/vigil/vigild.conf)
+  --check-config                validate the configuration and exit
 )";
+
+constexpr char kUsageTail[] = R"(  --version                   print the version and exit
+  -h, --help                    this help
+
+exit codes: 0 stopped cleanly, 1 could not start, 2 bad usage or configuration
+)";
+
+void PrintUsage() {
+  fputs(kUsageHead, stdout);
+  for (const vigil::SettingInfo& s : vigil::AllSettings()) {
+    std::string left = absl::StrCat("  --", s.name, s.takes_value ? " VALUE" : "");
+    printf("%-32s%s\n", left.c_str(), s.help);
+  }
+  fputs(kUsageTail, stdout);
+}
 
 [[noreturn]] void UsageError(const std::string& msg) {
   fprintf(stderr, "vigild: %s (see vigild --help)\n", msg.c_str());
   exit(2);
 }
 
-absl::Duration ParseDurationFlag(const char* flag, const char* value) {
-  absl::Duration d;
-  if (!absl::ParseDuration(value, &d) || d <= absl::ZeroDuration()) {
-    UsageError(absl::StrCat("--", flag, " \"", value, "\": expected a positive duration like 1s, 500ms, 10m"));
-  }
-  return d;
-}
+struct Flags {
+  vigil::AgentConfig config;
+  bool check_config = false;
+  std::string config_path;
+};
 
-uint64_t ParseCountFlag(const char* flag, const char* value, uint64_t min, uint64_t max) {
-  uint64_t v = 0;
-  if (!absl::SimpleAtoi(value, &v) || v < min || v > max) {
-    UsageError(absl::StrCat("--", flag, " \"", value, "\": expected an integer in [", min, ", ", max, "]"));
-  }
-  return v;
-}
-
-vigil::AgentConfig ParseFlags(int argc, char** argv) {
-  enum {
-    kListen = 1000, kTlsCert, kTlsKey, kTlsCa, kInsecure, kInterval, kWindow,
-    kStoreMax, kSysMax, kSysLatency, kVerbose, kVersion,
-  };
-  static const option kOpts[] = {
-      {"listen", required_argument, nullptr, kListen},
-      {"tls-cert", required_argument, nullptr, kTlsCert},
-      {"tls-key", required_argument, nullptr, kTlsKey},
-      {"tls-client-ca", required_argument, nullptr, kTlsCa},
-      {"insecure-listen", no_argument, nullptr, kInsecure},
-      {"interval", required_argument, nullptr, kInterval},
-      {"window", required_argument, nullptr, kWindow},
-      {"store-max-records", required_argument, nullptr, kStoreMax},
-      {"syscalls-max-entries", required_argument, nullptr, kSysMax},
-      {"syscalls-latency", required_argument, nullptr, kSysLatency},
-      {"verbose", no_argument, nullptr, kVerbose},
+Flags ParseFlags(int argc, char** argv) {
+  enum { kConfig = 1000, kCheckConfig, kVersion, kHelp, kFirstSetting };
+  const auto& settings = vigil::AllSettings();
+  std::vector<option> opts = {
+      {"config", required_argument, nullptr, kConfig},
+      {"check-config", no_argument, nullptr, kCheckConfig},
       {"version", no_argument, nullptr, kVersion},
-      {"help", no_argument, nullptr, 'h'},
-      {nullptr, 0, nullptr, 0},
+      {"help", no_argument, nullptr, kHelp},
   };
-  vigil::AgentConfig c;
+  for (size_t i = 0; i < settings.size(); ++i) {
+    opts.push_back({settings[i].name, settings[i].takes_value ? required_argument : no_argument,
+                    nullptr, kFirstSetting + static_cast<int>(i)});
+  }
+  opts.push_back({nullptr, 0, nullptr, 0});
+
+  Flags f;
+  bool explicit_config = false;
+  f.config_path = vigil::kDefaultConfigPath;
+  std::vector<std::pair<std::string, std::string>> from_flags;
   opterr = 0;
   int opt;
-  while ((opt = getopt_long(argc, argv, ":h", kOpts, nullptr)) != -1) {
+  while ((opt = getopt_long(argc, argv, ":h", opts.data(), nullptr)) != -1) {
+    if (opt >= kFirstSetting) {
+      const vigil::SettingInfo& s = settings[opt - kFirstSetting];
+      from_flags.emplace_back(s.name, s.takes_value ? optarg : "true");
+      continue;
+    }
     switch (opt) {
-      case kListen: c.listen.address = optarg; break;
-      case kTlsCert: c.listen.tls_cert = optarg; break;
-      case kTlsKey: c.listen.tls_key = optarg; break;
-      case kTlsCa: c.listen.tls_client_ca = optarg; break;
-      case kInsecure: c.listen.insecure = true; break;
-      case kInterval: c.interval = ParseDurationFlag("interval", optarg); break;
-      case kWindow: c.window = ParseDurationFlag("window", optarg); break;
-      case kStoreMax: c.store_max_records = ParseCountFlag("store-max-records", optarg, 1000, 100000000); break;
-      case kSysMax:
-        c.syscalls.max_entries =
-            static_cast<uint32_t>(ParseCountFlag("syscalls-max-entries", optarg, 64, 4000000));
+      case kConfig:
+        f.config_path = optarg;
+        explicit_config = true;
         break;
-      case kSysLatency: {
-        const std::string v = optarg;
-        if (v != "on" && v != "off") UsageError(absl::StrCat("--syscalls-latency \"", v, "\": expected on or off"));
-        c.syscalls.measure_latency = v == "on";
-        break;
-      }
-      case kVerbose: c.verbose = true; break;
+      case kCheckConfig: f.check_config = true; break;
       case kVersion: printf("vigild %s\n", VIGIL_VERSION); exit(0);
-      case 'h': fputs(kUsage, stdout); exit(0);
+      case kHelp:
+      case 'h': PrintUsage(); exit(0);
       case ':': UsageError(absl::StrCat("option ", argv[optind - 1], " needs a value"));
       default: UsageError(absl::StrCat("unknown option ", argv[optind - 1]));
     }
   }
   if (optind < argc) UsageError(absl::StrCat("unexpected argument \"", argv[optind], "\""));
-  if (c.interval < absl::Milliseconds(10)) UsageError("--interval must be at least 10ms");
-  if (c.window < c.interval) UsageError("--window must be at least one --interval");
-  if (c.window / c.interval > 1000000) UsageError("--window / --interval must be at most 1000000 intervals");
-  absl::StatusOr<vigil::ParsedListen> p = vigil::ParseListenAddress(c.listen.address);
-  if (!p.ok()) UsageError(std::string(p.status().message()));
-  if (absl::Status s = vigil::ValidateListen(*p, c.listen); !s.ok()) UsageError(std::string(s.message()));
-  return c;
+
+  // The file first, then flags on top of it.
+  std::ifstream file(f.config_path);
+  if (file) {
+    std::stringstream text;
+    text << file.rdbuf();
+    if (absl::Status s = vigil::ApplyConfigText(text.str(), f.config_path, &f.config); !s.ok()) {
+      UsageError(std::string(s.message()));
+    }
+  } else if (explicit_config) {
+    UsageError(absl::StrCat("--config ", f.config_path, ": cannot read"));
+  } else {
+    f.config_path.clear();  // no file: embedded defaults
+  }
+  for (const auto& [key, value] : from_flags) {
+    if (absl::Status s = vigil::ApplySetting(key, value, &f.config); !s.ok()) {
+      UsageError(absl::StrCat("--", s.message()));
+    }
+  }
+  if (absl::Status s = vigil::ValidateConfig(f.config); !s.ok()) {
+    UsageError(std::string(s.message()));
+  }
+  return f;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  vigil::AgentConfig config = ParseFlags(argc, argv);
+  Flags flags = ParseFlags(argc, argv);
+  vigil::AgentConfig& config = flags.config;
+  if (flags.check_config) {
+    printf("vigild: configuration OK (%s)\n",
+           flags.config_path.empty() ? "embedded defaults" : flags.config_path.c_str());
+    return 0;
+  }
 
   // Block the stop signals in every thread (gRPC's included); main waits.
   sigset_t stop_signals;
@@ -137,7 +147,21 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGHUP);
+  if (config.test_stall_signal) sigaddset(&stop_signals, SIGUSR2);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  // Under systemd with WatchdogSec=, the collection loop pings the watchdog
+  // once per interval: a hung loop stops the pings and systemd restarts us.
+  uint64_t watchdog_usec = 0;
+  if (sd_watchdog_enabled(0, &watchdog_usec) > 0) {
+    if (absl::Microseconds(watchdog_usec) < 2 * config.interval) {
+      fprintf(stderr, "vigild: WatchdogSec (%s) must be at least twice the interval (%s)\n",
+              absl::FormatDuration(absl::Microseconds(watchdog_usec)).c_str(),
+              absl::FormatDuration(config.interval).c_str());
+      return 2;
+    }
+    config.heartbeat = [] { sd_notify(0, "WATCHDOG=1"); };
+  }
   signal(SIGPIPE, SIG_IGN);
 
   vigil::ConfigureLibbpfLogging(config.verbose);
@@ -164,12 +188,24 @@ int main(int argc, char** argv) {
               cap.state().c_str(), cap.reason().c_str());
     }
   }
-  fprintf(stderr, "vigild %s: listening on %s, interval %s, window %s\n", VIGIL_VERSION,
-          config.listen.address.c_str(), absl::FormatDuration(config.interval).c_str(),
-          absl::FormatDuration(config.window).c_str());
+  std::string running;
+  for (const auto& cap : status.capabilities()) {
+    if (cap.state() != "off") absl::StrAppend(&running, running.empty() ? "" : ", ", cap.name());
+  }
+  const std::string ready = absl::StrFormat(
+      "vigild %s: attached (%s); listening on %s, interval %s, window %s", VIGIL_VERSION, running,
+      config.listen.address, absl::FormatDuration(config.interval),
+      absl::FormatDuration(config.window));
+  fprintf(stderr, "%s\n", ready.c_str());
+  sd_notifyf(0, "READY=1\nSTATUS=%s", ready.c_str());
 
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  for (;;) {
+    sigwait(&stop_signals, &sig);
+    if (sig != SIGUSR2) break;
+    (*agent)->StallForTesting();
+  }
+  sd_notify(0, "STOPPING=1");
   fprintf(stderr, "vigild: %s, stopping\n", strsignal(sig));
   (*server)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   (*agent)->Stop();

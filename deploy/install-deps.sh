@@ -6,15 +6,16 @@
 set -euo pipefail
 
 build_pkgs=(
-  build-essential cmake pkg-config git
+  build-essential cmake pkg-config git dpkg-dev
   clang llvm
   libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev liblzma-dev
   libbpfcc-dev
   libabsl-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libre2-dev
   libgtest-dev libgmock-dev
+  libsystemd-dev
   iproute2 procps
 )
-test_pkgs=(strace linux-perf bpftrace libbpf-tools)
+test_pkgs=(strace linux-perf bpftrace libbpf-tools openssl systemd)
 
 want=("${build_pkgs[@]}")
 case "${1:-}" in

@@ -1,6 +1,7 @@
 #include "agent/server/listen.h"
 
 #include <arpa/inet.h>
+#include <grp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -162,9 +163,19 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> StartServer(const ListenConfig& co
   if (server == nullptr || (!p->is_unix && bound_port == 0)) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", config.address));
   }
-  if (p->is_unix && chmod(p->path.c_str(), 0660) != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("chmod 0660 ", p->path, ": ", strerror(errno)));
+  if (p->is_unix) {
+    if (chmod(p->path.c_str(), 0660) != 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("chmod 0660 ", p->path, ": ", strerror(errno)));
+    }
+    // Members of group vigil may query the agent. Under systemd (Group=vigil)
+    // the socket already has that group; started by hand, give it.
+    if (const group* g = getgrnam("vigil"); g != nullptr && getegid() != g->gr_gid) {
+      if (chown(p->path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("chgrp vigil ", p->path, ": ", strerror(errno)));
+      }
+    }
   }
   return server;
 }

@@ -387,6 +387,39 @@ TEST(VigildTest, BadFlagsExitTwoWithOneLine) {
   }
 }
 
+TEST(VigildTest, ConfigFileIsValidatedAndFlagsOverrideIt) {
+  test::TempDir dir;
+  const std::string conf = dir.path() + "/vigild.conf";
+  auto write = [&](const std::string& text) { std::ofstream(conf) << text; };
+
+  write("interval = 2s\nwindow = 1m\n");
+  CommandResult ok = RunCommand({test::VigildPath(), "--config", conf, "--check-config"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_NE(ok.out.find("configuration OK"), std::string::npos) << ok.out;
+
+  write("interval = 2s\nwindwo = 1m\n");
+  CommandResult bad = RunCommand({test::VigildPath(), "--config", conf, "--check-config"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find(conf + ":2: unknown key \"windwo\""), std::string::npos) << bad.err;
+  // Without --check-config the agent refuses to start the same way.
+  CommandResult start = RunCommand({test::VigildPath(), "--config", conf}, absl::Seconds(10));
+  EXPECT_EQ(start.exit_code, 2) << start.err;
+
+  // A flag overrides the file: the file's window is shorter than the flag's
+  // interval, which only the flag-overridden config can satisfy.
+  write("window = 1s\n");
+  EXPECT_EQ(RunCommand({test::VigildPath(), "--config", conf, "--check-config"}).exit_code, 0);
+  EXPECT_EQ(RunCommand({test::VigildPath(), "--config", conf, "--interval", "2s",
+                        "--check-config"}).exit_code, 2);
+  EXPECT_EQ(RunCommand({test::VigildPath(), "--config", conf, "--interval", "2s", "--window",
+                        "4s", "--check-config"}).exit_code, 0);
+
+  CommandResult missing =
+      RunCommand({test::VigildPath(), "--config", dir.path() + "/nope.conf", "--check-config"});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("cannot read"), std::string::npos) << missing.err;
+}
+
 TEST(VigildTest, UnprivilegedStartNamesTheMissingCapability) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to drop to an unprivileged user";
   test::TempDir dir;

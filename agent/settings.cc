@@ -1,0 +1,128 @@
+#include "agent/settings.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/time.h"
+#include "agent/server/listen.h"
+
+namespace vigil {
+namespace {
+
+absl::Status Bad(absl::string_view key, absl::string_view value, absl::string_view want) {
+  return absl::InvalidArgumentError(absl::StrCat(key, " \"", value, "\": expected ", want));
+}
+
+absl::Status Duration(absl::string_view key, absl::string_view value, absl::Duration* out) {
+  absl::Duration d;
+  if (!absl::ParseDuration(value, &d) || d <= absl::ZeroDuration()) {
+    return Bad(key, value, "a positive duration like 1s, 500ms, 10m");
+  }
+  *out = d;
+  return absl::OkStatus();
+}
+
+template <typename T>
+absl::Status Count(absl::string_view key, absl::string_view value, uint64_t min, uint64_t max,
+                   T* out) {
+  uint64_t v = 0;
+  if (!absl::SimpleAtoi(value, &v) || v < min || v > max) {
+    return Bad(key, value, absl::StrCat("an integer in [", min, ", ", max, "]"));
+  }
+  *out = static_cast<T>(v);
+  return absl::OkStatus();
+}
+
+absl::Status Bool(absl::string_view key, absl::string_view value, bool* out) {
+  if (value == "true" || value == "on" || value == "yes" || value == "1") {
+    *out = true;
+  } else if (value == "false" || value == "off" || value == "no" || value == "0") {
+    *out = false;
+  } else {
+    return Bad(key, value, "true or false");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Path(absl::string_view key, absl::string_view value, std::string* out) {
+  if (value.empty()) return Bad(key, value, "a file path");
+  *out = std::string(value);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+const std::vector<SettingInfo>& AllSettings() {
+  static const auto* all = new std::vector<SettingInfo>{
+      {"listen", true, "unix:/path (default unix:/run/vigil/vigild.sock) or HOST:PORT (needs TLS)"},
+      {"tls-cert", true, "server certificate (PEM) for a TCP listener"},
+      {"tls-key", true, "server private key (PEM)"},
+      {"tls-client-ca", true, "CA that client certificates must chain to (mutual TLS)"},
+      {"insecure-listen", false, "allow a plaintext TCP listener (not recommended)"},
+      {"interval", true, "collection interval (default 1s, min 10ms)"},
+      {"window", true, "history kept in memory (default 10m)"},
+      {"store-max-records", true, "cap on records kept across the window (default 100000)"},
+      {"syscalls-max-entries", true, "(thread, syscall) pairs per interval (default 16384)"},
+      {"syscalls-latency", true, "on|off: record per-syscall latency (default on)"},
+      {"verbose", false, "libbpf's own log on stderr"},
+      {"test-stall-signal", false, "test only: SIGUSR2 hangs the collection loop (watchdog tests)"},
+  };
+  return *all;
+}
+
+absl::Status ApplySetting(absl::string_view key, absl::string_view value, AgentConfig* c) {
+  if (key == "listen") return Path(key, value, &c->listen.address);
+  if (key == "tls-cert") return Path(key, value, &c->listen.tls_cert);
+  if (key == "tls-key") return Path(key, value, &c->listen.tls_key);
+  if (key == "tls-client-ca") return Path(key, value, &c->listen.tls_client_ca);
+  if (key == "insecure-listen") return Bool(key, value, &c->listen.insecure);
+  if (key == "interval") return Duration(key, value, &c->interval);
+  if (key == "window") return Duration(key, value, &c->window);
+  if (key == "store-max-records") return Count(key, value, 1000, 100000000, &c->store_max_records);
+  if (key == "syscalls-max-entries") {
+    return Count(key, value, 64, 4000000, &c->syscalls.max_entries);
+  }
+  if (key == "syscalls-latency") return Bool(key, value, &c->syscalls.measure_latency);
+  if (key == "verbose") return Bool(key, value, &c->verbose);
+  if (key == "test-stall-signal") return Bool(key, value, &c->test_stall_signal);
+  return absl::InvalidArgumentError(absl::StrCat("unknown key \"", key, "\""));
+}
+
+absl::Status ApplyConfigText(absl::string_view text, absl::string_view path, AgentConfig* c) {
+  int line_no = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    ++line_no;
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty() || line[0] == '#') continue;
+    const size_t eq = line.find('=');
+    if (eq == absl::string_view::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ":", line_no, ": expected \"key = value\", got \"", line, "\""));
+    }
+    absl::string_view key = absl::StripAsciiWhitespace(line.substr(0, eq));
+    absl::string_view value = absl::StripAsciiWhitespace(line.substr(eq + 1));
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+      value = value.substr(1, value.size() - 2);
+    }
+    if (absl::Status s = ApplySetting(key, value, c); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ":", line_no, ": ", s.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateConfig(const AgentConfig& c) {
+  if (c.interval < absl::Milliseconds(10)) {
+    return absl::InvalidArgumentError("interval must be at least 10ms");
+  }
+  if (c.window < c.interval) return absl::InvalidArgumentError("window must be at least one interval");
+  if (c.window / c.interval > 1000000) {
+    return absl::InvalidArgumentError("window / interval must be at most 1000000 intervals");
+  }
+  absl::StatusOr<ParsedListen> p = ParseListenAddress(c.listen.address);
+  if (!p.ok()) return p.status();
+  return ValidateListen(*p, c.listen);
+}
+
+}  // namespace vigil

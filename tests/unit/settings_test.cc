@@ -1,0 +1,67 @@
+#include "agent/settings.h"
+
+#include <gtest/gtest.h>
+
+namespace vigil {
+namespace {
+
+TEST(SettingsTest, ConfigFileSetsEveryKey) {
+  AgentConfig c;
+  const char* text = R"(
+# comment
+listen = unix:/tmp/x.sock
+interval = 2s
+window = "5m"
+store-max-records = 5000
+syscalls-max-entries = 1024
+syscalls-latency = off
+verbose = true
+)";
+  ASSERT_TRUE(ApplyConfigText(text, "test.conf", &c).ok());
+  EXPECT_EQ(c.listen.address, "unix:/tmp/x.sock");
+  EXPECT_EQ(c.interval, absl::Seconds(2));
+  EXPECT_EQ(c.window, absl::Minutes(5));
+  EXPECT_EQ(c.store_max_records, 5000u);
+  EXPECT_EQ(c.syscalls.max_entries, 1024u);
+  EXPECT_FALSE(c.syscalls.measure_latency);
+  EXPECT_TRUE(c.verbose);
+  EXPECT_TRUE(ValidateConfig(c).ok());
+}
+
+TEST(SettingsTest, ErrorsNameFileLineAndKey) {
+  AgentConfig c;
+  absl::Status s = ApplyConfigText("interval = 1s\nbogus = 3\n", "/etc/vigil/vigild.conf", &c);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "/etc/vigil/vigild.conf:2: unknown key \"bogus\"");
+  s = ApplyConfigText("window = forever\n", "f", &c);
+  EXPECT_EQ(s.message(), "f:1: window \"forever\": expected a positive duration like 1s, 500ms, 10m");
+  s = ApplyConfigText("just words\n", "f", &c);
+  EXPECT_NE(s.message().find("f:1: expected \"key = value\""), std::string::npos) << s;
+  EXPECT_FALSE(ApplyConfigText("syscalls-latency = sometimes\n", "f", &c).ok());
+  EXPECT_FALSE(ApplyConfigText("syscalls-max-entries = 3\n", "f", &c).ok());
+}
+
+TEST(SettingsTest, EveryAdvertisedSettingIsAccepted) {
+  for (const SettingInfo& s : AllSettings()) {
+    AgentConfig c;
+    const char* value = s.takes_value ? "" : "true";
+    absl::Status st = ApplySetting(s.name, value, &c);
+    // Value-taking settings reject the empty value, but never as unknown.
+    EXPECT_EQ(st.message().find("unknown key"), std::string::npos) << s.name;
+  }
+}
+
+TEST(SettingsTest, ValidateCatchesCrossFieldMistakes) {
+  AgentConfig c;
+  c.interval = absl::Seconds(10);
+  c.window = absl::Seconds(5);
+  EXPECT_FALSE(ValidateConfig(c).ok());
+  c = AgentConfig();
+  c.listen.address = "0.0.0.0:7000";
+  EXPECT_FALSE(ValidateConfig(c).ok());
+  c.listen.insecure = true;
+  EXPECT_TRUE(ValidateConfig(c).ok());
+}
+
+}  // namespace
+}  // namespace vigil
