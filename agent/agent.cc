@@ -43,6 +43,11 @@ void FillLoss(const SyscallLossCounts& c, uint64_t store_dropped, v1::SyscallLos
 Agent::Agent(const AgentConfig& config)
     : config_(config),
       started_(absl::Now()),
+      hostname_([] {
+        char host[256] = {};
+        gethostname(host, sizeof(host) - 1);
+        return std::string(host);
+      }()),
       syscall_window_(config.window, config.store_max_records) {}
 
 absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentConfig& config) {
@@ -162,6 +167,7 @@ absl::StatusOr<v1::SyscallsResponse> Agent::QuerySyscalls(const v1::SyscallsRequ
   }
   merger.Finish(&resp);
   resp.set_latency_measured(config_.syscalls.measure_latency);
+  resp.set_hostname(hostname_);
   resp.mutable_loss()->set_store_dropped(store_dropped);
   if (intervals > 0) {
     resp.mutable_covered()->set_start_unix_ns(absl::ToUnixNanos(first));
@@ -174,9 +180,7 @@ absl::StatusOr<v1::SyscallsResponse> Agent::QuerySyscalls(const v1::SyscallsRequ
 v1::StatusResponse Agent::Status() const {
   v1::StatusResponse s;
   s.set_version(VIGIL_VERSION);
-  char host[256] = {};
-  gethostname(host, sizeof(host) - 1);
-  s.set_hostname(host);
+  s.set_hostname(hostname_);
   s.set_start_unix_ns(absl::ToUnixNanos(started_));
   s.set_interval_ns(absl::ToInt64Nanoseconds(config_.interval));
   s.set_window_ns(absl::ToInt64Nanoseconds(config_.window));

@@ -63,6 +63,7 @@ class Agent {
 
   const AgentConfig config_;
   const absl::Time started_;
+  const std::string hostname_;
   std::vector<CapabilityState> capabilities_;
 
   // Only the collection thread (or CollectOnce callers, serialized by

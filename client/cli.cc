@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "client/fleet.h"
 
 namespace vigil::cli {
 namespace {
@@ -19,13 +20,17 @@ commands:
   help CMD    help for one command
 
 Run 'vigil COMMAND --help' for a command's options.
-exit codes: 0 ok, 1 the agent could not answer, 2 bad usage
+Several --agent flags (or --agents-file) query agents concurrently; agents
+that fail are reported on stderr while the others answer.
+exit codes: 0 ok, 1 no agent could answer, 2 bad usage
 )";
 
 }  // namespace
 
 const char kCommonHelp[] = R"(agent options:
-  --agent ADDR     unix:/path (default unix:/run/vigil/vigild.sock) or host:port
+  --agent ADDR     unix:/path (default unix:/run/vigil/vigild.sock) or host:port;
+                   repeat to query several agents at once
+  --agents-file F  one agent address per line ('#' comments)
   --ca FILE        CA certificate for a TLS agent (host:port)
   --cert FILE      client certificate (mutual TLS)
   --key FILE       client private key
@@ -38,6 +43,7 @@ const char kCommonHelp[] = R"(agent options:
 std::vector<option> WithCommonOptions(std::vector<option> own) {
   std::vector<option> all = {
       {"agent", required_argument, nullptr, kAgent},
+      {"agents-file", required_argument, nullptr, kAgentsFile},
       {"ca", required_argument, nullptr, kCa},
       {"cert", required_argument, nullptr, kCert},
       {"key", required_argument, nullptr, kKey},
@@ -53,7 +59,8 @@ std::vector<option> WithCommonOptions(std::vector<option> own) {
 
 bool HandleCommonFlag(int id, const char* value, CommonFlags* f, std::string* err) {
   switch (id) {
-    case kAgent: f->conn.agent = value; return true;
+    case kAgent: f->agents.push_back(value); return true;
+    case kAgentsFile: f->agents_file = value; return true;
     case kCa: f->conn.ca = value; return true;
     case kCert: f->conn.cert = value; return true;
     case kKey: f->conn.key = value; return true;
@@ -72,6 +79,16 @@ bool HandleCommonFlag(int id, const char* value, CommonFlags* f, std::string* er
       *err = "internal: unknown shared flag";
       return false;
   }
+}
+
+absl::StatusOr<std::vector<ConnectOptions>> AgentsFromFlags(const CommonFlags& flags) {
+  absl::StatusOr<std::vector<ConnectOptions>> agents =
+      ResolveAgents(flags.agents, flags.agents_file, flags.conn);
+  if (!agents.ok()) return agents.status();
+  for (const ConnectOptions& a : *agents) {
+    if (absl::StatusOr<std::unique_ptr<v1::Vigil::Stub>> s = Connect(a); !s.ok()) return s.status();
+  }
+  return agents;
 }
 
 int UsageError(const char* cmd, const std::string& msg) {

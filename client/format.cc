@@ -6,6 +6,10 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 
+#include <algorithm>
+#include <utility>
+#include <vector>
+
 namespace vigil::cli {
 
 std::string ToJson(const google::protobuf::Message& m) {
@@ -41,15 +45,60 @@ std::string FormatRange(const v1::CoveredRange& c) {
 
 }  // namespace
 
-std::string FormatSyscalls(const v1::SyscallsResponse& r, v1::SyscallGroupBy by) {
-  std::string out = absl::StrCat("syscalls: ", FormatRange(r.covered()), "\n");
-  const auto& l = r.loss();
-  if (l.map_full() + l.storage_fail() + l.store_dropped() > 0) {
-    absl::StrAppend(&out, absl::StrFormat(
-        "warning: not recorded: %d exits (stats map full), %d entries (task storage), "
-        "%d records (store cap)\n",
-        l.map_full(), l.storage_fail(), l.store_dropped()));
+namespace {
+
+std::string LossWarning(const v1::SyscallLoss& l) {
+  if (l.map_full() + l.storage_fail() + l.store_dropped() == 0) return "";
+  return absl::StrFormat(
+      "warning: not recorded: %d exits (stats map full), %d entries (task storage), "
+      "%d records (store cap)\n",
+      l.map_full(), l.storage_fail(), l.store_dropped());
+}
+
+std::string FormatBlock(const v1::ThreadSyscalls& t, v1::SyscallGroupBy by,
+                        const std::string& host) {
+  std::string out = host.empty() ? "\n" : absl::StrFormat("\nHOST %s  ", host);
+  switch (by) {
+    case v1::SYSCALL_GROUP_BY_PROCESS:
+      absl::StrAppend(&out, absl::StrFormat("PID %d  %s", t.pid(), t.comm()));
+      break;
+    case v1::SYSCALL_GROUP_BY_SYSCALL:
+      absl::StrAppend(&out, "all threads");
+      break;
+    default:
+      absl::StrAppend(&out, absl::StrFormat("PID %d  TID %d  %s", t.pid(), t.tid(), t.comm()));
+      if (!t.process_comm().empty() && t.process_comm() != t.comm()) {
+        absl::StrAppend(&out, absl::StrFormat(" (process %s)", t.process_comm()));
+      }
+      break;
   }
+  absl::StrAppend(&out, absl::StrFormat("  calls %d  errors %d  time %s\n", t.total_calls(),
+                                        t.total_errors(), HumanNs(t.total_ns())));
+  absl::StrAppend(&out, "% time     seconds  usecs/call   max usecs     calls    errors syscall\n"
+                        "------ ----------- ----------- ----------- --------- --------- ----------------\n");
+  for (const v1::SyscallStat& s : t.syscalls()) {
+    const double pct = t.total_ns() ? 100.0 * s.total_ns() / t.total_ns() : 0.0;
+    const uint64_t avg_us = s.calls() ? s.total_ns() / s.calls() / 1000 : 0;
+    absl::StrAppend(&out, absl::StrFormat("%6.2f %11.6f %11d %11d %9d %9s %s\n", pct,
+                                          s.total_ns() / 1e9, avg_us, s.max_ns() / 1000,
+                                          s.calls(), s.errors() ? absl::StrCat(s.errors()) : "",
+                                          s.name()));
+  }
+  return out;
+}
+
+uint64_t SortKey(const v1::ThreadSyscalls& t, v1::SyscallSort sort) {
+  switch (sort) {
+    case v1::SYSCALL_SORT_CALLS: return t.total_calls();
+    case v1::SYSCALL_SORT_ERRORS: return t.total_errors();
+    default: return t.total_ns();
+  }
+}
+
+}  // namespace
+
+std::string FormatSyscalls(const v1::SyscallsResponse& r, v1::SyscallGroupBy by) {
+  std::string out = absl::StrCat("syscalls: ", FormatRange(r.covered()), "\n", LossWarning(r.loss()));
   if (!r.latency_measured()) {
     absl::StrAppend(&out, "latency not measured (vigild --syscalls-latency off): counts only\n");
   }
@@ -57,39 +106,42 @@ std::string FormatSyscalls(const v1::SyscallsResponse& r, v1::SyscallGroupBy by)
     absl::StrAppend(&out, "no syscalls matched\n");
     return out;
   }
-  for (const v1::ThreadSyscalls& t : r.threads()) {
-    switch (by) {
-      case v1::SYSCALL_GROUP_BY_PROCESS:
-        absl::StrAppend(&out, absl::StrFormat("\nPID %d  %s", t.pid(), t.comm()));
-        break;
-      case v1::SYSCALL_GROUP_BY_SYSCALL:
-        absl::StrAppend(&out, "\nall threads");
-        break;
-      default:
-        absl::StrAppend(&out, absl::StrFormat("\nPID %d  TID %d  %s", t.pid(), t.tid(), t.comm()));
-        if (!t.process_comm().empty() && t.process_comm() != t.comm()) {
-          absl::StrAppend(&out, absl::StrFormat(" (process %s)", t.process_comm()));
-        }
-        break;
-    }
-    absl::StrAppend(&out, absl::StrFormat("  calls %d  errors %d  time %s\n", t.total_calls(),
-                                          t.total_errors(), HumanNs(t.total_ns())));
-    absl::StrAppend(&out, "% time     seconds  usecs/call   max usecs     calls    errors syscall\n"
-                          "------ ----------- ----------- ----------- --------- --------- ----------------\n");
-    for (const v1::SyscallStat& s : t.syscalls()) {
-      const double pct = t.total_ns() ? 100.0 * s.total_ns() / t.total_ns() : 0.0;
-      const uint64_t avg_us = s.calls() ? s.total_ns() / s.calls() / 1000 : 0;
-      absl::StrAppend(&out, absl::StrFormat("%6.2f %11.6f %11d %11d %9d %9s %s\n", pct,
-                                            s.total_ns() / 1e9, avg_us, s.max_ns() / 1000,
-                                            s.calls(), s.errors() ? absl::StrCat(s.errors()) : "",
-                                            s.name()));
-    }
-  }
+  for (const v1::ThreadSyscalls& t : r.threads()) absl::StrAppend(&out, FormatBlock(t, by, ""));
   if (r.groups_omitted() > 0) {
     absl::StrAppend(&out, absl::StrFormat("\n(%d more %s not shown; raise --top)\n",
                                           r.groups_omitted(),
                                           by == v1::SYSCALL_GROUP_BY_SYSCALL ? "syscalls" : "groups"));
   }
+  return out;
+}
+
+std::string FormatFleetSyscalls(const v1::FleetSyscallsResponse& r, v1::SyscallGroupBy by,
+                                v1::SyscallSort sort, uint32_t top) {
+  std::string out;
+  std::vector<std::pair<const std::string*, const v1::ThreadSyscalls*>> blocks;
+  int answered = 0;
+  for (const auto& a : r.agents()) {
+    if (!a.error().empty()) continue;
+    ++answered;
+    const v1::SyscallsResponse& resp = a.response();
+    absl::StrAppend(&out, absl::StrFormat("%s (%s): %s\n", resp.hostname(), a.agent(),
+                                          FormatRange(resp.covered())),
+                    LossWarning(resp.loss()));
+    for (const auto& t : resp.threads()) blocks.emplace_back(&resp.hostname(), &t);
+  }
+  absl::StrAppend(&out, absl::StrFormat("%d of %d agents answered\n", answered, r.agents_size()));
+  std::stable_sort(blocks.begin(), blocks.end(), [sort](const auto& a, const auto& b) {
+    return SortKey(*a.second, sort) > SortKey(*b.second, sort);
+  });
+  const size_t shown = top == 0 ? blocks.size() : std::min<size_t>(blocks.size(), top);
+  for (size_t i = 0; i < shown; ++i) {
+    absl::StrAppend(&out, FormatBlock(*blocks[i].second, by, *blocks[i].first));
+  }
+  if (blocks.size() > shown) {
+    absl::StrAppend(&out, absl::StrFormat("\n(%d more groups not shown; raise --top)\n",
+                                          blocks.size() - shown));
+  }
+  if (blocks.empty()) absl::StrAppend(&out, "no syscalls matched\n");
   return out;
 }
 

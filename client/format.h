@@ -19,6 +19,11 @@ std::string HumanNs(uint64_t ns);
 // The strace -c style table, one block per thread/process.
 std::string FormatSyscalls(const v1::SyscallsResponse& r, v1::SyscallGroupBy by);
 
+// Several agents' answers as one table: blocks ranked together by `sort`,
+// at most `top`, each headed with its host.
+std::string FormatFleetSyscalls(const v1::FleetSyscallsResponse& r, v1::SyscallGroupBy by,
+                                v1::SyscallSort sort, uint32_t top);
+
 std::string FormatStatus(const v1::StatusResponse& s);
 
 }  // namespace vigil::cli

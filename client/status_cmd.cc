@@ -3,6 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/cli.h"
+#include "client/fleet.h"
 #include "client/format.h"
 
 namespace vigil::cli {
@@ -30,15 +31,31 @@ int RunStatus(int argc, char** argv) {
     }
   }
   if (optind < argc) return UsageError(cmd, absl::StrCat("unexpected argument \"", argv[optind], "\""));
-  absl::StatusOr<std::unique_ptr<v1::Vigil::Stub>> stub = Connect(common.conn);
-  if (!stub.ok()) return UsageError(cmd, std::string(stub.status().message()));
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, common.conn);
-  v1::StatusResponse resp;
-  absl::Status s = FromGrpc((*stub)->GetStatus(&ctx, v1::StatusRequest(), &resp), common.conn);
-  if (!s.ok()) return Failure(std::string(s.message()));
-  fputs(common.json ? ToJson(resp).c_str() : FormatStatus(resp).c_str(), stdout);
-  return kExitOk;
+  absl::StatusOr<std::vector<ConnectOptions>> agents = AgentsFromFlags(common);
+  if (!agents.ok()) return UsageError(cmd, std::string(agents.status().message()));
+  auto answers = QueryAll<v1::StatusResponse>(
+      *agents, [](v1::Vigil::Stub& stub, grpc::ClientContext* ctx, v1::StatusResponse* r) {
+        return stub.GetStatus(ctx, v1::StatusRequest(), r);
+      });
+  const int rc = ReportFailures(answers);
+  if (answers.size() == 1) {
+    if (rc == kExitOk) fputs(common.json ? ToJson(answers[0].resp).c_str() : FormatStatus(answers[0].resp).c_str(), stdout);
+    return rc;
+  }
+  v1::FleetStatusResponse fleet;
+  std::string text;
+  for (auto& a : answers) {
+    v1::FleetStatusEntry* e = fleet.add_agents();
+    e->set_agent(a.conn.agent);
+    if (a.status.ok()) {
+      absl::StrAppend(&text, "== ", a.conn.agent, "\n", FormatStatus(a.resp));
+      *e->mutable_response() = std::move(a.resp);
+    } else {
+      e->set_error(std::string(a.status.message()));
+    }
+  }
+  fputs(common.json ? ToJson(fleet).c_str() : text.c_str(), stdout);
+  return rc;
 }
 
 }  // namespace vigil::cli

@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/cli.h"
+#include "client/fleet.h"
 #include "client/format.h"
 #include "re2/re2.h"
 
@@ -150,24 +151,46 @@ int RunSyscalls(int argc, char** argv) {
   req.mutable_range()->set_since_ago_ns(absl::ToInt64Nanoseconds(since));
   req.mutable_range()->set_until_ago_ns(absl::ToInt64Nanoseconds(until));
 
-  absl::StatusOr<std::unique_ptr<v1::Vigil::Stub>> stub = Connect(common.conn);
-  if (!stub.ok()) return UsageError(cmd, std::string(stub.status().message()));
+  absl::StatusOr<std::vector<ConnectOptions>> agents = AgentsFromFlags(common);
+  if (!agents.ok()) return UsageError(cmd, std::string(agents.status().message()));
 
   if (watch) {
     signal(SIGINT, [](int) { g_interrupted = true; });
     signal(SIGTERM, [](int) { g_interrupted = true; });
   }
   const bool tty = isatty(STDOUT_FILENO);
+  int rc = kExitOk;
   do {
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx, common.conn);
-    v1::SyscallsResponse resp;
-    absl::Status s = FromGrpc((*stub)->GetSyscalls(&ctx, req, &resp), common.conn);
-    if (!s.ok()) {
-      if (s.code() == absl::StatusCode::kInvalidArgument) return UsageError(cmd, std::string(s.message()));
-      return Failure(std::string(s.message()));
+    auto answers = QueryAll<v1::SyscallsResponse>(
+        *agents, [&](v1::Vigil::Stub& stub, grpc::ClientContext* ctx, v1::SyscallsResponse* r) {
+          return stub.GetSyscalls(ctx, req, r);
+        });
+    // A request the agent rejects is the user's mistake: usage, exit 2.
+    for (const auto& a : answers) {
+      if (a.status.code() == absl::StatusCode::kInvalidArgument) {
+        return UsageError(cmd, std::string(a.status.message()));
+      }
     }
-    std::string text = common.json ? ToJson(resp) : FormatSyscalls(resp, req.group_by());
+    rc = ReportFailures(answers);
+    std::string text;
+    if (answers.size() == 1) {
+      if (rc != kExitOk) return rc;
+      text = common.json ? ToJson(answers[0].resp) : FormatSyscalls(answers[0].resp, req.group_by());
+    } else {
+      v1::FleetSyscallsResponse fleet;
+      for (auto& a : answers) {
+        v1::FleetSyscallsEntry* e = fleet.add_agents();
+        e->set_agent(a.conn.agent);
+        if (a.status.ok()) {
+          *e->mutable_response() = std::move(a.resp);
+        } else {
+          e->set_error(std::string(a.status.message()));
+        }
+      }
+      text = common.json ? ToJson(fleet)
+                         : FormatFleetSyscalls(fleet, req.group_by(), req.sort(),
+                                               req.top() ? req.top() : 20);
+    }
     if (watch && tty && !common.json) fputs("\033[H\033[2J", stdout);
     if (watch && !common.json) {
       printf("vigil syscalls --watch (every %s, Ctrl-C to stop) %s\n",
@@ -180,7 +203,7 @@ int RunSyscalls(int argc, char** argv) {
     const absl::Time until_next = absl::Now() + every;
     while (!g_interrupted && absl::Now() < until_next) absl::SleepFor(absl::Milliseconds(50));
   } while (!g_interrupted);
-  return kExitOk;
+  return watch ? kExitOk : rc;
 }
 
 }  // namespace vigil::cli

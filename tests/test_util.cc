@@ -1,6 +1,9 @@
 #include "tests/test_util.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -21,6 +24,22 @@ namespace vigil::test {
 std::string VigildPath() { return VIGIL_TEST_VIGILD; }
 std::string VigilPath() { return VIGIL_TEST_VIGIL; }
 std::string WorkloadPath() { return VIGIL_TEST_WORKLOAD; }
+std::string SourceDir() { return VIGIL_TEST_SOURCE_DIR; }
+
+int FreeLoopbackPort() {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  int port = -1;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  close(fd);
+  return port;
+}
 
 CommandResult RunCommand(const std::vector<std::string>& argv, absl::Duration timeout) {
   CommandResult r;
@@ -96,7 +115,7 @@ TempDir::~TempDir() {
   }
 }
 
-ScopedVigild::ScopedVigild(std::vector<std::string> extra) {
+ScopedVigild::ScopedVigild(std::vector<std::string> extra, std::vector<std::string> probe) {
   agent_ = absl::StrCat("unix:", dir_.path(), "/vigild.sock");
   log_path_ = absl::StrCat(dir_.path(), "/vigild.log");
   std::vector<std::string> argv = {VigildPath(), "--listen", agent_};
@@ -119,7 +138,10 @@ ScopedVigild::ScopedVigild(std::vector<std::string> extra) {
       pid_ = -1;
       break;
     }
-    if (RunCommand({VigilPath(), "status", "--agent", agent_, "--timeout", "1s"}).exit_code == 0) {
+    std::vector<std::string> ask = {VigilPath(), "status", "--timeout", "1s"};
+    if (probe.empty()) probe = {"--agent", agent_};
+    ask.insert(ask.end(), probe.begin(), probe.end());
+    if (RunCommand(ask).exit_code == 0) {
       ready_ = true;
       break;
     }

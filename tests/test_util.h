@@ -38,8 +38,11 @@ class TempDir {
 // vigild started on a private socket; SIGTERM and waited for on destruction.
 class ScopedVigild {
  public:
-  // extra: more vigild flags. Waits until `vigil status` answers.
-  explicit ScopedVigild(std::vector<std::string> extra = {});
+  // extra: more vigild flags (a later --listen overrides the private
+  // socket). Waits until `vigil status <probe>` answers; probe defaults to
+  // --agent on the private socket.
+  explicit ScopedVigild(std::vector<std::string> extra = {},
+                        std::vector<std::string> probe = {});
   ~ScopedVigild();
   bool ok() const { return pid_ > 0 && ready_; }
   const std::string& agent() const { return agent_; }  // "unix:/..."
@@ -57,9 +60,13 @@ class ScopedVigild {
   bool ready_ = false;
 };
 
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int FreeLoopbackPort();
+
 // Paths of the built binaries (set by CMake).
 std::string VigildPath();
 std::string VigilPath();
 std::string WorkloadPath();
+std::string SourceDir();
 
 }  // namespace vigil::test

@@ -20,6 +20,9 @@
 namespace vigil {
 namespace {
 
+constexpr int kMaxConcurrentStreams = 32;
+constexpr int kMaxServerThreads = 16;
+
 absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what) {
   std::ifstream f(path);
   if (!f) return absl::InvalidArgumentError(absl::StrCat(what, " ", path, ": cannot read"));
@@ -159,6 +162,13 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> StartServer(const ListenConfig& co
   builder.AddListeningPort(config.address, creds, p->is_unix ? nullptr : &bound_port);
   builder.RegisterService(service);
   builder.SetMaxReceiveMessageSize(1 << 20);
+  // Bounds on what clients can make the agent hold: streams per connection
+  // and handler threads overall (a request beyond them waits or fails with
+  // RESOURCE_EXHAUSTED instead of growing the agent).
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, kMaxConcurrentStreams);
+  grpc::ResourceQuota quota("vigild");
+  quota.SetMaxThreads(kMaxServerThreads);
+  builder.SetResourceQuota(quota);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || (!p->is_unix && bound_port == 0)) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", config.address));
