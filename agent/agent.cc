@@ -147,6 +147,19 @@ absl::Status Agent::ResolveRange(const v1::TimeRange& range, absl::Time now, abs
 absl::StatusOr<v1::SyscallsResponse> Agent::QuerySyscalls(const v1::SyscallsRequest& req) const {
   absl::StatusOr<SyscallQuery> q = ValidateSyscallsRequest(req);
   if (!q.ok()) return q.status();
+  {
+    absl::MutexLock lock(&query_slots_mu_);
+    query_slots_mu_.Await(absl::Condition(
+        +[](int* slots) { return *slots > 0; }, &query_slots_));
+    --query_slots_;
+  }
+  struct Release {
+    const Agent* a;
+    ~Release() {
+      absl::MutexLock lock(&a->query_slots_mu_);
+      ++a->query_slots_;
+    }
+  } release{this};
   absl::Time from, to;
   if (absl::Status s = ResolveRange(req.range(), absl::Now(), &from, &to); !s.ok()) return s;
 

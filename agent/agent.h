@@ -72,6 +72,13 @@ class Agent {
   std::unique_ptr<SyscallsCollector> syscalls_ ABSL_GUARDED_BY(collect_mu_);
   absl::Time last_collect_ ABSL_GUARDED_BY(collect_mu_);
 
+  // Merges allocate in proportion to the window; at most this many run at
+  // once, the rest wait their turn, so a burst of clients cannot balloon
+  // the agent's memory.
+  static constexpr int kMaxConcurrentQueries = 4;
+  mutable absl::Mutex query_slots_mu_;
+  mutable int query_slots_ ABSL_GUARDED_BY(query_slots_mu_) = kMaxConcurrentQueries;
+
   mutable absl::Mutex store_mu_;
   IntervalWindow<SyscallInterval> syscall_window_ ABSL_GUARDED_BY(store_mu_);
   SyscallLossCounts syscall_loss_total_ ABSL_GUARDED_BY(store_mu_);

@@ -21,7 +21,7 @@ namespace vigil {
 namespace {
 
 constexpr int kMaxConcurrentStreams = 32;
-constexpr int kMaxServerThreads = 16;
+constexpr int kMaxServerThreads = 64;
 
 absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what) {
   std::ifstream f(path);
