@@ -5,7 +5,11 @@
 
 #include <cstdio>
 #include <fstream>
+#include <algorithm>
 #include <utility>
+#include <vector>
+
+#include "agent/metrics/exposition.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -48,7 +52,8 @@ Agent::Agent(const AgentConfig& config)
         gethostname(host, sizeof(host) - 1);
         return std::string(host);
       }()),
-      syscall_window_(config.window, config.store_max_records) {}
+      syscall_window_(config.window, config.store_max_records),
+      syscall_series_(config.metrics_max_processes) {}
 
 absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentConfig& config) {
   if (config.interval < absl::Milliseconds(10)) {
@@ -112,7 +117,11 @@ void Agent::CollectOnce() {
   last_collect_ = end;
   if (syscalls_ == nullptr) return;
   absl::StatusOr<SyscallInterval> iv = syscalls_->Collect();
+  const absl::Duration took = absl::Now() - end;
   absl::MutexLock lock(&store_mu_);
+  ++polls_;
+  poll_time_total_ += took;
+  last_poll_ = took;
   if (!iv.ok()) {
     // Keep what is stored; report the error in Status and try again next
     // interval.
@@ -122,6 +131,8 @@ void Agent::CollectOnce() {
   }
   last_error_.clear();
   syscall_loss_total_ += iv->loss;
+  syscall_series_.Add(*iv);
+  syscalls_fill_ = static_cast<double>(iv->records.size()) / config_.syscalls.max_entries;
   syscall_window_.Add(start, end, *std::move(iv));
 }
 
@@ -215,6 +226,74 @@ v1::StatusResponse Agent::Status() const {
   s.set_rss_bytes(RssBytes());
   s.set_cpu_ns(CpuNs());
   return s;
+}
+
+}  // namespace vigil
+
+namespace vigil {
+
+void Agent::RecordRpc(const std::string& method, int code) const {
+  absl::MutexLock lock(&rpc_mu_);
+  ++rpc_counts_[{method, code}];
+}
+
+std::string Agent::RenderMetrics() const {
+  Exposition e;
+  {
+    absl::ReaderMutexLock lock(&store_mu_);
+    syscall_series_.Render(&e);
+    e.Family("vigil_metrics_series_overflow", "gauge",
+             "Process names summed into comm=\"other\" because metrics-max-processes was reached.");
+    e.Sample("vigil_metrics_series_overflow", syscall_series_.overflowed());
+
+    e.Family("vigil_lost_events_total", "counter",
+             "Events the agent could not record, by capability and cause.");
+    const SyscallLossCounts& l = syscall_loss_total_;
+    e.Sample("vigil_lost_events_total", {{"capability", "syscalls"}, {"cause", "map_full"}}, l.map_full);
+    e.Sample("vigil_lost_events_total", {{"capability", "syscalls"}, {"cause", "storage_fail"}}, l.storage_fail);
+    e.Sample("vigil_lost_events_total", {{"capability", "syscalls"}, {"cause", "no_enter"}}, l.no_enter);
+    e.Sample("vigil_lost_events_total", {{"capability", "syscalls"}, {"cause", "nr_out_of_range"}},
+             l.nr_out_of_range);
+    e.Sample("vigil_lost_events_total", {{"capability", "store"}, {"cause", "window_cap"}},
+             syscall_window_.dropped_records());
+
+    e.Family("vigil_map_fill_ratio", "gauge",
+             "Entries used in the last interval over a BPF map's max_entries.");
+    e.Sample("vigil_map_fill_ratio", {{"map", "syscalls_stats"}}, syscalls_fill_);
+
+    e.Family("vigil_poll_duration_seconds", "gauge", "Duration of the last collection.");
+    e.Sample("vigil_poll_duration_seconds", absl::ToDoubleSeconds(last_poll_));
+    e.Family("vigil_poll_seconds_total", "counter", "Time spent collecting, since start.");
+    e.Sample("vigil_poll_seconds_total", absl::ToDoubleSeconds(poll_time_total_));
+    e.Family("vigil_polls_total", "counter", "Collections since start.");
+    e.Sample("vigil_polls_total", static_cast<double>(polls_));
+    e.Family("vigil_store_records", "gauge", "Records held in the time-window store.");
+    e.Sample("vigil_store_records", syscall_window_.records());
+  }
+  e.Family("vigil_capability_up", "gauge", "1 if a capability is collecting, 0 if off.");
+  for (const CapabilityState& c : capabilities_) {
+    e.Sample("vigil_capability_up", {{"capability", c.name}}, c.state == "off" ? 0 : 1);
+  }
+  e.Family("vigil_agent_cpu_seconds_total", "counter", "CPU time (user + system) used by vigild.");
+  e.Sample("vigil_agent_cpu_seconds_total", CpuNs() / 1e9);
+  e.Family("vigil_agent_resident_memory_bytes", "gauge", "Resident set size of vigild.");
+  e.Sample("vigil_agent_resident_memory_bytes", static_cast<double>(RssBytes()));
+  e.Family("vigil_agent_start_time_seconds", "gauge", "When vigild started, Unix time.");
+  e.Sample("vigil_agent_start_time_seconds", absl::ToUnixSeconds(started_));
+  e.Family("vigil_grpc_requests_total", "counter", "gRPC requests answered, by method and code.");
+  {
+    absl::MutexLock lock(&rpc_mu_);
+    std::vector<std::pair<std::pair<std::string, int>, uint64_t>> rows(rpc_counts_.begin(),
+                                                                       rpc_counts_.end());
+    std::sort(rows.begin(), rows.end());
+    for (const auto& [k, n] : rows) {
+      e.Sample("vigil_grpc_requests_total",
+               {{"method", k.first},
+                {"code", absl::StatusCodeToString(static_cast<absl::StatusCode>(k.second))}},
+               static_cast<double>(n));
+    }
+  }
+  return e.text();
 }
 
 }  // namespace vigil

@@ -14,7 +14,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "absl/container/flat_hash_map.h"
 #include "agent/config.h"
+#include "agent/metrics/syscall_series.h"
 #include "agent/store/window.h"
 #include "agent/syscalls/syscalls_aggregate.h"
 #include "agent/syscalls/syscalls_collector.h"
@@ -50,6 +52,11 @@ class Agent {
   absl::StatusOr<v1::SyscallsResponse> QuerySyscalls(const v1::SyscallsRequest& req) const;
   v1::StatusResponse Status() const;
 
+  // Prometheus exposition text for one scrape.
+  std::string RenderMetrics() const;
+  // Counts one answered RPC (for vigil_grpc_requests_total).
+  void RecordRpc(const std::string& method, int code) const;
+
   const AgentConfig& config() const { return config_; }
 
  private:
@@ -82,6 +89,16 @@ class Agent {
   mutable absl::Mutex store_mu_;
   IntervalWindow<SyscallInterval> syscall_window_ ABSL_GUARDED_BY(store_mu_);
   SyscallLossCounts syscall_loss_total_ ABSL_GUARDED_BY(store_mu_);
+  SyscallSeries syscall_series_ ABSL_GUARDED_BY(store_mu_);
+  // Collection-loop health, for metrics.
+  uint64_t polls_ ABSL_GUARDED_BY(store_mu_) = 0;
+  absl::Duration poll_time_total_ ABSL_GUARDED_BY(store_mu_);
+  absl::Duration last_poll_ ABSL_GUARDED_BY(store_mu_);
+  double syscalls_fill_ ABSL_GUARDED_BY(store_mu_) = 0;  // last interval's records / max_entries
+
+  mutable absl::Mutex rpc_mu_;
+  mutable absl::flat_hash_map<std::pair<std::string, int>, uint64_t> rpc_counts_
+      ABSL_GUARDED_BY(rpc_mu_);
   std::string last_error_ ABSL_GUARDED_BY(store_mu_);
 
   absl::Notification stop_;

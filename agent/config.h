@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "agent/metrics/metrics_server.h"
 #include "agent/syscalls/syscalls_collector.h"
 
 namespace vigil {
@@ -32,6 +33,10 @@ struct AgentConfig {
   size_t store_max_records = 100000;
   SyscallsConfig syscalls;
   ListenConfig listen;
+  MetricsConfig metrics;
+  // Prometheus series cardinality: process names with their own series;
+  // the rest are summed into comm="other".
+  size_t metrics_max_processes = 100;
   bool verbose = false;
   // Test hook: SIGUSR2 stalls the collection loop (so its heartbeat stops),
   // to prove that systemd's watchdog restarts a hung agent.

@@ -18,6 +18,7 @@
 #include "agent/agent.h"
 #include "agent/bpf_util.h"
 #include "agent/config.h"
+#include "agent/metrics/metrics_server.h"
 #include "agent/preflight.h"
 #include "agent/settings.h"
 #include "agent/server/listen.h"
@@ -185,6 +186,19 @@ int main(int argc, char** argv) {
     return 1;
   }
   (*agent)->Start();
+  // Metrics are optional: a port in use degrades, it does not stop the agent.
+  std::unique_ptr<vigil::MetricsServer> metrics;
+  if (!config.metrics.listen.empty()) {
+    const vigil::Agent* a = agent->get();
+    absl::StatusOr<std::unique_ptr<vigil::MetricsServer>> m = vigil::MetricsServer::Start(
+        config.metrics, config.listen.tls_cert, config.listen.tls_key, config.listen.tls_client_ca,
+        config.listen.insecure, [a] { return a->RenderMetrics(); });
+    if (m.ok()) {
+      metrics = *std::move(m);
+    } else {
+      fprintf(stderr, "vigild: metrics endpoint off: %s\n", std::string(m.status().message()).c_str());
+    }
+  }
   const vigil::v1::StatusResponse status = (*agent)->Status();
   for (const auto& cap : status.capabilities()) {
     if (cap.state() != "running") {
@@ -197,8 +211,9 @@ int main(int argc, char** argv) {
     if (cap.state() != "off") absl::StrAppend(&running, running.empty() ? "" : ", ", cap.name());
   }
   const std::string ready = absl::StrFormat(
-      "vigild %s: attached (%s); listening on %s, interval %s, window %s", VIGIL_VERSION, running,
-      config.listen.address, absl::FormatDuration(config.interval),
+      "vigild %s: attached (%s); listening on %s, metrics %s, interval %s, window %s",
+      VIGIL_VERSION, running, config.listen.address,
+      metrics ? config.metrics.listen : std::string("off"), absl::FormatDuration(config.interval),
       absl::FormatDuration(config.window));
   fprintf(stderr, "%s\n", ready.c_str());
   sd_notifyf(0, "READY=1\nSTATUS=%s", ready.c_str());
@@ -212,6 +227,7 @@ int main(int argc, char** argv) {
   sd_notify(0, "STOPPING=1");
   fprintf(stderr, "vigild: %s, stopping\n", strsignal(sig));
   (*server)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  metrics.reset();
   (*agent)->Stop();
   agent->reset();  // detaches and closes every BPF object
   // ParseFlags validated the address, so this parse cannot fail.

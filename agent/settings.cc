@@ -65,6 +65,8 @@ const std::vector<SettingInfo>& AllSettings() {
       {"store-max-records", true, "cap on records kept across the window (default 100000)"},
       {"syscalls-max-entries", true, "(thread, syscall) pairs per interval (default 16384)"},
       {"syscalls-latency", true, "on|off: record per-syscall latency (default on)"},
+      {"metrics-listen", true, "Prometheus /metrics on HOST:PORT (default 127.0.0.1:9464; empty: off)"},
+      {"metrics-max-processes", true, "process names with their own series (default 100; rest: other)"},
       {"verbose", false, "libbpf's own log on stderr"},
       {"test-stall-signal", false, "test only: SIGUSR2 hangs the collection loop (watchdog tests)"},
   };
@@ -84,6 +86,13 @@ absl::Status ApplySetting(absl::string_view key, absl::string_view value, AgentC
     return Count(key, value, 64, 4000000, &c->syscalls.max_entries);
   }
   if (key == "syscalls-latency") return Bool(key, value, &c->syscalls.measure_latency);
+  if (key == "metrics-listen") {
+    c->metrics.listen = std::string(value);  // empty is valid: off
+    return absl::OkStatus();
+  }
+  if (key == "metrics-max-processes") {
+    return Count(key, value, 1, 10000, &c->metrics_max_processes);
+  }
   if (key == "verbose") return Bool(key, value, &c->verbose);
   if (key == "test-stall-signal") return Bool(key, value, &c->test_stall_signal);
   return absl::InvalidArgumentError(absl::StrCat("unknown key \"", key, "\""));
@@ -122,7 +131,22 @@ absl::Status ValidateConfig(const AgentConfig& c) {
   }
   absl::StatusOr<ParsedListen> p = ParseListenAddress(c.listen.address);
   if (!p.ok()) return p.status();
-  return ValidateListen(*p, c.listen);
+  if (absl::Status s = ValidateListen(*p, c.listen); !s.ok()) return s;
+  if (!c.metrics.listen.empty()) {
+    absl::StatusOr<ParsedListen> m = ParseListenAddress(c.metrics.listen);
+    if (!m.ok() || m->is_unix) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "metrics-listen \"", c.metrics.listen, "\": expected HOST:PORT (empty turns it off)"));
+    }
+    const bool tls = !c.listen.tls_cert.empty() && !c.listen.tls_key.empty() &&
+                     !c.listen.tls_client_ca.empty();
+    if (!m->loopback && !tls && !c.listen.insecure) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "metrics-listen ", c.metrics.listen,
+          ": a non-loopback address needs the tls-* settings (or insecure-listen)"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace vigil

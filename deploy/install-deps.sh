@@ -12,10 +12,10 @@ build_pkgs=(
   libbpfcc-dev
   libabsl-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libre2-dev
   libgtest-dev libgmock-dev
-  libsystemd-dev
+  libsystemd-dev libcpp-httplib-dev
   iproute2 procps
 )
-test_pkgs=(strace linux-perf bpftrace libbpf-tools openssl systemd)
+test_pkgs=(strace linux-perf bpftrace libbpf-tools openssl systemd prometheus curl)
 
 want=("${build_pkgs[@]}")
 case "${1:-}" in

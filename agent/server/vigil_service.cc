@@ -13,6 +13,7 @@ grpc::Status ToGrpc(const absl::Status& s) {
 grpc::Status VigilService::GetSyscalls(grpc::ServerContext* ctx, const v1::SyscallsRequest* req,
                                        v1::SyscallsResponse* resp) {
   absl::StatusOr<v1::SyscallsResponse> r = agent_->QuerySyscalls(*req);
+  agent_->RecordRpc("GetSyscalls", static_cast<int>(r.status().code()));
   if (!r.ok()) return ToGrpc(r.status());
   *resp = *std::move(r);
   return grpc::Status::OK;
@@ -21,6 +22,7 @@ grpc::Status VigilService::GetSyscalls(grpc::ServerContext* ctx, const v1::Sysca
 grpc::Status VigilService::GetStatus(grpc::ServerContext* ctx, const v1::StatusRequest* req,
                                      v1::StatusResponse* resp) {
   *resp = agent_->Status();
+  agent_->RecordRpc("GetStatus", 0);
   return grpc::Status::OK;
 }
 

@@ -1,0 +1,46 @@
+#include "agent/metrics/exposition.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace vigil {
+
+std::string EscapeLabelValue(absl::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '"': out += "\\\""; break;
+      case '\n': out += "\\n"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+void Exposition::Family(absl::string_view name, absl::string_view type, absl::string_view help) {
+  absl::StrAppend(&text_, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n");
+}
+
+void Exposition::Sample(absl::string_view name, const Labels& labels, double value) {
+  absl::StrAppend(&text_, name);
+  if (!labels.empty()) {
+    text_ += '{';
+    for (size_t i = 0; i < labels.size(); ++i) {
+      absl::StrAppend(&text_, i ? "," : "", labels[i].first, "=\"",
+                      EscapeLabelValue(labels[i].second), "\"");
+    }
+    text_ += '}';
+  }
+  // Integers print exactly (counters of calls); others with full precision.
+  if (std::isfinite(value) && value == std::floor(value) && std::fabs(value) < 1e15) {
+    absl::StrAppend(&text_, " ", absl::StrFormat("%.0f", value), "\n");
+  } else {
+    absl::StrAppend(&text_, " ", absl::StrFormat("%.9g", value), "\n");
+  }
+}
+
+}  // namespace vigil

@@ -1,0 +1,144 @@
+// vigild's /metrics scraped by a real Prometheus server (Debian's
+// prometheus, started on loopback by the test), queried through its HTTP
+// API, and checked with promtool.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <fstream>
+#include <regex>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "tests/test_util.h"
+
+namespace vigil {
+namespace {
+
+using test::CommandResult;
+using test::RunCommand;
+
+// A Prometheus server scraping one target every second; killed on scope exit.
+class ScopedPrometheus {
+ public:
+  ScopedPrometheus(const std::string& target) : port_(test::FreeLoopbackPort()) {
+    const std::string conf = dir_.path() + "/prometheus.yml";
+    std::ofstream(conf) << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                        << "scrape_configs:\n  - job_name: vigil\n    static_configs:\n"
+                        << "      - targets: ['" << target << "']\n";
+    pid_ = fork();
+    if (pid_ == 0) {
+      freopen((dir_.path() + "/prometheus.log").c_str(), "w", stderr);
+      execlp("prometheus", "prometheus", ("--config.file=" + conf).c_str(),
+             ("--storage.tsdb.path=" + dir_.path() + "/data").c_str(),
+             ("--web.listen-address=127.0.0.1:" + std::to_string(port_)).c_str(), nullptr);
+      _exit(127);
+    }
+  }
+  ~ScopedPrometheus() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  // The value of an instant query's first sample, if any.
+  bool Query(const std::string& promql, double* value) const {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_connection_timeout(2, 0);
+    auto res = c.Get("/api/v1/query", httplib::Params{{"query", promql}}, httplib::Headers{});
+    if (!res || res->status != 200) return false;
+    std::smatch m;
+    static const std::regex kValue(R"re("value":\[[0-9.]+,"([^"]+)"\])re");
+    if (!std::regex_search(res->body, m, kValue)) return false;
+    return absl::SimpleAtod(m[1].str(), value);
+  }
+  std::string Log() const {
+    std::stringstream ss;
+    ss << std::ifstream(dir_.path() + "/prometheus.log").rdbuf();
+    return ss.str();
+  }
+
+ private:
+  test::TempDir dir_;
+  int port_;
+  pid_t pid_ = -1;
+};
+
+class PrometheusTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why = test::BpfUnavailableReason();
+    if (!why.empty()) GTEST_SKIP() << "BPF not permitted here: " << why;
+    if (RunCommand({"prometheus", "--version"}).exit_code != 0) {
+      GTEST_SKIP() << "prometheus not installed (deploy/install-deps.sh --test installs it)";
+    }
+  }
+};
+
+TEST_F(PrometheusTest, ScrapedSeriesMatchTheWorkload) {
+  const int metrics_port = test::FreeLoopbackPort();
+  const std::string target = absl::StrCat("127.0.0.1:", metrics_port);
+  test::ScopedVigild agent({"--interval", "200ms", "--metrics-listen", target});
+  ASSERT_TRUE(agent.ok()) << agent.log();
+
+  CommandResult run = RunCommand({test::WorkloadPath(), "3"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  double want_getppid = 0, want_close = 0;
+  for (absl::string_view line : absl::StrSplit(run.out, '\n', absl::SkipEmpty())) {
+    std::vector<std::string> f = absl::StrSplit(line, ' ');
+    if (f.size() == 10 && f[0] == "tid") {
+      want_getppid += std::stod(f[3]);
+      want_close += std::stod(f[5]);
+    }
+  }
+
+  // promtool accepts what we serve.
+  httplib::Client c("127.0.0.1", metrics_port);
+  auto scrape = c.Get("/metrics");
+  ASSERT_TRUE(scrape && scrape->status == 200);
+  test::TempDir dir;
+  std::ofstream(dir.path() + "/scrape.txt") << scrape->body;
+  CommandResult lint = RunCommand(
+      {"bash", "-c", "promtool check metrics < " + dir.path() + "/scrape.txt"});
+  EXPECT_EQ(lint.exit_code, 0) << lint.out << lint.err;
+
+  ScopedPrometheus prom(target);
+  const std::string sel = "{comm=\"syscall_workloa\",syscall=";
+  double getppid = -1, close_errors = -1, up = -1, seconds = -1;
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (absl::Now() < deadline) {
+    prom.Query("vigil_syscalls_total" + sel + "\"getppid\"}", &getppid);
+    prom.Query("vigil_syscall_errors_total" + sel + "\"close\"}", &close_errors);
+    prom.Query("up{job=\"vigil\"}", &up);
+    prom.Query("vigil_syscall_seconds_total" + sel + "\"getppid\"}", &seconds);
+    if (getppid == want_getppid && close_errors == want_close && up == 1) break;
+    absl::SleepFor(absl::Milliseconds(500));
+  }
+  EXPECT_EQ(up, 1) << prom.Log();
+  EXPECT_EQ(getppid, want_getppid) << "Prometheus' view of the workload's getppid calls";
+  EXPECT_EQ(close_errors, want_close) << "every close(-1) failed";
+  EXPECT_GT(seconds, 0);
+  double rss = 0, cap = -1;
+  EXPECT_TRUE(prom.Query("vigil_agent_resident_memory_bytes", &rss));
+  EXPECT_GT(rss, 1e6);
+  EXPECT_TRUE(prom.Query("vigil_capability_up{capability=\"syscalls\"}", &cap));
+  EXPECT_EQ(cap, 1);
+}
+
+TEST(MetricsFlagsTest, NonLoopbackMetricsNeedTls) {
+  CommandResult c = RunCommand({test::VigildPath(), "--metrics-listen", "0.0.0.0:9464",
+                                "--check-config"});
+  EXPECT_EQ(c.exit_code, 2);
+  EXPECT_NE(c.err.find("metrics-listen"), std::string::npos) << c.err;
+  EXPECT_EQ(RunCommand({test::VigildPath(), "--metrics-listen", "", "--check-config"}).exit_code, 0);
+  EXPECT_EQ(RunCommand({test::VigildPath(), "--metrics-listen", "nohost", "--check-config"}).exit_code, 2);
+}
+
+}  // namespace
+}  // namespace vigil
