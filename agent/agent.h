@@ -18,6 +18,8 @@
 #include "agent/store/window.h"
 #include "agent/syscalls/syscalls_aggregate.h"
 #include "agent/syscalls/syscalls_collector.h"
+#include "agent/udpdrops/udpdrops_aggregate.h"
+#include "agent/udpdrops/udpdrops_collector.h"
 #include "vigil/v1/vigil.pb.h"
 
 namespace vigil {
@@ -45,6 +47,7 @@ class Agent {
   void CollectOnce();
 
   absl::StatusOr<v1::SyscallsResponse> QuerySyscalls(const v1::SyscallsRequest& req) const;
+  absl::StatusOr<v1::DropsResponse> QueryDrops(const v1::DropsRequest& req) const;
   v1::StatusResponse Status() const;
 
   const AgentConfig& config() const { return config_; }
@@ -52,6 +55,7 @@ class Agent {
  private:
   explicit Agent(const AgentConfig& config);
   void Loop();
+  void CollectUdpDrops(absl::Time start, absl::Time end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(collect_mu_);
 
   // Resolves a request's range against the window; INVALID_ARGUMENT if it
   // lies outside it.
@@ -67,11 +71,16 @@ class Agent {
   absl::Mutex collect_mu_;
   std::unique_ptr<SyscallsCollector> syscalls_ ABSL_GUARDED_BY(collect_mu_);
   absl::Time last_collect_ ABSL_GUARDED_BY(collect_mu_);
+  std::unique_ptr<UdpDropsCollector> udpdrops_ ABSL_GUARDED_BY(collect_mu_);
+  // The running kernel's drop reason names; set once by Create.
+  DropReasonTable drop_reasons_;
 
   mutable absl::Mutex store_mu_;
   IntervalWindow<SyscallInterval> syscall_window_ ABSL_GUARDED_BY(store_mu_);
   SyscallLossCounts syscall_loss_total_ ABSL_GUARDED_BY(store_mu_);
   std::string last_error_ ABSL_GUARDED_BY(store_mu_);
+  IntervalWindow<UdpDropInterval> udp_window_ ABSL_GUARDED_BY(store_mu_);
+  UdpDropLossCounts udp_loss_total_ ABSL_GUARDED_BY(store_mu_);
 
   absl::Notification stop_;
   std::thread thread_;

@@ -7,6 +7,7 @@
 
 #include "absl/time/time.h"
 #include "agent/syscalls/syscalls_collector.h"
+#include "agent/udpdrops/udpdrops_collector.h"
 
 namespace vigil {
 
@@ -30,6 +31,7 @@ struct AgentConfig {
   // the oldest intervals are evicted first and counted.
   size_t store_max_records = 100000;
   SyscallsConfig syscalls;
+  UdpDropsConfig udpdrops;
   ListenConfig listen;
   bool verbose = false;
 };

@@ -37,6 +37,10 @@ options:
   --syscalls-max-entries N    (thread, syscall) pairs per interval (default 16384)
   --syscalls-latency on|off   record per-syscall latency (default on); off
                               records calls and errors only, at lower cost
+  --udpdrops-max-entries N    (netns, local addr, port, reason) UDP drop rows
+                              per interval (default 8192)
+  --udpdrops-owner-cache N    socket inodes whose owning processes are cached
+                              (default 4096)
   --verbose                   libbpf's own log on stderr
   --version                   print the version and exit
   -h, --help                  this help
@@ -68,7 +72,7 @@ uint64_t ParseCountFlag(const char* flag, const char* value, uint64_t min, uint6
 vigil::AgentConfig ParseFlags(int argc, char** argv) {
   enum {
     kListen = 1000, kTlsCert, kTlsKey, kTlsCa, kInsecure, kInterval, kWindow,
-    kStoreMax, kSysMax, kSysLatency, kVerbose, kVersion,
+    kStoreMax, kSysMax, kSysLatency, kVerbose, kVersion, kUdpMax, kUdpOwners,
   };
   static const option kOpts[] = {
       {"listen", required_argument, nullptr, kListen},
@@ -81,6 +85,8 @@ vigil::AgentConfig ParseFlags(int argc, char** argv) {
       {"store-max-records", required_argument, nullptr, kStoreMax},
       {"syscalls-max-entries", required_argument, nullptr, kSysMax},
       {"syscalls-latency", required_argument, nullptr, kSysLatency},
+      {"udpdrops-max-entries", required_argument, nullptr, kUdpMax},
+      {"udpdrops-owner-cache", required_argument, nullptr, kUdpOwners},
       {"verbose", no_argument, nullptr, kVerbose},
       {"version", no_argument, nullptr, kVersion},
       {"help", no_argument, nullptr, 'h'},
@@ -109,6 +115,14 @@ vigil::AgentConfig ParseFlags(int argc, char** argv) {
         c.syscalls.measure_latency = v == "on";
         break;
       }
+      case kUdpMax:
+        c.udpdrops.max_entries =
+            static_cast<uint32_t>(ParseCountFlag("udpdrops-max-entries", optarg, 64, 4000000));
+        break;
+      case kUdpOwners:
+        c.udpdrops.owner_cache_entries =
+            static_cast<uint32_t>(ParseCountFlag("udpdrops-owner-cache", optarg, 16, 1000000));
+        break;
       case kVerbose: c.verbose = true; break;
       case kVersion: printf("vigild %s\n", VIGIL_VERSION); exit(0);
       case 'h': fputs(kUsage, stdout); exit(0);
