@@ -21,4 +21,7 @@ std::string FormatSyscalls(const v1::SyscallsResponse& r, v1::SyscallGroupBy by)
 
 std::string FormatStatus(const v1::StatusResponse& s);
 
+// The vigil drops table; with explain, each row's advice under it.
+std::string FormatDrops(const v1::DropsResponse& r, bool explain);
+
 }  // namespace vigil::cli
