@@ -17,7 +17,11 @@
  *   (skb, location, reason)         5.17+ ("net: skb: introduce
  *                                   kfree_skb_reason()")
  *   (skb, location)                 older: every drop's reason is unknown
- * Without rx_sk, the socket's rcvbuf, queue and owner are not recorded.
+ * Without rx_sk, tp_btf/udp_fail_queue_rcv_skb (6.0+, args (rc, sk) then
+ * (rc, sk, skb)) records the socket of each failed enqueue per (netns, port)
+ * in sock_info, which the agent joins to the buffer-full rows. It fires
+ * after kfree_skb on some kernels and before it on others, so it is a side
+ * table rather than a hand-off to the next kfree_skb.
  *
  * The stats hash is double-buffered through a one-slot ARRAY_OF_MAPS, as in
  * syscalls.bpf.c: the agent's update of the slot waits for an RCU grace
@@ -65,6 +69,15 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } counters SEC(".maps");
+
+/* Last socket per (netns, port, family) that failed to queue a packet; only
+ * loaded without rx_sk. LRU: bounded, the oldest socket goes first. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1);
+	__type(key, struct udpdrop_sock_key);
+	__type(value, struct udpdrop_sock_info);
+} sock_info SEC(".maps");
 
 /* Set by the agent before load from the kernel's BTF (enum skb_drop_reason):
  * reasons that mean "not a drop". UDPDROP_REASON_UNKNOWN when absent. */
@@ -214,6 +227,24 @@ int BPF_PROG(vigil_kfree_skb_reason, struct sk_buff *skb, void *location,
 	     enum skb_drop_reason reason)
 {
 	return record(skb, reason, NULL);
+}
+
+SEC("tp_btf/udp_fail_queue_rcv_skb")
+int BPF_PROG(vigil_udp_fail_queue, int rc, struct sock *sk)
+{
+	struct udpdrop_sock_key key = {};
+	struct udpdrop_sock_info info = {};
+
+	if (!sk)
+		return 0;
+	key.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	key.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	key.family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	info.rcvbuf = BPF_CORE_READ(sk, sk_rcvbuf);
+	info.queued = BPF_CORE_READ(sk, sk_backlog.rmem_alloc.counter);
+	info.sk_ino = sock_ino(sk);
+	bpf_map_update_elem(&sock_info, &key, &info, BPF_ANY);
+	return 0;
 }
 
 SEC("tp_btf/kfree_skb")

@@ -39,6 +39,22 @@ struct udpdrop_stats {
 	__u16 pad[3];
 };
 
+/* Kernels without rx_sk (before 6.11): the socket of the last failed
+ * enqueue per (netns, local port, family), from udp_fail_queue_rcv_skb. The
+ * agent joins it to SOCKET_RCVBUFF/PROTO_MEM rows with the same netns, port
+ * and family. */
+struct udpdrop_sock_key {
+	__u32 netns;
+	__u16 port;   /* local port, host byte order */
+	__u16 family; /* UDPDROP_AF_INET or UDPDROP_AF_INET6 */
+};
+
+struct udpdrop_sock_info {
+	__u64 sk_ino;
+	__u32 rcvbuf;
+	__u32 queued;
+};
+
 /* Indexes into the per-CPU `counters` array: what could not be recorded. */
 enum udpdrop_counter {
 	UDPDROP_CTR_MAP_FULL = 0,  /* stats map full: the drop was not counted */

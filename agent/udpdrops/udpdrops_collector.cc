@@ -33,6 +33,13 @@ absl::StatusOr<std::unique_ptr<UdpDropsCollector>> UdpDropsCollector::Create(
     return absl::FailedPreconditionError(
         absl::StrCat("udpdrops: no kfree_skb tracepoint: ", nargs.status().message()));
   }
+  if (config.force_kfree_skb_args != 0) {
+    if (config.force_kfree_skb_args < 2 || config.force_kfree_skb_args > *nargs) {
+      return absl::InvalidArgumentError("udpdrops: force_kfree_skb_args must be 2..the kernel's");
+    }
+    nargs = config.force_kfree_skb_args;
+  }
+  const bool fail_queue_tp = TracepointArgCount(vmlinux->get(), "udp_fail_queue_rcv_skb").ok();
   std::vector<std::string> missing;
   DropReasonTable reasons;
   if (*nargs >= 3) {
@@ -45,9 +52,11 @@ absl::StatusOr<std::unique_ptr<UdpDropsCollector>> UdpDropsCollector::Create(
   } else {
     missing.push_back("drop reasons (kfree_skb has none before 5.17: every reason is unknown)");
   }
-  if (*nargs < 4) {
-    missing.push_back("the socket at the drop (kfree_skb has no rx_sk before 6.11: rcvbuf, "
-                      "queued and owner are not recorded)");
+  const bool join = *nargs < 4 && fail_queue_tp;
+  if (*nargs < 4 && !fail_queue_tp) {
+    missing.push_back("the socket at the drop (no kfree_skb rx_sk before 6.11, no "
+                      "udp_fail_queue_rcv_skb before 6.0): rcvbuf, queued and owner are not "
+                      "recorded");
   }
 
   SkelPtr<udpdrops_bpf> skel(udpdrops_bpf::open());
@@ -58,6 +67,10 @@ absl::StatusOr<std::unique_ptr<UdpDropsCollector>> UdpDropsCollector::Create(
   bpf_program__set_autoload(skel->progs.vigil_kfree_skb_sk, *nargs >= 4);
   bpf_program__set_autoload(skel->progs.vigil_kfree_skb_reason, *nargs == 3);
   bpf_program__set_autoload(skel->progs.vigil_kfree_skb_noreason, *nargs < 3);
+  bpf_program__set_autoload(skel->progs.vigil_udp_fail_queue, join);
+  if (int err = bpf_map__set_max_entries(skel->maps.sock_info, config.sock_info_entries)) {
+    return ErrnoStatus(err, "sizing map sock_info");
+  }
   for (bpf_map* m : {skel->maps.stats_a, skel->maps.stats_b}) {
     int err = bpf_map__set_max_entries(m, config.max_entries);
     if (err) return ErrnoStatus(err, absl::StrCat("sizing map ", bpf_map__name(m)));
@@ -72,8 +85,12 @@ absl::StatusOr<std::unique_ptr<UdpDropsCollector>> UdpDropsCollector::Create(
   }
   std::string degraded;
   if (!missing.empty()) degraded = absl::StrCat("missing ", absl::StrJoin(missing, "; "));
-  return std::unique_ptr<UdpDropsCollector>(
+  std::unique_ptr<UdpDropsCollector> c(
       new UdpDropsCollector(config, std::move(skel), std::move(reasons), std::move(degraded)));
+  c->join_sock_info_ = join;
+  c->reason_rcvbuff_ = c->reasons_.Value("SOCKET_RCVBUFF");
+  c->reason_proto_mem_ = c->reasons_.Value("PROTO_MEM");
+  return c;
 }
 
 UdpDropsCollector::UdpDropsCollector(const UdpDropsConfig& config, SkelPtr<udpdrops_bpf> skel,
@@ -110,6 +127,8 @@ absl::StatusOr<UdpDropInterval> UdpDropsCollector::Collect(absl::Time now) {
   out.loss.bad_header = c->bad_header - last_counters_.bad_header;
   last_counters_ = *c;
 
+  if (join_sock_info_) JoinSockInfo(&out);
+
   absl::flat_hash_set<uint64_t> inodes;
   for (const UdpDropRecord& r : out.records) {
     if (r.stats.sk_ino != 0) inodes.insert(r.stats.sk_ino);
@@ -125,10 +144,37 @@ absl::StatusOr<UdpDropInterval> UdpDropsCollector::Collect(absl::Time now) {
   return out;
 }
 
+void UdpDropsCollector::JoinSockInfo(UdpDropInterval* out) {
+  const int fd = bpf_map__fd(skel_->maps.sock_info);
+  for (UdpDropRecord& r : out->records) {
+    if (r.stats.sk_ino != 0) continue;
+    const bool at_socket = (reason_rcvbuff_ && r.key.reason == *reason_rcvbuff_) ||
+                           (reason_proto_mem_ && r.key.reason == *reason_proto_mem_) ||
+                           r.key.reason == UDPDROP_REASON_UNKNOWN;
+    if (!at_socket) continue;
+    udpdrop_sock_key k = {};
+    k.netns = r.key.netns;
+    k.port = r.key.port;
+    k.family = r.key.family;
+    udpdrop_sock_info info = {};
+    // Racy only in the harmless way: a newer failure may have replaced it.
+    if (bpf_map_lookup_elem(fd, &k, &info) != 0) {
+      // A dual-stack AF_INET6 socket also drops IPv4 packets.
+      if (k.family != UDPDROP_AF_INET) continue;
+      k.family = UDPDROP_AF_INET6;
+      if (bpf_map_lookup_elem(fd, &k, &info) != 0) continue;
+    }
+    r.stats.sk_ino = info.sk_ino;
+    r.stats.rcvbuf = info.rcvbuf;
+    r.stats.queued = info.queued;
+  }
+}
+
 std::vector<uint32_t> UdpDropsCollector::ProgramIds() const {
   std::vector<uint32_t> ids;
   for (const bpf_program* p : {skel_->progs.vigil_kfree_skb_sk, skel_->progs.vigil_kfree_skb_reason,
-                               skel_->progs.vigil_kfree_skb_noreason}) {
+                               skel_->progs.vigil_kfree_skb_noreason,
+                               skel_->progs.vigil_udp_fail_queue}) {
     const int fd = bpf_program__fd(p);
     if (fd < 0) continue;  // the variants this kernel does not have
     bpf_prog_info info = {};

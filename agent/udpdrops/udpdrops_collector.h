@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,11 @@ struct UdpDropsConfig {
   // trusted before /proc is scanned again.
   uint32_t owner_cache_entries = 4096;
   absl::Duration owner_refresh = absl::Seconds(10);
+  // Sockets remembered from udp_fail_queue_rcv_skb on kernels without rx_sk.
+  uint32_t sock_info_entries = 4096;
+  // Tests only: pretend kfree_skb has this many arguments (2, 3 or 4) to
+  // exercise an older kernel's variant; 0 probes the running kernel.
+  int force_kfree_skb_args = 0;
 };
 
 class UdpDropsCollector {
@@ -55,12 +61,16 @@ class UdpDropsCollector {
   UdpDropsCollector(const UdpDropsConfig& config, SkelPtr<udpdrops_bpf> skel,
                     DropReasonTable reasons, std::string degraded);
   absl::Status Drain(int map_fd, UdpDropInterval* out);
+  // Without rx_sk: fills buffer-full rows' socket fields from sock_info.
+  void JoinSockInfo(UdpDropInterval* out);
   absl::StatusOr<UdpDropLossCounts> ReadCounters();
 
   UdpDropsConfig config_;
   SkelPtr<udpdrops_bpf> skel_;
   DropReasonTable reasons_;
   std::string degraded_;
+  bool join_sock_info_ = false;
+  std::optional<uint32_t> reason_rcvbuff_, reason_proto_mem_;
   OwnerCache owners_;
   int active_ = 0;  // 0: stats_a, 1: stats_b
   UdpDropLossCounts last_counters_;

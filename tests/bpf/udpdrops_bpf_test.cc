@@ -97,6 +97,54 @@ TEST_F(UdpDropsBpfTest, RcvbufDropsMatchSnmpAndAreAttributedToTheOwner) {
   }
 }
 
+// The variant for 5.17-6.10 kernels (kfree_skb without rx_sk), run on this
+// one: the socket comes from udp_fail_queue_rcv_skb's side table instead.
+TEST_F(UdpDropsBpfTest, KernelWithoutRxSkStillAttributesTheSocket) {
+  UdpDropsConfig config;
+  config.force_kfree_skb_args = 3;
+  collector_.reset();
+  auto c = UdpDropsCollector::Create(config);
+  ASSERT_TRUE(c.ok()) << c.status();
+  collector_ = *std::move(c);
+  EXPECT_EQ(collector_->ProgramIds().size(), 2u);  // kfree_skb + udp_fail_queue_rcv_skb
+  UdpScenario s;
+  s.kind = UdpScenario::kRcvbufFull;
+  s.port = 5145;
+  s.datagrams = 300;
+  auto run = NetnsUdpRun::Start(s);
+  ASSERT_TRUE(run.ok()) << run.status();
+  std::vector<UdpDropRecord> recs = CollectNetns((*run)->netns());
+  ExpectOnly(recs, "SOCKET_RCVBUFF", s.port, UDPDROP_AF_INET, (*run)->Delta("Udp:RcvbufErrors"));
+  ASSERT_EQ(recs.size(), 1u);
+  EXPECT_GT(recs[0].stats.rcvbuf, 0u);
+  ASSERT_EQ(recs[0].owners.size(), 1u);
+  EXPECT_EQ(recs[0].owners[0].pid, static_cast<uint32_t>((*run)->pid()));
+}
+
+TEST_F(UdpDropsBpfTest, KernelWithoutReasonsCountsUnknown) {
+  UdpDropsConfig config;
+  config.force_kfree_skb_args = 2;
+  collector_.reset();
+  auto c = UdpDropsCollector::Create(config);
+  ASSERT_TRUE(c.ok()) << c.status();
+  collector_ = *std::move(c);
+  EXPECT_NE(collector_->degraded().find("reason"), std::string::npos) << collector_->degraded();
+  UdpScenario s;
+  s.kind = UdpScenario::kNoSocket;
+  s.port = 5146;
+  s.datagrams = 25;
+  auto run = NetnsUdpRun::Start(s);
+  ASSERT_TRUE(run.ok()) << run.status();
+  std::vector<UdpDropRecord> recs = CollectNetns((*run)->netns());
+  uint64_t got = 0;
+  for (const UdpDropRecord& r : recs) {
+    EXPECT_EQ(r.key.reason, UDPDROP_REASON_UNKNOWN);
+    if (r.key.port == s.port) got += r.stats.count;
+  }
+  EXPECT_EQ(got, static_cast<uint64_t>((*run)->Delta("Udp:NoPorts")));
+  EXPECT_EQ(got, 25u);
+}
+
 TEST_F(UdpDropsBpfTest, ClosedPortDropsMatchNoPorts) {
   for (bool ipv6 : {false, true}) {
     SCOPED_TRACE(ipv6 ? "ipv6" : "ipv4");
