@@ -17,7 +17,7 @@
  *   (skb, location, reason)         5.17+ ("net: skb: introduce
  *                                   kfree_skb_reason()")
  *   (skb, location)                 older: every drop's reason is unknown
- * Without rx_sk, tp_btf/udp_fail_queue_rcv_skb (6.0+, args (rc, sk) then
+ * Without rx_sk, tp_btf/udp_fail_queue_rcv_skb (args (rc, sk), later
  * (rc, sk, skb)) records the socket of each failed enqueue per (netns, port)
  * in sock_info, which the agent joins to the buffer-full rows. It fires
  * after kfree_skb on some kernels and before it on others, so it is a side

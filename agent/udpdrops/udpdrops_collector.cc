@@ -55,7 +55,7 @@ absl::StatusOr<std::unique_ptr<UdpDropsCollector>> UdpDropsCollector::Create(
   const bool join = *nargs < 4 && fail_queue_tp;
   if (*nargs < 4 && !fail_queue_tp) {
     missing.push_back("the socket at the drop (no kfree_skb rx_sk before 6.11, no "
-                      "udp_fail_queue_rcv_skb before 6.0): rcvbuf, queued and owner are not "
+                      "udp_fail_queue_rcv_skb tracepoint): rcvbuf, queued and owner are not "
                       "recorded");
   }
 
