@@ -50,6 +50,7 @@ case "$cmd" in
   bench)
     deploy/install-deps.sh --test
     build
+    build/tests/udpdrops_bench --seconds 5
     bash tests/bench/syscall_overhead.sh build
     ;;
   -h|--help|help) usage ;;

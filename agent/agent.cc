@@ -53,7 +53,9 @@ Agent::Agent(const AgentConfig& config)
         return std::string(host);
       }()),
       syscall_window_(config.window, config.store_max_records),
-      syscall_series_(config.metrics_max_processes) {}
+      syscall_series_(config.metrics_max_processes),
+      udp_window_(config.window, config.store_max_records),
+      udp_series_(kMaxUdpDropSeries) {}
 
 absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentConfig& config) {
   if (config.interval < absl::Milliseconds(10)) {
@@ -74,10 +76,23 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentConfig& config) 
     }
     agent->last_collect_ = absl::Now();
   }
+  absl::StatusOr<std::unique_ptr<UdpDropsCollector>> ud = UdpDropsCollector::Create(config.udpdrops);
+  {
+    absl::MutexLock lock(&agent->collect_mu_);
+    if (ud.ok()) {
+      agent->drop_reasons_ = (*ud)->reasons();
+      const std::string& why = (*ud)->degraded();
+      agent->capabilities_.push_back({"udpdrops", why.empty() ? "running" : "degraded", why});
+      agent->udpdrops_ = *std::move(ud);
+    } else {
+      agent->capabilities_.push_back({"udpdrops", "off", std::string(ud.status().message())});
+    }
+  }
   bool any = false;
   for (const CapabilityState& c : agent->capabilities_) any |= c.state != "off";
   if (!any) {
-    // With one capability today, its reason is the reason.
+    // Nothing loaded: the first capability's reason is the one to fix first
+    // (they usually share it, e.g. missing privileges).
     return absl::Status(sc.status().code(), sc.status().message());
   }
   return agent;
@@ -115,13 +130,19 @@ void Agent::CollectOnce() {
   const absl::Time start = last_collect_;
   const absl::Time end = absl::Now();
   last_collect_ = end;
-  if (syscalls_ == nullptr) return;
-  absl::StatusOr<SyscallInterval> iv = syscalls_->Collect();
+  CollectUdpDrops(start, end);
+  CollectSyscalls(start, end);
   const absl::Duration took = absl::Now() - end;
   absl::MutexLock lock(&store_mu_);
   ++polls_;
   poll_time_total_ += took;
   last_poll_ = took;
+}
+
+void Agent::CollectSyscalls(absl::Time start, absl::Time end) {
+  if (syscalls_ == nullptr) return;
+  absl::StatusOr<SyscallInterval> iv = syscalls_->Collect();
+  absl::MutexLock lock(&store_mu_);
   if (!iv.ok()) {
     // Keep what is stored; report the error in Status and try again next
     // interval.
@@ -134,6 +155,20 @@ void Agent::CollectOnce() {
   syscall_series_.Add(*iv);
   syscalls_fill_ = static_cast<double>(iv->records.size()) / config_.syscalls.max_entries;
   syscall_window_.Add(start, end, *std::move(iv));
+}
+
+void Agent::CollectUdpDrops(absl::Time start, absl::Time end) {
+  if (udpdrops_ == nullptr) return;
+  absl::StatusOr<UdpDropInterval> iv = udpdrops_->Collect(end);
+  absl::MutexLock lock(&store_mu_);
+  if (!iv.ok()) {
+    last_error_ = std::string(iv.status().message());
+    fprintf(stderr, "vigild: %s\n", last_error_.c_str());
+    return;
+  }
+  udp_loss_total_ += iv->loss;
+  udp_series_.Add(*iv, drop_reasons_);
+  udp_window_.Add(start, end, *std::move(iv));
 }
 
 absl::Status Agent::ResolveRange(const v1::TimeRange& range, absl::Time now, absl::Time* from,
@@ -201,6 +236,38 @@ absl::StatusOr<v1::SyscallsResponse> Agent::QuerySyscalls(const v1::SyscallsRequ
   return resp;
 }
 
+absl::StatusOr<v1::DropsResponse> Agent::QueryDrops(const v1::DropsRequest& req) const {
+  absl::StatusOr<DropsQuery> q = ValidateDropsRequest(req, drop_reasons_);
+  if (!q.ok()) return q.status();
+  absl::Time from, to;
+  if (absl::Status s = ResolveRange(req.range(), absl::Now(), &from, &to); !s.ok()) return s;
+
+  v1::DropsResponse resp;
+  DropsMerger merger(*q, drop_reasons_);
+  absl::Time first = absl::InfiniteFuture(), last = absl::InfinitePast();
+  uint32_t intervals = 0;
+  uint64_t store_dropped = 0;
+  {
+    absl::ReaderMutexLock lock(&store_mu_);
+    udp_window_.ForEachOverlapping(from, to, [&](const auto& iv) {
+      merger.Add(iv.data, iv.end);
+      first = std::min(first, iv.start);
+      last = std::max(last, iv.end);
+      ++intervals;
+    });
+    store_dropped = udp_window_.dropped_records();
+  }
+  merger.Finish(intervals > 0 ? absl::ToDoubleSeconds(last - first) : 0.0, &resp);
+  resp.set_reasons_known(!drop_reasons_.empty());
+  resp.mutable_loss()->set_store_dropped(store_dropped);
+  if (intervals > 0) {
+    resp.mutable_covered()->set_start_unix_ns(absl::ToUnixNanos(first));
+    resp.mutable_covered()->set_end_unix_ns(absl::ToUnixNanos(last));
+  }
+  resp.mutable_covered()->set_intervals(intervals);
+  return resp;
+}
+
 v1::StatusResponse Agent::Status() const {
   v1::StatusResponse s;
   s.set_version(VIGIL_VERSION);
@@ -221,6 +288,11 @@ v1::StatusResponse Agent::Status() const {
     }
     s.set_intervals_retained(static_cast<uint32_t>(syscall_window_.size()));
     FillLoss(syscall_loss_total_, syscall_window_.dropped_records(), s.mutable_syscall_loss());
+    v1::UdpDropLoss* ul = s.mutable_udpdrop_loss();
+    ul->set_map_full(udp_loss_total_.map_full);
+    ul->set_bad_header(udp_loss_total_.bad_header);
+    ul->set_owner_cache_full(udp_loss_total_.owner_cache_full);
+    ul->set_store_dropped(udp_window_.dropped_records());
     if (!last_error_.empty()) s.set_last_error(last_error_);
   }
   s.set_rss_bytes(RssBytes());
@@ -256,6 +328,14 @@ std::string Agent::RenderMetrics() const {
              l.nr_out_of_range);
     e.Sample("vigil_lost_events_total", {{"capability", "store"}, {"cause", "window_cap"}},
              syscall_window_.dropped_records());
+
+    e.Sample("vigil_lost_events_total", {{"capability", "udpdrops"}, {"cause", "map_full"}},
+             udp_loss_total_.map_full);
+    e.Sample("vigil_lost_events_total", {{"capability", "udpdrops"}, {"cause", "bad_header"}},
+             udp_loss_total_.bad_header);
+    e.Sample("vigil_lost_events_total", {{"capability", "udpdrops"}, {"cause", "owner_cache_full"}},
+             udp_loss_total_.owner_cache_full);
+    udp_series_.Render(&e);
 
     e.Family("vigil_map_fill_ratio", "gauge",
              "Entries used in the last interval over a BPF map's max_entries.");

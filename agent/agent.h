@@ -17,9 +17,12 @@
 #include "absl/container/flat_hash_map.h"
 #include "agent/config.h"
 #include "agent/metrics/syscall_series.h"
+#include "agent/metrics/udpdrop_series.h"
 #include "agent/store/window.h"
 #include "agent/syscalls/syscalls_aggregate.h"
 #include "agent/syscalls/syscalls_collector.h"
+#include "agent/udpdrops/udpdrops_aggregate.h"
+#include "agent/udpdrops/udpdrops_collector.h"
 #include "vigil/v1/vigil.pb.h"
 
 namespace vigil {
@@ -50,6 +53,7 @@ class Agent {
   void CollectOnce();
 
   absl::StatusOr<v1::SyscallsResponse> QuerySyscalls(const v1::SyscallsRequest& req) const;
+  absl::StatusOr<v1::DropsResponse> QueryDrops(const v1::DropsRequest& req) const;
   v1::StatusResponse Status() const;
 
   // Prometheus exposition text for one scrape.
@@ -62,6 +66,8 @@ class Agent {
  private:
   explicit Agent(const AgentConfig& config);
   void Loop();
+  void CollectUdpDrops(absl::Time start, absl::Time end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(collect_mu_);
+  void CollectSyscalls(absl::Time start, absl::Time end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(collect_mu_);
 
   // Resolves a request's range against the window; INVALID_ARGUMENT if it
   // lies outside it.
@@ -78,6 +84,9 @@ class Agent {
   absl::Mutex collect_mu_;
   std::unique_ptr<SyscallsCollector> syscalls_ ABSL_GUARDED_BY(collect_mu_);
   absl::Time last_collect_ ABSL_GUARDED_BY(collect_mu_);
+  std::unique_ptr<UdpDropsCollector> udpdrops_ ABSL_GUARDED_BY(collect_mu_);
+  // The running kernel's drop reason names; set once by Create.
+  DropReasonTable drop_reasons_;
 
   // Merges allocate in proportion to the window; at most this many run at
   // once, the rest wait their turn, so a burst of clients cannot balloon
@@ -100,6 +109,10 @@ class Agent {
   mutable absl::flat_hash_map<std::pair<std::string, int>, uint64_t> rpc_counts_
       ABSL_GUARDED_BY(rpc_mu_);
   std::string last_error_ ABSL_GUARDED_BY(store_mu_);
+  IntervalWindow<UdpDropInterval> udp_window_ ABSL_GUARDED_BY(store_mu_);
+  UdpDropLossCounts udp_loss_total_ ABSL_GUARDED_BY(store_mu_);
+  static constexpr size_t kMaxUdpDropSeries = 500;
+  UdpDropSeries udp_series_ ABSL_GUARDED_BY(store_mu_);
 
   absl::Notification stop_;
   std::atomic<bool> stall_{false};

@@ -9,6 +9,7 @@
 #include "absl/time/time.h"
 #include "agent/metrics/metrics_server.h"
 #include "agent/syscalls/syscalls_collector.h"
+#include "agent/udpdrops/udpdrops_collector.h"
 
 namespace vigil {
 
@@ -32,6 +33,7 @@ struct AgentConfig {
   // the oldest intervals are evicted first and counted.
   size_t store_max_records = 100000;
   SyscallsConfig syscalls;
+  UdpDropsConfig udpdrops;
   ListenConfig listen;
   MetricsConfig metrics;
   // Prometheus series cardinality: process names with their own series;

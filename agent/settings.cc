@@ -65,6 +65,8 @@ const std::vector<SettingInfo>& AllSettings() {
       {"store-max-records", true, "cap on records kept across the window (default 100000)"},
       {"syscalls-max-entries", true, "(thread, syscall) pairs per interval (default 16384)"},
       {"syscalls-latency", true, "on|off: record per-syscall latency (default on)"},
+      {"udpdrops-max-entries", true, "(netns, local addr, port, reason) UDP drop rows per interval (default 8192)"},
+      {"udpdrops-owner-cache", true, "socket inodes whose owning processes are cached (default 4096)"},
       {"metrics-listen", true, "Prometheus /metrics on HOST:PORT (default 127.0.0.1:9464; empty: off)"},
       {"metrics-max-processes", true, "process names with their own series (default 100; rest: other)"},
       {"verbose", false, "libbpf's own log on stderr"},
@@ -86,6 +88,12 @@ absl::Status ApplySetting(absl::string_view key, absl::string_view value, AgentC
     return Count(key, value, 64, 4000000, &c->syscalls.max_entries);
   }
   if (key == "syscalls-latency") return Bool(key, value, &c->syscalls.measure_latency);
+  if (key == "udpdrops-max-entries") {
+    return Count(key, value, 64, 4000000, &c->udpdrops.max_entries);
+  }
+  if (key == "udpdrops-owner-cache") {
+    return Count(key, value, 16, 1000000, &c->udpdrops.owner_cache_entries);
+  }
   if (key == "metrics-listen") {
     c->metrics.listen = std::string(value);  // empty is valid: off
     return absl::OkStatus();

@@ -16,6 +16,7 @@ Queries Vigil agents (vigild).
 
 commands:
   syscalls    per-thread syscall counts, errors and latency (strace -c, always on)
+  drops       UDP packets the kernel dropped: which socket, which process, why
   status      agent health: capabilities, losses, memory and CPU
   help CMD    help for one command
 
@@ -127,6 +128,7 @@ int Main(int argc, char** argv) {
   // Subcommands see argv starting at their own name.
   if (cmd == "syscalls") return RunSyscalls(argc - 1, argv + 1);
   if (cmd == "status") return RunStatus(argc - 1, argv + 1);
+  if (cmd == "drops") return RunDrops(argc - 1, argv + 1);
   fprintf(stderr, "vigil: unknown command \"%s\" (see vigil --help)\n", cmd.c_str());
   return kExitUsage;
 }

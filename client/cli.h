@@ -21,6 +21,7 @@ int Main(int argc, char** argv);
 
 int RunSyscalls(int argc, char** argv);
 int RunStatus(int argc, char** argv);
+int RunDrops(int argc, char** argv);
 
 // Flags shared by the query commands.
 struct CommonFlags {

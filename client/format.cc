@@ -163,7 +163,54 @@ std::string FormatStatus(const v1::StatusResponse& s) {
       "  syscalls not recorded: map_full %d, storage_fail %d, no_enter %d, nr_out_of_range %d, "
       "store_dropped %d\n",
       l.map_full(), l.storage_fail(), l.no_enter(), l.nr_out_of_range(), l.store_dropped()));
+  const auto& u = s.udpdrop_loss();
+  absl::StrAppend(&out, absl::StrFormat(
+      "  udp drops not recorded: map_full %d, bad_header %d, store_dropped %d; "
+      "owners not cached %d\n",
+      u.map_full(), u.bad_header(), u.store_dropped(), u.owner_cache_full()));
   if (!s.last_error().empty()) absl::StrAppend(&out, "  last error: ", s.last_error(), "\n");
+  return out;
+}
+
+std::string FormatDrops(const v1::DropsResponse& r, bool explain) {
+  std::string out = absl::StrCat("udp drops: ", FormatRange(r.covered()), "\n");
+  const auto& l = r.loss();
+  if (l.map_full() + l.bad_header() + l.store_dropped() > 0) {
+    absl::StrAppend(&out, absl::StrFormat(
+        "warning: not recorded: %d drops (stats map full), %d drops (unreadable header), "
+        "%d rows (store cap)\n",
+        l.map_full(), l.bad_header(), l.store_dropped()));
+  }
+  if (!r.reasons_known()) {
+    absl::StrAppend(&out, "this kernel reports no drop reasons: all shown as unknown\n");
+  }
+  if (r.drops().empty()) {
+    absl::StrAppend(&out, "no UDP drops matched\n");
+    return out;
+  }
+  absl::StrAppend(&out, absl::StrFormat("%-16s %-28s %-22s %-11s %10s %10s %8s %8s\n", "REASON",
+                                        "LOCAL", "PROCESS", "NETNS", "COUNT", "RATE/s",
+                                        "RCVBUF", "QUEUED"));
+  for (const v1::UdpDrop& d : r.drops()) {
+    const std::string local =
+        d.family() == "ipv6" ? absl::StrCat("[", d.local_addr(), "]:", d.local_port())
+                             : absl::StrCat(d.local_addr(), ":", d.local_port());
+    std::string proc = "-";
+    if (d.pid() != 0) {
+      proc = absl::StrCat(d.pid(), "/", d.comm());
+      if (d.owners_size() > 1) absl::StrAppend(&proc, " +", d.owners_size() - 1);
+    } else if (d.socket_inode() != 0) {
+      proc = "(socket closed)";
+    }
+    absl::StrAppend(&out, absl::StrFormat(
+        "%-16s %-28s %-22s %-11d %10d %10.1f %8s %8s\n", d.reason(), local, proc, d.netns(),
+        d.count(), d.rate_per_s(), d.socket_inode() ? absl::StrCat(d.rcvbuf()) : "-",
+        d.socket_inode() ? absl::StrCat(d.queued()) : "-"));
+    if (explain) absl::StrAppend(&out, "  -> ", d.explain(), "\n");
+  }
+  if (r.rows_omitted() > 0) {
+    absl::StrAppend(&out, absl::StrFormat("(%d more rows not shown; raise --top)\n", r.rows_omitted()));
+  }
   return out;
 }
 

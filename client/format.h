@@ -26,4 +26,7 @@ std::string FormatFleetSyscalls(const v1::FleetSyscallsResponse& r, v1::SyscallG
 
 std::string FormatStatus(const v1::StatusResponse& s);
 
+// The vigil drops table; with explain, each row's advice under it.
+std::string FormatDrops(const v1::DropsResponse& r, bool explain);
+
 }  // namespace vigil::cli

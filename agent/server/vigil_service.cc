@@ -19,6 +19,14 @@ grpc::Status VigilService::GetSyscalls(grpc::ServerContext* ctx, const v1::Sysca
   return grpc::Status::OK;
 }
 
+grpc::Status VigilService::GetDrops(grpc::ServerContext* ctx, const v1::DropsRequest* req,
+                                    v1::DropsResponse* resp) {
+  absl::StatusOr<v1::DropsResponse> r = agent_->QueryDrops(*req);
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = *std::move(r);
+  return grpc::Status::OK;
+}
+
 grpc::Status VigilService::GetStatus(grpc::ServerContext* ctx, const v1::StatusRequest* req,
                                      v1::StatusResponse* resp) {
   *resp = agent_->Status();

@@ -12,6 +12,8 @@ class VigilService final : public v1::Vigil::Service {
 
   grpc::Status GetSyscalls(grpc::ServerContext* ctx, const v1::SyscallsRequest* req,
                            v1::SyscallsResponse* resp) override;
+  grpc::Status GetDrops(grpc::ServerContext* ctx, const v1::DropsRequest* req,
+                        v1::DropsResponse* resp) override;
   grpc::Status GetStatus(grpc::ServerContext* ctx, const v1::StatusRequest* req,
                          v1::StatusResponse* resp) override;
 

@@ -1,0 +1,230 @@
+#include "agent/udpdrops/udpdrops_collector.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "bpf/udpdrops.skel.h"
+
+namespace vigil {
+namespace {
+
+absl::Status WithLibbpfHint(absl::Status s) {
+  std::string hint = LibbpfRecentWarnings();
+  if (hint.empty()) return s;
+  return absl::Status(s.code(), absl::StrCat(s.message(), " [libbpf: ", hint, "]"));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<UdpDropsCollector>> UdpDropsCollector::Create(
+    const UdpDropsConfig& config) {
+  if (config.max_entries == 0 || config.batch_size == 0 || config.owner_cache_entries == 0) {
+    return absl::InvalidArgumentError(
+        "udpdrops: max_entries, batch_size and owner_cache_entries must be > 0");
+  }
+  absl::StatusOr<BtfPtr> vmlinux = LoadVmlinuxBtf();
+  if (!vmlinux.ok()) return vmlinux.status();
+  absl::StatusOr<int> nargs = TracepointArgCount(vmlinux->get(), "kfree_skb");
+  if (!nargs.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("udpdrops: no kfree_skb tracepoint: ", nargs.status().message()));
+  }
+  if (config.force_kfree_skb_args != 0) {
+    if (config.force_kfree_skb_args < 2 || config.force_kfree_skb_args > *nargs) {
+      return absl::InvalidArgumentError("udpdrops: force_kfree_skb_args must be 2..the kernel's");
+    }
+    nargs = config.force_kfree_skb_args;
+  }
+  const bool fail_queue_tp = TracepointArgCount(vmlinux->get(), "udp_fail_queue_rcv_skb").ok();
+  std::vector<std::string> missing;
+  DropReasonTable reasons;
+  if (*nargs >= 3) {
+    absl::StatusOr<DropReasonTable> t = DropReasonTable::FromBtf(vmlinux->get());
+    if (t.ok()) {
+      reasons = *std::move(t);
+    } else {
+      missing.push_back(absl::StrCat("reason names (", t.status().message(), ")"));
+    }
+  } else {
+    missing.push_back("drop reasons (kfree_skb has none before 5.17: every reason is unknown)");
+  }
+  const bool join = *nargs < 4 && fail_queue_tp;
+  if (*nargs < 4 && !fail_queue_tp) {
+    missing.push_back("the socket at the drop (no kfree_skb rx_sk before 6.11, no "
+                      "udp_fail_queue_rcv_skb tracepoint): rcvbuf, queued and owner are not "
+                      "recorded");
+  }
+
+  SkelPtr<udpdrops_bpf> skel(udpdrops_bpf::open());
+  if (!skel) return ErrnoStatus(errno, "opening udpdrops.bpf.o");
+  // One variant of the program per tracepoint shape; load only the one this
+  // kernel has (a variant reading an argument the kernel lacks would fail
+  // verification and take the others down with it).
+  bpf_program__set_autoload(skel->progs.vigil_kfree_skb_sk, *nargs >= 4);
+  bpf_program__set_autoload(skel->progs.vigil_kfree_skb_reason, *nargs == 3);
+  bpf_program__set_autoload(skel->progs.vigil_kfree_skb_noreason, *nargs < 3);
+  bpf_program__set_autoload(skel->progs.vigil_udp_fail_queue, join);
+  if (int err = bpf_map__set_max_entries(skel->maps.sock_info, config.sock_info_entries)) {
+    return ErrnoStatus(err, "sizing map sock_info");
+  }
+  for (bpf_map* m : {skel->maps.stats_a, skel->maps.stats_b}) {
+    int err = bpf_map__set_max_entries(m, config.max_entries);
+    if (err) return ErrnoStatus(err, absl::StrCat("sizing map ", bpf_map__name(m)));
+  }
+  if (auto v = reasons.not_dropped_yet()) skel->rodata->reason_not_dropped = *v;
+  if (auto v = reasons.consumed()) skel->rodata->reason_consumed = *v;
+  if (int err = udpdrops_bpf::load(skel.get())) {
+    return WithLibbpfHint(ErrnoStatus(err, "loading udpdrops.bpf.o"));
+  }
+  if (int err = udpdrops_bpf::attach(skel.get())) {
+    return WithLibbpfHint(ErrnoStatus(err, "attaching tp_btf/kfree_skb"));
+  }
+  std::string degraded;
+  if (!missing.empty()) degraded = absl::StrCat("missing ", absl::StrJoin(missing, "; "));
+  std::unique_ptr<UdpDropsCollector> c(
+      new UdpDropsCollector(config, std::move(skel), std::move(reasons), std::move(degraded)));
+  c->join_sock_info_ = join;
+  c->reason_rcvbuff_ = c->reasons_.Value("SOCKET_RCVBUFF");
+  c->reason_proto_mem_ = c->reasons_.Value("PROTO_MEM");
+  return c;
+}
+
+UdpDropsCollector::UdpDropsCollector(const UdpDropsConfig& config, SkelPtr<udpdrops_bpf> skel,
+                                     DropReasonTable reasons, std::string degraded)
+    : config_(config),
+      skel_(std::move(skel)),
+      reasons_(std::move(reasons)),
+      degraded_(std::move(degraded)),
+      owners_(config.owner_cache_entries, config.owner_refresh,
+              [](const absl::flat_hash_set<uint64_t>& wanted) { return ScanProcForSockets(wanted); }),
+      keys_(config.batch_size),
+      values_(config.batch_size) {}
+
+UdpDropsCollector::~UdpDropsCollector() = default;
+
+absl::StatusOr<UdpDropInterval> UdpDropsCollector::Collect(absl::Time now) {
+  bpf_map* const bufs[2] = {skel_->maps.stats_a, skel_->maps.stats_b};
+  const int next = 1 - active_;
+  const uint32_t slot = 0;
+  const int next_fd = bpf_map__fd(bufs[next]);
+  // Updating a map-in-map slot returns only after an RCU grace period, so no
+  // program is still writing the retired buffer when we read it.
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.active_stats), &slot, &next_fd, BPF_ANY)) {
+    return ErrnoStatus(errno, "udpdrops: swapping stats buffers");
+  }
+  const int retired = active_;
+  active_ = next;
+
+  UdpDropInterval out;
+  if (absl::Status s = Drain(bpf_map__fd(bufs[retired]), &out); !s.ok()) return s;
+  absl::StatusOr<UdpDropLossCounts> c = ReadCounters();
+  if (!c.ok()) return c.status();
+  out.loss.map_full = c->map_full - last_counters_.map_full;
+  out.loss.bad_header = c->bad_header - last_counters_.bad_header;
+  last_counters_ = *c;
+
+  if (join_sock_info_) JoinSockInfo(&out);
+
+  absl::flat_hash_set<uint64_t> inodes;
+  for (const UdpDropRecord& r : out.records) {
+    if (r.stats.sk_ino != 0) inodes.insert(r.stats.sk_ino);
+  }
+  if (!inodes.empty()) {
+    OwnerMap owners = owners_.Resolve(inodes, now);
+    for (UdpDropRecord& r : out.records) {
+      if (auto it = owners.find(r.stats.sk_ino); it != owners.end()) r.owners = it->second;
+    }
+  }
+  out.loss.owner_cache_full = owners_.not_cached() - last_not_cached_;
+  last_not_cached_ = owners_.not_cached();
+  return out;
+}
+
+void UdpDropsCollector::JoinSockInfo(UdpDropInterval* out) {
+  const int fd = bpf_map__fd(skel_->maps.sock_info);
+  for (UdpDropRecord& r : out->records) {
+    if (r.stats.sk_ino != 0) continue;
+    const bool at_socket = (reason_rcvbuff_ && r.key.reason == *reason_rcvbuff_) ||
+                           (reason_proto_mem_ && r.key.reason == *reason_proto_mem_) ||
+                           r.key.reason == UDPDROP_REASON_UNKNOWN;
+    if (!at_socket) continue;
+    udpdrop_sock_key k = {};
+    k.netns = r.key.netns;
+    k.port = r.key.port;
+    k.family = r.key.family;
+    udpdrop_sock_info info = {};
+    // Racy only in the harmless way: a newer failure may have replaced it.
+    if (bpf_map_lookup_elem(fd, &k, &info) != 0) {
+      // A dual-stack AF_INET6 socket also drops IPv4 packets.
+      if (k.family != UDPDROP_AF_INET) continue;
+      k.family = UDPDROP_AF_INET6;
+      if (bpf_map_lookup_elem(fd, &k, &info) != 0) continue;
+    }
+    r.stats.sk_ino = info.sk_ino;
+    r.stats.rcvbuf = info.rcvbuf;
+    r.stats.queued = info.queued;
+  }
+}
+
+std::vector<uint32_t> UdpDropsCollector::ProgramIds() const {
+  std::vector<uint32_t> ids;
+  for (const bpf_program* p : {skel_->progs.vigil_kfree_skb_sk, skel_->progs.vigil_kfree_skb_reason,
+                               skel_->progs.vigil_kfree_skb_noreason,
+                               skel_->progs.vigil_udp_fail_queue}) {
+    const int fd = bpf_program__fd(p);
+    if (fd < 0) continue;  // the variants this kernel does not have
+    bpf_prog_info info = {};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) ids.push_back(info.id);
+  }
+  return ids;
+}
+
+absl::Status UdpDropsCollector::Drain(int fd, UdpDropInterval* out) {
+  // The retired buffer has no writers; lookup_and_delete empties it for its
+  // next turn in the same pass.
+  udpdrop_key out_batch{};
+  bool first = true;
+  for (;;) {
+    uint32_t count = config_.batch_size;
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    int err = bpf_map_lookup_and_delete_batch(fd, first ? nullptr : &out_batch, &out_batch,
+                                              keys_.data(), values_.data(), &count, &opts);
+    int saved = errno;
+    first = false;
+    for (uint32_t i = 0; i < count; ++i) {
+      UdpDropRecord r;
+      r.key = keys_[i];
+      r.stats = values_[i];
+      out->records.push_back(std::move(r));
+    }
+    if (err) {
+      if (saved == ENOENT) return absl::OkStatus();  // walked the whole map
+      return ErrnoStatus(saved, "udpdrops: draining stats buffer");
+    }
+  }
+}
+
+absl::StatusOr<UdpDropLossCounts> UdpDropsCollector::ReadCounters() {
+  const int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return ErrnoStatus(-ncpu, "udpdrops: counting possible CPUs");
+  std::vector<uint64_t> per_cpu(ncpu);
+  uint64_t sums[UDPDROP_CTR_MAX] = {};
+  const int fd = bpf_map__fd(skel_->maps.counters);
+  for (uint32_t i = 0; i < UDPDROP_CTR_MAX; ++i) {
+    if (bpf_map_lookup_elem(fd, &i, per_cpu.data())) {
+      return ErrnoStatus(errno, "udpdrops: reading counters");
+    }
+    for (uint64_t v : per_cpu) sums[i] += v;
+  }
+  UdpDropLossCounts c;
+  c.map_full = sums[UDPDROP_CTR_MAP_FULL];
+  c.bad_header = sums[UDPDROP_CTR_BAD_HEADER];
+  return c;
+}
+
+}  // namespace vigil

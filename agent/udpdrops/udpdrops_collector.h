@@ -1,0 +1,82 @@
+// Loads bpf/udpdrops.bpf.c (the kfree_skb variant the running kernel's BTF
+// matches), and drains one interval of UDP drop aggregates per Collect(),
+// with each socket's owners resolved from /proc.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "agent/bpf_util.h"
+#include "agent/udpdrops/kernel_btf.h"
+#include "agent/udpdrops/owner_cache.h"
+#include "agent/udpdrops/udpdrops_aggregate.h"
+
+struct udpdrops_bpf;
+
+namespace vigil {
+
+struct UdpDropsConfig {
+  // Entries per stats buffer (there are two): distinct (netns, local addr,
+  // port, reason) per interval. Overflow is counted as map_full.
+  uint32_t max_entries = 8192;
+  // Entries read per batch syscall.
+  uint32_t batch_size = 1024;
+  // Socket inodes whose owners are cached, and how long an owner lookup is
+  // trusted before /proc is scanned again.
+  uint32_t owner_cache_entries = 4096;
+  absl::Duration owner_refresh = absl::Seconds(10);
+  // Sockets remembered from udp_fail_queue_rcv_skb on kernels without rx_sk.
+  uint32_t sock_info_entries = 4096;
+  // Tests only: pretend kfree_skb has this many arguments (2, 3 or 4) to
+  // exercise an older kernel's variant; 0 probes the running kernel.
+  int force_kfree_skb_args = 0;
+};
+
+class UdpDropsCollector {
+ public:
+  // Probes the kernel, opens, sizes, loads and attaches. Errors name the
+  // step that failed. A kernel that lacks reasons or rx_sk still loads, and
+  // degraded() says what is missing.
+  static absl::StatusOr<std::unique_ptr<UdpDropsCollector>> Create(const UdpDropsConfig& config);
+
+  // Retires the active stats buffer (the swap waits for running programs),
+  // drains it and resolves owners: one interval of deltas.
+  absl::StatusOr<UdpDropInterval> Collect(absl::Time now);
+
+  // Why the capability runs with less than it promises; empty if it does not.
+  const std::string& degraded() const { return degraded_; }
+  const DropReasonTable& reasons() const { return reasons_; }
+  std::vector<uint32_t> ProgramIds() const;
+
+  ~UdpDropsCollector();
+  UdpDropsCollector(const UdpDropsCollector&) = delete;
+  UdpDropsCollector& operator=(const UdpDropsCollector&) = delete;
+
+ private:
+  UdpDropsCollector(const UdpDropsConfig& config, SkelPtr<udpdrops_bpf> skel,
+                    DropReasonTable reasons, std::string degraded);
+  absl::Status Drain(int map_fd, UdpDropInterval* out);
+  // Without rx_sk: fills buffer-full rows' socket fields from sock_info.
+  void JoinSockInfo(UdpDropInterval* out);
+  absl::StatusOr<UdpDropLossCounts> ReadCounters();
+
+  UdpDropsConfig config_;
+  SkelPtr<udpdrops_bpf> skel_;
+  DropReasonTable reasons_;
+  std::string degraded_;
+  bool join_sock_info_ = false;
+  std::optional<uint32_t> reason_rcvbuff_, reason_proto_mem_;
+  OwnerCache owners_;
+  int active_ = 0;  // 0: stats_a, 1: stats_b
+  UdpDropLossCounts last_counters_;
+  uint64_t last_not_cached_ = 0;
+  std::vector<udpdrop_key> keys_;
+  std::vector<udpdrop_stats> values_;
+};
+
+}  // namespace vigil
