@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "tests/test_util.h"
+#include "tests/udp_netns.h"
 
 namespace vigil {
 namespace {
@@ -89,6 +90,15 @@ TEST_F(PrometheusTest, ScrapedSeriesMatchTheWorkload) {
 
   CommandResult run = RunCommand({test::WorkloadPath(), "3"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
+  // UDP datagrams to a closed port in a private namespace: NoPorts is truth.
+  test::UdpScenario sc;
+  sc.kind = test::UdpScenario::kNoSocket;
+  sc.port = 7777;
+  sc.datagrams = 321;
+  auto udp = test::NetnsUdpRun::Start(sc);
+  ASSERT_TRUE(udp.ok()) << udp.status();
+  const double want_noports = static_cast<double>((*udp)->Delta("Udp:NoPorts"));
+  ASSERT_GT(want_noports, 0);
   double want_getppid = 0, want_close = 0;
   for (absl::string_view line : absl::StrSplit(run.out, '\n', absl::SkipEmpty())) {
     std::vector<std::string> f = absl::StrSplit(line, ' ');
@@ -110,20 +120,26 @@ TEST_F(PrometheusTest, ScrapedSeriesMatchTheWorkload) {
 
   ScopedPrometheus prom(target);
   const std::string sel = "{comm=\"syscall_workloa\",syscall=";
-  double getppid = -1, close_errors = -1, up = -1, seconds = -1;
+  double getppid = -1, close_errors = -1, up = -1, seconds = -1, drops = -1;
+  const std::string drops_q = absl::StrCat("vigil_udp_drops_total{reason=\"NO_SOCKET\",port=\"7777\",netns=\"",
+                                           (*udp)->netns(), "\"}");
   const absl::Time deadline = absl::Now() + absl::Seconds(60);
   while (absl::Now() < deadline) {
     prom.Query("vigil_syscalls_total" + sel + "\"getppid\"}", &getppid);
     prom.Query("vigil_syscall_errors_total" + sel + "\"close\"}", &close_errors);
     prom.Query("up{job=\"vigil\"}", &up);
     prom.Query("vigil_syscall_seconds_total" + sel + "\"getppid\"}", &seconds);
-    if (getppid == want_getppid && close_errors == want_close && up == 1) break;
+    prom.Query(drops_q, &drops);
+    if (getppid == want_getppid && close_errors == want_close && up == 1 && drops == want_noports) {
+      break;
+    }
     absl::SleepFor(absl::Milliseconds(500));
   }
   EXPECT_EQ(up, 1) << prom.Log();
   EXPECT_EQ(getppid, want_getppid) << "Prometheus' view of the workload's getppid calls";
   EXPECT_EQ(close_errors, want_close) << "every close(-1) failed";
   EXPECT_GT(seconds, 0);
+  EXPECT_EQ(drops, want_noports) << drops_q << " vs the namespace's Udp:NoPorts delta";
   double rss = 0, cap = -1;
   EXPECT_TRUE(prom.Query("vigil_agent_resident_memory_bytes", &rss));
   EXPECT_GT(rss, 1e6);
