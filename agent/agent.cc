@@ -43,7 +43,8 @@ void FillLoss(const SyscallLossCounts& c, uint64_t store_dropped, v1::SyscallLos
 Agent::Agent(const AgentConfig& config)
     : config_(config),
       started_(absl::Now()),
-      syscall_window_(config.window, config.store_max_records) {}
+      syscall_window_(config.window, config.store_max_records),
+      profile_window_(config.window, config.profile_store_max_records) {}
 
 absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentConfig& config) {
   if (config.interval < absl::Milliseconds(10)) {
@@ -62,12 +63,13 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentConfig& config) 
     } else {
       agent->capabilities_.push_back({"syscalls", "off", std::string(sc.status().message())});
     }
+    agent->CreateProfiler();
     agent->last_collect_ = absl::Now();
   }
   bool any = false;
   for (const CapabilityState& c : agent->capabilities_) any |= c.state != "off";
   if (!any) {
-    // With one capability today, its reason is the reason.
+    // The first capability's reason is the reason.
     return absl::Status(sc.status().code(), sc.status().message());
   }
   return agent;
@@ -99,6 +101,7 @@ void Agent::CollectOnce() {
   const absl::Time start = last_collect_;
   const absl::Time end = absl::Now();
   last_collect_ = end;
+  CollectProfile(start, end);
   if (syscalls_ == nullptr) return;
   absl::StatusOr<SyscallInterval> iv = syscalls_->Collect();
   absl::MutexLock lock(&store_mu_);
@@ -188,6 +191,12 @@ v1::StatusResponse Agent::Status() const {
     s.set_intervals_retained(static_cast<uint32_t>(syscall_window_.size()));
     FillLoss(syscall_loss_total_, syscall_window_.dropped_records(), s.mutable_syscall_loss());
     if (!last_error_.empty()) s.set_last_error(last_error_);
+    if (profiler_on_) {
+      *s.mutable_profiler() = profiler_status_;
+      profile_loss_total_.ToProto(profile_window_.dropped_records(),
+                                  s.mutable_profiler()->mutable_loss());
+      s.mutable_profiler()->set_samples(profile_loss_total_.samples);
+    }
   }
   s.set_rss_bytes(RssBytes());
   s.set_cpu_ns(CpuNs());

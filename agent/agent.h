@@ -15,6 +15,8 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "agent/config.h"
+#include "agent/profile/profile_aggregate.h"
+#include "agent/profile/profile_collector.h"
 #include "agent/store/window.h"
 #include "agent/syscalls/syscalls_aggregate.h"
 #include "agent/syscalls/syscalls_collector.h"
@@ -46,12 +48,17 @@ class Agent {
 
   absl::StatusOr<v1::SyscallsResponse> QuerySyscalls(const v1::SyscallsRequest& req) const;
   v1::StatusResponse Status() const;
+  absl::StatusOr<v1::HotResponse> QueryHot(const v1::HotRequest& req) const;
+  absl::StatusOr<v1::ProfileResponse> QueryProfile(const v1::ProfileRequest& req) const;
 
   const AgentConfig& config() const { return config_; }
 
  private:
   explicit Agent(const AgentConfig& config);
   void Loop();
+  // The profiler's part of Create and CollectOnce (agent_profile.cc).
+  void CreateProfiler() ABSL_EXCLUSIVE_LOCKS_REQUIRED(collect_mu_);
+  void CollectProfile(absl::Time start, absl::Time end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(collect_mu_);
 
   // Resolves a request's range against the window; INVALID_ARGUMENT if it
   // lies outside it.
@@ -67,11 +74,18 @@ class Agent {
   absl::Mutex collect_mu_;
   std::unique_ptr<SyscallsCollector> syscalls_ ABSL_GUARDED_BY(collect_mu_);
   absl::Time last_collect_ ABSL_GUARDED_BY(collect_mu_);
+  std::unique_ptr<ProfileCollector> profile_ ABSL_GUARDED_BY(collect_mu_);
 
   mutable absl::Mutex store_mu_;
   IntervalWindow<SyscallInterval> syscall_window_ ABSL_GUARDED_BY(store_mu_);
   SyscallLossCounts syscall_loss_total_ ABSL_GUARDED_BY(store_mu_);
   std::string last_error_ ABSL_GUARDED_BY(store_mu_);
+  IntervalWindow<ProfileInterval> profile_window_ ABSL_GUARDED_BY(store_mu_);
+  ProfileLossCounts profile_loss_total_ ABSL_GUARDED_BY(store_mu_);
+  // Snapshot of the profiler's fixed facts and symbol-cache counters, so
+  // Status never touches the collector.
+  v1::ProfilerStatus profiler_status_ ABSL_GUARDED_BY(store_mu_);
+  bool profiler_on_ = false;
 
   absl::Notification stop_;
   std::thread thread_;

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "agent/profile/profile_collector.h"
 #include "agent/syscalls/syscalls_collector.h"
 
 namespace vigil {
@@ -30,6 +31,10 @@ struct AgentConfig {
   // the oldest intervals are evicted first and counted.
   size_t store_max_records = 100000;
   SyscallsConfig syscalls;
+  ProfileConfig profile;
+  // Cap on distinct (thread, stack) records the store keeps across the
+  // window for the profiler; oldest intervals are evicted first and counted.
+  size_t profile_store_max_records = 200000;
   ListenConfig listen;
   bool verbose = false;
 };

@@ -37,6 +37,8 @@ options:
   --syscalls-max-entries N    (thread, syscall) pairs per interval (default 16384)
   --syscalls-latency on|off   record per-syscall latency (default on); off
                               records calls and errors only, at lower cost
+  --profile on|off            CPU profiler: stack sampling on every CPU (default on)
+  --sample-hz N               profiler samples per second per CPU, 1-1000 (default 49)
   --verbose                   libbpf's own log on stderr
   --version                   print the version and exit
   -h, --help                  this help
@@ -68,7 +70,7 @@ uint64_t ParseCountFlag(const char* flag, const char* value, uint64_t min, uint6
 vigil::AgentConfig ParseFlags(int argc, char** argv) {
   enum {
     kListen = 1000, kTlsCert, kTlsKey, kTlsCa, kInsecure, kInterval, kWindow,
-    kStoreMax, kSysMax, kSysLatency, kVerbose, kVersion,
+    kStoreMax, kSysMax, kSysLatency, kVerbose, kVersion, kProfile, kSampleHz,
   };
   static const option kOpts[] = {
       {"listen", required_argument, nullptr, kListen},
@@ -82,6 +84,8 @@ vigil::AgentConfig ParseFlags(int argc, char** argv) {
       {"syscalls-max-entries", required_argument, nullptr, kSysMax},
       {"syscalls-latency", required_argument, nullptr, kSysLatency},
       {"verbose", no_argument, nullptr, kVerbose},
+      {"profile", required_argument, nullptr, kProfile},
+      {"sample-hz", required_argument, nullptr, kSampleHz},
       {"version", no_argument, nullptr, kVersion},
       {"help", no_argument, nullptr, 'h'},
       {nullptr, 0, nullptr, 0},
@@ -110,6 +114,15 @@ vigil::AgentConfig ParseFlags(int argc, char** argv) {
         break;
       }
       case kVerbose: c.verbose = true; break;
+      case kProfile: {
+        const std::string v = optarg;
+        if (v != "on" && v != "off") UsageError(absl::StrCat("--profile \"", v, "\": expected on or off"));
+        c.profile.enabled = v == "on";
+        break;
+      }
+      case kSampleHz:
+        c.profile.sample_hz = static_cast<uint32_t>(ParseCountFlag("sample-hz", optarg, 1, 1000));
+        break;
       case kVersion: printf("vigild %s\n", VIGIL_VERSION); exit(0);
       case 'h': fputs(kUsage, stdout); exit(0);
       case ':': UsageError(absl::StrCat("option ", argv[optind - 1], " needs a value"));

@@ -16,6 +16,9 @@ Queries Vigil agents (vigild).
 commands:
   syscalls    per-thread syscall counts, errors and latency (strace -c, always on)
   status      agent health: capabilities, losses, memory and CPU
+  hot         hottest functions by sampled CPU time (perf report, always on)
+  profile     export sampled stacks: pprof or folded
+  flamegraph  write an interactive flame graph (.svg or .html)
   help CMD    help for one command
 
 Run 'vigil COMMAND --help' for a command's options.
@@ -110,6 +113,9 @@ int Main(int argc, char** argv) {
   // Subcommands see argv starting at their own name.
   if (cmd == "syscalls") return RunSyscalls(argc - 1, argv + 1);
   if (cmd == "status") return RunStatus(argc - 1, argv + 1);
+  if (cmd == "hot") return RunHot(argc - 1, argv + 1);
+  if (cmd == "profile") return RunProfile(argc - 1, argv + 1);
+  if (cmd == "flamegraph") return RunFlamegraph(argc - 1, argv + 1);
   fprintf(stderr, "vigil: unknown command \"%s\" (see vigil --help)\n", cmd.c_str());
   return kExitUsage;
 }

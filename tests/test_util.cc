@@ -21,6 +21,8 @@ namespace vigil::test {
 std::string VigildPath() { return VIGIL_TEST_VIGILD; }
 std::string VigilPath() { return VIGIL_TEST_VIGIL; }
 std::string WorkloadPath() { return VIGIL_TEST_WORKLOAD; }
+std::string ProfileWorkloadPath() { return VIGIL_TEST_PROFILE_WORKLOAD; }
+std::string ProfileLibPath() { return VIGIL_TEST_PROFILE_LIB; }
 
 CommandResult RunCommand(const std::vector<std::string>& argv, absl::Duration timeout) {
   CommandResult r;

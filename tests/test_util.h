@@ -61,5 +61,7 @@ class ScopedVigild {
 std::string VigildPath();
 std::string VigilPath();
 std::string WorkloadPath();
+std::string ProfileWorkloadPath();
+std::string ProfileLibPath();
 
 }  // namespace vigil::test

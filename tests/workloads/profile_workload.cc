@@ -1,0 +1,97 @@
+// CPU workload with a known split, for the profiler tests:
+//   profile_workload spin SECONDS [LIB_PERCENT]
+//     one thread picks, per ~0.2 ms unit of work, SpinInLibrary (shared
+//     library) with probability LIB_PERCENT% (default 25) and SpinInMain
+//     otherwise, for SECONDS of CPU time. At exit it prints the CPU time
+//     measured inside each function:
+//       pid P
+//       main_ns A lib_ns B
+//   profile_workload syscalls SECONDS
+//     spends SECONDS making cheap syscalls (kernel frames), then prints pid P.
+// Random choice per unit keeps the split from aliasing with a periodic
+// sampler. Built with -fno-omit-frame-pointer.
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+
+#include "tests/workloads/profile_spin.h"
+
+namespace vigil_test {
+
+__attribute__((noinline)) uint64_t SpinInMain(uint64_t iterations) {
+  // State lives on the stack so that GCC gives this leaf a frame (it skips
+  // the frame-pointer prologue of leaves that need no stack, even with
+  // -fno-omit-frame-pointer, and the caller would vanish from the stack).
+  volatile uint64_t state = 88172645463325252ull;
+  for (uint64_t i = 0; i < iterations; ++i) {
+    uint64_t x = state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    state = x;
+  }
+  return state;
+}
+
+}  // namespace vigil_test
+
+namespace {
+
+uint64_t ThreadCpuNs() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+int Spin(double seconds, int lib_percent) {
+  std::mt19937_64 rng(12345);
+  std::uniform_int_distribution<int> pct(0, 99);
+  const uint64_t budget = static_cast<uint64_t>(seconds * 1e9);
+  const uint64_t start = ThreadCpuNs();
+  uint64_t main_ns = 0, lib_ns = 0, sink = 0;
+  constexpr uint64_t kUnit = 100000;  // ~0.1-0.3 ms
+  while (ThreadCpuNs() - start < budget) {
+    const bool lib = pct(rng) < lib_percent;
+    const uint64_t t0 = ThreadCpuNs();
+    sink += lib ? vigil_test::SpinInLibrary(kUnit) : vigil_test::SpinInMain(kUnit);
+    (lib ? lib_ns : main_ns) += ThreadCpuNs() - t0;
+  }
+  printf("pid %d\nmain_ns %llu lib_ns %llu sink %llu\n", getpid(),
+         static_cast<unsigned long long>(main_ns), static_cast<unsigned long long>(lib_ns),
+         static_cast<unsigned long long>(sink & 1));
+  return 0;
+}
+
+int Syscalls(double seconds) {
+  const uint64_t budget = static_cast<uint64_t>(seconds * 1e9);
+  const uint64_t start = ThreadCpuNs();
+  int fd = open("/dev/null", O_RDONLY);
+  char buf[64];
+  while (ThreadCpuNs() - start < budget) {
+    for (int i = 0; i < 1000; ++i) {
+      syscall(SYS_getppid);
+      if (pread(fd, buf, sizeof(buf), 0) < 0) return 1;
+      syscall(SYS_fstat, fd, nullptr);  // fails with EFAULT: a kernel round trip
+    }
+  }
+  close(fd);
+  printf("pid %d\n", getpid());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc >= 3 && strcmp(argv[1], "spin") == 0) {
+    return Spin(atof(argv[2]), argc > 3 ? atoi(argv[3]) : 25);
+  }
+  if (argc >= 3 && strcmp(argv[1], "syscalls") == 0) return Syscalls(atof(argv[2]));
+  fprintf(stderr, "usage: profile_workload spin SECONDS [LIB_PERCENT] | syscalls SECONDS\n");
+  return 2;
+}
