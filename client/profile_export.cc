@@ -228,6 +228,8 @@ constexpr char kScript[] = R"JS(
     g.addEventListener('mouseout', function () { status.textContent = 'hover a frame; click to zoom'; });
     g.addEventListener('click', function () { zoom(+g.dataset.x, +g.dataset.v, +g.dataset.d); });
   });
+  // Lets a headless browser (and a test) see that the script ran.
+  document.querySelector('svg').setAttribute('data-ready', String(frames.length));
 })();
 )JS";
 
