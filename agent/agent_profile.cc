@@ -36,6 +36,7 @@ void Agent::CollectProfile(absl::Time start, absl::Time end) {
   profiler_status_.set_symbol_cache_evicted_exec(st.evicted_exec);
   profiler_status_.set_symbol_cache_evicted_capacity(st.evicted_capacity);
   profiler_status_.set_unnamed_frames(st.unnamed_frames);
+  profiler_status_.set_symbol_module_evictions(st.module_evictions);
   if (!iv.ok()) {
     last_error_ = std::string(iv.status().message());
     fprintf(stderr, "vigild: %s\n", last_error_.c_str());

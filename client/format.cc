@@ -111,6 +111,20 @@ std::string FormatStatus(const v1::StatusResponse& s) {
       "  syscalls not recorded: map_full %d, storage_fail %d, no_enter %d, nr_out_of_range %d, "
       "store_dropped %d\n",
       l.map_full(), l.storage_fail(), l.no_enter(), l.nr_out_of_range(), l.store_dropped()));
+  if (s.has_profiler()) {
+    const v1::ProfilerStatus& p = s.profiler();
+    absl::StrAppend(&out, absl::StrFormat(
+        "  profiler: %s at %d Hz on %d CPUs, %d samples (%d idle); not recorded: map_full %d, "
+        "stack collisions %d user / %d kernel, stack_map_full %d, store_dropped %d\n",
+        p.event(), p.sample_hz(), p.cpus(), p.samples(), p.loss().idle_samples(),
+        p.loss().map_full(), p.loss().user_stack_collisions(), p.loss().kernel_stack_collisions(),
+        p.loss().stack_map_full(), p.loss().store_dropped()));
+    absl::StrAppend(&out, absl::StrFormat(
+        "  symbols: %d processes cached; evicted %d exited, %d exec, %d capacity; %d module "
+        "tables dropped; %d unnamed frames\n",
+        p.symbol_cache_processes(), p.symbol_cache_evicted_exit(), p.symbol_cache_evicted_exec(),
+        p.symbol_cache_evicted_capacity(), p.symbol_module_evictions(), p.unnamed_frames()));
+  }
   if (!s.last_error().empty()) absl::StrAppend(&out, "  last error: ", s.last_error(), "\n");
   return out;
 }

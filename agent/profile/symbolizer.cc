@@ -16,6 +16,8 @@
 #include <utility>
 
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 
 namespace vigil {
 
@@ -29,67 +31,97 @@ namespace {
 constexpr char kKernelModule[] = "[kernel]";
 constexpr char kUnknownModule[] = "[unknown]";
 
-// bcc's kallsyms symcache (pid -1). User processes do not go through bcc's
-// ProcSyms: in bcc 0.26 (Debian 12) it closes whatever fd an uninitialized
-// ModulePath::fd_ holds for every process it opens (fixed in bcc 0.33,
-// iovisor/bcc#5193), which closed our BPF map and gRPC epoll fds. We use
-// bcc's ELF layer (symbols, debug files, load segments) under our own maps
-// parsing instead.
-class BccCache {
+// Kernel text symbols from /proc/kallsyms, stored compactly: ~150k symbols
+// cost ~5 MB here against ~22 MB in bcc's KSyms (a std::string pair per
+// symbol), which alone would spend a third of the agent's memory budget.
+class KernelSymbols {
  public:
-  explicit BccCache(int pid) : pid_(pid) {
-    bcc_symbol_option opt = {};
-    opt.use_debug_file = 1;
-    opt.check_debug_file_crc = 1;
-    opt.lazy_symbolize = 1;
-    opt.use_symbol_type = (1 << 2) | (1 << 10);  // STT_FUNC | STT_GNU_IFUNC
-    cache_ = bcc_symcache_new(pid, &opt);
-  }
-  ~BccCache() {
-    if (cache_ != nullptr) bcc_free_symcache(cache_, pid_);
-  }
-  BccCache(const BccCache&) = delete;
-  BccCache& operator=(const BccCache&) = delete;
-
-  Frame Resolve(uint64_t addr, bool kernel) {
-    Frame f;
-    f.kernel = kernel;
-    bcc_symbol sym = {};
-    if (cache_ != nullptr && bcc_symcache_resolve(cache_, addr, &sym) == 0) {
-      f.name = sym.demangle_name != nullptr ? sym.demangle_name : (sym.name ? sym.name : "");
-      bcc_symbol_free_demangle_name(&sym);
-      f.offset = sym.offset;
-      if (kernel) {
-        // kallsyms names modules ("[ext4]"); bcc reports the core as "kernel".
-        f.module = (sym.module == nullptr || std::string(sym.module) == "kernel")
-                       ? kKernelModule
-                       : absl::StrFormat("[%s]", sym.module);
-      } else {
-        f.module = sym.module != nullptr ? sym.module : kUnknownModule;
+  void Load() {
+    loaded_ = true;
+    loaded_at_ = absl::Now();
+    syms_.clear();
+    names_.clear();
+    modules_.clear();
+    std::ifstream f("/proc/kallsyms");
+    std::string line;
+    while (std::getline(f, line)) {
+      // "ffffffff81000000 T _stext" or "... t name\t[module]"
+      const size_t sp1 = line.find(' ');
+      if (sp1 == std::string::npos || sp1 + 3 > line.size()) continue;
+      const char type = line[sp1 + 1];
+      if (type != 't' && type != 'T' && type != 'w' && type != 'W') continue;
+      uint64_t addr = strtoull(line.c_str(), nullptr, 16);
+      if (addr == 0) continue;  // hidden addresses (kptr_restrict)
+      std::string rest = line.substr(sp1 + 3);
+      std::string module;
+      const size_t tab = rest.find('\t');
+      if (tab != std::string::npos) {
+        module = rest.substr(tab + 1);
+        rest.resize(tab);
       }
-      return f;
+      uint16_t mod_idx = 0;
+      if (!module.empty()) {
+        auto [it, inserted] = module_ids_.try_emplace(module, static_cast<uint16_t>(modules_.size() + 1));
+        if (inserted) modules_.push_back(module);
+        mod_idx = it->second;
+      }
+      syms_.push_back(Sym{addr, static_cast<uint32_t>(names_.size()), mod_idx});
+      names_.append(rest);
+      names_.push_back('\0');
     }
-    // bcc leaves the module and module offset set when a mapping covers the
-    // address but no symbol does.
-    if (!kernel && sym.module != nullptr) {
-      f.module = sym.module;
-      f.offset = sym.offset;
-    } else {
-      f.module = kernel ? kKernelModule : kUnknownModule;
-      f.offset = addr;
+    std::sort(syms_.begin(), syms_.end(), [](const Sym& a, const Sym& b) { return a.addr < b.addr; });
+    syms_.shrink_to_fit();
+    names_.shrink_to_fit();
+    module_ids_.clear();
+  }
+
+  Frame Resolve(uint64_t addr) {
+    if (!loaded_) Load();
+    Frame f;
+    f.kernel = true;
+    f.module = kKernelModule;
+    f.offset = addr;
+    auto it = std::upper_bound(syms_.begin(), syms_.end(), addr,
+                               [](uint64_t a, const Sym& s) { return a < s.addr; });
+    if (it != syms_.begin() && addr - std::prev(it)->addr > kMaxFunctionSize &&
+        absl::Now() - loaded_at_ > absl::Seconds(30)) {
+      // Far past its nearest symbol: probably code loaded since we read
+      // kallsyms (a module, a BPF program). Re-read, at most every 30 s.
+      Load();
+      it = std::upper_bound(syms_.begin(), syms_.end(), addr,
+                            [](uint64_t a, const Sym& s) { return a < s.addr; });
     }
+    if (it == syms_.begin()) return f;
+    --it;
+    if (addr - it->addr > kMaxFunctionSize) return f;  // unnamed, not misnamed
+    f.name = names_.data() + it->name;
+    f.offset = addr - it->addr;
+    // kallsyms names modules "[ext4]" already.
+    if (it->module != 0) f.module = modules_[it->module - 1];
     return f;
   }
 
-  void Reload() {
-    if (cache_ != nullptr) bcc_symcache_refresh(cache_);
-  }
-
  private:
-  int pid_;
-  void* cache_ = nullptr;
+  static constexpr uint64_t kMaxFunctionSize = 1 << 20;
+  struct Sym {
+    uint64_t addr;
+    uint32_t name;    // offset into names_
+    uint16_t module;  // 0: core kernel, else modules_[module - 1]
+  };
+  bool loaded_ = false;
+  absl::Time loaded_at_;
+  std::vector<Sym> syms_;
+  std::string names_;
+  std::vector<std::string> modules_;
+  std::map<std::string, uint16_t> module_ids_;
 };
 
+// User processes do not go through bcc's ProcSyms: in bcc 0.26 (Debian 12)
+// it closes whatever fd an uninitialized ModulePath::fd_ holds for every
+// process it opens (fixed in bcc 0.33, iovisor/bcc#5193), which closed our
+// BPF map and gRPC epoll fds. We use bcc's ELF layer (symbols, debug files,
+// load segments) under our own /proc/PID/maps parsing instead.
+//
 // One ELF file's function symbols (from the file, or from its debug file in
 // /usr/lib/debug found by build-id or .gnu_debuglink: bcc_elf_foreach_sym
 // does that lookup), plus its executable load segments.
@@ -114,6 +146,8 @@ class ModuleTable {
     }
     std::sort(t->syms_.begin(), t->syms_.end(),
               [](const Sym& a, const Sym& b) { return a.start < b.start; });
+    t->syms_.shrink_to_fit();
+    t->names_.shrink_to_fit();
     return t;
   }
 
@@ -143,7 +177,10 @@ class ModuleTable {
     return nullptr;
   }
 
-  size_t symbols() const { return syms_.size(); }
+  size_t bytes() const {
+    return syms_.capacity() * sizeof(Sym) + names_.capacity() +
+           segments_.capacity() * sizeof(Segment) + sizeof(*this);
+  }
 
  private:
   struct Sym {
@@ -176,27 +213,36 @@ std::string Demangle(const char* name) {
 }
 
 // Module tables shared by every process that maps the same file, keyed by
-// (device, inode) from /proc/PID/maps. Bounded; the oldest is dropped.
+// (device, inode) from /proc/PID/maps. Bounded by bytes (a compiler's symbol
+// table alone can be 10 MB); the oldest tables go first, and are re-read if
+// needed again. Processes hold keys, not tables, so eviction frees memory.
 class ModuleCache {
  public:
-  explicit ModuleCache(size_t max) : max_(max) {}
+  explicit ModuleCache(size_t max_bytes) : max_bytes_(max_bytes) {}
   std::shared_ptr<ModuleTable> Get(uint64_t dev, uint64_t ino, const std::string& open_path,
                                    bool vdso) {
     const auto key = std::make_pair(dev, ino);
     auto it = tables_.find(key);
     if (it != tables_.end()) return it->second;
-    if (tables_.size() >= max_ && !order_.empty()) {
-      tables_.erase(order_.front());
-      order_.pop_front();
-    }
     std::shared_ptr<ModuleTable> t = ModuleTable::Load(open_path, vdso);
+    bytes_ += t->bytes();
+    while (bytes_ > max_bytes_ && !order_.empty()) {
+      auto old = tables_.find(order_.front());
+      bytes_ -= old->second->bytes();
+      tables_.erase(old);
+      order_.pop_front();
+      ++evictions_;
+    }
     tables_.emplace(key, t);
     order_.push_back(key);
     return t;
   }
+  uint64_t evictions() const { return evictions_; }
 
  private:
-  size_t max_;
+  size_t max_bytes_;
+  size_t bytes_ = 0;
+  uint64_t evictions_ = 0;
   std::map<std::pair<uint64_t, uint64_t>, std::shared_ptr<ModuleTable>> tables_;
   std::deque<std::pair<uint64_t, uint64_t>> order_;
 };
@@ -204,12 +250,11 @@ class ModuleCache {
 struct Mapping {
   uint64_t start, end, offset, dev, ino;
   std::string path;
-  std::shared_ptr<ModuleTable> table;  // loaded on first use
+  std::string open_path;  // how to open it, found on first use
 };
 
 // One process: its executable mappings (from /proc/PID/maps when opened or
-// reloaded) and its /tmp/perf-PID.map JIT symbols. Holds references to the
-// module tables it used, so they outlive the process.
+// reloaded) and its /tmp/perf-PID.map JIT symbols.
 class ElfProcessSymbols final : public ProcessSymbols {
  public:
   ElfProcessSymbols(uint32_t pid, ModuleCache* modules) : pid_(pid), modules_(modules) { Reload(); }
@@ -233,12 +278,7 @@ class ElfProcessSymbols final : public ProcessSymbols {
       if (perms[2] != 'x') continue;
       std::string name = pos > 0 && static_cast<size_t>(pos) <= line.size() ? line.substr(pos) : "";
       if (name.empty()) continue;  // anonymous: JIT code, see the perf map
-      Mapping m{start, end, off, (static_cast<uint64_t>(dmaj) << 32) | dmin, ino, name, nullptr};
-      // Keep tables already loaded for the same file.
-      for (const Mapping& old : maps_) {
-        if (old.dev == m.dev && old.ino == m.ino && old.table) m.table = old.table;
-      }
-      maps.push_back(std::move(m));
+      maps.push_back(Mapping{start, end, off, (static_cast<uint64_t>(dmaj) << 32) | dmin, ino, name, ""});
     }
     if (!maps.empty() || maps_.empty()) maps_ = std::move(maps);  // keep the old maps of a gone process
     LoadPerfMap();
@@ -253,21 +293,22 @@ class ElfProcessSymbols final : public ProcessSymbols {
       f.offset = file_off;
       const bool vdso = m.path == "[vdso]";
       if (m.path[0] == '[' && !vdso) return f;
-      if (m.table == nullptr) {
+      if (m.open_path.empty()) {
         // Open through the process's root (containers), falling back to the
         // host path once the process is gone.
-        std::string p = vdso ? m.path : absl::StrFormat("/proc/%u/root%s", pid_, m.path);
+        m.open_path = vdso ? m.path : absl::StrFormat("/proc/%u/root%s", pid_, m.path);
         struct stat st;
-        if (!vdso && stat(p.c_str(), &st) != 0) p = m.path;
-        m.table = modules_->Get(vdso ? ~0ull : m.dev, vdso ? 0 : m.ino, p, vdso);
+        if (!vdso && stat(m.open_path.c_str(), &st) != 0) m.open_path = m.path;
       }
+      std::shared_ptr<ModuleTable> table =
+          modules_->Get(vdso ? ~0ull : m.dev, vdso ? 0 : m.ino, m.open_path, vdso);
       uint64_t vaddr = 0, sym_off = 0;
       if (vdso) {
         vaddr = addr - m.start;
-      } else if (!m.table->FileOffsetToVaddr(file_off, &vaddr)) {
+      } else if (!table->FileOffsetToVaddr(file_off, &vaddr)) {
         return f;
       }
-      if (const char* name = m.table->Find(vaddr, &sym_off)) {
+      if (const char* name = table->Find(vaddr, &sym_off)) {
         f.name = Demangle(name);
         f.offset = sym_off;
       }
@@ -329,19 +370,18 @@ class ElfProcessSymbols final : public ProcessSymbols {
 
 class BccSymbolizer final : public Symbolizer {
  public:
-  BccSymbolizer() : modules_(512) {}
+  explicit BccSymbolizer(size_t max_module_bytes) : modules_(max_module_bytes) {}
+  uint64_t module_evictions() const override { return modules_.evictions(); }
   std::unique_ptr<ProcessSymbols> OpenProcess(uint32_t pid) override {
     return std::make_unique<ElfProcessSymbols>(pid, &modules_);
   }
-  Frame ResolveKernel(uint64_t addr) override {
-    // kallsyms is read on first use, once.
-    if (kernel_ == nullptr) kernel_ = std::make_unique<BccCache>(-1);
-    return kernel_->Resolve(addr, true);
-  }
+  // kallsyms is read on first use, once: a module loaded later resolves to
+  // its nearest preceding symbol (documented limit).
+  Frame ResolveKernel(uint64_t addr) override { return kernel_.Resolve(addr); }
 
  private:
   ModuleCache modules_;
-  std::unique_ptr<BccCache> kernel_;
+  KernelSymbols kernel_;
 };
 
 class ProcProcessInfo final : public ProcessInfo {
@@ -369,7 +409,9 @@ class ProcProcessInfo final : public ProcessInfo {
 
 }  // namespace
 
-std::unique_ptr<Symbolizer> NewBccSymbolizer() { return std::make_unique<BccSymbolizer>(); }
+std::unique_ptr<Symbolizer> NewBccSymbolizer(size_t max_module_bytes) {
+  return std::make_unique<BccSymbolizer>(max_module_bytes);
+}
 std::unique_ptr<ProcessInfo> NewProcProcessInfo() { return std::make_unique<ProcProcessInfo>(); }
 
 SymbolCache::SymbolCache(std::unique_ptr<Symbolizer> backend, std::unique_ptr<ProcessInfo> info,
@@ -495,6 +537,7 @@ void SymbolCache::EndInterval() {
 SymbolCacheStats SymbolCache::stats() const {
   SymbolCacheStats s = stats_;
   s.processes = procs_.size();
+  s.module_evictions = backend_->module_evictions();
   return s;
 }
 

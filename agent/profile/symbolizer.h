@@ -34,14 +34,16 @@ class Symbolizer {
   // process exits.
   virtual std::unique_ptr<ProcessSymbols> OpenProcess(uint32_t pid) = 0;
   virtual Frame ResolveKernel(uint64_t addr) = 0;
+  // Module symbol tables dropped to stay within the memory bound.
+  virtual uint64_t module_evictions() const { return 0; }
 };
 
 // bcc's ELF layer for user code (symbols of PIE executables and shared
 // libraries, debug files in /usr/lib/debug by build-id or .gnu_debuglink, the
-// vDSO) with /proc/PID/maps and /tmp/perf-PID.map (JIT) read here; bcc's
-// kallsyms cache for the kernel. C++ names demangled. Module symbol tables
+// vDSO) with /proc/PID/maps and /tmp/perf-PID.map (JIT) read here; a
+// compact /proc/kallsyms table for the kernel. C++ names demangled. Module symbol tables
 // are shared by every process mapping the same file.
-std::unique_ptr<Symbolizer> NewBccSymbolizer();
+std::unique_ptr<Symbolizer> NewBccSymbolizer(size_t max_module_bytes);
 
 // What identifies a process across pid reuse, and notices exec.
 struct ProcessIdentity {
@@ -64,6 +66,9 @@ struct SymbolCacheConfig {
   // Resolved addresses memoized per process (and for the kernel); a full
   // memo is cleared and counted.
   uint32_t max_addrs_per_process = 8192;
+  // Bytes of module symbol tables (shared by all processes) kept; the
+  // oldest tables are dropped and re-read when needed.
+  size_t max_module_bytes = 16 << 20;
 };
 
 struct SymbolCacheStats {
@@ -73,6 +78,7 @@ struct SymbolCacheStats {
   uint64_t evicted_capacity = 0;    // max_processes reached
   uint64_t memo_resets = 0;         // a per-process address memo filled up
   uint64_t unnamed_frames = 0;      // frames resolved without a name
+  uint64_t module_evictions = 0;    // module symbol tables dropped (bytes cap)
 };
 
 // Caching layer: one ProcessSymbols per (pid, start time), a memo of resolved

@@ -8,6 +8,10 @@
 //       main_ns A lib_ns B
 //   profile_workload syscalls SECONDS
 //     spends SECONDS making cheap syscalls (kernel frames), then prints pid P.
+//   profile_workload tick SECONDS
+//     for SECONDS of wall time, wakes once a second to burn ~0.3 ms of CPU:
+//     many of these make many live, occasionally sampled processes (the
+//     benchmark's symbol-cache load).
 // Random choice per unit keeps the split from aliasing with a periodic
 // sampler. Built with -fno-omit-frame-pointer.
 #include <fcntl.h>
@@ -85,6 +89,19 @@ int Syscalls(double seconds) {
   return 0;
 }
 
+int Tick(double seconds) {
+  timespec start, now;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  uint64_t sink = 0;
+  do {
+    const uint64_t t0 = ThreadCpuNs();
+    while (ThreadCpuNs() - t0 < 300000) sink += vigil_test::SpinInMain(1000);
+    usleep(1000000);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+  } while (static_cast<double>(now.tv_sec - start.tv_sec) < seconds);
+  return static_cast<int>(sink & 0);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -92,6 +109,7 @@ int main(int argc, char** argv) {
     return Spin(atof(argv[2]), argc > 3 ? atoi(argv[3]) : 25);
   }
   if (argc >= 3 && strcmp(argv[1], "syscalls") == 0) return Syscalls(atof(argv[2]));
-  fprintf(stderr, "usage: profile_workload spin SECONDS [LIB_PERCENT] | syscalls SECONDS\n");
+  if (argc >= 3 && strcmp(argv[1], "tick") == 0) return Tick(atof(argv[2]));
+  fprintf(stderr, "usage: profile_workload spin SECONDS [LIB_PERCENT] | syscalls SECONDS | tick SECONDS\n");
   return 2;
 }
