@@ -51,6 +51,7 @@ case "$cmd" in
     deploy/install-deps.sh --test
     build
     bash tests/bench/syscall_overhead.sh build
+    bash tests/bench/profile_overhead.sh build
     ;;
   -h|--help|help) usage ;;
   *) usage >&2; exit 2 ;;

@@ -24,6 +24,7 @@ void Agent::CreateProfiler() {
   profiler_status_.set_sample_hz(config_.profile.sample_hz);
   profiler_status_.set_event(profile_->event());
   profiler_status_.set_cpus(profile_->cpus());
+  for (uint32_t id : profile_->ProgramIds()) profiler_status_.add_program_ids(id);
 }
 
 void Agent::CollectProfile(absl::Time start, absl::Time end) {

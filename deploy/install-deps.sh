@@ -14,7 +14,7 @@ build_pkgs=(
   libgtest-dev libgmock-dev
   iproute2 procps
 )
-test_pkgs=(strace linux-perf bpftrace libbpf-tools)
+test_pkgs=(strace linux-perf bpftrace libbpf-tools golang-go chromium)
 
 want=("${build_pkgs[@]}")
 case "${1:-}" in

@@ -84,12 +84,26 @@ class ProfileE2ETest : public ::testing::Test {
   static void TearDownTestSuite() {
     delete spin_;
     spin_ = nullptr;
-    if (agent_ != nullptr) {
+    if (agent_ != nullptr && agent_->ok()) {
+      // The agent names its programs; after it stops none may remain. By id,
+      // so another vigild on the host does not matter.
+      std::vector<uint32_t> ids;
+      CommandResult st = RunCommand({test::VigilPath(), "status", "--json", "--agent", agent_->agent()});
+      v1::StatusResponse status;
+      EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(st.out, &status).ok()) << st.out;
+      for (uint32_t id : status.profiler().program_ids()) ids.push_back(id);
+      EXPECT_FALSE(ids.empty()) << st.out;
       const int code = agent_->Stop();
       EXPECT_EQ(code, 0) << agent_->log();
-      // Nothing of ours stays loaded after vigild stops.
-      CommandResult c = RunCommand({"bpftool", "prog", "show"});
-      EXPECT_EQ(c.out.find("vigil_profile_s"), std::string::npos) << c.out;
+      for (uint32_t id : ids) {
+        CommandResult c;
+        for (int tries = 0; tries < 50; ++tries) {  // freed from a work queue
+          c = RunCommand({"bpftool", "prog", "show", "id", std::to_string(id)});
+          if (c.exit_code != 0) break;
+          absl::SleepFor(absl::Milliseconds(20));
+        }
+        EXPECT_NE(c.exit_code, 0) << "program " << id << " still loaded: " << c.out;
+      }
     }
     delete agent_;
     agent_ = nullptr;
@@ -200,6 +214,60 @@ TEST_F(ProfileE2ETest, SyscallHeavyWorkloadShowsNamedKernelFrames) {
     }
   }
   EXPECT_TRUE(syscall_path) << "no syscall entry frames among " << r.functions_size();
+}
+
+TEST_F(ProfileE2ETest, JitCodeIsNamedFromPerfMap) {
+#if !defined(__x86_64__)
+  GTEST_SKIP() << "the JIT workload emits x86-64 code";
+#endif
+  CommandResult c = RunCommand({test::ProfileWorkloadPath(), "jit", "1.5"});
+  const absl::Time exited = absl::Now();
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  uint32_t pid = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(absl::StripPrefix(absl::StripTrailingAsciiWhitespace(c.out), "pid "), &pid)) << c.out;
+  const std::string map = absl::StrCat("/tmp/perf-", pid, ".map");
+  v1::HotResponse r = HotAfter({"--pid", std::to_string(pid), "--user-only"}, exited);
+  unlink(map.c_str());
+  ASSERT_GT(r.functions_size(), 0);
+  EXPECT_EQ(r.functions(0).name(), "vigil_jit_spin");
+  EXPECT_EQ(r.functions(0).module(), map);
+  EXPECT_GT(r.functions(0).self_pct(), 80.0);
+}
+
+TEST_F(ProfileE2ETest, StrippedBinaryIsNamedFromItsDebugFile) {
+  for (const char* tool : {"objcopy", "strip"}) {
+    if (RunCommand({"sh", "-c", absl::StrCat("command -v ", tool)}).exit_code != 0) {
+      GTEST_SKIP() << tool << " (binutils) is not installed";
+    }
+  }
+  // A stripped copy of the workload whose symbols live only in a separate
+  // debug file, found through .gnu_debuglink next to it.
+  test::TempDir dir;
+  const std::string bin = dir.path() + "/stripped_workload";
+  const std::string dbg = dir.path() + "/stripped_workload.debug";
+  ASSERT_EQ(RunCommand({"objcopy", "--only-keep-debug", test::ProfileWorkloadPath(), dbg}).exit_code, 0);
+  ASSERT_EQ(RunCommand({"strip", "--strip-all", "-o", bin, test::ProfileWorkloadPath()}).exit_code, 0);
+  CommandResult link = RunCommand({"objcopy", "--add-gnu-debuglink=" + dbg, bin});
+  ASSERT_EQ(link.exit_code, 0) << link.err;
+  CommandResult nm = RunCommand({"nm", bin});
+  ASSERT_FALSE(absl::StrContains(nm.out, "SpinInMain")) << "not stripped";
+  // The library is found through the build tree's rpath of the original;
+  // a copy elsewhere needs LD_LIBRARY_PATH.
+  const std::string libdir = std::filesystem::path(test::ProfileLibPath()).parent_path().string();
+  CommandResult c = RunCommand({"env", "LD_LIBRARY_PATH=" + libdir, bin, "spin", "1.5"});
+  const absl::Time exited = absl::Now();
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  uint32_t pid = 0;
+  for (absl::string_view line : absl::StrSplit(c.out, '\n', absl::SkipEmpty())) {
+    if (absl::ConsumePrefix(&line, "pid ")) {
+      ASSERT_TRUE(absl::SimpleAtoi(line, &pid));
+    }
+  }
+  ASSERT_NE(pid, 0u);
+  v1::HotResponse r = HotAfter({"--pid", std::to_string(pid), "--user-only"}, exited);
+  const v1::HotFunction* m = FindFn(r, kMainFn);
+  ASSERT_NE(m, nullptr) << "top: " << (r.functions_size() ? r.functions(0).name() : "none");
+  EXPECT_EQ(m->module(), Canonical(bin));
 }
 
 TEST_F(ProfileE2ETest, PprofExportReadsBackInGoToolPprof) {

@@ -8,6 +8,10 @@
 //       main_ns A lib_ns B
 //   profile_workload syscalls SECONDS
 //     spends SECONDS making cheap syscalls (kernel frames), then prints pid P.
+//   profile_workload jit SECONDS
+//     (x86-64) copies a counting loop into an anonymous executable mapping,
+//     names it "vigil_jit_spin" in /tmp/perf-PID.map as a JIT would, and
+//     runs it for SECONDS of CPU time; prints pid P.
 //   profile_workload tick SECONDS
 //     for SECONDS of wall time, wakes once a second to burn ~0.3 ms of CPU:
 //     many of these make many live, occasionally sampled processes (the
@@ -15,6 +19,7 @@
 // Random choice per unit keeps the split from aliasing with a periodic
 // sampler. Built with -fno-omit-frame-pointer.
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -89,6 +94,32 @@ int Syscalls(double seconds) {
   return 0;
 }
 
+int Jit(double seconds) {
+#if defined(__x86_64__)
+  // loop: dec %rdi; jnz loop; ret
+  static const unsigned char kCode[] = {0x48, 0xff, 0xcf, 0x75, 0xfb, 0xc3};
+  void* mem = mmap(nullptr, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) return 1;
+  memcpy(mem, kCode, sizeof(kCode));
+  char path[64];
+  snprintf(path, sizeof(path), "/tmp/perf-%d.map", getpid());
+  FILE* map = fopen(path, "w");
+  if (map == nullptr) return 1;
+  fprintf(map, "%lx %zx vigil_jit_spin\n", reinterpret_cast<unsigned long>(mem), sizeof(kCode));
+  fclose(map);
+  auto fn = reinterpret_cast<void (*)(uint64_t)>(mem);
+  const uint64_t budget = static_cast<uint64_t>(seconds * 1e9);
+  const uint64_t start = ThreadCpuNs();
+  while (ThreadCpuNs() - start < budget) fn(1000000);
+  printf("pid %d\n", getpid());
+  // The map stays: the agent may read it after we exit. The test removes it.
+  return 0;
+#else
+  fprintf(stderr, "jit: x86-64 only\n");
+  return 3;
+#endif
+}
+
 int Tick(double seconds) {
   timespec start, now;
   clock_gettime(CLOCK_MONOTONIC, &start);
@@ -110,6 +141,7 @@ int main(int argc, char** argv) {
   }
   if (argc >= 3 && strcmp(argv[1], "syscalls") == 0) return Syscalls(atof(argv[2]));
   if (argc >= 3 && strcmp(argv[1], "tick") == 0) return Tick(atof(argv[2]));
-  fprintf(stderr, "usage: profile_workload spin SECONDS [LIB_PERCENT] | syscalls SECONDS | tick SECONDS\n");
+  if (argc >= 3 && strcmp(argv[1], "jit") == 0) return Jit(atof(argv[2]));
+  fprintf(stderr, "usage: profile_workload spin SECONDS [LIB_PERCENT] | syscalls SECONDS | tick SECONDS | jit SECONDS\n");
   return 2;
 }
