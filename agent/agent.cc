@@ -196,6 +196,8 @@ v1::StatusResponse Agent::Status() const {
       profile_loss_total_.ToProto(profile_window_.dropped_records(),
                                   s.mutable_profiler()->mutable_loss());
       s.mutable_profiler()->set_samples(profile_loss_total_.samples);
+      s.mutable_profiler()->set_intervals_retained(static_cast<uint32_t>(profile_window_.size()));
+      s.mutable_profiler()->set_records_retained(profile_window_.records());
     }
   }
   s.set_rss_bytes(RssBytes());

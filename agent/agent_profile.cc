@@ -48,6 +48,7 @@ void Agent::CollectProfile(absl::Time start, absl::Time end) {
 }
 
 absl::StatusOr<v1::HotResponse> Agent::QueryHot(const v1::HotRequest& req) const {
+  const absl::Time began = absl::Now();
   if (!profiler_on_) return absl::FailedPreconditionError("the profiler is off on this agent (see vigil status)");
   absl::StatusOr<ProfileQuery> q = ValidateHotRequest(req);
   if (!q.ok()) return q.status();
@@ -77,6 +78,7 @@ absl::StatusOr<v1::HotResponse> Agent::QueryHot(const v1::HotRequest& req) const
     resp.mutable_covered()->set_end_unix_ns(absl::ToUnixNanos(last));
   }
   resp.mutable_covered()->set_intervals(intervals);
+  resp.set_query_ns(absl::ToInt64Nanoseconds(absl::Now() - began));
   return resp;
 }
 

@@ -41,6 +41,31 @@ void ProfileInterval::Append(const ProfileStackRecord& meta, const std::vector<F
   stacks.push_back(r);
 }
 
+std::pair<std::string, std::string> FunctionKey(const Frame& f) {
+  // Named frames at different offsets fold into one function; unnamed
+  // frames stay apart by offset.
+  return {f.named() ? f.name : f.DisplayName(), f.module};
+}
+
+void ProfileInterval::IndexFunctions() {
+  frame_fn.clear();
+  functions.clear();
+  frame_fn.reserve(frames.size());
+  absl::flat_hash_map<const Frame*, uint32_t> by_ptr;
+  absl::flat_hash_map<std::pair<std::string, std::string>, uint32_t> by_key;
+  for (const FramePtr& f : frames) {
+    auto it = by_ptr.find(f.get());
+    if (it == by_ptr.end()) {
+      auto [kit, inserted] = by_key.try_emplace(FunctionKey(*f), static_cast<uint32_t>(functions.size()));
+      if (inserted) functions.push_back(f);
+      it = by_ptr.emplace(f.get(), kit->second).first;
+    }
+    frame_fn.push_back(it->second);
+  }
+  frame_fn.shrink_to_fit();
+  functions.shrink_to_fit();
+}
+
 bool IsStackRoot(const Frame& f) {
   static constexpr const char* kRoots[] = {
       "_start", "__libc_start_main", "__libc_start_call_main", "__libc_start_main_impl",
@@ -129,20 +154,22 @@ bool MatchesProfileQuery(const ProfileQuery& q, const ProfileStackRecord& r) {
 }
 
 uint32_t HotMerger::FunctionIndex(const FramePtr& f) {
-  auto it = by_frame_.find(f.get());
-  if (it != by_frame_.end()) return it->second;
-  // One function per (display name, module): unnamed frames at different
-  // offsets stay apart, named ones at different offsets fold together.
-  auto [nit, inserted] = by_name_.try_emplace(
-      std::make_pair(f->named() ? f->name : f->DisplayName(), f->module),
-      static_cast<uint32_t>(fns_.size()));
+  auto [nit, inserted] = by_name_.try_emplace(FunctionKey(*f), static_cast<uint32_t>(fns_.size()));
   if (inserted) fns_.push_back(Fn{f});
-  by_frame_.emplace(f.get(), nit->second);
   return nit->second;
 }
 
-void HotMerger::Add(const ProfileInterval& iv) {
+void HotMerger::Add(const ProfileInterval& in) {
+  const ProfileInterval* ivp = &in;
+  ProfileInterval indexed_copy;
+  if (!in.indexed()) {  // only intervals built by hand (tests)
+    indexed_copy = in;
+    indexed_copy.IndexFunctions();
+    ivp = &indexed_copy;
+  }
+  const ProfileInterval& iv = *ivp;
   loss_ += iv.loss;
+  local_.assign(iv.functions.size(), UINT32_MAX);
   for (const ProfileStackRecord& r : iv.stacks) {
     if (!MatchesProfileQuery(query_, r)) continue;
     auto [b, e] = Selected(r, query_.frames);
@@ -154,7 +181,9 @@ void HotMerger::Add(const ProfileInterval& iv) {
     if (r.truncated) truncated_ += r.samples;
     ++seq_;
     for (uint32_t i = b; i < e; ++i) {
-      Fn& fn = fns_[FunctionIndex(iv.frames[i])];
+      uint32_t& q = local_[iv.frame_fn[i]];
+      if (q == UINT32_MAX) q = FunctionIndex(iv.functions[iv.frame_fn[i]]);
+      Fn& fn = fns_[q];
       if (i == b) fn.self += r.samples;
       if (fn.last_sample_seq != seq_) {
         fn.last_sample_seq = seq_;

@@ -84,10 +84,17 @@ timed() {  # file, command...
 pct() { sort -n "$1" | awk -v q="$2" '{a[NR]=$1} END {i=int(NR*q+0.5); if (i<1) i=1; print a[i]}'; }
 timed "$tmp/hot.txt" "$vigil" hot --agent "$sock" --since 10m
 timed "$tmp/status.txt" "$vigil" status --agent "$sock"
+# Inside the agent (validate, merge 10 minutes, rank): HotResponse.query_ns.
+for _ in $(seq "$queries"); do
+  "$vigil" hot --agent "$sock" --since 10m --json | awk -F'"' '/"query_ns"/ {printf "%d\n", $4 / 1000000}' >>"$tmp/agent.txt"
+done
+a50=$(pct "$tmp/agent.txt" 0.50) a95=$(pct "$tmp/agent.txt" 0.95)
 p50=$(pct "$tmp/hot.txt" 0.50) p95=$(pct "$tmp/hot.txt" 0.95)
 s50=$(pct "$tmp/status.txt" 0.50) s95=$(pct "$tmp/status.txt" 0.95)
-intervals=$("$vigil" status --agent "$sock" --json | awk -F': ' '/"intervals_retained"/ {gsub(/[,"]/,"",$2); print $2}')
-records=$("$vigil" profile --agent "$sock" --since 10m --format folded -o - | wc -l)
+# The profiler's own store counters (the last "intervals_retained" in the
+# JSON is the profiler's).
+intervals=$("$vigil" status --agent "$sock" --json | awk -F': ' '/"intervals_retained"/ {gsub(/[,"]/,"",$2); v=$2} END {print v}')
+records=$("$vigil" status --agent "$sock" --json | awk -F'"' '/"records_retained"/ {print $4}')
 stop_vigild
 
 # RSS with 500 live processes that each burn ~0.3 ms a second (sampled now
@@ -108,8 +115,9 @@ printf '%-52s %12s\n' "vigild --sample-hz 99 ($samples99 samples kept)" "${row[v
 printf '%-52s %12s\n' "perf record -F 99 -a -g (record only)" "${row[perfrec]}"
 printf '%-52s %12s\n' "perf record -F 99 -a -g + perf report" "${row[perf]}"
 printf '%-52s %12s\n' "bpftrace profile:hz:99 @[ustack]" "${row[bt]}"
-printf '\n%-52s %12s\n' "vigil hot --since 10m ($queries queries, $intervals intervals, $records stacks)" ""
+printf '\n%-52s %12s\n' "vigil hot --since 10m ($queries queries, $intervals intervals, $records records)" ""
 printf '%-52s %12s\n' "vigil hot --since 10m p50 / p95 (ms)" "$p50 / $p95"
+printf '%-52s %12s\n' "  of which inside the agent p50 / p95 (ms)" "$a50 / $a95"
 printf '%-52s %12s\n' "vigil status (floor: start + 1 RPC) p50 / p95 (ms)" "$s50 / $s95"
 printf '\n%-52s %12s\n' "vigild RSS with $live live sampled processes (MiB)" "$(awk -v b="$rss" 'BEGIN { printf "%.1f", b / 1048576 }')"
 printf '%-52s %12s\n' "  symbol cache: processes cached / evicted (cap)" "$cache / $evict"
