@@ -30,14 +30,20 @@ void ProfileLossCounts::ToProto(uint64_t store_dropped, v1::ProfileLoss* out) co
   out->set_idle_samples(idle);
 }
 
+uint32_t ProfileInterval::Intern(const FramePtr& f) {
+  auto [it, inserted] = building_.try_emplace(f.get(), static_cast<uint32_t>(frames.size()));
+  if (inserted) frames.push_back(f);
+  return it->second;
+}
+
 void ProfileInterval::Append(const ProfileStackRecord& meta, const std::vector<FramePtr>& kernel,
                              const std::vector<FramePtr>& user) {
   ProfileStackRecord r = meta;
-  r.first = static_cast<uint32_t>(frames.size());
+  r.first = static_cast<uint32_t>(pool.size());
   r.kernel_frames = static_cast<uint16_t>(kernel.size());
   r.user_frames = static_cast<uint16_t>(user.size());
-  frames.insert(frames.end(), kernel.begin(), kernel.end());
-  frames.insert(frames.end(), user.begin(), user.end());
+  for (const FramePtr& f : kernel) pool.push_back(Intern(f));
+  for (const FramePtr& f : user) pool.push_back(Intern(f));
   stacks.push_back(r);
 }
 
@@ -47,22 +53,20 @@ std::pair<std::string, std::string> FunctionKey(const Frame& f) {
   return {f.named() ? f.name : f.DisplayName(), f.module};
 }
 
-void ProfileInterval::IndexFunctions() {
+void ProfileInterval::Seal() {
   frame_fn.clear();
   functions.clear();
   frame_fn.reserve(frames.size());
-  absl::flat_hash_map<const Frame*, uint32_t> by_ptr;
   absl::flat_hash_map<std::pair<std::string, std::string>, uint32_t> by_key;
   for (const FramePtr& f : frames) {
-    auto it = by_ptr.find(f.get());
-    if (it == by_ptr.end()) {
-      auto [kit, inserted] = by_key.try_emplace(FunctionKey(*f), static_cast<uint32_t>(functions.size()));
-      if (inserted) functions.push_back(f);
-      it = by_ptr.emplace(f.get(), kit->second).first;
-    }
+    auto [it, inserted] = by_key.try_emplace(FunctionKey(*f), static_cast<uint32_t>(functions.size()));
+    if (inserted) functions.push_back(f);
     frame_fn.push_back(it->second);
   }
-  frame_fn.shrink_to_fit();
+  building_ = {};
+  pool.shrink_to_fit();
+  stacks.shrink_to_fit();
+  frames.shrink_to_fit();
   functions.shrink_to_fit();
 }
 
@@ -162,9 +166,9 @@ uint32_t HotMerger::FunctionIndex(const FramePtr& f) {
 void HotMerger::Add(const ProfileInterval& in) {
   const ProfileInterval* ivp = &in;
   ProfileInterval indexed_copy;
-  if (!in.indexed()) {  // only intervals built by hand (tests)
+  if (!in.sealed()) {  // only intervals built by hand (tests)
     indexed_copy = in;
-    indexed_copy.IndexFunctions();
+    indexed_copy.Seal();
     ivp = &indexed_copy;
   }
   const ProfileInterval& iv = *ivp;
@@ -181,8 +185,9 @@ void HotMerger::Add(const ProfileInterval& in) {
     if (r.truncated) truncated_ += r.samples;
     ++seq_;
     for (uint32_t i = b; i < e; ++i) {
-      uint32_t& q = local_[iv.frame_fn[i]];
-      if (q == UINT32_MAX) q = FunctionIndex(iv.functions[iv.frame_fn[i]]);
+      const uint32_t lf = iv.frame_fn[iv.pool[i]];
+      uint32_t& q = local_[lf];
+      if (q == UINT32_MAX) q = FunctionIndex(iv.functions[lf]);
       Fn& fn = fns_[q];
       if (i == b) fn.self += r.samples;
       if (fn.last_sample_seq != seq_) {
@@ -235,6 +240,7 @@ uint32_t ProfileMerger::FrameIndex(const FramePtr& f) {
 
 void ProfileMerger::Add(const ProfileInterval& iv) {
   loss_ += iv.loss;
+  local_.assign(iv.frames.size(), UINT32_MAX);
   std::vector<uint32_t> key;
   for (const ProfileStackRecord& r : iv.stacks) {
     if (!MatchesProfileQuery(query_, r)) continue;
@@ -243,7 +249,11 @@ void ProfileMerger::Add(const ProfileInterval& iv) {
     key.clear();
     key.push_back(r.tgid);
     key.push_back(r.tid);
-    for (uint32_t i = b; i < e; ++i) key.push_back(FrameIndex(iv.frames[i]));
+    for (uint32_t i = b; i < e; ++i) {
+      uint32_t& q = local_[iv.pool[i]];
+      if (q == UINT32_MAX) q = FrameIndex(iv.frames[iv.pool[i]]);
+      key.push_back(q);
+    }
     StackAgg& a = stacks_[key];
     a.samples += r.samples;
     a.truncated = a.truncated || r.truncated;

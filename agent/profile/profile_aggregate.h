@@ -33,7 +33,8 @@ struct ProfileLossCounts {
 
 // One thread's distinct stack over one interval. Its frames sit in the
 // interval's frame pool at [first, first + kernel_frames + user_frames):
-// kernel frames innermost first, then user frames innermost first.
+// kernel frames innermost first, then user frames innermost first. `first`
+// indexes the interval's `pool`.
 struct ProfileStackRecord {
   uint32_t tgid = 0;
   uint32_t tid = 0;
@@ -48,11 +49,14 @@ struct ProfileStackRecord {
 
 struct ProfileInterval {
   std::vector<ProfileStackRecord> stacks;
+  // Each record's frames, as indexes into `frames`: 4 bytes a frame instead
+  // of a 16-byte shared pointer (the store holds millions of frames).
+  std::vector<uint32_t> pool;
+  // The interval's distinct frames.
   std::vector<FramePtr> frames;
   // For each element of `frames`, an index into `functions`: the interval's
   // distinct (name, module) pairs. Merging then compares strings once per
-  // function per interval, not once per frame (a 10-minute query touches
-  // millions of frames). Filled by IndexFunctions().
+  // function per interval, not once per frame. Filled by Seal().
   std::vector<uint32_t> frame_fn;
   std::vector<FramePtr> functions;
   ProfileLossCounts loss;
@@ -61,9 +65,14 @@ struct ProfileInterval {
   // Appends a stack; `kernel` and `user` are innermost first.
   void Append(const ProfileStackRecord& meta, const std::vector<FramePtr>& kernel,
               const std::vector<FramePtr>& user);
-  // Builds frame_fn and functions; call after the last Append.
-  void IndexFunctions();
-  bool indexed() const { return frame_fn.size() == frames.size(); }
+  // Builds frame_fn and functions and drops the building state; call after
+  // the last Append, before storing.
+  void Seal();
+  bool sealed() const { return building_.empty() && frame_fn.size() == frames.size(); }
+
+ private:
+  uint32_t Intern(const FramePtr& f);
+  absl::flat_hash_map<const Frame*, uint32_t> building_;
 };
 
 // The key a hot table groups frames by: the name (or module+0xoffset for an
@@ -123,6 +132,7 @@ class ProfileMerger {
   uint32_t FrameIndex(const FramePtr& f);
 
   const ProfileQuery& query_;
+  std::vector<uint32_t> local_;  // interval frame -> frames_ index
   absl::flat_hash_map<const Frame*, uint32_t> by_ptr_;
   absl::flat_hash_map<std::string, uint32_t> by_value_;
   std::vector<FramePtr> frames_;

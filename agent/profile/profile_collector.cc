@@ -284,7 +284,7 @@ absl::StatusOr<ProfileInterval> ProfileCollector::Collect() {
     out.Append(r, kframes, uframes);
   }
   symbols_.EndInterval();
-  out.IndexFunctions();
+  out.Seal();
 
   absl::StatusOr<ProfileLossCounts> now = ReadCounters();
   if (!now.ok()) return now.status();

@@ -61,7 +61,7 @@ TEST_F(ProfileBpfTest, EverySampleIsDrainedOnceAcrossBufferSwaps) {
       if (r.tid != burner_tid.load()) continue;
       mine += r.samples;
       for (uint32_t f = r.first; f < r.first + r.kernel_frames + r.user_frames; ++f) {
-        named |= iv->frames[f]->name.find("BurnForProfileTest") != std::string::npos;
+        named |= iv->frames[iv->pool[f]]->name.find("BurnForProfileTest") != std::string::npos;
       }
     }
     // Counters are read after the drain, so they may run ahead of what was
