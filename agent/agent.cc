@@ -55,7 +55,8 @@ Agent::Agent(const AgentConfig& config)
       syscall_window_(config.window, config.store_max_records),
       syscall_series_(config.metrics_max_processes),
       udp_window_(config.window, config.store_max_records),
-      udp_series_(kMaxUdpDropSeries) {}
+      udp_series_(kMaxUdpDropSeries),
+      profile_window_(config.window, config.profile_store_max_records) {}
 
 absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentConfig& config) {
   if (config.interval < absl::Milliseconds(10)) {
@@ -74,6 +75,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentConfig& config) 
     } else {
       agent->capabilities_.push_back({"syscalls", "off", std::string(sc.status().message())});
     }
+    agent->CreateProfiler();
     agent->last_collect_ = absl::Now();
   }
   absl::StatusOr<std::unique_ptr<UdpDropsCollector>> ud = UdpDropsCollector::Create(config.udpdrops);
@@ -131,6 +133,7 @@ void Agent::CollectOnce() {
   const absl::Time end = absl::Now();
   last_collect_ = end;
   CollectUdpDrops(start, end);
+  CollectProfile(start, end);
   CollectSyscalls(start, end);
   const absl::Duration took = absl::Now() - end;
   absl::MutexLock lock(&store_mu_);
@@ -294,6 +297,14 @@ v1::StatusResponse Agent::Status() const {
     ul->set_owner_cache_full(udp_loss_total_.owner_cache_full);
     ul->set_store_dropped(udp_window_.dropped_records());
     if (!last_error_.empty()) s.set_last_error(last_error_);
+    if (profiler_on_) {
+      *s.mutable_profiler() = profiler_status_;
+      profile_loss_total_.ToProto(profile_window_.dropped_records(),
+                                  s.mutable_profiler()->mutable_loss());
+      s.mutable_profiler()->set_samples(profile_loss_total_.samples);
+      s.mutable_profiler()->set_intervals_retained(static_cast<uint32_t>(profile_window_.size()));
+      s.mutable_profiler()->set_records_retained(profile_window_.records());
+    }
   }
   s.set_rss_bytes(RssBytes());
   s.set_cpu_ns(CpuNs());
@@ -335,6 +346,22 @@ std::string Agent::RenderMetrics() const {
              udp_loss_total_.bad_header);
     e.Sample("vigil_lost_events_total", {{"capability", "udpdrops"}, {"cause", "owner_cache_full"}},
              udp_loss_total_.owner_cache_full);
+    const ProfileLossCounts& pl = profile_loss_total_;
+    for (const auto& [cause, n] : std::vector<std::pair<const char*, uint64_t>>{
+             {"map_full", pl.map_full},
+             {"user_stack_collision", pl.user_collisions},
+             {"kernel_stack_collision", pl.kernel_collisions},
+             {"stack_map_full", pl.stack_map_full},
+             {"no_buffer", pl.no_buffer},
+             {"window_cap", profile_window_.dropped_records()}}) {
+      e.Sample("vigil_lost_events_total", {{"capability", "profile"}, {"cause", cause}},
+               static_cast<double>(n));
+    }
+    e.Family("vigil_profile_samples_total", "counter",
+             "CPU samples the profiler took, by whether the CPU was idle.");
+    e.Sample("vigil_profile_samples_total", {{"cpu_state", "busy"}},
+             static_cast<double>(pl.samples - std::min(pl.samples, pl.idle)));
+    e.Sample("vigil_profile_samples_total", {{"cpu_state", "idle"}}, static_cast<double>(pl.idle));
     udp_series_.Render(&e);
 
     e.Family("vigil_map_fill_ratio", "gauge",

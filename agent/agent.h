@@ -18,6 +18,8 @@
 #include "agent/config.h"
 #include "agent/metrics/syscall_series.h"
 #include "agent/metrics/udpdrop_series.h"
+#include "agent/profile/profile_aggregate.h"
+#include "agent/profile/profile_collector.h"
 #include "agent/store/window.h"
 #include "agent/syscalls/syscalls_aggregate.h"
 #include "agent/syscalls/syscalls_collector.h"
@@ -55,6 +57,8 @@ class Agent {
   absl::StatusOr<v1::SyscallsResponse> QuerySyscalls(const v1::SyscallsRequest& req) const;
   absl::StatusOr<v1::DropsResponse> QueryDrops(const v1::DropsRequest& req) const;
   v1::StatusResponse Status() const;
+  absl::StatusOr<v1::HotResponse> QueryHot(const v1::HotRequest& req) const;
+  absl::StatusOr<v1::ProfileResponse> QueryProfile(const v1::ProfileRequest& req) const;
 
   // Prometheus exposition text for one scrape.
   std::string RenderMetrics() const;
@@ -68,6 +72,9 @@ class Agent {
   void Loop();
   void CollectUdpDrops(absl::Time start, absl::Time end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(collect_mu_);
   void CollectSyscalls(absl::Time start, absl::Time end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(collect_mu_);
+  // The profiler's part of Create and CollectOnce (agent_profile.cc).
+  void CreateProfiler() ABSL_EXCLUSIVE_LOCKS_REQUIRED(collect_mu_);
+  void CollectProfile(absl::Time start, absl::Time end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(collect_mu_);
 
   // Resolves a request's range against the window; INVALID_ARGUMENT if it
   // lies outside it.
@@ -94,6 +101,7 @@ class Agent {
   static constexpr int kMaxConcurrentQueries = 4;
   mutable absl::Mutex query_slots_mu_;
   mutable int query_slots_ ABSL_GUARDED_BY(query_slots_mu_) = kMaxConcurrentQueries;
+  std::unique_ptr<ProfileCollector> profile_ ABSL_GUARDED_BY(collect_mu_);
 
   mutable absl::Mutex store_mu_;
   IntervalWindow<SyscallInterval> syscall_window_ ABSL_GUARDED_BY(store_mu_);
@@ -113,6 +121,12 @@ class Agent {
   UdpDropLossCounts udp_loss_total_ ABSL_GUARDED_BY(store_mu_);
   static constexpr size_t kMaxUdpDropSeries = 500;
   UdpDropSeries udp_series_ ABSL_GUARDED_BY(store_mu_);
+  IntervalWindow<ProfileInterval> profile_window_ ABSL_GUARDED_BY(store_mu_);
+  ProfileLossCounts profile_loss_total_ ABSL_GUARDED_BY(store_mu_);
+  // Snapshot of the profiler's fixed facts and symbol-cache counters, so
+  // Status never touches the collector.
+  v1::ProfilerStatus profiler_status_ ABSL_GUARDED_BY(store_mu_);
+  bool profiler_on_ = false;
 
   absl::Notification stop_;
   std::atomic<bool> stall_{false};

@@ -8,6 +8,7 @@
 
 #include "absl/time/time.h"
 #include "agent/metrics/metrics_server.h"
+#include "agent/profile/profile_collector.h"
 #include "agent/syscalls/syscalls_collector.h"
 #include "agent/udpdrops/udpdrops_collector.h"
 
@@ -34,6 +35,10 @@ struct AgentConfig {
   size_t store_max_records = 100000;
   SyscallsConfig syscalls;
   UdpDropsConfig udpdrops;
+  ProfileConfig profile;
+  // Cap on distinct (thread, stack) records the store keeps across the
+  // window for the profiler; oldest intervals are evicted first and counted.
+  size_t profile_store_max_records = 200000;
   ListenConfig listen;
   MetricsConfig metrics;
   // Prometheus series cardinality: process names with their own series;

@@ -67,6 +67,9 @@ const std::vector<SettingInfo>& AllSettings() {
       {"syscalls-latency", true, "on|off: record per-syscall latency (default on)"},
       {"udpdrops-max-entries", true, "(netns, local addr, port, reason) UDP drop rows per interval (default 8192)"},
       {"udpdrops-owner-cache", true, "socket inodes whose owning processes are cached (default 4096)"},
+      {"profile", true, "on|off: CPU profiler, stack sampling on every CPU (default on)"},
+      {"sample-hz", true, "profiler samples per second per CPU, 1-1000 (default 49)"},
+      {"profile-store-max-records", true, "cap on (thread, stack) records kept across the window (default 200000)"},
       {"metrics-listen", true, "Prometheus /metrics on HOST:PORT (default 127.0.0.1:9464; empty: off)"},
       {"metrics-max-processes", true, "process names with their own series (default 100; rest: other)"},
       {"verbose", false, "libbpf's own log on stderr"},
@@ -93,6 +96,11 @@ absl::Status ApplySetting(absl::string_view key, absl::string_view value, AgentC
   }
   if (key == "udpdrops-owner-cache") {
     return Count(key, value, 16, 1000000, &c->udpdrops.owner_cache_entries);
+  }
+  if (key == "profile") return Bool(key, value, &c->profile.enabled);
+  if (key == "sample-hz") return Count(key, value, 1, 1000, &c->profile.sample_hz);
+  if (key == "profile-store-max-records") {
+    return Count(key, value, 1000, 100000000, &c->profile_store_max_records);
   }
   if (key == "metrics-listen") {
     c->metrics.listen = std::string(value);  // empty is valid: off

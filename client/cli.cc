@@ -18,6 +18,9 @@ commands:
   syscalls    per-thread syscall counts, errors and latency (strace -c, always on)
   drops       UDP packets the kernel dropped: which socket, which process, why
   status      agent health: capabilities, losses, memory and CPU
+  hot         hottest functions by sampled CPU time (perf report, always on)
+  profile     export sampled stacks: pprof or folded
+  flamegraph  write an interactive flame graph (.svg or .html)
   help CMD    help for one command
 
 Run 'vigil COMMAND --help' for a command's options.
@@ -129,6 +132,9 @@ int Main(int argc, char** argv) {
   if (cmd == "syscalls") return RunSyscalls(argc - 1, argv + 1);
   if (cmd == "status") return RunStatus(argc - 1, argv + 1);
   if (cmd == "drops") return RunDrops(argc - 1, argv + 1);
+  if (cmd == "hot") return RunHot(argc - 1, argv + 1);
+  if (cmd == "profile") return RunProfile(argc - 1, argv + 1);
+  if (cmd == "flamegraph") return RunFlamegraph(argc - 1, argv + 1);
   fprintf(stderr, "vigil: unknown command \"%s\" (see vigil --help)\n", cmd.c_str());
   return kExitUsage;
 }

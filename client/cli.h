@@ -22,6 +22,9 @@ int Main(int argc, char** argv);
 int RunSyscalls(int argc, char** argv);
 int RunStatus(int argc, char** argv);
 int RunDrops(int argc, char** argv);
+int RunHot(int argc, char** argv);
+int RunProfile(int argc, char** argv);
+int RunFlamegraph(int argc, char** argv);
 
 // Flags shared by the query commands.
 struct CommonFlags {

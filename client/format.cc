@@ -168,6 +168,20 @@ std::string FormatStatus(const v1::StatusResponse& s) {
       "  udp drops not recorded: map_full %d, bad_header %d, store_dropped %d; "
       "owners not cached %d\n",
       u.map_full(), u.bad_header(), u.store_dropped(), u.owner_cache_full()));
+  if (s.has_profiler()) {
+    const v1::ProfilerStatus& p = s.profiler();
+    absl::StrAppend(&out, absl::StrFormat(
+        "  profiler: %s at %d Hz on %d CPUs, %d samples (%d idle); not recorded: map_full %d, "
+        "stack collisions %d user / %d kernel, stack_map_full %d, store_dropped %d\n",
+        p.event(), p.sample_hz(), p.cpus(), p.samples(), p.loss().idle_samples(),
+        p.loss().map_full(), p.loss().user_stack_collisions(), p.loss().kernel_stack_collisions(),
+        p.loss().stack_map_full(), p.loss().store_dropped()));
+    absl::StrAppend(&out, absl::StrFormat(
+        "  symbols: %d processes cached; evicted %d exited, %d exec, %d capacity; %d module "
+        "tables dropped; %d unnamed frames\n",
+        p.symbol_cache_processes(), p.symbol_cache_evicted_exit(), p.symbol_cache_evicted_exec(),
+        p.symbol_cache_evicted_capacity(), p.symbol_module_evictions(), p.unnamed_frames()));
+  }
   if (!s.last_error().empty()) absl::StrAppend(&out, "  last error: ", s.last_error(), "\n");
   return out;
 }

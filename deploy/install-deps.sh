@@ -15,7 +15,7 @@ build_pkgs=(
   libsystemd-dev libcpp-httplib-dev
   iproute2 procps
 )
-test_pkgs=(strace linux-perf bpftrace libbpf-tools openssl systemd prometheus curl)
+test_pkgs=(strace linux-perf bpftrace libbpf-tools openssl systemd prometheus curl golang-go chromium)
 
 want=("${build_pkgs[@]}")
 case "${1:-}" in

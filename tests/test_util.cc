@@ -40,6 +40,8 @@ int FreeLoopbackPort() {
   close(fd);
   return port;
 }
+std::string ProfileWorkloadPath() { return VIGIL_TEST_PROFILE_WORKLOAD; }
+std::string ProfileLibPath() { return VIGIL_TEST_PROFILE_LIB; }
 
 CommandResult RunCommand(const std::vector<std::string>& argv, absl::Duration timeout) {
   CommandResult r;

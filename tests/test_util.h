@@ -68,5 +68,7 @@ std::string VigildPath();
 std::string VigilPath();
 std::string WorkloadPath();
 std::string SourceDir();
+std::string ProfileWorkloadPath();
+std::string ProfileLibPath();
 
 }  // namespace vigil::test

@@ -34,4 +34,20 @@ grpc::Status VigilService::GetStatus(grpc::ServerContext* ctx, const v1::StatusR
   return grpc::Status::OK;
 }
 
+grpc::Status VigilService::GetHot(grpc::ServerContext* ctx, const v1::HotRequest* req,
+                                  v1::HotResponse* resp) {
+  absl::StatusOr<v1::HotResponse> r = agent_->QueryHot(*req);
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = *std::move(r);
+  return grpc::Status::OK;
+}
+
+grpc::Status VigilService::GetProfile(grpc::ServerContext* ctx, const v1::ProfileRequest* req,
+                                      v1::ProfileResponse* resp) {
+  absl::StatusOr<v1::ProfileResponse> r = agent_->QueryProfile(*req);
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = *std::move(r);
+  return grpc::Status::OK;
+}
+
 }  // namespace vigil

@@ -16,6 +16,10 @@ class VigilService final : public v1::Vigil::Service {
                         v1::DropsResponse* resp) override;
   grpc::Status GetStatus(grpc::ServerContext* ctx, const v1::StatusRequest* req,
                          v1::StatusResponse* resp) override;
+  grpc::Status GetHot(grpc::ServerContext* ctx, const v1::HotRequest* req,
+                      v1::HotResponse* resp) override;
+  grpc::Status GetProfile(grpc::ServerContext* ctx, const v1::ProfileRequest* req,
+                          v1::ProfileResponse* resp) override;
 
  private:
   const Agent* agent_;

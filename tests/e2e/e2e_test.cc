@@ -456,7 +456,7 @@ TEST_F(E2ETest, StopDetachesEverything) {
   for (uint32_t id : VigilProgramIds()) {
     if (!before.count(id)) ours.insert(id);
   }
-  EXPECT_EQ(ours.size(), 3u) << "sys_enter, sys_exit and one kfree_skb variant";
+  EXPECT_EQ(ours.size(), 4u) << "sys_enter, sys_exit, one kfree_skb variant, the profiler's perf_event program";
   EXPECT_EQ(agent.Stop(), 0) << agent.log();
   EXPECT_NE(agent.log().find("stopping"), std::string::npos) << agent.log();
   // The kernel frees programs from a work queue; allow it a moment.

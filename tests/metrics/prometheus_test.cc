@@ -145,6 +145,9 @@ TEST_F(PrometheusTest, ScrapedSeriesMatchTheWorkload) {
   EXPECT_GT(rss, 1e6);
   EXPECT_TRUE(prom.Query("vigil_capability_up{capability=\"syscalls\"}", &cap));
   EXPECT_EQ(cap, 1);
+  double samples = 0;
+  EXPECT_TRUE(prom.Query("sum(vigil_profile_samples_total)", &samples));
+  EXPECT_GT(samples, 0) << "the profiler samples every CPU";
 }
 
 TEST(MetricsFlagsTest, NonLoopbackMetricsNeedTls) {

@@ -1,0 +1,299 @@
+#include "agent/profile/profile_aggregate.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace vigil {
+
+ProfileLossCounts& ProfileLossCounts::operator+=(const ProfileLossCounts& o) {
+  samples += o.samples;
+  idle += o.idle;
+  map_full += o.map_full;
+  user_collisions += o.user_collisions;
+  kernel_collisions += o.kernel_collisions;
+  stack_map_full += o.stack_map_full;
+  no_buffer += o.no_buffer;
+  return *this;
+}
+
+void ProfileLossCounts::ToProto(uint64_t store_dropped, v1::ProfileLoss* out) const {
+  out->set_map_full(map_full + no_buffer);
+  out->set_user_stack_collisions(user_collisions);
+  out->set_kernel_stack_collisions(kernel_collisions);
+  out->set_stack_map_full(stack_map_full);
+  out->set_store_dropped(store_dropped);
+  out->set_idle_samples(idle);
+}
+
+uint32_t ProfileInterval::Intern(const FramePtr& f) {
+  auto [it, inserted] = building_.try_emplace(f.get(), static_cast<uint32_t>(frames.size()));
+  if (inserted) frames.push_back(f);
+  return it->second;
+}
+
+void ProfileInterval::Append(const ProfileStackRecord& meta, const std::vector<FramePtr>& kernel,
+                             const std::vector<FramePtr>& user) {
+  ProfileStackRecord r = meta;
+  r.first = static_cast<uint32_t>(pool.size());
+  r.kernel_frames = static_cast<uint16_t>(kernel.size());
+  r.user_frames = static_cast<uint16_t>(user.size());
+  for (const FramePtr& f : kernel) pool.push_back(Intern(f));
+  for (const FramePtr& f : user) pool.push_back(Intern(f));
+  stacks.push_back(r);
+}
+
+std::pair<std::string, std::string> FunctionKey(const Frame& f) {
+  // Named frames at different offsets fold into one function; unnamed
+  // frames stay apart by offset.
+  return {f.named() ? f.name : f.DisplayName(), f.module};
+}
+
+void ProfileInterval::Seal() {
+  frame_fn.clear();
+  functions.clear();
+  frame_fn.reserve(frames.size());
+  absl::flat_hash_map<std::pair<std::string, std::string>, uint32_t> by_key;
+  for (const FramePtr& f : frames) {
+    auto [it, inserted] = by_key.try_emplace(FunctionKey(*f), static_cast<uint32_t>(functions.size()));
+    if (inserted) functions.push_back(f);
+    frame_fn.push_back(it->second);
+  }
+  building_ = {};
+  pool.shrink_to_fit();
+  stacks.shrink_to_fit();
+  frames.shrink_to_fit();
+  functions.shrink_to_fit();
+}
+
+bool IsStackRoot(const Frame& f) {
+  static constexpr const char* kRoots[] = {
+      "_start", "__libc_start_main", "__libc_start_call_main", "__libc_start_main_impl",
+      "start_thread", "clone", "clone3", "__clone", "__clone3", "__clone_internal",
+  };
+  for (const char* r : kRoots) {
+    if (f.name == r) return true;
+  }
+  return false;
+}
+
+namespace {
+
+constexpr uint32_t kDefaultTop = 20;
+constexpr uint32_t kMaxTop = 10000;
+
+template <typename Req>
+absl::StatusOr<ProfileQuery> ValidateCommon(const Req& req) {
+  ProfileQuery q;
+  q.pid = req.pid();
+  q.tid = req.tid();
+  if (!req.comm_regex().empty()) {
+    RE2::Options o;
+    o.set_log_errors(false);
+    q.comm = std::make_unique<RE2>(req.comm_regex(), o);
+    if (!q.comm->ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("comm_regex \"", req.comm_regex(), "\": ", q.comm->error()));
+    }
+  }
+  switch (req.frames()) {
+    case v1::FRAME_FILTER_UNSPECIFIED:
+    case v1::FRAME_FILTER_ALL: q.frames = v1::FRAME_FILTER_ALL; break;
+    case v1::FRAME_FILTER_USER:
+    case v1::FRAME_FILTER_KERNEL: q.frames = req.frames(); break;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat("frames: unknown filter ", req.frames()));
+  }
+  if (req.range().since_ago_ns() < 0 || req.range().until_ago_ns() < 0) {
+    return absl::InvalidArgumentError("range: since_ago_ns and until_ago_ns must be >= 0");
+  }
+  if (req.range().since_ago_ns() != 0 && req.range().until_ago_ns() >= req.range().since_ago_ns()) {
+    return absl::InvalidArgumentError("range: until must be more recent than since");
+  }
+  return q;
+}
+
+// The selected frames of a record: [begin, end) in the interval's pool.
+std::pair<uint32_t, uint32_t> Selected(const ProfileStackRecord& r, v1::FrameFilter f) {
+  const uint32_t k0 = r.first, u0 = r.first + r.kernel_frames, end = u0 + r.user_frames;
+  switch (f) {
+    case v1::FRAME_FILTER_USER: return {u0, end};
+    case v1::FRAME_FILTER_KERNEL: return {k0, u0};
+    default: return {k0, end};
+  }
+}
+
+std::string CommString(const char (&c)[VIGIL_PROFILE_COMM_LEN]) {
+  return std::string(c, strnlen(c, VIGIL_PROFILE_COMM_LEN));
+}
+
+}  // namespace
+
+absl::StatusOr<ProfileQuery> ValidateHotRequest(const v1::HotRequest& req) {
+  absl::StatusOr<ProfileQuery> q = ValidateCommon(req);
+  if (!q.ok()) return q;
+  if (req.top() > kMaxTop) {
+    return absl::InvalidArgumentError(absl::StrCat("top ", req.top(), ": the maximum is ", kMaxTop));
+  }
+  q->top = req.top() == 0 ? kDefaultTop : req.top();
+  return q;
+}
+
+absl::StatusOr<ProfileQuery> ValidateProfileRequest(const v1::ProfileRequest& req) {
+  return ValidateCommon(req);
+}
+
+bool MatchesProfileQuery(const ProfileQuery& q, const ProfileStackRecord& r) {
+  if (q.pid != 0 && r.tgid != q.pid) return false;
+  if (q.tid != 0 && r.tid != q.tid) return false;
+  if (q.comm != nullptr) {
+    const std::string comm = CommString(r.comm), pcomm = CommString(r.pcomm);
+    if (!RE2::PartialMatch(comm, *q.comm) && !RE2::PartialMatch(pcomm, *q.comm)) return false;
+  }
+  return true;
+}
+
+uint32_t HotMerger::FunctionIndex(const FramePtr& f) {
+  auto [nit, inserted] = by_name_.try_emplace(FunctionKey(*f), static_cast<uint32_t>(fns_.size()));
+  if (inserted) fns_.push_back(Fn{f});
+  return nit->second;
+}
+
+void HotMerger::Add(const ProfileInterval& in) {
+  const ProfileInterval* ivp = &in;
+  ProfileInterval indexed_copy;
+  if (!in.sealed()) {  // only intervals built by hand (tests)
+    indexed_copy = in;
+    indexed_copy.Seal();
+    ivp = &indexed_copy;
+  }
+  const ProfileInterval& iv = *ivp;
+  loss_ += iv.loss;
+  local_.assign(iv.functions.size(), UINT32_MAX);
+  for (const ProfileStackRecord& r : iv.stacks) {
+    if (!MatchesProfileQuery(query_, r)) continue;
+    auto [b, e] = Selected(r, query_.frames);
+    if (b == e) {
+      without_frames_ += r.samples;
+      continue;
+    }
+    samples_ += r.samples;
+    if (r.truncated) truncated_ += r.samples;
+    ++seq_;
+    for (uint32_t i = b; i < e; ++i) {
+      const uint32_t lf = iv.frame_fn[iv.pool[i]];
+      uint32_t& q = local_[lf];
+      if (q == UINT32_MAX) q = FunctionIndex(iv.functions[lf]);
+      Fn& fn = fns_[q];
+      if (i == b) fn.self += r.samples;
+      if (fn.last_sample_seq != seq_) {
+        fn.last_sample_seq = seq_;
+        fn.total += r.samples;
+      }
+    }
+  }
+}
+
+void HotMerger::Finish(v1::HotResponse* out) const {
+  std::vector<const Fn*> ranked;
+  ranked.reserve(fns_.size());
+  for (const Fn& f : fns_) ranked.push_back(&f);
+  std::sort(ranked.begin(), ranked.end(), [](const Fn* a, const Fn* b) {
+    if (a->self != b->self) return a->self > b->self;
+    if (a->total != b->total) return a->total > b->total;
+    if (a->frame->name != b->frame->name) return a->frame->name < b->frame->name;
+    return a->frame->module < b->frame->module;
+  });
+  const size_t n = std::min<size_t>(ranked.size(), query_.top);
+  for (size_t i = 0; i < n; ++i) {
+    const Fn& f = *ranked[i];
+    v1::HotFunction* h = out->add_functions();
+    h->set_name(f.frame->DisplayName());
+    h->set_module(f.frame->module);
+    h->set_self_samples(f.self);
+    h->set_total_samples(f.total);
+    h->set_self_pct(samples_ ? 100.0 * static_cast<double>(f.self) / static_cast<double>(samples_) : 0);
+    h->set_total_pct(samples_ ? 100.0 * static_cast<double>(f.total) / static_cast<double>(samples_) : 0);
+    h->set_kernel(f.frame->kernel);
+  }
+  out->set_functions_omitted(static_cast<uint32_t>(ranked.size() - n));
+  out->set_samples(samples_);
+  out->set_samples_without_frames(without_frames_);
+  out->set_truncated_samples(truncated_);
+  loss_.ToProto(0, out->mutable_loss());
+}
+
+uint32_t ProfileMerger::FrameIndex(const FramePtr& f) {
+  auto it = by_ptr_.find(f.get());
+  if (it != by_ptr_.end()) return it->second;
+  const std::string key =
+      absl::StrCat(f->name, "\x1f", f->module, "\x1f", f->offset, "\x1f", f->kernel ? 1 : 0);
+  auto [vit, inserted] = by_value_.try_emplace(key, static_cast<uint32_t>(frames_.size()));
+  if (inserted) frames_.push_back(f);
+  by_ptr_.emplace(f.get(), vit->second);
+  return vit->second;
+}
+
+void ProfileMerger::Add(const ProfileInterval& iv) {
+  loss_ += iv.loss;
+  local_.assign(iv.frames.size(), UINT32_MAX);
+  std::vector<uint32_t> key;
+  for (const ProfileStackRecord& r : iv.stacks) {
+    if (!MatchesProfileQuery(query_, r)) continue;
+    auto [b, e] = Selected(r, query_.frames);
+    if (b == e) continue;
+    key.clear();
+    key.push_back(r.tgid);
+    key.push_back(r.tid);
+    for (uint32_t i = b; i < e; ++i) {
+      uint32_t& q = local_[iv.pool[i]];
+      if (q == UINT32_MAX) q = FrameIndex(iv.frames[iv.pool[i]]);
+      key.push_back(q);
+    }
+    StackAgg& a = stacks_[key];
+    a.samples += r.samples;
+    a.truncated = a.truncated || r.truncated;
+    // Names as of the newest interval.
+    a.comm = CommString(r.comm);
+    a.pcomm = CommString(r.pcomm);
+    samples_ += r.samples;
+    if (r.truncated) truncated_ += r.samples;
+  }
+}
+
+void ProfileMerger::Finish(v1::ProfileResponse* out) const {
+  for (const FramePtr& f : frames_) {
+    v1::ProfileFrame* p = out->add_frames();
+    p->set_name(f->name);
+    p->set_module(f->module);
+    p->set_offset(f->offset);
+    p->set_kernel(f->kernel);
+  }
+  // Deterministic order: most samples first.
+  std::vector<const std::pair<const std::vector<uint32_t>, StackAgg>*> order;
+  order.reserve(stacks_.size());
+  for (const auto& kv : stacks_) order.push_back(&kv);
+  std::sort(order.begin(), order.end(), [](const auto* a, const auto* b) {
+    if (a->second.samples != b->second.samples) return a->second.samples > b->second.samples;
+    return a->first < b->first;
+  });
+  for (const auto* kv : order) {
+    v1::ProfileStack* s = out->add_stacks();
+    s->set_pid(kv->first[0]);
+    s->set_tid(kv->first[1]);
+    for (size_t i = 2; i < kv->first.size(); ++i) s->add_frame_ids(kv->first[i]);
+    s->set_samples(kv->second.samples);
+    s->set_comm(kv->second.comm);
+    s->set_process_comm(kv->second.pcomm);
+    s->set_truncated(kv->second.truncated);
+  }
+  out->set_samples(samples_);
+  out->set_truncated_samples(truncated_);
+  loss_.ToProto(0, out->mutable_loss());
+}
+
+}  // namespace vigil

@@ -1,0 +1,153 @@
+// Pure logic for the profiler: the per-interval record kept in the window
+// store, request validation, and merging intervals into hot-function tables
+// and exportable profiles. No BPF here, so it is unit-tested anywhere.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "agent/profile/frame.h"
+#include "bpf/profile.h"
+#include "re2/re2.h"
+#include "vigil/v1/vigil.pb.h"
+
+namespace vigil {
+
+// What the profiler could not record, per interval or summed.
+struct ProfileLossCounts {
+  uint64_t samples = 0;  // all samples the kernel program saw
+  uint64_t idle = 0;
+  uint64_t map_full = 0;
+  uint64_t user_collisions = 0;
+  uint64_t kernel_collisions = 0;
+  uint64_t stack_map_full = 0;
+  uint64_t no_buffer = 0;
+
+  ProfileLossCounts& operator+=(const ProfileLossCounts& o);
+  void ToProto(uint64_t store_dropped, v1::ProfileLoss* out) const;
+};
+
+// One thread's distinct stack over one interval. Its frames sit in the
+// interval's frame pool at [first, first + kernel_frames + user_frames):
+// kernel frames innermost first, then user frames innermost first. `first`
+// indexes the interval's `pool`.
+struct ProfileStackRecord {
+  uint32_t tgid = 0;
+  uint32_t tid = 0;
+  uint32_t first = 0;
+  uint16_t kernel_frames = 0;
+  uint16_t user_frames = 0;
+  bool truncated = false;
+  uint64_t samples = 0;
+  char comm[VIGIL_PROFILE_COMM_LEN] = {};
+  char pcomm[VIGIL_PROFILE_COMM_LEN] = {};
+};
+
+struct ProfileInterval {
+  std::vector<ProfileStackRecord> stacks;
+  // Each record's frames, as indexes into `frames`: 4 bytes a frame instead
+  // of a 16-byte shared pointer (the store holds millions of frames).
+  std::vector<uint32_t> pool;
+  // The interval's distinct frames.
+  std::vector<FramePtr> frames;
+  // For each element of `frames`, an index into `functions`: the interval's
+  // distinct (name, module) pairs. Merging then compares strings once per
+  // function per interval, not once per frame. Filled by Seal().
+  std::vector<uint32_t> frame_fn;
+  std::vector<FramePtr> functions;
+  ProfileLossCounts loss;
+
+  size_t RecordCount() const { return stacks.size(); }
+  // Appends a stack; `kernel` and `user` are innermost first.
+  void Append(const ProfileStackRecord& meta, const std::vector<FramePtr>& kernel,
+              const std::vector<FramePtr>& user);
+  // Builds frame_fn and functions and drops the building state; call after
+  // the last Append, before storing.
+  void Seal();
+  bool sealed() const { return building_.empty() && frame_fn.size() == frames.size(); }
+
+ private:
+  uint32_t Intern(const FramePtr& f);
+  absl::flat_hash_map<const Frame*, uint32_t> building_;
+};
+
+// The key a hot table groups frames by: the name (or module+0xoffset for an
+// unnamed frame) and the module.
+std::pair<std::string, std::string> FunctionKey(const Frame& f);
+
+// True if the outermost user frame is a process or thread entry point, i.e.
+// the frame-pointer walk reached the bottom of the stack.
+bool IsStackRoot(const Frame& outermost);
+
+struct ProfileQuery {
+  uint32_t pid = 0;
+  uint32_t tid = 0;
+  std::unique_ptr<RE2> comm;
+  uint32_t top = 20;
+  v1::FrameFilter frames = v1::FRAME_FILTER_ALL;
+};
+
+// INVALID_ARGUMENT naming the bad field, else the compiled query.
+absl::StatusOr<ProfileQuery> ValidateHotRequest(const v1::HotRequest& req);
+absl::StatusOr<ProfileQuery> ValidateProfileRequest(const v1::ProfileRequest& req);
+
+// Sums intervals into a hot-function table.
+class HotMerger {
+ public:
+  explicit HotMerger(const ProfileQuery& q) : query_(q) {}
+  void Add(const ProfileInterval& iv);
+  // Fills functions, functions_omitted, samples, samples_without_frames,
+  // truncated_samples and the kernel-side loss (not covered, not hz).
+  void Finish(v1::HotResponse* out) const;
+
+ private:
+  struct Fn {
+    FramePtr frame;  // a representative: name, module, kernel
+    uint64_t self = 0, total = 0;
+    uint64_t last_sample_seq = 0;  // dedupes recursion within one stack
+  };
+  uint32_t FunctionIndex(const FramePtr& f);
+
+  const ProfileQuery& query_;
+  absl::flat_hash_map<std::pair<std::string, std::string>, uint32_t> by_name_;
+  std::vector<uint32_t> local_;  // interval function -> fns_ index
+  std::vector<Fn> fns_;
+  uint64_t seq_ = 0;
+  uint64_t samples_ = 0, without_frames_ = 0, truncated_ = 0;
+  ProfileLossCounts loss_;
+};
+
+// Sums intervals into distinct (thread, stack) records with a frame table.
+class ProfileMerger {
+ public:
+  explicit ProfileMerger(const ProfileQuery& q) : query_(q) {}
+  void Add(const ProfileInterval& iv);
+  void Finish(v1::ProfileResponse* out) const;
+
+ private:
+  uint32_t FrameIndex(const FramePtr& f);
+
+  const ProfileQuery& query_;
+  std::vector<uint32_t> local_;  // interval frame -> frames_ index
+  absl::flat_hash_map<const Frame*, uint32_t> by_ptr_;
+  absl::flat_hash_map<std::string, uint32_t> by_value_;
+  std::vector<FramePtr> frames_;
+  struct StackAgg {
+    uint64_t samples = 0;
+    bool truncated = false;
+    std::string comm, pcomm;
+  };
+  // Key: tgid, tid, then frame ids.
+  absl::flat_hash_map<std::vector<uint32_t>, StackAgg> stacks_;
+  uint64_t samples_ = 0, truncated_ = 0;
+  ProfileLossCounts loss_;
+};
+
+// Shared by both mergers: the record matches the query's pid/tid/comm.
+bool MatchesProfileQuery(const ProfileQuery& q, const ProfileStackRecord& r);
+
+}  // namespace vigil

@@ -1,0 +1,77 @@
+// Loads bpf/profile.bpf.c, opens one sampling perf event per online CPU and
+// attaches the program to each, and drains one interval of in-kernel stack
+// counts per Collect() call, symbolized on the spot (so processes that exit
+// later keep named frames for as long as the store keeps the interval).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "agent/bpf_util.h"
+#include "agent/profile/profile_aggregate.h"
+#include "agent/profile/symbolizer.h"
+
+struct profile_bpf;
+struct bpf_link;
+
+namespace vigil {
+
+struct ProfileConfig {
+  // Off: the profiler is not loaded.
+  bool enabled = true;
+  // Samples per second per CPU (1..1000).
+  uint32_t sample_hz = 49;
+  // Distinct (thread, user stack, kernel stack) per interval, per buffer
+  // (there are two). Overflow is counted as map_full.
+  uint32_t max_entries = 10240;
+  // Distinct stacks (user and kernel together) per interval, per buffer.
+  // Each costs 127 * 8 bytes of locked kernel memory.
+  uint32_t stack_entries = 8192;
+  // Entries read per batch syscall.
+  uint32_t batch_size = 512;
+  SymbolCacheConfig symbols;
+};
+
+class ProfileCollector {
+ public:
+  static absl::StatusOr<std::unique_ptr<ProfileCollector>> Create(const ProfileConfig& config);
+
+  // Retires the active buffer (the swap waits for running programs), reads
+  // and clears it, and symbolizes every stack.
+  absl::StatusOr<ProfileInterval> Collect();
+
+  // "cpu-clock" or "cycles".
+  const std::string& event() const { return event_; }
+  uint32_t cpus() const { return static_cast<uint32_t>(links_.size()); }
+  SymbolCacheStats symbol_stats() const { return symbols_.stats(); }
+  std::vector<uint32_t> ProgramIds() const;
+
+  ~ProfileCollector();
+  ProfileCollector(const ProfileCollector&) = delete;
+  ProfileCollector& operator=(const ProfileCollector&) = delete;
+
+ private:
+  struct LinkDeleter {
+    void operator()(bpf_link* l) const;
+  };
+  using LinkPtr = std::unique_ptr<bpf_link, LinkDeleter>;
+
+  ProfileCollector(const ProfileConfig& config, SkelPtr<profile_bpf> skel);
+  absl::Status AttachAllCpus();
+  absl::StatusOr<ProfileLossCounts> ReadCounters();
+
+  ProfileConfig config_;
+  SkelPtr<profile_bpf> skel_;
+  std::vector<LinkPtr> links_;  // one per CPU; each owns its perf event fd
+  std::string event_;
+  uint32_t active_ = 0;
+  ProfileLossCounts last_counters_;
+  SymbolCache symbols_;
+  std::vector<profile_key> keys_;
+  std::vector<profile_value> values_;
+};
+
+}  // namespace vigil

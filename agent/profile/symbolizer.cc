@@ -1,0 +1,544 @@
+#include "agent/profile/symbolizer.h"
+
+#include <bcc/bcc_elf.h>
+#include <bcc/bcc_syms.h>
+#include <cxxabi.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <vector>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace vigil {
+
+std::string Frame::DisplayName() const {
+  if (!name.empty()) return name;
+  return absl::StrFormat("%s+0x%x", module, offset);
+}
+
+namespace {
+
+constexpr char kKernelModule[] = "[kernel]";
+constexpr char kUnknownModule[] = "[unknown]";
+
+// Kernel text symbols from /proc/kallsyms, stored compactly: ~150k symbols
+// cost ~5 MB here against ~22 MB in bcc's KSyms (a std::string pair per
+// symbol), which alone would spend a third of the agent's memory budget.
+class KernelSymbols {
+ public:
+  void Load() {
+    loaded_ = true;
+    loaded_at_ = absl::Now();
+    syms_.clear();
+    names_.clear();
+    modules_.clear();
+    std::ifstream f("/proc/kallsyms");
+    std::string line;
+    while (std::getline(f, line)) {
+      // "ffffffff81000000 T _stext" or "... t name\t[module]"
+      const size_t sp1 = line.find(' ');
+      if (sp1 == std::string::npos || sp1 + 3 > line.size()) continue;
+      const char type = line[sp1 + 1];
+      if (type != 't' && type != 'T' && type != 'w' && type != 'W') continue;
+      uint64_t addr = strtoull(line.c_str(), nullptr, 16);
+      if (addr == 0) continue;  // hidden addresses (kptr_restrict)
+      std::string rest = line.substr(sp1 + 3);
+      std::string module;
+      const size_t tab = rest.find('\t');
+      if (tab != std::string::npos) {
+        module = rest.substr(tab + 1);
+        rest.resize(tab);
+      }
+      uint16_t mod_idx = 0;
+      if (!module.empty()) {
+        auto [it, inserted] = module_ids_.try_emplace(module, static_cast<uint16_t>(modules_.size() + 1));
+        if (inserted) modules_.push_back(module);
+        mod_idx = it->second;
+      }
+      syms_.push_back(Sym{addr, static_cast<uint32_t>(names_.size()), mod_idx});
+      names_.append(rest);
+      names_.push_back('\0');
+    }
+    std::sort(syms_.begin(), syms_.end(), [](const Sym& a, const Sym& b) { return a.addr < b.addr; });
+    syms_.shrink_to_fit();
+    names_.shrink_to_fit();
+    module_ids_.clear();
+  }
+
+  Frame Resolve(uint64_t addr) {
+    if (!loaded_) Load();
+    Frame f;
+    f.kernel = true;
+    f.module = kKernelModule;
+    f.offset = addr;
+    auto it = std::upper_bound(syms_.begin(), syms_.end(), addr,
+                               [](uint64_t a, const Sym& s) { return a < s.addr; });
+    if (it != syms_.begin() && addr - std::prev(it)->addr > kMaxFunctionSize &&
+        absl::Now() - loaded_at_ > absl::Seconds(30)) {
+      // Far past its nearest symbol: probably code loaded since we read
+      // kallsyms (a module, a BPF program). Re-read, at most every 30 s.
+      Load();
+      it = std::upper_bound(syms_.begin(), syms_.end(), addr,
+                            [](uint64_t a, const Sym& s) { return a < s.addr; });
+    }
+    if (it == syms_.begin()) return f;
+    --it;
+    if (addr - it->addr > kMaxFunctionSize) return f;  // unnamed, not misnamed
+    f.name = names_.data() + it->name;
+    f.offset = addr - it->addr;
+    // kallsyms names modules "[ext4]" already.
+    if (it->module != 0) f.module = modules_[it->module - 1];
+    return f;
+  }
+
+ private:
+  static constexpr uint64_t kMaxFunctionSize = 1 << 20;
+  struct Sym {
+    uint64_t addr;
+    uint32_t name;    // offset into names_
+    uint16_t module;  // 0: core kernel, else modules_[module - 1]
+  };
+  bool loaded_ = false;
+  absl::Time loaded_at_;
+  std::vector<Sym> syms_;
+  std::string names_;
+  std::vector<std::string> modules_;
+  std::map<std::string, uint16_t> module_ids_;
+};
+
+// User processes do not go through bcc's ProcSyms: in bcc 0.26 (Debian 12)
+// it closes whatever fd an uninitialized ModulePath::fd_ holds for every
+// process it opens (fixed in bcc 0.33, iovisor/bcc#5193), which closed our
+// BPF map and gRPC epoll fds. We use bcc's ELF layer (symbols, debug files,
+// load segments) under our own /proc/PID/maps parsing instead.
+//
+// One ELF file's function symbols (from the file, or from its debug file in
+// /usr/lib/debug found by build-id or .gnu_debuglink: bcc_elf_foreach_sym
+// does that lookup), plus its executable load segments.
+class ModuleTable {
+ public:
+  struct Segment {
+    uint64_t vaddr, memsz, offset;
+  };
+
+  static std::shared_ptr<ModuleTable> Load(const std::string& path, bool vdso) {
+    auto t = std::make_shared<ModuleTable>();
+    bcc_symbol_option opt = {};
+    opt.use_debug_file = 1;
+    opt.check_debug_file_crc = 1;
+    opt.lazy_symbolize = 0;
+    opt.use_symbol_type = (1 << 2) | (1 << 10);  // STT_FUNC | STT_GNU_IFUNC
+    if (vdso) {
+      bcc_elf_foreach_vdso_sym(&ModuleTable::AddSym, t.get());
+    } else {
+      bcc_elf_foreach_sym(path.c_str(), &ModuleTable::AddSym, &opt, t.get());
+      bcc_elf_foreach_load_section(path.c_str(), &ModuleTable::AddSegment, t.get());
+    }
+    std::sort(t->syms_.begin(), t->syms_.end(),
+              [](const Sym& a, const Sym& b) { return a.start < b.start; });
+    t->syms_.shrink_to_fit();
+    t->names_.shrink_to_fit();
+    return t;
+  }
+
+  // Maps a file offset to the ELF virtual address symbols use.
+  bool FileOffsetToVaddr(uint64_t off, uint64_t* vaddr) const {
+    for (const Segment& s : segments_) {
+      if (off >= s.offset && off < s.offset + s.memsz) {
+        *vaddr = off - s.offset + s.vaddr;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // The function containing vaddr, or nullptr.
+  const char* Find(uint64_t vaddr, uint64_t* sym_offset) const {
+    auto it = std::upper_bound(syms_.begin(), syms_.end(), vaddr,
+                               [](uint64_t a, const Sym& s) { return a < s.start; });
+    // Step back over nested or zero-sized neighbours, a few at most.
+    for (int steps = 0; it != syms_.begin() && steps < 8; ++steps) {
+      --it;
+      if (vaddr >= it->start && (vaddr < it->start + it->size || it->size == 0)) {
+        *sym_offset = vaddr - it->start;
+        return names_.data() + it->name;
+      }
+    }
+    return nullptr;
+  }
+
+  size_t bytes() const {
+    return syms_.capacity() * sizeof(Sym) + names_.capacity() +
+           segments_.capacity() * sizeof(Segment) + sizeof(*this);
+  }
+
+ private:
+  struct Sym {
+    uint64_t start, size;
+    uint32_t name;  // offset into names_
+  };
+  static int AddSym(const char* name, uint64_t start, uint64_t size, void* p) {
+    auto* t = static_cast<ModuleTable*>(p);
+    t->syms_.push_back(Sym{start, size, static_cast<uint32_t>(t->names_.size())});
+    t->names_.append(name);
+    t->names_.push_back('\0');
+    return 0;
+  }
+  static int AddSegment(uint64_t vaddr, uint64_t memsz, uint64_t offset, void* p) {
+    static_cast<ModuleTable*>(p)->segments_.push_back(Segment{vaddr, memsz, offset});
+    return 0;
+  }
+
+  std::vector<Sym> syms_;
+  std::string names_;
+  std::vector<Segment> segments_;
+};
+
+std::string Demangle(const char* name) {
+  if (strncmp(name, "_Z", 2) != 0) return name;
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> d(abi::__cxa_demangle(name, nullptr, nullptr, &status),
+                                           free);
+  return status == 0 && d != nullptr ? std::string(d.get()) : std::string(name);
+}
+
+// Module tables shared by every process that maps the same file, keyed by
+// (device, inode) from /proc/PID/maps. Bounded by bytes (a compiler's symbol
+// table alone can be 10 MB); the oldest tables go first, and are re-read if
+// needed again. Processes hold keys, not tables, so eviction frees memory.
+class ModuleCache {
+ public:
+  explicit ModuleCache(size_t max_bytes) : max_bytes_(max_bytes) {}
+  std::shared_ptr<ModuleTable> Get(uint64_t dev, uint64_t ino, const std::string& open_path,
+                                   bool vdso) {
+    const auto key = std::make_pair(dev, ino);
+    auto it = tables_.find(key);
+    if (it != tables_.end()) return it->second;
+    std::shared_ptr<ModuleTable> t = ModuleTable::Load(open_path, vdso);
+    bytes_ += t->bytes();
+    while (bytes_ > max_bytes_ && !order_.empty()) {
+      auto old = tables_.find(order_.front());
+      bytes_ -= old->second->bytes();
+      tables_.erase(old);
+      order_.pop_front();
+      ++evictions_;
+    }
+    tables_.emplace(key, t);
+    order_.push_back(key);
+    return t;
+  }
+  uint64_t evictions() const { return evictions_; }
+
+ private:
+  size_t max_bytes_;
+  size_t bytes_ = 0;
+  uint64_t evictions_ = 0;
+  std::map<std::pair<uint64_t, uint64_t>, std::shared_ptr<ModuleTable>> tables_;
+  std::deque<std::pair<uint64_t, uint64_t>> order_;
+};
+
+struct Mapping {
+  uint64_t start, end, offset, dev, ino;
+  std::string path;
+  std::string open_path;  // how to open it, found on first use
+};
+
+// One process: its executable mappings (from /proc/PID/maps when opened or
+// reloaded) and its /tmp/perf-PID.map JIT symbols.
+class ElfProcessSymbols final : public ProcessSymbols {
+ public:
+  ElfProcessSymbols(uint32_t pid, ModuleCache* modules) : pid_(pid), modules_(modules) { Reload(); }
+
+  void Reload() override {
+    std::vector<Mapping> maps;
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%u/maps", pid_);
+    std::ifstream f(path);
+    std::string line;
+    while (std::getline(f, line)) {
+      // start-end perms offset dev:dev inode path
+      unsigned long long start, end, off, ino;
+      unsigned dmaj, dmin;
+      char perms[8];
+      int pos = 0;
+      if (sscanf(line.c_str(), "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms, &off, &dmaj,
+                 &dmin, &ino, &pos) < 7) {
+        continue;
+      }
+      if (perms[2] != 'x') continue;
+      std::string name = pos > 0 && static_cast<size_t>(pos) <= line.size() ? line.substr(pos) : "";
+      if (name.empty()) continue;  // anonymous: JIT code, see the perf map
+      maps.push_back(Mapping{start, end, off, (static_cast<uint64_t>(dmaj) << 32) | dmin, ino, name, ""});
+    }
+    if (!maps.empty() || maps_.empty()) maps_ = std::move(maps);  // keep the old maps of a gone process
+    LoadPerfMap();
+  }
+
+  Frame Resolve(uint64_t addr) override {
+    Frame f;
+    for (Mapping& m : maps_) {
+      if (addr < m.start || addr >= m.end) continue;
+      f.module = m.path;
+      const uint64_t file_off = addr - m.start + m.offset;
+      f.offset = file_off;
+      const bool vdso = m.path == "[vdso]";
+      if (m.path[0] == '[' && !vdso) return f;
+      if (m.open_path.empty()) {
+        // Open through the process's root (containers), falling back to the
+        // host path once the process is gone.
+        m.open_path = vdso ? m.path : absl::StrFormat("/proc/%u/root%s", pid_, m.path);
+        struct stat st;
+        if (!vdso && stat(m.open_path.c_str(), &st) != 0) m.open_path = m.path;
+      }
+      std::shared_ptr<ModuleTable> table =
+          modules_->Get(vdso ? ~0ull : m.dev, vdso ? 0 : m.ino, m.open_path, vdso);
+      uint64_t vaddr = 0, sym_off = 0;
+      if (vdso) {
+        vaddr = addr - m.start;
+      } else if (!table->FileOffsetToVaddr(file_off, &vaddr)) {
+        return f;
+      }
+      if (const char* name = table->Find(vaddr, &sym_off)) {
+        f.name = Demangle(name);
+        f.offset = sym_off;
+      }
+      return f;
+    }
+    // Not file-backed: JIT code named in /tmp/perf-PID.map?
+    auto it = std::upper_bound(perf_map_.begin(), perf_map_.end(), addr,
+                               [](uint64_t a, const PerfSym& s) { return a < s.start; });
+    if (it != perf_map_.begin()) {
+      --it;
+      if (addr < it->start + it->size) {
+        f.name = it->name;
+        f.module = perf_map_path_;
+        f.offset = addr - it->start;
+        return f;
+      }
+    }
+    f.module = "[unknown]";
+    f.offset = addr;
+    return f;
+  }
+
+ private:
+  struct PerfSym {
+    uint64_t start, size;
+    std::string name;
+  };
+
+  void LoadPerfMap() {
+    char path[96];
+    snprintf(path, sizeof(path), "/proc/%u/root/tmp/perf-%u.map", pid_, pid_);
+    std::ifstream f(path);
+    if (!f) {
+      snprintf(path, sizeof(path), "/tmp/perf-%u.map", pid_);
+      f.open(path);
+    }
+    if (!f) return;
+    std::vector<PerfSym> syms;
+    std::string line;
+    // Bounded: a runaway JIT map must not exhaust the agent.
+    while (syms.size() < 1000000 && std::getline(f, line)) {
+      unsigned long long start, size;
+      int pos = 0;
+      if (sscanf(line.c_str(), "%llx %llx %n", &start, &size, &pos) < 2 || pos <= 0) continue;
+      syms.push_back(PerfSym{start, size, line.substr(pos)});
+    }
+    std::sort(syms.begin(), syms.end(),
+              [](const PerfSym& a, const PerfSym& b) { return a.start < b.start; });
+    perf_map_ = std::move(syms);
+    perf_map_path_ = absl::StrFormat("/tmp/perf-%u.map", pid_);
+  }
+
+  uint32_t pid_;
+  ModuleCache* modules_;
+  std::vector<Mapping> maps_;
+  std::vector<PerfSym> perf_map_;
+  std::string perf_map_path_;
+};
+
+class BccSymbolizer final : public Symbolizer {
+ public:
+  explicit BccSymbolizer(size_t max_module_bytes) : modules_(max_module_bytes) {}
+  uint64_t module_evictions() const override { return modules_.evictions(); }
+  std::unique_ptr<ProcessSymbols> OpenProcess(uint32_t pid) override {
+    return std::make_unique<ElfProcessSymbols>(pid, &modules_);
+  }
+  // kallsyms is read on first use, once: a module loaded later resolves to
+  // its nearest preceding symbol (documented limit).
+  Frame ResolveKernel(uint64_t addr) override { return kernel_.Resolve(addr); }
+
+ private:
+  ModuleCache modules_;
+  KernelSymbols kernel_;
+};
+
+class ProcProcessInfo final : public ProcessInfo {
+ public:
+  bool Identify(uint32_t pid, ProcessIdentity* out) override {
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+    std::ifstream f(path);
+    std::string line;
+    if (!std::getline(f, line)) return false;
+    // comm (field 2) may hold spaces and parens: parse after the last ')'.
+    const size_t close = line.rfind(')');
+    if (close == std::string::npos) return false;
+    std::istringstream rest(line.substr(close + 2));
+    std::string field;
+    // Fields 3..21 precede starttime (22).
+    for (int i = 3; i <= 21; ++i) rest >> field;
+    if (!(rest >> out->start_time)) return false;
+    snprintf(path, sizeof(path), "/proc/%u/exe", pid);
+    struct stat st;
+    out->exe_inode = stat(path, &st) == 0 ? st.st_ino : 0;
+    return true;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Symbolizer> NewBccSymbolizer(size_t max_module_bytes) {
+  return std::make_unique<BccSymbolizer>(max_module_bytes);
+}
+std::unique_ptr<ProcessInfo> NewProcProcessInfo() { return std::make_unique<ProcProcessInfo>(); }
+
+SymbolCache::SymbolCache(std::unique_ptr<Symbolizer> backend, std::unique_ptr<ProcessInfo> info,
+                         const SymbolCacheConfig& config)
+    : backend_(std::move(backend)), info_(std::move(info)), config_(config) {}
+
+void SymbolCache::BeginInterval() {
+  checked_this_interval_.clear();
+  for (auto& [pid, e] : procs_) {
+    e->reloaded_this_interval = false;
+    e->seen_this_interval = false;
+  }
+}
+
+void SymbolCache::Evict(uint32_t pid) {
+  auto it = procs_.find(pid);
+  if (it == procs_.end()) return;
+  lru_.erase(it->second->lru_pos);
+  procs_.erase(it);
+}
+
+SymbolCache::Entry* SymbolCache::Lookup(uint32_t pid) {
+  auto it = procs_.find(pid);
+  Entry* e = it == procs_.end() ? nullptr : it->second.get();
+  if (checked_this_interval_.insert(pid).second) {
+    // First sample of this pid in the interval: is it still the process we
+    // cached? A gone process keeps its entry (its last samples need names).
+    ProcessIdentity now;
+    const bool alive = info_->Identify(pid, &now);
+    if (e != nullptr && alive) {
+      if (now.start_time != e->id.start_time) {
+        ++stats_.evicted_exit;
+        Evict(pid);
+        e = nullptr;
+      } else if (now.exe_inode != e->id.exe_inode) {
+        ++stats_.evicted_exec;
+        Evict(pid);
+        e = nullptr;
+      }
+    }
+    if (e == nullptr) {
+      if (procs_.size() >= config_.max_processes && !lru_.empty()) {
+        ++stats_.evicted_capacity;
+        Evict(lru_.back());
+      }
+      auto fresh = std::make_unique<Entry>();
+      fresh->pid = pid;
+      fresh->id = now;  // zero identity if the process is already gone
+      fresh->symbols = backend_->OpenProcess(pid);
+      lru_.push_front(pid);
+      fresh->lru_pos = lru_.begin();
+      e = fresh.get();
+      procs_[pid] = std::move(fresh);
+    }
+  }
+  if (e == nullptr) return nullptr;  // evicted for capacity within this interval
+  e->seen_this_interval = true;
+  lru_.splice(lru_.begin(), lru_, e->lru_pos);
+  return e;
+}
+
+FramePtr SymbolCache::User(uint32_t pid, uint64_t addr) {
+  Entry* e = Lookup(pid);
+  if (e == nullptr) {
+    auto f = std::make_shared<Frame>();
+    f->module = kUnknownModule;
+    f->offset = addr;
+    ++stats_.unnamed_frames;
+    return f;
+  }
+  auto it = e->memo.find(addr);
+  if (it != e->memo.end()) return it->second;
+  Frame f = e->symbols->Resolve(addr);
+  if (f.module == kUnknownModule && !e->reloaded_this_interval) {
+    // Outside every mapping known when the tables were read: the process
+    // may have mapped a library since. Re-read its maps, at most once per
+    // interval.
+    e->reloaded_this_interval = true;
+    e->symbols->Reload();
+    f = e->symbols->Resolve(addr);
+  }
+  if (!f.named()) ++stats_.unnamed_frames;
+  if (e->memo.size() >= config_.max_addrs_per_process) {
+    e->memo.clear();
+    ++stats_.memo_resets;
+  }
+  auto ptr = std::make_shared<const Frame>(std::move(f));
+  e->memo.emplace(addr, ptr);
+  return ptr;
+}
+
+FramePtr SymbolCache::Kernel(uint64_t addr) {
+  auto it = kernel_memo_.find(addr);
+  if (it != kernel_memo_.end()) return it->second;
+  Frame f = backend_->ResolveKernel(addr);
+  if (!f.named()) ++stats_.unnamed_frames;
+  // The kernel's text is shared by every process: one larger memo.
+  if (kernel_memo_.size() >= 8ull * config_.max_addrs_per_process) {
+    kernel_memo_.clear();
+    ++stats_.memo_resets;
+  }
+  auto ptr = std::make_shared<const Frame>(std::move(f));
+  kernel_memo_.emplace(addr, ptr);
+  return ptr;
+}
+
+void SymbolCache::EndInterval() {
+  std::vector<uint32_t> drop;
+  for (auto& [pid, e] : procs_) {
+    if (e->seen_this_interval) continue;
+    ProcessIdentity now;
+    if (!info_->Identify(pid, &now) || now.start_time != e->id.start_time) {
+      ++stats_.evicted_exit;
+      drop.push_back(pid);
+    } else if (now.exe_inode != e->id.exe_inode) {
+      ++stats_.evicted_exec;
+      drop.push_back(pid);
+    }
+  }
+  for (uint32_t pid : drop) Evict(pid);
+}
+
+SymbolCacheStats SymbolCache::stats() const {
+  SymbolCacheStats s = stats_;
+  s.processes = procs_.size();
+  s.module_evictions = backend_->module_evictions();
+  return s;
+}
+
+}  // namespace vigil

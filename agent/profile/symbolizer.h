@@ -1,0 +1,127 @@
+// Symbolization for the profiler: an interface over bcc's symbolizer, and a
+// bounded cache in front of it keyed by (pid, process start time) so that a
+// reused pid never gets a previous process's symbols.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "agent/profile/frame.h"
+
+namespace vigil {
+
+// The symbol tables of one process, as its memory map was when opened.
+class ProcessSymbols {
+ public:
+  virtual ~ProcessSymbols() = default;
+  // Never fails: an address that cannot be named keeps its module and
+  // module offset (or, outside every mapping, module "[unknown]").
+  virtual Frame Resolve(uint64_t addr) = 0;
+  // Re-reads the memory map (a library dlopen()ed after opening).
+  virtual void Reload() = 0;
+};
+
+class Symbolizer {
+ public:
+  virtual ~Symbolizer() = default;
+  // Reads /proc/PID/maps now; the returned tables stay usable after the
+  // process exits.
+  virtual std::unique_ptr<ProcessSymbols> OpenProcess(uint32_t pid) = 0;
+  virtual Frame ResolveKernel(uint64_t addr) = 0;
+  // Module symbol tables dropped to stay within the memory bound.
+  virtual uint64_t module_evictions() const { return 0; }
+};
+
+// bcc's ELF layer for user code (symbols of PIE executables and shared
+// libraries, debug files in /usr/lib/debug by build-id or .gnu_debuglink, the
+// vDSO) with /proc/PID/maps and /tmp/perf-PID.map (JIT) read here; a
+// compact /proc/kallsyms table for the kernel. C++ names demangled. Module symbol tables
+// are shared by every process mapping the same file.
+std::unique_ptr<Symbolizer> NewBccSymbolizer(size_t max_module_bytes);
+
+// What identifies a process across pid reuse, and notices exec.
+struct ProcessIdentity {
+  uint64_t start_time = 0;  // /proc/PID/stat field 22, clock ticks since boot
+  uint64_t exe_inode = 0;   // inode of /proc/PID/exe (changes on exec)
+};
+
+// Reads process identities; an interface so unit tests can fake /proc.
+class ProcessInfo {
+ public:
+  virtual ~ProcessInfo() = default;
+  // False if the process is gone.
+  virtual bool Identify(uint32_t pid, ProcessIdentity* out) = 0;
+};
+std::unique_ptr<ProcessInfo> NewProcProcessInfo();
+
+struct SymbolCacheConfig {
+  // Processes whose tables are kept; the least recently used is evicted.
+  uint32_t max_processes = 256;
+  // Resolved addresses memoized per process (and for the kernel); a full
+  // memo is cleared and counted.
+  uint32_t max_addrs_per_process = 8192;
+  // Bytes of module symbol tables (shared by all processes) kept; the
+  // oldest tables are dropped and re-read when needed.
+  size_t max_module_bytes = 16 << 20;
+};
+
+struct SymbolCacheStats {
+  uint64_t processes = 0;           // currently cached
+  uint64_t evicted_exit = 0;        // process exited (or pid reused)
+  uint64_t evicted_exec = 0;        // process exec()ed
+  uint64_t evicted_capacity = 0;    // max_processes reached
+  uint64_t memo_resets = 0;         // a per-process address memo filled up
+  uint64_t unnamed_frames = 0;      // frames resolved without a name
+  uint64_t module_evictions = 0;    // module symbol tables dropped (bytes cap)
+};
+
+// Caching layer: one ProcessSymbols per (pid, start time), a memo of resolved
+// addresses per process, and eviction on exit, exec and capacity. Not
+// thread-safe: the collection thread owns it.
+class SymbolCache {
+ public:
+  SymbolCache(std::unique_ptr<Symbolizer> backend, std::unique_ptr<ProcessInfo> info,
+              const SymbolCacheConfig& config);
+
+  // Call once per collection before resolving its samples.
+  void BeginInterval();
+  FramePtr User(uint32_t pid, uint64_t addr);
+  FramePtr Kernel(uint64_t addr);
+  // Drops processes that are gone (or exec()ed) and had no samples in this
+  // interval: their last samples were drained and named by now.
+  void EndInterval();
+
+  SymbolCacheStats stats() const;
+
+ private:
+  struct Entry {
+    uint32_t pid = 0;
+    ProcessIdentity id;
+    std::unique_ptr<ProcessSymbols> symbols;
+    absl::flat_hash_map<uint64_t, FramePtr> memo;
+    bool reloaded_this_interval = false;
+    bool seen_this_interval = false;
+    std::list<uint32_t>::iterator lru_pos;
+  };
+  Entry* Lookup(uint32_t pid);
+  void Evict(uint32_t pid);
+
+  std::unique_ptr<Symbolizer> backend_;
+  std::unique_ptr<ProcessInfo> info_;
+  SymbolCacheConfig config_;
+  // Keyed by pid; the entry's identity holds the start time, checked once
+  // per interval per pid so a reused pid replaces the entry.
+  absl::flat_hash_map<uint32_t, std::unique_ptr<Entry>> procs_;
+  absl::flat_hash_set<uint32_t> checked_this_interval_;
+  std::list<uint32_t> lru_;  // front: most recently used
+  absl::flat_hash_map<uint64_t, FramePtr> kernel_memo_;
+  SymbolCacheStats stats_;
+};
+
+}  // namespace vigil

@@ -1,0 +1,35 @@
+// Turning a ProfileResponse into files: pprof (gzipped profile.proto),
+// folded stacks, and a self-contained interactive flame graph. Pure
+// functions, unit-tested without an agent.
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "perftools/profile.pb.h"
+#include "vigil/v1/vigil.pb.h"
+
+namespace vigil::cli {
+
+// The frame's display name: its function, or "module+0xoffset".
+std::string FrameName(const v1::ProfileFrame& f);
+
+// The pprof message (not yet serialized or compressed).
+perftools::profiles::Profile ToPprof(const v1::ProfileResponse& r);
+
+// gzip (RFC 1952) of `data`.
+absl::StatusOr<std::string> Gzip(const std::string& data);
+
+// "root;...;leaf count" lines, identical stacks of different threads summed,
+// sorted by stack text.
+std::string ToFolded(const v1::ProfileResponse& r);
+
+// A flame graph: `svg` true gives a standalone SVG document, false an HTML
+// page embedding it. Hover shows a frame's name, module and share; click
+// zooms into a frame; clicking the root frame resets.
+std::string ToFlameGraph(const v1::ProfileResponse& r, const std::string& title, bool svg);
+
+// The `vigil hot` table.
+std::string FormatHot(const v1::HotResponse& r);
+
+}  // namespace vigil::cli

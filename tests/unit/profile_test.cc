@@ -1,0 +1,457 @@
+// Pure profiler logic: merging intervals, self vs total, filters, pprof and
+// folded encodings, the flame graph page, and the symbol cache's lifecycle
+// (with a fake symbolizer and a fake /proc).
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_split.h"
+#include "agent/profile/profile_aggregate.h"
+#include "agent/profile/symbolizer.h"
+#include "client/profile_export.h"
+
+namespace vigil {
+namespace {
+
+FramePtr F(const std::string& name, const std::string& module, bool kernel = false) {
+  auto f = std::make_shared<Frame>();
+  f->name = name;
+  f->module = module;
+  f->kernel = kernel;
+  return f;
+}
+
+ProfileStackRecord Rec(uint32_t tgid, uint32_t tid, uint64_t samples, const char* comm = "app") {
+  ProfileStackRecord r;
+  r.tgid = tgid;
+  r.tid = tid;
+  r.samples = samples;
+  strncpy(r.comm, comm, sizeof(r.comm) - 1);
+  strncpy(r.pcomm, comm, sizeof(r.pcomm) - 1);
+  return r;
+}
+
+ProfileQuery Query(v1::FrameFilter frames = v1::FRAME_FILTER_ALL) {
+  ProfileQuery q;
+  q.frames = frames;
+  q.top = 100;
+  return q;
+}
+
+const v1::HotFunction* Find(const v1::HotResponse& r, const std::string& name) {
+  for (const auto& f : r.functions()) {
+    if (f.name() == name) return &f;
+  }
+  return nullptr;
+}
+
+class ProfileMergeTest : public ::testing::Test {
+ protected:
+  FramePtr main_ = F("main", "/bin/app");
+  FramePtr work_ = F("ns::Work(int)", "/bin/app");
+  FramePtr lib_ = F("ns::Lib()", "/lib/libx.so");
+  FramePtr rec_ = F("Recurse", "/bin/app");
+  FramePtr sys_ = F("__x64_sys_read", "[kernel]", true);
+  FramePtr entry_ = F("entry_SYSCALL_64", "[kernel]", true);
+};
+
+TEST_F(ProfileMergeTest, SelfAndTotalAcrossIntervals) {
+  ProfileInterval a, b;
+  a.Append(Rec(10, 10, 6), {}, {work_, main_});   // Work self
+  a.Append(Rec(10, 10, 2), {}, {lib_, work_, main_});
+  b.Append(Rec(10, 10, 2), {}, {lib_, main_});
+  b.Append(Rec(10, 11, 3), {sys_, entry_}, {main_});  // in the kernel
+  ProfileQuery q = Query();
+  HotMerger m(q);
+  m.Add(a);
+  m.Add(b);
+  v1::HotResponse r;
+  m.Finish(&r);
+  EXPECT_EQ(r.samples(), 13u);
+  const v1::HotFunction* work = Find(r, "ns::Work(int)");
+  ASSERT_NE(work, nullptr);
+  EXPECT_EQ(work->self_samples(), 6u);
+  EXPECT_EQ(work->total_samples(), 8u);
+  EXPECT_NEAR(work->self_pct(), 100.0 * 6 / 13, 1e-9);
+  const v1::HotFunction* lib = Find(r, "ns::Lib()");
+  ASSERT_NE(lib, nullptr);
+  EXPECT_EQ(lib->self_samples(), 4u);
+  EXPECT_EQ(lib->module(), "/lib/libx.so");
+  const v1::HotFunction* mainf = Find(r, "main");
+  ASSERT_NE(mainf, nullptr);
+  EXPECT_EQ(mainf->self_samples(), 0u);
+  EXPECT_EQ(mainf->total_samples(), 13u);
+  EXPECT_DOUBLE_EQ(mainf->total_pct(), 100.0);
+  const v1::HotFunction* sys = Find(r, "__x64_sys_read");
+  ASSERT_NE(sys, nullptr);
+  EXPECT_TRUE(sys->kernel());
+  EXPECT_EQ(sys->self_samples(), 3u);
+  // Ranked by self samples.
+  EXPECT_EQ(r.functions(0).name(), "ns::Work(int)");
+  EXPECT_EQ(r.functions(1).name(), "ns::Lib()");
+}
+
+TEST_F(ProfileMergeTest, RecursionCountsOncePerSampleInTotal) {
+  ProfileInterval a;
+  a.Append(Rec(1, 1, 5), {}, {rec_, rec_, rec_, main_});
+  ProfileQuery q = Query();
+  HotMerger m(q);
+  m.Add(a);
+  v1::HotResponse r;
+  m.Finish(&r);
+  const v1::HotFunction* f = Find(r, "Recurse");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->self_samples(), 5u);
+  EXPECT_EQ(f->total_samples(), 5u);
+}
+
+TEST_F(ProfileMergeTest, UserOnlyAndKernelOnly) {
+  ProfileInterval a;
+  a.Append(Rec(1, 1, 4), {sys_, entry_}, {work_, main_});
+  a.Append(Rec(1, 1, 6), {}, {work_, main_});
+  ProfileQuery user = Query(v1::FRAME_FILTER_USER);
+  HotMerger mu(user);
+  mu.Add(a);
+  v1::HotResponse ru;
+  mu.Finish(&ru);
+  EXPECT_EQ(ru.samples(), 10u);
+  EXPECT_EQ(Find(ru, "ns::Work(int)")->self_samples(), 10u);
+  EXPECT_EQ(Find(ru, "__x64_sys_read"), nullptr);
+
+  ProfileQuery kern = Query(v1::FRAME_FILTER_KERNEL);
+  HotMerger mk(kern);
+  mk.Add(a);
+  v1::HotResponse rk;
+  mk.Finish(&rk);
+  EXPECT_EQ(rk.samples(), 4u);
+  EXPECT_EQ(rk.samples_without_frames(), 6u);
+  EXPECT_EQ(Find(rk, "__x64_sys_read")->self_samples(), 4u);
+  EXPECT_EQ(Find(rk, "entry_SYSCALL_64")->total_samples(), 4u);
+  EXPECT_EQ(Find(rk, "main"), nullptr);
+}
+
+TEST_F(ProfileMergeTest, FiltersByPidTidAndComm) {
+  ProfileInterval a;
+  a.Append(Rec(1, 1, 1, "alpha"), {}, {main_});
+  a.Append(Rec(2, 2, 2, "beta"), {}, {main_});
+  a.Append(Rec(2, 3, 4, "beta"), {}, {main_});
+  ProfileQuery q = Query();
+  q.pid = 2;
+  HotMerger m(q);
+  m.Add(a);
+  v1::HotResponse r;
+  m.Finish(&r);
+  EXPECT_EQ(r.samples(), 6u);
+
+  ProfileQuery t = Query();
+  t.tid = 3;
+  HotMerger mt(t);
+  mt.Add(a);
+  v1::HotResponse rt;
+  mt.Finish(&rt);
+  EXPECT_EQ(rt.samples(), 4u);
+
+  ProfileQuery c = Query();
+  c.comm = std::make_unique<RE2>("^al");
+  HotMerger mc(c);
+  mc.Add(a);
+  v1::HotResponse rc;
+  mc.Finish(&rc);
+  EXPECT_EQ(rc.samples(), 1u);
+}
+
+TEST_F(ProfileMergeTest, TopCutsAndCountsOmitted) {
+  ProfileInterval a;
+  a.Append(Rec(1, 1, 3), {}, {work_, main_});
+  a.Append(Rec(1, 1, 2), {}, {lib_, main_});
+  ProfileQuery q = Query();
+  q.top = 1;
+  HotMerger m(q);
+  m.Add(a);
+  v1::HotResponse r;
+  m.Finish(&r);
+  ASSERT_EQ(r.functions_size(), 1);
+  EXPECT_EQ(r.functions(0).name(), "ns::Work(int)");
+  EXPECT_EQ(r.functions_omitted(), 2u);
+}
+
+TEST_F(ProfileMergeTest, UnnamedFramesShowModuleAndOffset) {
+  auto anon = std::make_shared<Frame>();
+  anon->module = "/bin/stripped";
+  anon->offset = 0x1234;
+  ProfileInterval a;
+  a.Append(Rec(1, 1, 1), {}, {anon, main_});
+  ProfileQuery q = Query();
+  HotMerger m(q);
+  m.Add(a);
+  v1::HotResponse r;
+  m.Finish(&r);
+  EXPECT_NE(Find(r, "/bin/stripped+0x1234"), nullptr);
+}
+
+TEST_F(ProfileMergeTest, TruncatedStacksAreCounted) {
+  ProfileInterval a;
+  ProfileStackRecord t = Rec(1, 1, 3);
+  t.truncated = true;
+  a.Append(t, {}, {work_});
+  a.Append(Rec(1, 1, 1), {}, {work_, main_, F("__libc_start_call_main", "/lib/libc.so.6")});
+  ProfileQuery q = Query();
+  HotMerger m(q);
+  m.Add(a);
+  v1::HotResponse r;
+  m.Finish(&r);
+  EXPECT_EQ(r.truncated_samples(), 3u);
+  EXPECT_TRUE(IsStackRoot(Frame{"__libc_start_call_main", "/lib/libc.so.6", 0, false}));
+  EXPECT_TRUE(IsStackRoot(Frame{"start_thread", "/lib/libc.so.6", 0, false}));
+  EXPECT_FALSE(IsStackRoot(Frame{"main", "/bin/app", 0, false}));
+}
+
+TEST_F(ProfileMergeTest, ProfileMergerSumsSameStackAcrossIntervals) {
+  ProfileInterval a, b;
+  a.Append(Rec(1, 1, 2), {}, {work_, main_});
+  b.Append(Rec(1, 1, 3), {}, {F("ns::Work(int)", "/bin/app"), F("main", "/bin/app")});
+  b.Append(Rec(1, 2, 1), {}, {work_, main_});
+  ProfileQuery q = Query();
+  ProfileMerger m(q);
+  m.Add(a);
+  m.Add(b);
+  v1::ProfileResponse r;
+  m.Finish(&r);
+  EXPECT_EQ(r.samples(), 6u);
+  EXPECT_EQ(r.frames_size(), 2);  // equal frames from different caches fold
+  ASSERT_EQ(r.stacks_size(), 2);  // one per thread
+  EXPECT_EQ(r.stacks(0).samples(), 5u);
+  EXPECT_EQ(r.stacks(0).tid(), 1u);
+  ASSERT_EQ(r.stacks(0).frame_ids_size(), 2);
+  EXPECT_EQ(r.frames(static_cast<int>(r.stacks(0).frame_ids(0))).name(), "ns::Work(int)");
+}
+
+v1::ProfileResponse SampleProfile() {
+  v1::ProfileResponse r;
+  auto add_frame = [&](const std::string& n, const std::string& m, bool k) {
+    auto* f = r.add_frames();
+    f->set_name(n);
+    f->set_module(m);
+    f->set_kernel(k);
+  };
+  add_frame("ns::Work(int)", "/bin/app", false);  // 0
+  add_frame("main", "/bin/app", false);           // 1
+  add_frame("", "/lib/libx.so", false);           // 2 (unnamed)
+  r.mutable_frames(2)->set_offset(0xab);
+  add_frame("a;b", "/bin/app", false);            // 3: ';' in a name
+  auto add_stack = [&](std::vector<uint32_t> ids, uint64_t n, uint32_t tid) {
+    auto* s = r.add_stacks();
+    for (uint32_t id : ids) s->add_frame_ids(id);
+    s->set_samples(n);
+    s->set_pid(7);
+    s->set_tid(tid);
+    s->set_comm("app");
+  };
+  add_stack({0, 1}, 5, 7);
+  add_stack({0, 1}, 2, 8);  // same frames, other thread
+  add_stack({2, 1}, 1, 7);
+  add_stack({3, 1}, 1, 7);
+  r.set_samples(9);
+  r.set_sample_hz(100);
+  return r;
+}
+
+TEST(ProfileExportTest, FoldedIsRootFirstWithSummedCounts) {
+  const std::string folded = cli::ToFolded(SampleProfile());
+  EXPECT_EQ(folded,
+            "main;/lib/libx.so+0xab 1\n"
+            "main;a:b 1\n"
+            "main;ns::Work(int) 7\n");
+}
+
+std::string Gunzip(const std::string& gz) {
+  z_stream zs = {};
+  inflateInit2(&zs, 15 + 16);
+  std::string out(1 << 20, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gz.data()));
+  zs.avail_in = static_cast<uInt>(gz.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  const int rc = inflate(&zs, Z_FINISH);
+  inflateEnd(&zs);
+  EXPECT_EQ(rc, Z_STREAM_END);
+  out.resize(zs.total_out);
+  return out;
+}
+
+TEST(ProfileExportTest, PprofRoundTripsThroughGzip) {
+  const perftools::profiles::Profile p = cli::ToPprof(SampleProfile());
+  absl::StatusOr<std::string> gz = cli::Gzip(p.SerializeAsString());
+  ASSERT_TRUE(gz.ok());
+  ASSERT_GE(gz->size(), 2u);
+  EXPECT_EQ(static_cast<unsigned char>((*gz)[0]), 0x1f);  // gzip magic
+  EXPECT_EQ(static_cast<unsigned char>((*gz)[1]), 0x8b);
+  perftools::profiles::Profile back;
+  ASSERT_TRUE(back.ParseFromString(Gunzip(*gz)));
+  ASSERT_GT(back.string_table_size(), 0);
+  EXPECT_EQ(back.string_table(0), "");
+  ASSERT_EQ(back.sample_type_size(), 2);
+  EXPECT_EQ(back.string_table(back.sample_type(0).type()), "samples");
+  EXPECT_EQ(back.string_table(back.sample_type(1).unit()), "nanoseconds");
+  EXPECT_EQ(back.period(), 10000000);  // 100 Hz
+  ASSERT_EQ(back.sample_size(), 4);
+  EXPECT_EQ(back.sample(0).value(0), 5);
+  EXPECT_EQ(back.sample(0).value(1), 5 * 10000000LL);
+  // Location ids resolve to functions with the right names, leaf first.
+  std::map<uint64_t, std::string> fn_names;
+  for (const auto& f : back.function()) fn_names[f.id()] = back.string_table(f.name());
+  std::map<uint64_t, uint64_t> loc_fn;
+  for (const auto& l : back.location()) {
+    ASSERT_EQ(l.line_size(), 1);
+    EXPECT_NE(l.mapping_id(), 0u);
+    loc_fn[l.id()] = l.line(0).function_id();
+  }
+  EXPECT_EQ(fn_names[loc_fn[back.sample(0).location_id(0)]], "ns::Work(int)");
+  EXPECT_EQ(fn_names[loc_fn[back.sample(0).location_id(1)]], "main");
+  EXPECT_EQ(fn_names[loc_fn[back.sample(2).location_id(0)]], "/lib/libx.so+0xab");
+  // Two modules: two mappings.
+  EXPECT_EQ(back.mapping_size(), 2);
+}
+
+TEST(ProfileExportTest, FlameGraphIsSelfContainedAndEscaped) {
+  v1::ProfileResponse r = SampleProfile();
+  r.mutable_frames(0)->set_name("std::vector<int> f<a&b>()");
+  for (bool svg : {false, true}) {
+    const std::string page = cli::ToFlameGraph(r, "t<itle>", svg);
+    EXPECT_NE(page.find("std::vector&lt;int&gt; f&lt;a&amp;b&gt;()"), std::string::npos);
+    EXPECT_EQ(page.find("<itle>"), std::string::npos);
+    EXPECT_NE(page.find("addEventListener('click'"), std::string::npos);
+    EXPECT_EQ(page.find("http"), page.find("http://www.w3.org/2000/svg"));  // no fetches
+    EXPECT_EQ(svg, page.rfind("<?xml", 0) == 0);
+  }
+}
+
+TEST(ProfileValidateTest, RejectsBadRequests) {
+  v1::HotRequest h;
+  h.set_comm_regex("(");
+  EXPECT_EQ(ValidateHotRequest(h).status().code(), absl::StatusCode::kInvalidArgument);
+  h.Clear();
+  h.set_top(10001);
+  EXPECT_EQ(ValidateHotRequest(h).status().code(), absl::StatusCode::kInvalidArgument);
+  h.Clear();
+  h.mutable_range()->set_since_ago_ns(1000);
+  h.mutable_range()->set_until_ago_ns(2000);
+  EXPECT_EQ(ValidateHotRequest(h).status().code(), absl::StatusCode::kInvalidArgument);
+  h.Clear();
+  h.set_frames(static_cast<v1::FrameFilter>(42));
+  EXPECT_EQ(ValidateHotRequest(h).status().code(), absl::StatusCode::kInvalidArgument);
+  v1::ProfileRequest p;
+  p.mutable_range()->set_since_ago_ns(-1);
+  EXPECT_EQ(ValidateProfileRequest(p).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(ValidateHotRequest(v1::HotRequest()).ok());
+}
+
+// --- SymbolCache with fakes -------------------------------------------------
+
+struct FakeWorld {
+  std::map<uint32_t, ProcessIdentity> alive;
+  std::map<uint32_t, int> opens;     // OpenProcess calls per pid
+  std::map<uint32_t, std::string> names;  // what each pid's code is called
+};
+
+class FakeProcess : public ProcessSymbols {
+ public:
+  explicit FakeProcess(std::string name) : name_(std::move(name)) {}
+  Frame Resolve(uint64_t addr) override { return Frame{name_, "/bin/fake", addr, false}; }
+  void Reload() override {}
+
+ private:
+  std::string name_;
+};
+
+class FakeSymbolizer : public Symbolizer {
+ public:
+  explicit FakeSymbolizer(FakeWorld* w) : w_(w) {}
+  std::unique_ptr<ProcessSymbols> OpenProcess(uint32_t pid) override {
+    ++w_->opens[pid];
+    return std::make_unique<FakeProcess>(w_->names[pid]);
+  }
+  Frame ResolveKernel(uint64_t addr) override { return Frame{"kfn", "[kernel]", 0, true}; }
+
+ private:
+  FakeWorld* w_;
+};
+
+class FakeInfo : public ProcessInfo {
+ public:
+  explicit FakeInfo(FakeWorld* w) : w_(w) {}
+  bool Identify(uint32_t pid, ProcessIdentity* out) override {
+    auto it = w_->alive.find(pid);
+    if (it == w_->alive.end()) return false;
+    *out = it->second;
+    return true;
+  }
+
+ private:
+  FakeWorld* w_;
+};
+
+TEST(SymbolCacheTest, ExitedProcessKeepsNamesUntilItStopsAppearing) {
+  FakeWorld w;
+  w.alive[5] = {100, 1};
+  w.names[5] = "first";
+  SymbolCache c(std::make_unique<FakeSymbolizer>(&w), std::make_unique<FakeInfo>(&w), {});
+  c.BeginInterval();
+  EXPECT_EQ(c.User(5, 1)->name, "first");
+  c.EndInterval();
+  w.alive.erase(5);  // exits; its last samples arrive in the next interval
+  c.BeginInterval();
+  EXPECT_EQ(c.User(5, 2)->name, "first");
+  c.EndInterval();
+  EXPECT_EQ(c.stats().processes, 1u);
+  c.BeginInterval();
+  c.EndInterval();  // no samples, gone: dropped
+  EXPECT_EQ(c.stats().processes, 0u);
+  EXPECT_EQ(c.stats().evicted_exit, 1u);
+  EXPECT_EQ(w.opens[5], 1);
+}
+
+TEST(SymbolCacheTest, PidReuseAndExecGetFreshTables) {
+  FakeWorld w;
+  w.alive[5] = {100, 1};
+  w.names[5] = "old";
+  SymbolCache c(std::make_unique<FakeSymbolizer>(&w), std::make_unique<FakeInfo>(&w), {});
+  c.BeginInterval();
+  EXPECT_EQ(c.User(5, 1)->name, "old");
+  c.EndInterval();
+  w.alive[5] = {200, 1};  // a new process with the same pid
+  w.names[5] = "new";
+  c.BeginInterval();
+  EXPECT_EQ(c.User(5, 1)->name, "new");  // not the memoized "old"
+  c.EndInterval();
+  EXPECT_EQ(c.stats().evicted_exit, 1u);
+  w.alive[5] = {200, 2};  // exec: same start time, new executable
+  w.names[5] = "execd";
+  c.BeginInterval();
+  EXPECT_EQ(c.User(5, 1)->name, "execd");
+  c.EndInterval();
+  EXPECT_EQ(c.stats().evicted_exec, 1u);
+  EXPECT_EQ(w.opens[5], 3);
+}
+
+TEST(SymbolCacheTest, BoundedByProcessesAndAddresses) {
+  FakeWorld w;
+  for (uint32_t p = 1; p <= 5; ++p) w.alive[p] = {p, 1};
+  SymbolCacheConfig cfg;
+  cfg.max_processes = 3;
+  cfg.max_addrs_per_process = 4;
+  SymbolCache c(std::make_unique<FakeSymbolizer>(&w), std::make_unique<FakeInfo>(&w), cfg);
+  c.BeginInterval();
+  for (uint32_t p = 1; p <= 5; ++p) c.User(p, 1);
+  for (uint64_t a = 0; a < 10; ++a) c.User(5, a);
+  c.EndInterval();
+  EXPECT_EQ(c.stats().processes, 3u);
+  EXPECT_EQ(c.stats().evicted_capacity, 2u);
+  EXPECT_GE(c.stats().memo_resets, 1u);
+}
+
+}  // namespace
+}  // namespace vigil
