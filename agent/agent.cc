@@ -44,7 +44,8 @@ Agent::Agent(const AgentConfig& config)
     : config_(config),
       started_(absl::Now()),
       syscall_window_(config.window, config.store_max_records),
-      profile_window_(config.window, config.profile_store_max_records) {}
+      profile_window_(config.window, config.profile_store_max_records),
+      alerts_(config.spin.history, config.spin.max_streams, config.spin.stream_queue) {}
 
 absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentConfig& config) {
   if (config.interval < absl::Milliseconds(10)) {
@@ -64,6 +65,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentConfig& config) 
       agent->capabilities_.push_back({"syscalls", "off", std::string(sc.status().message())});
     }
     agent->CreateProfiler();
+    agent->CreateSpin();
     agent->last_collect_ = absl::Now();
   }
   bool any = false;
@@ -104,17 +106,20 @@ void Agent::CollectOnce() {
   CollectProfile(start, end);
   if (syscalls_ == nullptr) return;
   absl::StatusOr<SyscallInterval> iv = syscalls_->Collect();
-  absl::MutexLock lock(&store_mu_);
-  if (!iv.ok()) {
-    // Keep what is stored; report the error in Status and try again next
-    // interval.
-    last_error_ = std::string(iv.status().message());
-    fprintf(stderr, "vigild: %s\n", last_error_.c_str());
-    return;
+  {
+    absl::MutexLock lock(&store_mu_);
+    if (!iv.ok()) {
+      // Keep what is stored; report the error in Status and try again next
+      // interval.
+      last_error_ = std::string(iv.status().message());
+      fprintf(stderr, "vigild: %s\n", last_error_.c_str());
+    } else {
+      last_error_.clear();
+      syscall_loss_total_ += iv->loss;
+      syscall_window_.Add(start, end, *std::move(iv));
+    }
   }
-  last_error_.clear();
-  syscall_loss_total_ += iv->loss;
-  syscall_window_.Add(start, end, *std::move(iv));
+  CollectSpin(start, end, iv.ok());
 }
 
 absl::Status Agent::ResolveRange(const v1::TimeRange& range, absl::Time now, absl::Time* from,

@@ -17,6 +17,10 @@
 #include "agent/config.h"
 #include "agent/profile/profile_aggregate.h"
 #include "agent/profile/profile_collector.h"
+#include "agent/spin/alert_book.h"
+#include "agent/spin/on_alert.h"
+#include "agent/spin/spin_detector.h"
+#include "agent/spin/spin_signal.h"
 #include "agent/store/window.h"
 #include "agent/syscalls/syscalls_aggregate.h"
 #include "agent/syscalls/syscalls_collector.h"
@@ -51,6 +55,17 @@ class Agent {
   absl::StatusOr<v1::HotResponse> QueryHot(const v1::HotRequest& req) const;
   absl::StatusOr<v1::ProfileResponse> QueryProfile(const v1::ProfileRequest& req) const;
 
+  // Spin alerts (agent_spin.cc).
+  // INVALID_ARGUMENT for recent above 100000.
+  absl::StatusOr<v1::ListAlertsResponse> ListAlerts(const v1::ListAlertsRequest& req) const;
+  // RESOURCE_EXHAUSTED at the stream cap; FAILED_PRECONDITION when off.
+  absl::StatusOr<std::shared_ptr<AlertSubscription>> WatchAlerts(bool include_active) const;
+  void EndWatch(const std::shared_ptr<AlertSubscription>& s) const { alerts_.Unsubscribe(s); }
+  // Ends every WatchAlerts stream (before the gRPC server shuts down).
+  void CloseAlertStreams() const { alerts_.CloseAll(); }
+  // Prometheus text for the spin capability (for the /metrics exporter).
+  std::string RenderSpinMetrics() const;
+
   const AgentConfig& config() const { return config_; }
 
  private:
@@ -59,6 +74,12 @@ class Agent {
   // The profiler's part of Create and CollectOnce (agent_profile.cc).
   void CreateProfiler() ABSL_EXCLUSIVE_LOCKS_REQUIRED(collect_mu_);
   void CollectProfile(absl::Time start, absl::Time end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(collect_mu_);
+  // The spin detector's part (agent_spin.cc): runs after both collectors
+  // stored the interval [start, end]; syscalls_ok is false if that failed.
+  void CreateSpin() ABSL_EXCLUSIVE_LOCKS_REQUIRED(collect_mu_);
+  void CollectSpin(absl::Time start, absl::Time end, bool syscalls_ok)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(collect_mu_);
+  v1::SpinAlert MakeAlert(const SpinEvent& e, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(collect_mu_);
 
   // Resolves a request's range against the window; INVALID_ARGUMENT if it
   // lies outside it.
@@ -86,6 +107,15 @@ class Agent {
   // Status never touches the collector.
   v1::ProfilerStatus profiler_status_ ABSL_GUARDED_BY(store_mu_);
   bool profiler_on_ = false;
+
+  std::unique_ptr<SpinDetector> spin_detector_ ABSL_GUARDED_BY(collect_mu_);
+  std::unique_ptr<SpinSignal> spin_signal_ ABSL_GUARDED_BY(collect_mu_);
+  std::string hostname_;
+  // Internally synchronized; mutable so const gRPC paths can subscribe.
+  mutable AlertBook alerts_;
+  std::unique_ptr<OnAlertRunner> on_alert_;  // set once in Create
+  std::atomic<uint64_t> spin_tracking_overflow_{0};
+  bool spin_on_ = false;  // set once in Create
 
   absl::Notification stop_;
   std::thread thread_;

@@ -7,6 +7,7 @@
 
 #include "absl/time/time.h"
 #include "agent/profile/profile_collector.h"
+#include "agent/spin/spin_config.h"
 #include "agent/syscalls/syscalls_collector.h"
 
 namespace vigil {
@@ -35,6 +36,8 @@ struct AgentConfig {
   // Cap on distinct (thread, stack) records the store keeps across the
   // window for the profiler; oldest intervals are evicted first and counted.
   size_t profile_store_max_records = 200000;
+  // Spin alerts (needs the syscalls and profile capabilities).
+  SpinConfig spin;
   ListenConfig listen;
   bool verbose = false;
 };

@@ -14,6 +14,8 @@
 #include "agent/bpf_util.h"
 #include "agent/config.h"
 #include "agent/preflight.h"
+#include "agent/spin/spin_detector.h"
+#include "agent/spin/spin_settings.h"
 #include "agent/server/listen.h"
 #include "agent/server/vigil_service.h"
 
@@ -39,6 +41,16 @@ options:
                               records calls and errors only, at lower cost
   --profile on|off            CPU profiler: stack sampling on every CPU (default on)
   --sample-hz N               profiler samples per second per CPU, 1-1000 (default 49)
+  --spin on|off               spin alerts: a thread on CPU without syscalls
+                              (default on; needs syscalls and profile)
+  --spin-cpu-threshold X      on-CPU share of one CPU that counts as spinning,
+                              (0,1] (default 0.9)
+  --spin-min-duration DUR     how long before the alert fires (default 30s)
+  --spin-ignore-comm REGEX    thread or process names that never alert (RE2)
+  --spin-ignore-cgroup REGEX  cgroup paths whose threads never alert (RE2)
+  --on-alert CMD              run CMD (sh -c) with each alert event's JSON on
+                              stdin; killed after --on-alert-timeout (5s)
+  --on-alert-timeout DUR
   --verbose                   libbpf's own log on stderr
   --version                   print the version and exit
   -h, --help                  this help
@@ -71,6 +83,7 @@ vigil::AgentConfig ParseFlags(int argc, char** argv) {
   enum {
     kListen = 1000, kTlsCert, kTlsKey, kTlsCa, kInsecure, kInterval, kWindow,
     kStoreMax, kSysMax, kSysLatency, kVerbose, kVersion, kProfile, kSampleHz,
+    kSpinSetting,
   };
   static const option kOpts[] = {
       {"listen", required_argument, nullptr, kListen},
@@ -88,13 +101,28 @@ vigil::AgentConfig ParseFlags(int argc, char** argv) {
       {"sample-hz", required_argument, nullptr, kSampleHz},
       {"version", no_argument, nullptr, kVersion},
       {"help", no_argument, nullptr, 'h'},
+      // Spin settings: applied by name through ApplySpinSetting, which the
+      // config file uses too.
+      {"spin", required_argument, nullptr, kSpinSetting},
+      {"spin-cpu-threshold", required_argument, nullptr, kSpinSetting},
+      {"spin-min-duration", required_argument, nullptr, kSpinSetting},
+      {"spin-ignore-comm", required_argument, nullptr, kSpinSetting},
+      {"spin-ignore-cgroup", required_argument, nullptr, kSpinSetting},
+      {"on-alert", required_argument, nullptr, kSpinSetting},
+      {"on-alert-timeout", required_argument, nullptr, kSpinSetting},
       {nullptr, 0, nullptr, 0},
   };
   vigil::AgentConfig c;
   opterr = 0;
   int opt;
-  while ((opt = getopt_long(argc, argv, ":h", kOpts, nullptr)) != -1) {
+  int long_index = -1;
+  while ((opt = getopt_long(argc, argv, ":h", kOpts, &long_index)) != -1) {
     switch (opt) {
+      case kSpinSetting:
+        if (absl::Status s = vigil::ApplySpinSetting(kOpts[long_index].name, optarg, &c.spin); !s.ok()) {
+          UsageError(absl::StrCat("--", s.message()));
+        }
+        break;
       case kListen: c.listen.address = optarg; break;
       case kTlsCert: c.listen.tls_cert = optarg; break;
       case kTlsKey: c.listen.tls_key = optarg; break;
@@ -133,6 +161,7 @@ vigil::AgentConfig ParseFlags(int argc, char** argv) {
   if (c.interval < absl::Milliseconds(10)) UsageError("--interval must be at least 10ms");
   if (c.window < c.interval) UsageError("--window must be at least one --interval");
   if (c.window / c.interval > 1000000) UsageError("--window / --interval must be at most 1000000 intervals");
+  if (absl::Status s = vigil::ValidateSpinConfig(c.spin); !s.ok()) UsageError(std::string(s.message()));
   absl::StatusOr<vigil::ParsedListen> p = vigil::ParseListenAddress(c.listen.address);
   if (!p.ok()) UsageError(std::string(p.status().message()));
   if (absl::Status s = vigil::ValidateListen(*p, c.listen); !s.ok()) UsageError(std::string(s.message()));
@@ -184,6 +213,7 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&stop_signals, &sig);
   fprintf(stderr, "vigild: %s, stopping\n", strsignal(sig));
+  (*agent)->CloseAlertStreams();
   (*server)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   (*agent)->Stop();
   agent->reset();  // detaches and closes every BPF object

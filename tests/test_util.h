@@ -63,5 +63,6 @@ std::string VigilPath();
 std::string WorkloadPath();
 std::string ProfileWorkloadPath();
 std::string ProfileLibPath();
+std::string SpinWorkloadPath();
 
 }  // namespace vigil::test
