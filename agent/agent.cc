@@ -56,7 +56,8 @@ Agent::Agent(const AgentConfig& config)
       syscall_series_(config.metrics_max_processes),
       udp_window_(config.window, config.store_max_records),
       udp_series_(kMaxUdpDropSeries),
-      profile_window_(config.window, config.profile_store_max_records) {}
+      profile_window_(config.window, config.profile_store_max_records),
+      alerts_(config.spin.history, config.spin.max_streams, config.spin.stream_queue) {}
 
 absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentConfig& config) {
   if (config.interval < absl::Milliseconds(10)) {
@@ -76,6 +77,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentConfig& config) 
       agent->capabilities_.push_back({"syscalls", "off", std::string(sc.status().message())});
     }
     agent->CreateProfiler();
+    agent->CreateSpin();
     agent->last_collect_ = absl::Now();
   }
   absl::StatusOr<std::unique_ptr<UdpDropsCollector>> ud = UdpDropsCollector::Create(config.udpdrops);
@@ -134,7 +136,11 @@ void Agent::CollectOnce() {
   last_collect_ = end;
   CollectUdpDrops(start, end);
   CollectProfile(start, end);
-  CollectSyscalls(start, end);
+  if (syscalls_ != nullptr) {
+    // The spin detector reads this interval's syscalls and profile.
+    const bool syscalls_ok = CollectSyscalls(start, end);
+    CollectSpin(start, end, syscalls_ok);
+  }
   const absl::Duration took = absl::Now() - end;
   absl::MutexLock lock(&store_mu_);
   ++polls_;
@@ -142,8 +148,7 @@ void Agent::CollectOnce() {
   last_poll_ = took;
 }
 
-void Agent::CollectSyscalls(absl::Time start, absl::Time end) {
-  if (syscalls_ == nullptr) return;
+bool Agent::CollectSyscalls(absl::Time start, absl::Time end) {
   absl::StatusOr<SyscallInterval> iv = syscalls_->Collect();
   absl::MutexLock lock(&store_mu_);
   if (!iv.ok()) {
@@ -151,13 +156,14 @@ void Agent::CollectSyscalls(absl::Time start, absl::Time end) {
     // interval.
     last_error_ = std::string(iv.status().message());
     fprintf(stderr, "vigild: %s\n", last_error_.c_str());
-    return;
+    return false;
   }
   last_error_.clear();
   syscall_loss_total_ += iv->loss;
   syscall_series_.Add(*iv);
   syscalls_fill_ = static_cast<double>(iv->records.size()) / config_.syscalls.max_entries;
   syscall_window_.Add(start, end, *std::move(iv));
+  return true;
 }
 
 void Agent::CollectUdpDrops(absl::Time start, absl::Time end) {
@@ -400,7 +406,7 @@ std::string Agent::RenderMetrics() const {
                static_cast<double>(n));
     }
   }
-  return e.text();
+  return e.text() + RenderSpinMetrics();
 }
 
 }  // namespace vigil

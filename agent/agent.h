@@ -20,6 +20,10 @@
 #include "agent/metrics/udpdrop_series.h"
 #include "agent/profile/profile_aggregate.h"
 #include "agent/profile/profile_collector.h"
+#include "agent/spin/alert_book.h"
+#include "agent/spin/on_alert.h"
+#include "agent/spin/spin_detector.h"
+#include "agent/spin/spin_signal.h"
 #include "agent/store/window.h"
 #include "agent/syscalls/syscalls_aggregate.h"
 #include "agent/syscalls/syscalls_collector.h"
@@ -64,6 +68,16 @@ class Agent {
   std::string RenderMetrics() const;
   // Counts one answered RPC (for vigil_grpc_requests_total).
   void RecordRpc(const std::string& method, int code) const;
+  // Spin alerts (agent_spin.cc).
+  // INVALID_ARGUMENT for recent above 100000.
+  absl::StatusOr<v1::ListAlertsResponse> ListAlerts(const v1::ListAlertsRequest& req) const;
+  // RESOURCE_EXHAUSTED at the stream cap; FAILED_PRECONDITION when off.
+  absl::StatusOr<std::shared_ptr<AlertSubscription>> WatchAlerts(bool include_active) const;
+  void EndWatch(const std::shared_ptr<AlertSubscription>& s) const { alerts_.Unsubscribe(s); }
+  // Ends every WatchAlerts stream (before the gRPC server shuts down).
+  void CloseAlertStreams() const { alerts_.CloseAll(); }
+  // Prometheus text for the spin capability (for the /metrics exporter).
+  std::string RenderSpinMetrics() const;
 
   const AgentConfig& config() const { return config_; }
 
@@ -71,10 +85,17 @@ class Agent {
   explicit Agent(const AgentConfig& config);
   void Loop();
   void CollectUdpDrops(absl::Time start, absl::Time end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(collect_mu_);
-  void CollectSyscalls(absl::Time start, absl::Time end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(collect_mu_);
+  // False if the collection failed (the error is in Status).
+  bool CollectSyscalls(absl::Time start, absl::Time end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(collect_mu_);
   // The profiler's part of Create and CollectOnce (agent_profile.cc).
   void CreateProfiler() ABSL_EXCLUSIVE_LOCKS_REQUIRED(collect_mu_);
   void CollectProfile(absl::Time start, absl::Time end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(collect_mu_);
+  // The spin detector's part (agent_spin.cc): runs after both collectors
+  // stored the interval [start, end]; syscalls_ok is false if that failed.
+  void CreateSpin() ABSL_EXCLUSIVE_LOCKS_REQUIRED(collect_mu_);
+  void CollectSpin(absl::Time start, absl::Time end, bool syscalls_ok)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(collect_mu_);
+  v1::SpinAlert MakeAlert(const SpinEvent& e, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(collect_mu_);
 
   // Resolves a request's range against the window; INVALID_ARGUMENT if it
   // lies outside it.
@@ -127,6 +148,14 @@ class Agent {
   // Status never touches the collector.
   v1::ProfilerStatus profiler_status_ ABSL_GUARDED_BY(store_mu_);
   bool profiler_on_ = false;
+
+  std::unique_ptr<SpinDetector> spin_detector_ ABSL_GUARDED_BY(collect_mu_);
+  std::unique_ptr<SpinSignal> spin_signal_ ABSL_GUARDED_BY(collect_mu_);
+  // Internally synchronized; mutable so const gRPC paths can subscribe.
+  mutable AlertBook alerts_;
+  std::unique_ptr<OnAlertRunner> on_alert_;  // set once in Create
+  std::atomic<uint64_t> spin_tracking_overflow_{0};
+  bool spin_on_ = false;  // set once in Create
 
   absl::Notification stop_;
   std::atomic<bool> stall_{false};

@@ -9,6 +9,7 @@
 #include "absl/time/time.h"
 #include "agent/metrics/metrics_server.h"
 #include "agent/profile/profile_collector.h"
+#include "agent/spin/spin_config.h"
 #include "agent/syscalls/syscalls_collector.h"
 #include "agent/udpdrops/udpdrops_collector.h"
 
@@ -39,6 +40,8 @@ struct AgentConfig {
   // Cap on distinct (thread, stack) records the store keeps across the
   // window for the profiler; oldest intervals are evicted first and counted.
   size_t profile_store_max_records = 200000;
+  // Spin alerts (needs the syscalls and profile capabilities).
+  SpinConfig spin;
   ListenConfig listen;
   MetricsConfig metrics;
   // Prometheus series cardinality: process names with their own series;

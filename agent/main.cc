@@ -225,6 +225,7 @@ int main(int argc, char** argv) {
     (*agent)->StallForTesting();
   }
   sd_notify(0, "STOPPING=1");
+  (*agent)->CloseAlertStreams();  // ends WatchAlerts streams so Shutdown need not wait
   fprintf(stderr, "vigild: %s, stopping\n", strsignal(sig));
   (*server)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   metrics.reset();

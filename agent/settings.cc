@@ -6,8 +6,13 @@
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "agent/server/listen.h"
+#include "agent/spin/spin_detector.h"
+#include "agent/spin/spin_settings.h"
 
 namespace vigil {
+
+const std::vector<SettingInfo>& BaseSettings();
+
 namespace {
 
 absl::Status Bad(absl::string_view key, absl::string_view value, absl::string_view want) {
@@ -54,6 +59,16 @@ absl::Status Path(absl::string_view key, absl::string_view value, std::string* o
 }  // namespace
 
 const std::vector<SettingInfo>& AllSettings() {
+  static const auto* all = [] {
+    auto* v = new std::vector<SettingInfo>(BaseSettings());
+    // The spin detector keeps its keys next to its code (agent/spin).
+    for (const SpinSettingInfo& s : SpinSettings()) v->push_back({s.name, true, s.help});
+    return v;
+  }();
+  return *all;
+}
+
+const std::vector<SettingInfo>& BaseSettings() {
   static const auto* all = new std::vector<SettingInfo>{
       {"listen", true, "unix:/path (default unix:/run/vigil/vigild.sock) or HOST:PORT (needs TLS)"},
       {"tls-cert", true, "server certificate (PEM) for a TCP listener"},
@@ -79,6 +94,7 @@ const std::vector<SettingInfo>& AllSettings() {
 }
 
 absl::Status ApplySetting(absl::string_view key, absl::string_view value, AgentConfig* c) {
+  if (IsSpinSetting(key)) return ApplySpinSetting(key, value, &c->spin);
   if (key == "listen") return Path(key, value, &c->listen.address);
   if (key == "tls-cert") return Path(key, value, &c->listen.tls_cert);
   if (key == "tls-key") return Path(key, value, &c->listen.tls_key);
@@ -148,6 +164,7 @@ absl::Status ValidateConfig(const AgentConfig& c) {
   absl::StatusOr<ParsedListen> p = ParseListenAddress(c.listen.address);
   if (!p.ok()) return p.status();
   if (absl::Status s = ValidateListen(*p, c.listen); !s.ok()) return s;
+  if (absl::Status s = ValidateSpinConfig(c.spin); !s.ok()) return s;
   if (!c.metrics.listen.empty()) {
     absl::StatusOr<ParsedListen> m = ParseListenAddress(c.metrics.listen);
     if (!m.ok() || m->is_unix) {

@@ -21,6 +21,7 @@ commands:
   hot         hottest functions by sampled CPU time (perf report, always on)
   profile     export sampled stacks: pprof or folded
   flamegraph  write an interactive flame graph (.svg or .html)
+  alerts      spin alerts: threads burning CPU without syscalls (--follow)
   help CMD    help for one command
 
 Run 'vigil COMMAND --help' for a command's options.
@@ -135,6 +136,7 @@ int Main(int argc, char** argv) {
   if (cmd == "hot") return RunHot(argc - 1, argv + 1);
   if (cmd == "profile") return RunProfile(argc - 1, argv + 1);
   if (cmd == "flamegraph") return RunFlamegraph(argc - 1, argv + 1);
+  if (cmd == "alerts") return RunAlerts(argc - 1, argv + 1);
   fprintf(stderr, "vigil: unknown command \"%s\" (see vigil --help)\n", cmd.c_str());
   return kExitUsage;
 }

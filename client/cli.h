@@ -25,6 +25,7 @@ int RunDrops(int argc, char** argv);
 int RunHot(int argc, char** argv);
 int RunProfile(int argc, char** argv);
 int RunFlamegraph(int argc, char** argv);
+int RunAlerts(int argc, char** argv);
 
 // Flags shared by the query commands.
 struct CommonFlags {

@@ -42,6 +42,7 @@ int FreeLoopbackPort() {
 }
 std::string ProfileWorkloadPath() { return VIGIL_TEST_PROFILE_WORKLOAD; }
 std::string ProfileLibPath() { return VIGIL_TEST_PROFILE_LIB; }
+std::string SpinWorkloadPath() { return VIGIL_TEST_SPIN_WORKLOAD; }
 
 CommandResult RunCommand(const std::vector<std::string>& argv, absl::Duration timeout) {
   CommandResult r;

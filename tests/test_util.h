@@ -70,5 +70,6 @@ std::string WorkloadPath();
 std::string SourceDir();
 std::string ProfileWorkloadPath();
 std::string ProfileLibPath();
+std::string SpinWorkloadPath();
 
 }  // namespace vigil::test

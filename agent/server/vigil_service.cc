@@ -50,4 +50,34 @@ grpc::Status VigilService::GetProfile(grpc::ServerContext* ctx, const v1::Profil
   return grpc::Status::OK;
 }
 
+grpc::Status VigilService::ListAlerts(grpc::ServerContext* ctx, const v1::ListAlertsRequest* req,
+                                      v1::ListAlertsResponse* resp) {
+  absl::StatusOr<v1::ListAlertsResponse> r = agent_->ListAlerts(*req);
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = *std::move(r);
+  return grpc::Status::OK;
+}
+
+grpc::Status VigilService::WatchAlerts(grpc::ServerContext* ctx, const v1::WatchAlertsRequest* req,
+                                       grpc::ServerWriter<v1::SpinAlert>* writer) {
+  absl::StatusOr<std::shared_ptr<AlertSubscription>> sub = agent_->WatchAlerts(req->include_active());
+  if (!sub.ok()) return ToGrpc(sub.status());
+  grpc::Status result = grpc::Status::OK;
+  for (;;) {
+    if (ctx->IsCancelled()) break;
+    v1::SpinAlert a;
+    if ((*sub)->Next(absl::Milliseconds(200), &a)) {
+      if (!writer->Write(a)) break;  // the client went away
+      continue;
+    }
+    if ((*sub)->closed()) {
+      result = grpc::Status(grpc::StatusCode::ABORTED,
+                            "alert stream ended: the agent is stopping or this client read too slowly");
+      break;
+    }
+  }
+  agent_->EndWatch(*sub);
+  return result;
+}
+
 }  // namespace vigil

@@ -20,6 +20,12 @@ class VigilService final : public v1::Vigil::Service {
                       v1::HotResponse* resp) override;
   grpc::Status GetProfile(grpc::ServerContext* ctx, const v1::ProfileRequest* req,
                           v1::ProfileResponse* resp) override;
+  grpc::Status ListAlerts(grpc::ServerContext* ctx, const v1::ListAlertsRequest* req,
+                          v1::ListAlertsResponse* resp) override;
+  // Streams until the client cancels, the agent shuts down, or the client
+  // reads too slowly (its bounded queue overflowed: ABORTED).
+  grpc::Status WatchAlerts(grpc::ServerContext* ctx, const v1::WatchAlertsRequest* req,
+                           grpc::ServerWriter<v1::SpinAlert>* writer) override;
 
  private:
   const Agent* agent_;

@@ -1,0 +1,155 @@
+#include "agent/spin/alert_book.h"
+
+#include "absl/strings/str_cat.h"
+#include "agent/spin/on_alert.h"
+
+namespace vigil {
+
+bool AlertSubscription::Next(absl::Duration timeout, v1::SpinAlert* out) {
+  absl::MutexLock lock(&mu_);
+  auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return closed_ || !queue_.empty(); };
+  mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
+  if (queue_.empty()) return false;
+  *out = std::move(queue_.front());
+  queue_.pop_front();
+  return true;
+}
+
+bool AlertSubscription::closed() const {
+  absl::MutexLock lock(&mu_);
+  return closed_ && queue_.empty();
+}
+
+bool AlertSubscription::dead() const {
+  absl::MutexLock lock(&mu_);
+  return closed_;
+}
+
+void AlertSubscription::Push(const v1::SpinAlert& a) {
+  absl::MutexLock lock(&mu_);
+  if (closed_) return;
+  if (queue_.size() >= max_queue_) {
+    // A reader this far behind would print stale alerts; end its stream.
+    closed_ = true;
+    return;
+  }
+  queue_.push_back(a);
+}
+
+void AlertSubscription::Close() {
+  absl::MutexLock lock(&mu_);
+  closed_ = true;
+}
+
+void AlertBook::Publish(const v1::SpinAlert& a) {
+  absl::MutexLock lock(&mu_);
+  if (a.state() == "firing") {
+    active_[a.id()] = a;
+    ++counters_.fired_total;
+  } else {
+    active_.erase(a.id());
+    resolved_.push_back(a);
+    while (resolved_.size() > history_) resolved_.pop_front();
+    ++counters_.resolved_total;
+  }
+  for (auto it = subs_.begin(); it != subs_.end();) {
+    (*it)->Push(a);
+    if ((*it)->dead()) {
+      ++counters_.streams_overflowed;
+      it = subs_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+bool AlertBook::Active(uint64_t id, v1::SpinAlert* out) const {
+  absl::MutexLock lock(&mu_);
+  auto it = active_.find(id);
+  if (it == active_.end()) return false;
+  *out = it->second;
+  return true;
+}
+
+std::vector<v1::SpinAlert> AlertBook::List(uint32_t recent) const {
+  absl::MutexLock lock(&mu_);
+  std::vector<v1::SpinAlert> out;
+  for (const auto& [id, a] : active_) out.push_back(a);
+  size_t n = 0;
+  for (auto it = resolved_.rbegin(); it != resolved_.rend(); ++it) {
+    if (recent != 0 && n++ >= recent) break;
+    out.push_back(*it);
+  }
+  return out;
+}
+
+absl::StatusOr<std::shared_ptr<AlertSubscription>> AlertBook::Subscribe(bool include_active) {
+  absl::MutexLock lock(&mu_);
+  if (closed_) return absl::UnavailableError("the agent is shutting down");
+  if (subs_.size() >= max_streams_) {
+    ++counters_.streams_rejected;
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "too many alert streams (the agent allows ", max_streams_, "); try again later"));
+  }
+  auto s = std::make_shared<AlertSubscription>(stream_queue_);
+  if (include_active) {
+    for (const auto& [id, a] : active_) s->Push(a);
+  }
+  subs_.push_back(s);
+  return s;
+}
+
+void AlertBook::Unsubscribe(const std::shared_ptr<AlertSubscription>& s) {
+  absl::MutexLock lock(&mu_);
+  for (auto it = subs_.begin(); it != subs_.end(); ++it) {
+    if (*it == s) {
+      subs_.erase(it);
+      return;
+    }
+  }
+}
+
+void AlertBook::CloseAll() {
+  absl::MutexLock lock(&mu_);
+  closed_ = true;
+  for (auto& s : subs_) s->Close();
+  subs_.clear();
+}
+
+AlertCounters AlertBook::counters() const {
+  absl::MutexLock lock(&mu_);
+  AlertCounters c = counters_;
+  c.firing = active_.size();
+  c.streams = subs_.size();
+  return c;
+}
+
+std::string RenderSpinMetrics(const AlertCounters& a, const OnAlertCounters& o,
+                              uint64_t tracking_overflow) {
+  std::string t;
+  auto family = [&t](const char* name, const char* type, const char* help, uint64_t v) {
+    absl::StrAppend(&t, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n", name, " ",
+                    v, "\n");
+  };
+  family("vigil_spin_alerts_firing", "gauge",
+         "Threads spinning (on CPU without syscalls) past spin-min-duration now.", a.firing);
+  family("vigil_spin_alerts_total", "counter", "Spin alerts fired since the agent started.",
+         a.fired_total);
+  family("vigil_spin_alerts_resolved_total", "counter", "Spin alerts resolved since the agent started.",
+         a.resolved_total);
+  family("vigil_spin_tracking_overflow_total", "counter",
+         "Spinning threads not tracked because the detector's table was full.", tracking_overflow);
+  family("vigil_spin_alert_streams", "gauge", "Open WatchAlerts streams.", a.streams);
+  family("vigil_spin_alert_streams_rejected_total", "counter",
+         "WatchAlerts streams refused at the stream cap.", a.streams_rejected);
+  family("vigil_spin_on_alert_runs_total", "counter", "on-alert commands started.", o.runs);
+  family("vigil_spin_on_alert_failures_total", "counter",
+         "on-alert commands that could not start or exited non-zero.", o.failures);
+  family("vigil_spin_on_alert_timeouts_total", "counter",
+         "on-alert commands killed after the timeout.", o.timeouts);
+  family("vigil_spin_on_alert_dropped_total", "counter",
+         "Alert events not given to on-alert because its queue was full.", o.dropped);
+  return t;
+}
+
+}  // namespace vigil
