@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "client/cli.h"
+#include "client/fleet.h"
 #include "client/format.h"
 
 namespace vigil::cli {
@@ -102,17 +103,35 @@ int RunAlerts(int argc, char** argv) {
     }
   }
   if (optind < argc) return UsageError(cmd, absl::StrCat("unexpected argument \"", argv[optind], "\""));
-  absl::StatusOr<std::unique_ptr<v1::Vigil::Stub>> stub = Connect(common.conn);
-  if (!stub.ok()) return UsageError(cmd, std::string(stub.status().message()));
+  absl::StatusOr<std::vector<ConnectOptions>> agents = AgentsFromFlags(common);
+  if (!agents.ok()) return UsageError(cmd, std::string(agents.status().message()));
 
   if (!follow) {
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx, common.conn);
     v1::ListAlertsRequest req;
     req.set_recent(recent);
+    auto answers = QueryAll<v1::ListAlertsResponse>(
+        *agents, [&](v1::Vigil::Stub& stub, grpc::ClientContext* ctx, v1::ListAlertsResponse* r) {
+          return stub.ListAlerts(ctx, req, r);
+        });
+    for (const auto& a : answers) {
+      if (a.status.code() == absl::StatusCode::kInvalidArgument) {
+        return UsageError(cmd, std::string(a.status.message()));
+      }
+    }
+    const int rc = ReportFailures(answers);
+    if (rc != kExitOk) return rc;
+    // Every alert names its host, so several agents' alerts merge into one
+    // list.
     v1::ListAlertsResponse resp;
-    absl::Status s = FromGrpc((*stub)->ListAlerts(&ctx, req, &resp), common.conn);
-    if (!s.ok()) return Failure(std::string(s.message()));
+    for (auto& a : answers) {
+      if (!a.status.ok()) continue;
+      if (answers.size() == 1) {
+        resp = std::move(a.resp);
+        break;
+      }
+      resp.set_fired_total(resp.fired_total() + a.resp.fired_total());
+      for (auto& alert : *a.resp.mutable_alerts()) *resp.add_alerts() = std::move(alert);
+    }
     if (common.json) {
       fputs(ToJson(resp).c_str(), stdout);
       return kExitOk;
@@ -123,7 +142,11 @@ int RunAlerts(int argc, char** argv) {
     return kExitOk;
   }
 
-  // --follow: no deadline on the stream; it ends when the agent stops.
+  // --follow: one agent's stream, no deadline; it ends when the agent stops.
+  if (agents->size() != 1) return UsageError(cmd, "--follow takes exactly one --agent");
+  const ConnectOptions& conn = agents->front();
+  absl::StatusOr<std::unique_ptr<v1::Vigil::Stub>> stub = Connect(conn);
+  if (!stub.ok()) return UsageError(cmd, std::string(stub.status().message()));
   grpc::ClientContext ctx;
   v1::WatchAlertsRequest req;
   req.set_include_active(true);
@@ -133,7 +156,7 @@ int RunAlerts(int argc, char** argv) {
     fputs(common.json ? (OneLineJson(a) + "\n").c_str() : FormatAlert(a, stacks).c_str(), stdout);
     fflush(stdout);
   }
-  absl::Status s = FromGrpc(reader->Finish(), common.conn);
+  absl::Status s = FromGrpc(reader->Finish(), conn);
   if (!s.ok()) return Failure(std::string(s.message()));
   return kExitOk;
 }
