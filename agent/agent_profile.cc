@@ -38,6 +38,8 @@ void Agent::CollectProfile(absl::Time start, absl::Time end) {
   profiler_status_.set_symbol_cache_evicted_capacity(st.evicted_capacity);
   profiler_status_.set_unnamed_frames(st.unnamed_frames);
   profiler_status_.set_symbol_module_evictions(st.module_evictions);
+  profiler_status_.set_functions_interned(st.functions);
+  profiler_status_.set_functions_overflow(st.functions_overflow);
   if (!iv.ok()) {
     last_error_ = std::string(iv.status().message());
     fprintf(stderr, "vigild: %s\n", last_error_.c_str());

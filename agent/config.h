@@ -38,8 +38,10 @@ struct AgentConfig {
   UdpDropsConfig udpdrops;
   ProfileConfig profile;
   // Cap on distinct (thread, stack) records the store keeps across the
-  // window for the profiler; oldest intervals are evicted first and counted.
-  size_t profile_store_max_records = 200000;
+  // window for the profiler (~150 bytes each with 20 frames); oldest
+  // intervals are evicted first and counted. A 2-CPU host at 49 Hz makes at
+  // most ~59k in 10 minutes.
+  size_t profile_store_max_records = 100000;
   // Spin alerts (needs the syscalls and profile capabilities).
   SpinConfig spin;
   ListenConfig listen;

@@ -84,7 +84,7 @@ const std::vector<SettingInfo>& BaseSettings() {
       {"udpdrops-owner-cache", true, "socket inodes whose owning processes are cached (default 4096)"},
       {"profile", true, "on|off: CPU profiler, stack sampling on every CPU (default on)"},
       {"sample-hz", true, "profiler samples per second per CPU, 1-1000 (default 49)"},
-      {"profile-store-max-records", true, "cap on (thread, stack) records kept across the window (default 200000)"},
+      {"profile-store-max-records", true, "cap on (thread, stack) records kept across the window (default 100000)"},
       {"metrics-listen", true, "Prometheus /metrics on HOST:PORT (default 127.0.0.1:9464; empty: off)"},
       {"metrics-max-processes", true, "process names with their own series (default 100; rest: other)"},
       {"verbose", false, "libbpf's own log on stderr"},

@@ -18,6 +18,10 @@ struct Frame {
   // module (file offset) when the module is known, else the raw address.
   uint64_t offset = 0;
   bool kernel = false;
+  // The function's id in the symbol cache's function table: equal for
+  // every frame of one (name, module), so merging counts by array index.
+  // 0: not interned (the table was full, or a frame built by hand).
+  uint32_t fn_id = 0;
 
   bool named() const { return !name.empty(); }
   // "name", or "module+0xoffset" for an unnamed frame.

@@ -158,9 +158,44 @@ bool MatchesProfileQuery(const ProfileQuery& q, const ProfileStackRecord& r) {
 }
 
 uint32_t HotMerger::FunctionIndex(const FramePtr& f) {
-  auto [nit, inserted] = by_name_.try_emplace(FunctionKey(*f), static_cast<uint32_t>(fns_.size()));
-  if (inserted) fns_.push_back(Fn{f});
-  return nit->second;
+  // Interned frames (almost all): one array index after the first sight of
+  // each function.
+  uint32_t* slot = nullptr;
+  if (f->fn_id != 0) {
+    if (f->fn_id >= by_fn_id_.size()) by_fn_id_.resize(f->fn_id + 1024, UINT32_MAX);
+    slot = &by_fn_id_[f->fn_id];
+    if (*slot != UINT32_MAX) return *slot;
+  } else {
+    // Pointers are unique while merging: the store (locked) keeps every
+    // frame alive.
+    auto pit = by_ptr_.find(f.get());
+    if (pit != by_ptr_.end()) return pit->second;
+  }
+  // First sight: by name, so interned and not-interned frames (function
+  // table full) of one function meet in one row.
+  std::string display;
+  if (!f->named()) display = f->DisplayName();
+  const absl::string_view name = f->named() ? absl::string_view(f->name) : absl::string_view(display);
+  auto nit = by_name_.find(std::make_pair(name, absl::string_view(f->module)));
+  uint32_t id;
+  if (nit != by_name_.end()) {
+    id = nit->second;
+  } else {
+    id = static_cast<uint32_t>(fns_.size());
+    fns_.push_back(Fn{f, std::move(display)});
+    counts_.emplace_back();
+    const Fn& fn = fns_.back();
+    by_name_.emplace(std::make_pair(fn.frame->named() ? absl::string_view(fn.frame->name)
+                                                      : absl::string_view(fn.display),
+                                    absl::string_view(fn.frame->module)),
+                     id);
+  }
+  if (slot != nullptr) {
+    *slot = id;
+  } else {
+    by_ptr_.emplace(f.get(), id);
+  }
+  return id;
 }
 
 void HotMerger::Add(const ProfileInterval& in) {
@@ -184,11 +219,13 @@ void HotMerger::Add(const ProfileInterval& in) {
     samples_ += r.samples;
     if (r.truncated) truncated_ += r.samples;
     ++seq_;
+    const uint32_t* pool = iv.pool.data();
+    const uint32_t* frame_fn = iv.frame_fn.data();
     for (uint32_t i = b; i < e; ++i) {
-      const uint32_t lf = iv.frame_fn[iv.pool[i]];
+      const uint32_t lf = frame_fn[pool[i]];
       uint32_t& q = local_[lf];
       if (q == UINT32_MAX) q = FunctionIndex(iv.functions[lf]);
-      Fn& fn = fns_[q];
+      Counts& fn = counts_[q];
       if (i == b) fn.self += r.samples;
       if (fn.last_sample_seq != seq_) {
         fn.last_sample_seq = seq_;
@@ -199,25 +236,28 @@ void HotMerger::Add(const ProfileInterval& in) {
 }
 
 void HotMerger::Finish(v1::HotResponse* out) const {
-  std::vector<const Fn*> ranked;
-  ranked.reserve(fns_.size());
-  for (const Fn& f : fns_) ranked.push_back(&f);
-  std::sort(ranked.begin(), ranked.end(), [](const Fn* a, const Fn* b) {
-    if (a->self != b->self) return a->self > b->self;
-    if (a->total != b->total) return a->total > b->total;
-    if (a->frame->name != b->frame->name) return a->frame->name < b->frame->name;
-    return a->frame->module < b->frame->module;
-  });
+  std::vector<uint32_t> ranked(fns_.size());
+  for (uint32_t i = 0; i < ranked.size(); ++i) ranked[i] = i;
+  auto by_rank = [this](uint32_t x, uint32_t y) {
+    const Counts& a = counts_[x];
+    const Counts& b = counts_[y];
+    if (a.self != b.self) return a.self > b.self;
+    if (a.total != b.total) return a.total > b.total;
+    if (fns_[x].frame->name != fns_[y].frame->name) return fns_[x].frame->name < fns_[y].frame->name;
+    return fns_[x].frame->module < fns_[y].frame->module;
+  };
   const size_t n = std::min<size_t>(ranked.size(), query_.top);
+  std::partial_sort(ranked.begin(), ranked.begin() + static_cast<ptrdiff_t>(n), ranked.end(), by_rank);
   for (size_t i = 0; i < n; ++i) {
-    const Fn& f = *ranked[i];
+    const Fn& f = fns_[ranked[i]];
+    const Counts& c = counts_[ranked[i]];
     v1::HotFunction* h = out->add_functions();
     h->set_name(f.frame->DisplayName());
     h->set_module(f.frame->module);
-    h->set_self_samples(f.self);
-    h->set_total_samples(f.total);
-    h->set_self_pct(samples_ ? 100.0 * static_cast<double>(f.self) / static_cast<double>(samples_) : 0);
-    h->set_total_pct(samples_ ? 100.0 * static_cast<double>(f.total) / static_cast<double>(samples_) : 0);
+    h->set_self_samples(c.self);
+    h->set_total_samples(c.total);
+    h->set_self_pct(samples_ ? 100.0 * static_cast<double>(c.self) / static_cast<double>(samples_) : 0);
+    h->set_total_pct(samples_ ? 100.0 * static_cast<double>(c.total) / static_cast<double>(samples_) : 0);
     h->set_kernel(f.frame->kernel);
   }
   out->set_functions_omitted(static_cast<uint32_t>(ranked.size() - n));

@@ -4,12 +4,14 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "agent/profile/frame.h"
 #include "bpf/profile.h"
 #include "re2/re2.h"
@@ -106,16 +108,25 @@ class HotMerger {
 
  private:
   struct Fn {
-    FramePtr frame;  // a representative: name, module, kernel
+    FramePtr frame;       // a representative: name, module, kernel
+    std::string display;  // module+0xoffset for an unnamed frame
+  };
+  // Kept apart from Fn, contiguous: the inner loop touches only these.
+  struct Counts {
     uint64_t self = 0, total = 0;
     uint64_t last_sample_seq = 0;  // dedupes recursion within one stack
   };
   uint32_t FunctionIndex(const FramePtr& f);
 
   const ProfileQuery& query_;
-  absl::flat_hash_map<std::pair<std::string, std::string>, uint32_t> by_name_;
-  std::vector<uint32_t> local_;  // interval function -> fns_ index
-  std::vector<Fn> fns_;
+  // Keys view strings owned by fns_ (a deque: elements never move), so a
+  // lookup allocates nothing. by_ptr_ short-cuts frames seen before.
+  absl::flat_hash_map<std::pair<absl::string_view, absl::string_view>, uint32_t> by_name_;
+  absl::flat_hash_map<const Frame*, uint32_t> by_ptr_;
+  std::vector<uint32_t> local_;      // interval function -> fns_ index
+  std::vector<uint32_t> by_fn_id_;   // Frame::fn_id -> fns_ index
+  std::deque<Fn> fns_;
+  std::vector<Counts> counts_;  // parallel to fns_
   uint64_t seq_ = 0;
   uint64_t samples_ = 0, without_frames_ = 0, truncated_ = 0;
   ProfileLossCounts loss_;

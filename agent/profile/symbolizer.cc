@@ -498,8 +498,33 @@ FramePtr SymbolCache::User(uint32_t pid, uint64_t addr) {
     e->memo.clear();
     ++stats_.memo_resets;
   }
-  auto ptr = std::make_shared<const Frame>(std::move(f));
+  FramePtr ptr = Intern(std::move(f));
   e->memo.emplace(addr, ptr);
+  return ptr;
+}
+
+FramePtr SymbolCache::Intern(Frame f) {
+  std::string display;
+  if (!f.named()) display = f.DisplayName();
+  const absl::string_view name = f.named() ? absl::string_view(f.name) : absl::string_view(display);
+  auto it = fn_ids_.find(std::make_pair(name, absl::string_view(f.module)));
+  if (it != fn_ids_.end()) {
+    f.fn_id = it->second;
+    return std::make_shared<const Frame>(std::move(f));
+  }
+  if (fn_reps_.size() >= config_.max_functions) {
+    ++stats_.functions_overflow;
+    return std::make_shared<const Frame>(std::move(f));  // fn_id 0: merged by name
+  }
+  f.fn_id = static_cast<uint32_t>(fn_reps_.size()) + 1;
+  FramePtr ptr = std::make_shared<const Frame>(std::move(f));
+  fn_reps_.push_back(ptr);
+  absl::string_view key_name = ptr->name;
+  if (!ptr->named()) {
+    fn_display_.push_back(std::move(display));
+    key_name = fn_display_.back();
+  }
+  fn_ids_.emplace(std::make_pair(key_name, absl::string_view(ptr->module)), ptr->fn_id);
   return ptr;
 }
 
@@ -513,7 +538,7 @@ FramePtr SymbolCache::Kernel(uint64_t addr) {
     kernel_memo_.clear();
     ++stats_.memo_resets;
   }
-  auto ptr = std::make_shared<const Frame>(std::move(f));
+  FramePtr ptr = Intern(std::move(f));
   kernel_memo_.emplace(addr, ptr);
   return ptr;
 }
@@ -538,6 +563,7 @@ SymbolCacheStats SymbolCache::stats() const {
   SymbolCacheStats s = stats_;
   s.processes = procs_.size();
   s.module_evictions = backend_->module_evictions();
+  s.functions = fn_reps_.size();
   return s;
 }
 

@@ -6,12 +6,15 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <deque>
 #include <list>
+#include <vector>
 #include <memory>
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/string_view.h"
 #include "agent/profile/frame.h"
 
 namespace vigil {
@@ -69,6 +72,9 @@ struct SymbolCacheConfig {
   // Bytes of module symbol tables (shared by all processes) kept; the
   // oldest tables are dropped and re-read when needed.
   size_t max_module_bytes = 16 << 20;
+  // Distinct (function, module) pairs given ids for fast merging; frames
+  // beyond it merge by name instead (slower, still correct) and are counted.
+  uint32_t max_functions = 200000;
 };
 
 struct SymbolCacheStats {
@@ -79,6 +85,8 @@ struct SymbolCacheStats {
   uint64_t memo_resets = 0;         // a per-process address memo filled up
   uint64_t unnamed_frames = 0;      // frames resolved without a name
   uint64_t module_evictions = 0;    // module symbol tables dropped (bytes cap)
+  uint64_t functions = 0;           // function ids handed out
+  uint64_t functions_overflow = 0;  // frames left without an id (table full)
 };
 
 // Caching layer: one ProcessSymbols per (pid, start time), a memo of resolved
@@ -111,6 +119,9 @@ class SymbolCache {
   };
   Entry* Lookup(uint32_t pid);
   void Evict(uint32_t pid);
+  // Sets f->fn_id from the function table (adding the function if there is
+  // room) and wraps it for sharing.
+  FramePtr Intern(Frame f);
 
   std::unique_ptr<Symbolizer> backend_;
   std::unique_ptr<ProcessInfo> info_;
@@ -121,6 +132,11 @@ class SymbolCache {
   absl::flat_hash_set<uint32_t> checked_this_interval_;
   std::list<uint32_t> lru_;  // front: most recently used
   absl::flat_hash_map<uint64_t, FramePtr> kernel_memo_;
+  // Function table: keys view strings of the representative frames (heap
+  // objects that never move) or of display_ (a deque).
+  absl::flat_hash_map<std::pair<absl::string_view, absl::string_view>, uint32_t> fn_ids_;
+  std::vector<FramePtr> fn_reps_;
+  std::deque<std::string> fn_display_;
   SymbolCacheStats stats_;
 };
 

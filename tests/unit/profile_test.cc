@@ -209,6 +209,28 @@ TEST_F(ProfileMergeTest, TruncatedStacksAreCounted) {
   EXPECT_FALSE(IsStackRoot(Frame{"main", "/bin/app", 0, false}));
 }
 
+TEST_F(ProfileMergeTest, InternedAndPlainFramesOfOneFunctionShareARow) {
+  auto interned = std::make_shared<Frame>(*work_);
+  interned->fn_id = 7;
+  auto interned2 = std::make_shared<Frame>(*work_);
+  interned2->offset = 12;
+  interned2->fn_id = 7;
+  ProfileInterval a, b;
+  a.Append(Rec(1, 1, 2), {}, {interned, main_});
+  b.Append(Rec(1, 1, 3), {}, {work_, main_});  // fn_id 0: table was full
+  b.Append(Rec(1, 1, 4), {}, {interned2, main_});
+  ProfileQuery q = Query();
+  HotMerger m(q);
+  m.Add(a);
+  m.Add(b);
+  v1::HotResponse r;
+  m.Finish(&r);
+  int rows = 0;
+  for (const auto& f : r.functions()) rows += f.name() == "ns::Work(int)";
+  EXPECT_EQ(rows, 1);
+  EXPECT_EQ(Find(r, "ns::Work(int)")->self_samples(), 9u);
+}
+
 TEST_F(ProfileMergeTest, ProfileMergerSumsSameStackAcrossIntervals) {
   ProfileInterval a, b;
   a.Append(Rec(1, 1, 2), {}, {work_, main_});
@@ -435,6 +457,26 @@ TEST(SymbolCacheTest, PidReuseAndExecGetFreshTables) {
   c.EndInterval();
   EXPECT_EQ(c.stats().evicted_exec, 1u);
   EXPECT_EQ(w.opens[5], 3);
+}
+
+TEST(SymbolCacheTest, FunctionIdsAreSharedAndBounded) {
+  FakeWorld w;
+  w.alive[1] = {1, 1};
+  w.alive[2] = {2, 1};
+  w.names[1] = "same";
+  w.names[2] = "same";
+  SymbolCacheConfig cfg;
+  cfg.max_functions = 1;
+  SymbolCache c(std::make_unique<FakeSymbolizer>(&w), std::make_unique<FakeInfo>(&w), cfg);
+  c.BeginInterval();
+  FramePtr a = c.User(1, 10), b = c.User(2, 20);
+  EXPECT_NE(a.get(), b.get());
+  EXPECT_NE(a->fn_id, 0u);
+  EXPECT_EQ(a->fn_id, b->fn_id);  // one function, two processes
+  EXPECT_EQ(c.Kernel(5)->fn_id, 0u);  // "kfn": table full
+  c.EndInterval();
+  EXPECT_EQ(c.stats().functions, 1u);
+  EXPECT_EQ(c.stats().functions_overflow, 1u);
 }
 
 TEST(SymbolCacheTest, BoundedByProcessesAndAddresses) {
