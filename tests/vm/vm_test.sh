@@ -118,8 +118,10 @@ retry() {
 
 passed=() failed=() skipped=()
 # check NAME FUNCTION: runs one check, prints its log indented.
+# VIGIL_VM_ONLY="name name...": run only those checks (while debugging one).
 check() {
   local name=$1 rc t0=$SECONDS; shift
+  if [ -n "${VIGIL_VM_ONLY:-}" ] && ! grep -qw -- "$name" <<<"$VIGIL_VM_ONLY"; then return 0; fi
   set +e
   ( set -e; "$@" ) > "$tmp/check.log" 2>&1
   rc=$?
