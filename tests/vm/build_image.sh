@@ -8,6 +8,9 @@
 #     DIR/vmlinuz DIR/initrd.img DIR/rootfs.img (raw ext4)
 # Needs root, debootstrap, mkfs.ext4 and the apt mirror this host uses.
 set -euo pipefail
+# stdout carries only the image directory (the caller captures it); every
+# tool's chatter goes to stderr.
+exec 3>&1 1>&2
 cache_root=${1:-${VIGIL_VM_CACHE:-/var/cache/vigil-vm}}
 
 # systemd + udev + dbus: a real init. linux-image-amd64: Debian 12's 6.1.
@@ -23,12 +26,12 @@ packages=(
 )
 key=$( { cat "$0"; printf '%s\n' "${packages[@]}"; } | sha256sum | cut -c1-16)
 dir="$cache_root/$key"
-if [ -f "$dir/rootfs.img" ]; then echo "$dir"; exit 0; fi
+if [ -f "$dir/rootfs.img" ]; then echo "$dir" >&3; exit 0; fi
 
 mkdir -p "$cache_root"
 exec 9>"$cache_root/.lock"
 flock 9   # another run may be building the same image
-if [ -f "$dir/rootfs.img" ]; then echo "$dir"; exit 0; fi
+if [ -f "$dir/rootfs.img" ]; then echo "$dir" >&3; exit 0; fi
 
 # The mirror apt already uses here: no other source.
 mirror=$(grep -hoE 'https?://[^ ]*debian(/)?$|https?://deb\.debian\.org/debian' \
@@ -139,4 +142,4 @@ rm -rf "$root"
 mkdir -p "$dir"
 mv "$work/vmlinuz" "$work/initrd.img" "$work/rootfs.img" "$dir/"
 echo "build_image: cached in $dir" >&2
-echo "$dir"
+echo "$dir" >&3

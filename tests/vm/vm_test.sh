@@ -71,6 +71,9 @@ qemu-system-x86_64 -accel "$accel" -m 1536 -smp 2 \
   -device virtio-net-pci,netdev=n0,romfile= \
   -display none -serial "file:$tmp/console.log" -monitor none -no-reboot &
 qemu_pid=$!
+# Should this script be killed outright (SIGKILL from a CTest timeout), the
+# guest goes with it.
+( while kill -0 $$ 2>/dev/null; do sleep 2; done; kill "$qemu_pid" 2>/dev/null ) &
 
 boot_timeout=300
 for ((i = 0; i < boot_timeout * 5; i++)); do
