@@ -73,7 +73,7 @@ qemu-system-x86_64 -accel "$accel" -m 1536 -smp 2 \
 qemu_pid=$!
 # Should this script be killed outright (SIGKILL from a CTest timeout), the
 # guest goes with it.
-( while kill -0 $$ 2>/dev/null; do sleep 2; done; kill "$qemu_pid" 2>/dev/null ) &
+( while kill -0 $$ 2>/dev/null; do sleep 2; done; kill "$qemu_pid" 2>/dev/null ) >/dev/null 2>&1 &
 
 boot_timeout=300
 for ((i = 0; i < boot_timeout * 5; i++)); do
