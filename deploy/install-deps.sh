@@ -15,7 +15,8 @@ build_pkgs=(
   libsystemd-dev libcpp-httplib-dev
   iproute2 procps
 )
-test_pkgs=(strace linux-perf bpftrace libbpf-tools openssl systemd prometheus curl golang-go chromium)
+test_pkgs=(strace linux-perf bpftrace libbpf-tools openssl systemd prometheus curl golang-go chromium
+  qemu-system-x86 debootstrap e2fsprogs jq)
 
 want=("${build_pkgs[@]}")
 case "${1:-}" in

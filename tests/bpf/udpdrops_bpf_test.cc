@@ -236,11 +236,16 @@ TEST_F(UdpDropsBpfTest, ExactAcrossConcurrentDrains) {
   drainer.join();
   ASSERT_TRUE(run.ok()) << run.status();
   CollectNetns(0, &all);
-  uint64_t got = 0;
+  // On a slow machine (TCG in the VM test) loopback's backlog overflows and
+  // some datagrams are dropped before UDP sees them, with another reason:
+  // NoPorts matches the NO_SOCKET rows, and every datagram is counted once.
+  uint64_t got = 0, no_socket = 0;
   for (const UdpDropRecord& r : all) {
-    if (r.key.netns == (*run)->netns()) got += r.stats.count;
+    if (r.key.netns != (*run)->netns()) continue;
+    got += r.stats.count;
+    if (r.key.reason == Reason("NO_SOCKET")) no_socket += r.stats.count;
   }
-  EXPECT_EQ(got, static_cast<uint64_t>((*run)->Delta("Udp:NoPorts")));
+  EXPECT_EQ(no_socket, static_cast<uint64_t>((*run)->Delta("Udp:NoPorts")));
   EXPECT_EQ(got, 20000u);
 }
 
@@ -277,7 +282,10 @@ TEST_F(UdpDropsBpfTest, FullMapIsCountedNotSilent) {
 
 TEST_F(UdpDropsBpfTest, DestroyDetachesEverything) {
   std::vector<uint32_t> ids = collector_->ProgramIds();
-  ASSERT_EQ(ids.size(), 1u);  // exactly one kfree_skb variant loaded
+  // One kfree_skb variant, plus udp_fail_queue_rcv_skb on kernels whose
+  // kfree_skb has no rx_sk (before 6.11; Debian 12's 6.1 in the VM test).
+  ASSERT_GE(ids.size(), 1u);
+  ASSERT_LE(ids.size(), 2u);
   collector_.reset();
   // By id, so other processes' programs do not matter. The kernel frees a
   // program from a work queue after its last reference goes.

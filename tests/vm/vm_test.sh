@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# The .deb on a real systemd host with another kernel: boots a cached
+# Debian 12 guest (kernel 6.1, systemd as PID 1) under qemu, installs the
+# package there with apt, starts vigild with systemd, and checks it from
+# this host through a forwarded port with mutual TLS. See tests/vm/README.md.
+#   vm_test.sh BUILD_DIR SOURCE_DIR
+# Exit 0: every check passed; 1: a check failed; 77: qemu cannot run here
+# (the reason is printed).
+set -euo pipefail
+build=$(readlink -f "$1")
+src=$(readlink -f "$2")
+here=$(dirname "$(readlink -f "$0")")
+t_start=$SECONDS
+
+skip() { echo "SKIP: $*"; exit 77; }
+[ "$(id -u)" -eq 0 ] || skip "needs root (debootstrap, the image cache in /var/cache)"
+for tool in qemu-system-x86_64 debootstrap mkfs.ext4 cpack jq openssl; do
+  command -v "$tool" >/dev/null || skip "$tool missing (deploy/install-deps.sh --test)"
+done
+[ -x "$build/vigil" ] || { echo "no $build/vigil: build first"; exit 1; }
+
+tmp=$(mktemp -d /var/tmp/vigil-vm.XXXXXX)
+qemu_pid=
+cleanup() {
+  if [ -n "$qemu_pid" ]; then kill "$qemu_pid" 2>/dev/null || true; wait "$qemu_pid" 2>/dev/null || true; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# --- the package, the certificates and the guest's workloads -------------
+share="$tmp/share"   # the guest's /host (9p, read-write): mailbox and files
+mkdir -p "$share/mailbox" "$tmp/certs"
+(cd "$tmp" && cpack -G DEB --config "$build/CPackConfig.cmake" -B "$tmp/deb" >/dev/null)
+deb=$(ls "$tmp"/deb/vigil_*_*.deb)
+cp "$deb" "$share/"
+echo "package: $(basename "$deb") (Depends: $(dpkg-deb -f "$deb" Depends))"
+bash "$src/tests/e2e/gen_certs.sh" "$tmp/certs"
+cp "$tmp"/certs/{ca.pem,server.pem,server.key} "$share/"
+cp "$build/tests/syscall_workload" "$share/"
+t_deb=$SECONDS
+
+# --- the image (cached) and the boot ------------------------------------
+img=$(bash "$here/build_image.sh")
+t_img=$SECONDS
+echo "image: $img ($((t_img - t_deb)) s)"
+
+free_port() {
+  local p
+  for _ in $(seq 50); do
+    p=$((20000 + RANDOM % 20000))
+    ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
+  done
+  echo "no free port" >&2; return 1
+}
+port=$(free_port)
+guest_port=7878
+accel=tcg
+[ -w /dev/kvm ] && accel=kvm
+# restrict=on: the guest reaches nothing; the host reaches the guest only
+# through the forwarded port on 127.0.0.1. The disk is a snapshot: the
+# cached image stays clean.
+qemu-system-x86_64 -accel "$accel" -m 1536 -smp 2 \
+  -kernel "$img/vmlinuz" -initrd "$img/initrd.img" \
+  -append "console=ttyS0 root=/dev/vda rw quiet systemd.show_status=0" \
+  -drive "file=$img/rootfs.img,format=raw,if=virtio,snapshot=on" \
+  -virtfs "local,path=$share,mount_tag=host,security_model=none,id=host" \
+  -virtfs "local,path=$src,mount_tag=src,security_model=none,readonly=on,id=src" \
+  -virtfs "local,path=$build,mount_tag=build,security_model=none,readonly=on,id=build" \
+  -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$port-:$guest_port" \
+  -device virtio-net-pci,netdev=n0,romfile= \
+  -display none -serial "file:$tmp/console.log" -monitor none -no-reboot &
+qemu_pid=$!
+# Should this script be killed outright (SIGKILL from a CTest timeout), the
+# guest goes with it.
+( while kill -0 $$ 2>/dev/null; do sleep 2; done; kill "$qemu_pid" 2>/dev/null ) >/dev/null 2>&1 &
+
+boot_timeout=300
+for ((i = 0; i < boot_timeout * 5; i++)); do
+  [ -f "$share/mailbox/ready" ] && break
+  kill -0 "$qemu_pid" 2>/dev/null || { echo "qemu exited"; tail -30 "$tmp/console.log"; exit 1; }
+  sleep 0.2
+done
+[ -f "$share/mailbox/ready" ] || { echo "guest not up in ${boot_timeout}s"; tail -30 "$tmp/console.log"; exit 1; }
+t_boot=$SECONDS
+echo "boot: $((t_boot - t_img)) s ($accel), gRPC forwarded to 127.0.0.1:$port"
+
+# guest [--timeout S] < SCRIPT: runs SCRIPT as root in the guest (through
+# the mailbox), prints its output, returns its exit code.
+guest() {
+  local to=120
+  if [ "${1:-}" = --timeout ]; then to=$2; shift 2; fi
+  local id box="$share/mailbox"
+  id=$(date +%s%N)
+  cat > "$box/$id.tmp"
+  mv "$box/$id.tmp" "$box/$id.sh"
+  for ((i = 0; i < to * 5; i++)); do
+    [ -f "$box/$id.rc" ] && break
+    kill -0 "$qemu_pid" 2>/dev/null || { echo "guest: qemu exited"; return 1; }
+    sleep 0.2
+  done
+  [ -f "$box/$id.rc" ] || { echo "guest: no answer in ${to}s"; cat "$box/$id.out" 2>/dev/null; return 1; }
+  cat "$box/$id.out"
+  return "$(cat "$box/$id.rc")"
+}
+
+vigil_cli() {
+  local cmd=$1; shift
+  "$build/vigil" "$cmd" --agent "127.0.0.1:$port" --ca "$tmp/certs/ca.pem" \
+    --cert "$tmp/certs/client.pem" --key "$tmp/certs/client.key" --timeout 10s "$@"
+}
+
+fail() { echo "$*"; exit 1; }
+
+# retry SECONDS CMD...: runs CMD until it succeeds, once per second.
+retry() {
+  local t=$1; shift
+  for ((k = 0; k < t; k++)); do "$@" && return 0; sleep 1; done
+  "$@"
+}
+
+passed=() failed=() skipped=()
+# check NAME FUNCTION: runs one check, prints its log indented.
+# VIGIL_VM_ONLY="name name...": run only those checks (while debugging one).
+check() {
+  local name=$1 rc t0=$SECONDS; shift
+  if [ -n "${VIGIL_VM_ONLY:-}" ] && ! grep -qw -- "$name" <<<"$VIGIL_VM_ONLY"; then return 0; fi
+  set +e
+  ( set -e; "$@" ) > "$tmp/check.log" 2>&1
+  rc=$?
+  set -e
+  sed 's/^/    /' "$tmp/check.log"
+  case $rc in
+    0) echo "PASS $name ($((SECONDS - t0)) s)"; passed+=("$name") ;;
+    77) echo "SKIP $name"; skipped+=("$name") ;;
+    *) echo "FAIL $name ($((SECONDS - t0)) s)"; failed+=("$name") ;;
+  esac
+}
+
+source "$here/checks.sh"
+run_checks
+
+echo "times: package+certs $((t_deb - t_start)) s, image $((t_img - t_deb)) s," \
+  "boot $((t_boot - t_img)) s, checks $((SECONDS - t_boot)) s, total $((SECONDS - t_start)) s"
+echo "passed: ${#passed[@]} ${passed[*]:-}"
+[ "${#skipped[@]}" -eq 0 ] || echo "skipped: ${skipped[*]}"
+if [ "${#failed[@]}" -ne 0 ]; then
+  echo "failed: ${failed[*]}"
+  echo "--- guest console (last 40 lines) ---"; tail -40 "$tmp/console.log"
+  exit 1
+fi
