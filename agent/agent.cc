@@ -199,22 +199,22 @@ absl::Status Agent::ResolveRange(const v1::TimeRange& range, absl::Time now, abs
   return absl::OkStatus();
 }
 
+Agent::QuerySlot::QuerySlot(const Agent* a) : a_(a) {
+  absl::MutexLock lock(&a_->query_slots_mu_);
+  a_->query_slots_mu_.Await(
+      absl::Condition(+[](int* slots) { return *slots > 0; }, &a_->query_slots_));
+  --a_->query_slots_;
+}
+
+Agent::QuerySlot::~QuerySlot() {
+  absl::MutexLock lock(&a_->query_slots_mu_);
+  ++a_->query_slots_;
+}
+
 absl::StatusOr<v1::SyscallsResponse> Agent::QuerySyscalls(const v1::SyscallsRequest& req) const {
   absl::StatusOr<SyscallQuery> q = ValidateSyscallsRequest(req);
   if (!q.ok()) return q.status();
-  {
-    absl::MutexLock lock(&query_slots_mu_);
-    query_slots_mu_.Await(absl::Condition(
-        +[](int* slots) { return *slots > 0; }, &query_slots_));
-    --query_slots_;
-  }
-  struct Release {
-    const Agent* a;
-    ~Release() {
-      absl::MutexLock lock(&a->query_slots_mu_);
-      ++a->query_slots_;
-    }
-  } release{this};
+  const QuerySlot slot(this);
   absl::Time from, to;
   if (absl::Status s = ResolveRange(req.range(), absl::Now(), &from, &to); !s.ok()) return s;
 
@@ -250,6 +250,7 @@ absl::StatusOr<v1::DropsResponse> Agent::QueryDrops(const v1::DropsRequest& req)
   if (!q.ok()) return q.status();
   absl::Time from, to;
   if (absl::Status s = ResolveRange(req.range(), absl::Now(), &from, &to); !s.ok()) return s;
+  const QuerySlot slot(this);  // merges are bounded in number (memory)
 
   v1::DropsResponse resp;
   DropsMerger merger(*q, drop_reasons_);

@@ -122,6 +122,17 @@ class Agent {
   static constexpr int kMaxConcurrentQueries = 4;
   mutable absl::Mutex query_slots_mu_;
   mutable int query_slots_ ABSL_GUARDED_BY(query_slots_mu_) = kMaxConcurrentQueries;
+  // Holds one of the query slots for its lifetime (waits for one).
+  class QuerySlot {
+   public:
+    explicit QuerySlot(const Agent* a);
+    ~QuerySlot();
+    QuerySlot(const QuerySlot&) = delete;
+    QuerySlot& operator=(const QuerySlot&) = delete;
+
+   private:
+    const Agent* a_;
+  };
   std::unique_ptr<ProfileCollector> profile_ ABSL_GUARDED_BY(collect_mu_);
 
   mutable absl::Mutex store_mu_;

@@ -56,6 +56,7 @@ absl::StatusOr<v1::HotResponse> Agent::QueryHot(const v1::HotRequest& req) const
   if (!q.ok()) return q.status();
   absl::Time from, to;
   if (absl::Status s = ResolveRange(req.range(), absl::Now(), &from, &to); !s.ok()) return s;
+  const QuerySlot slot(this);  // merges are bounded in number (memory)
   v1::HotResponse resp;
   HotMerger merger(*q);
   absl::Time first = absl::InfiniteFuture(), last = absl::InfinitePast();
@@ -90,6 +91,7 @@ absl::StatusOr<v1::ProfileResponse> Agent::QueryProfile(const v1::ProfileRequest
   if (!q.ok()) return q.status();
   absl::Time from, to;
   if (absl::Status s = ResolveRange(req.range(), absl::Now(), &from, &to); !s.ok()) return s;
+  const QuerySlot slot(this);  // merges are bounded in number (memory)
   v1::ProfileResponse resp;
   ProfileMerger merger(*q);
   absl::Time first = absl::InfiniteFuture(), last = absl::InfinitePast();
