@@ -220,13 +220,19 @@ TEST_F(E2ETest, AgreesWithStraceOnTheSameWorkload) {
   auto strace = ParseStraceC(ss.str());
   ASSERT_GT(strace.count("getppid"), 0u) << ss.str();
 
-  const uint64_t want_getppid = strace["getppid"].first;
+  // The workload's last syscalls (its output) land in a later interval than
+  // its getppid loop: wait until every syscall strace saw has been published.
   v1::SyscallsResponse r = QueryUntil(
       {test::VigilPath(), "syscalls", "--agent", agent.agent(), "--pid", std::to_string(w.pid),
        "--by", "process", "--top", "1", "--json"},
       [&](const v1::SyscallsResponse& r) {
-        return r.threads_size() == 1 && FindStat(r.threads(0), "getppid") &&
-               FindStat(r.threads(0), "getppid")->calls() == want_getppid;
+        if (r.threads_size() != 1) return false;
+        for (const auto& [name, ce] : strace) {
+          if (name == "exit" || name == "exit_group") continue;
+          const v1::SyscallStat* s = FindStat(r.threads(0), name);
+          if (s == nullptr || s->calls() < ce.first) return false;
+        }
+        return true;
       });
   ASSERT_EQ(r.threads_size(), 1);
   std::map<std::string, std::pair<uint64_t, uint64_t>> vigil;
