@@ -1,5 +1,6 @@
 #include "agent/bpf_util.h"
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include <cerrno>
@@ -67,6 +68,19 @@ absl::Status ErrnoStatus(int err, absl::string_view what) {
     default:
       return absl::InternalError(msg);
   }
+}
+
+absl::StatusOr<std::vector<uint64_t>> SumPerCpuCounters(int map_fd, uint32_t n,
+                                                        absl::string_view what) {
+  const int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return ErrnoStatus(-ncpu, absl::StrCat(what, ": counting possible CPUs"));
+  std::vector<uint64_t> per_cpu(ncpu);
+  std::vector<uint64_t> sums(n, 0);
+  for (uint32_t i = 0; i < n; ++i) {
+    if (bpf_map_lookup_elem(map_fd, &i, per_cpu.data())) return ErrnoStatus(errno, what);
+    for (uint64_t v : per_cpu) sums[i] += v;
+  }
+  return sums;
 }
 
 }  // namespace vigil

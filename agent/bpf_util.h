@@ -2,11 +2,14 @@
 // errno -> absl::Status with the object and operation named.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 #include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace vigil {
 
@@ -29,5 +32,11 @@ std::string LibbpfRecentWarnings();
 // Maps an errno from a libbpf call to a Status naming what failed, e.g.
 // ErrnoStatus(EPERM, "loading syscalls.bpf.o").
 absl::Status ErrnoStatus(int err, absl::string_view what);
+
+// Sums each of the first n entries of a BPF_MAP_TYPE_PERCPU_ARRAY of u64
+// over every possible CPU (the loss counters every capability keeps).
+// `what` names the map in errors, e.g. "syscalls: reading counters".
+absl::StatusOr<std::vector<uint64_t>> SumPerCpuCounters(int map_fd, uint32_t n,
+                                                        absl::string_view what);
 
 }  // namespace vigil

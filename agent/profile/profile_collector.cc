@@ -166,17 +166,10 @@ std::vector<uint32_t> ProfileCollector::ProgramIds() const {
 }
 
 absl::StatusOr<ProfileLossCounts> ProfileCollector::ReadCounters() {
-  const int ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0) return ErrnoStatus(-ncpu, "profile: counting possible CPUs");
-  std::vector<uint64_t> per_cpu(ncpu);
-  uint64_t sums[PROFILE_CTR_MAX] = {};
-  const int fd = bpf_map__fd(skel_->maps.counters);
-  for (uint32_t i = 0; i < PROFILE_CTR_MAX; ++i) {
-    if (bpf_map_lookup_elem(fd, &i, per_cpu.data())) {
-      return ErrnoStatus(errno, "profile: reading counters");
-    }
-    for (uint64_t v : per_cpu) sums[i] += v;
-  }
+  absl::StatusOr<std::vector<uint64_t>> counts =
+      SumPerCpuCounters(bpf_map__fd(skel_->maps.counters), PROFILE_CTR_MAX, "profile: reading counters");
+  if (!counts.ok()) return counts.status();
+  const std::vector<uint64_t>& sums = *counts;
   ProfileLossCounts c;
   c.samples = sums[PROFILE_CTR_SAMPLES];
   c.idle = sums[PROFILE_CTR_IDLE];

@@ -113,17 +113,10 @@ absl::Status SyscallsCollector::Drain(int fd, SyscallInterval* out) {
 }
 
 absl::StatusOr<SyscallLossCounts> SyscallsCollector::ReadCounters() {
-  const int ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0) return ErrnoStatus(-ncpu, "syscalls: counting possible CPUs");
-  std::vector<uint64_t> per_cpu(ncpu);
-  uint64_t sums[SYSCALL_CTR_MAX] = {};
-  const int fd = bpf_map__fd(skel_->maps.counters);
-  for (uint32_t i = 0; i < SYSCALL_CTR_MAX; ++i) {
-    if (bpf_map_lookup_elem(fd, &i, per_cpu.data())) {
-      return ErrnoStatus(errno, "syscalls: reading counters");
-    }
-    for (uint64_t v : per_cpu) sums[i] += v;
-  }
+  absl::StatusOr<std::vector<uint64_t>> counts =
+      SumPerCpuCounters(bpf_map__fd(skel_->maps.counters), SYSCALL_CTR_MAX, "syscalls: reading counters");
+  if (!counts.ok()) return counts.status();
+  const std::vector<uint64_t>& sums = *counts;
   SyscallLossCounts c;
   c.map_full = sums[SYSCALL_CTR_MAP_FULL];
   c.no_enter = sums[SYSCALL_CTR_NO_ENTER];

@@ -210,17 +210,10 @@ absl::Status UdpDropsCollector::Drain(int fd, UdpDropInterval* out) {
 }
 
 absl::StatusOr<UdpDropLossCounts> UdpDropsCollector::ReadCounters() {
-  const int ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0) return ErrnoStatus(-ncpu, "udpdrops: counting possible CPUs");
-  std::vector<uint64_t> per_cpu(ncpu);
-  uint64_t sums[UDPDROP_CTR_MAX] = {};
-  const int fd = bpf_map__fd(skel_->maps.counters);
-  for (uint32_t i = 0; i < UDPDROP_CTR_MAX; ++i) {
-    if (bpf_map_lookup_elem(fd, &i, per_cpu.data())) {
-      return ErrnoStatus(errno, "udpdrops: reading counters");
-    }
-    for (uint64_t v : per_cpu) sums[i] += v;
-  }
+  absl::StatusOr<std::vector<uint64_t>> counts =
+      SumPerCpuCounters(bpf_map__fd(skel_->maps.counters), UDPDROP_CTR_MAX, "udpdrops: reading counters");
+  if (!counts.ok()) return counts.status();
+  const std::vector<uint64_t>& sums = *counts;
   UdpDropLossCounts c;
   c.map_full = sums[UDPDROP_CTR_MAP_FULL];
   c.bad_header = sums[UDPDROP_CTR_BAD_HEADER];
