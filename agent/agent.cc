@@ -232,8 +232,10 @@ absl::StatusOr<v1::SyscallsResponse> Agent::QuerySyscalls(const v1::SyscallsRequ
       ++intervals;
     });
     store_dropped = syscall_window_.dropped_records();
+    // The second pass (histograms of the rows that made the cut) reads the
+    // same intervals, so it runs under the same lock.
+    merger.Finish(&resp);
   }
-  merger.Finish(&resp);
   resp.set_latency_measured(config_.syscalls.measure_latency);
   resp.set_hostname(hostname_);
   resp.mutable_loss()->set_store_dropped(store_dropped);

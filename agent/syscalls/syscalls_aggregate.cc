@@ -1,6 +1,7 @@
 #include "agent/syscalls/syscalls_aggregate.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <string>
 #include <tuple>
@@ -32,7 +33,8 @@ struct Group {
   std::string comm, pcomm;
   struct Stat {
     uint64_t calls = 0, errors = 0, total_ns = 0, max_ns = 0;
-    uint64_t hist[VIGIL_SYSCALL_HIST_BUCKETS] = {};
+    // Index into the histograms of the rows that made the cut; -1 if cut.
+    int hist = -1;
   };
   absl::flat_hash_map<uint16_t, Stat> by_nr;
   uint64_t total_ns = 0, total_calls = 0, total_errors = 0;
@@ -141,6 +143,7 @@ bool SyscallMerger::Matches(const SyscallRecord& r) const {
 
 void SyscallMerger::Add(const SyscallInterval& interval) {
   loss_ += interval.loss;
+  intervals_.push_back(&interval);
   ++seq_;
   for (const SyscallRecord& r : interval.records) {
     if (!Matches(r)) continue;
@@ -149,9 +152,6 @@ void SyscallMerger::Add(const SyscallInterval& interval) {
     a.errors += r.errors;
     a.total_ns += r.total_ns;
     a.max_ns = std::max(a.max_ns, r.max_ns);
-    for (int i = 0; i < r.hist_len; ++i) {
-      a.hist[r.hist_first + i] += interval.hist_pool[r.hist_offset + i];
-    }
     // Intervals arrive oldest first.
     Names& n = names_[{r.tgid, r.tid}];
     const bool newer = n.seq < seq_;
@@ -165,16 +165,19 @@ void SyscallMerger::Add(const SyscallInterval& interval) {
   }
 }
 
+std::pair<uint32_t, uint32_t> SyscallMerger::GroupKey(uint32_t tgid, uint32_t tid) const {
+  switch (query_.group_by) {
+    case v1::SYSCALL_GROUP_BY_PROCESS: return {tgid, 0};
+    case v1::SYSCALL_GROUP_BY_SYSCALL: return {0, 0};
+    default: return {tgid, tid};
+  }
+}
+
 void SyscallMerger::Finish(v1::SyscallsResponse* out) const {
   // Group key: (pid, tid) with the unused parts zeroed by the grouping.
   absl::flat_hash_map<std::pair<uint32_t, uint32_t>, Group> groups;
   for (const auto& [k, a] : merged_) {
-    std::pair<uint32_t, uint32_t> gk;
-    switch (query_.group_by) {
-      case v1::SYSCALL_GROUP_BY_PROCESS: gk = {k.tgid, 0}; break;
-      case v1::SYSCALL_GROUP_BY_SYSCALL: gk = {0, 0}; break;
-      default: gk = {k.tgid, k.tid}; break;
-    }
+    const std::pair<uint32_t, uint32_t> gk = GroupKey(k.tgid, k.tid);
     const Names& n = names_.at({k.tgid, k.tid});
     Group& g = groups[gk];
     g.pid = gk.first;
@@ -196,7 +199,6 @@ void SyscallMerger::Finish(v1::SyscallsResponse* out) const {
     s.errors += a.errors;
     s.total_ns += a.total_ns;
     s.max_ns = std::max(s.max_ns, a.max_ns);
-    for (int i = 0; i < VIGIL_SYSCALL_HIST_BUCKETS; ++i) s.hist[i] += a.hist[i];
     g.total_ns += a.total_ns;
     g.total_calls += a.calls;
     g.total_errors += a.errors;
@@ -221,16 +223,17 @@ void SyscallMerger::Finish(v1::SyscallsResponse* out) const {
     ranked.resize(query_.top);
   }
 
-  for (const Group* g : ranked) {
-    v1::ThreadSyscalls* t = out->add_threads();
-    t->set_pid(g->pid);
-    t->set_tid(g->tid);
-    t->set_comm(g->comm);
-    t->set_process_comm(g->pcomm);
-    std::vector<std::pair<uint16_t, const Group::Stat*>> stats;
+  // The rows that made the cut, per group; then the second pass sums their
+  // histograms (and only theirs) from the same intervals.
+  using Row = std::pair<uint16_t, const Group::Stat*>;
+  std::vector<std::vector<Row>> rows(ranked.size());
+  int hists = 0;
+  for (size_t gi = 0; gi < ranked.size(); ++gi) {
+    const Group* g = ranked[gi];
+    std::vector<Row>& stats = rows[gi];
     stats.reserve(g->by_nr.size());
     for (const auto& [nr, s] : g->by_nr) stats.emplace_back(nr, &s);
-    std::sort(stats.begin(), stats.end(), [sort](const auto& a, const auto& b) {
+    std::sort(stats.begin(), stats.end(), [sort](const Row& a, const Row& b) {
       const auto ka = RankKey(sort, a.second->total_ns, a.second->calls, a.second->errors);
       const auto kb = RankKey(sort, b.second->total_ns, b.second->calls, b.second->errors);
       if (ka != kb) return ka > kb;
@@ -242,7 +245,30 @@ void SyscallMerger::Finish(v1::SyscallsResponse* out) const {
     } else if (!cut_syscalls && query_.top_syscalls > 0 && stats.size() > query_.top_syscalls) {
       stats.resize(query_.top_syscalls);
     }
-    for (const auto& [nr, s] : stats) {
+    // by_nr is not touched again, so its values may be annotated in place.
+    for (const Row& r : stats) const_cast<Group::Stat*>(r.second)->hist = hists++;
+  }
+  std::vector<std::array<uint64_t, VIGIL_SYSCALL_HIST_BUCKETS>> hist(hists);
+  for (const SyscallInterval* iv : intervals_) {
+    for (const SyscallRecord& r : iv->records) {
+      if (r.hist_len == 0 || !Matches(r)) continue;
+      auto g = groups.find(GroupKey(r.tgid, r.tid));
+      if (g == groups.end()) continue;
+      auto s = g->second.by_nr.find(r.nr);
+      if (s == g->second.by_nr.end() || s->second.hist < 0) continue;
+      std::array<uint64_t, VIGIL_SYSCALL_HIST_BUCKETS>& h = hist[s->second.hist];
+      for (int i = 0; i < r.hist_len; ++i) h[r.hist_first + i] += iv->hist_pool[r.hist_offset + i];
+    }
+  }
+
+  for (size_t gi = 0; gi < ranked.size(); ++gi) {
+    const Group* g = ranked[gi];
+    v1::ThreadSyscalls* t = out->add_threads();
+    t->set_pid(g->pid);
+    t->set_tid(g->tid);
+    t->set_comm(g->comm);
+    t->set_process_comm(g->pcomm);
+    for (const auto& [nr, s] : rows[gi]) {
       v1::SyscallStat* o = t->add_syscalls();
       o->set_name(SyscallName(nr));
       o->set_nr(nr);
@@ -250,9 +276,10 @@ void SyscallMerger::Finish(v1::SyscallsResponse* out) const {
       o->set_errors(s->errors);
       o->set_total_ns(s->total_ns);
       o->set_max_ns(s->max_ns);
+      const std::array<uint64_t, VIGIL_SYSCALL_HIST_BUCKETS>& h = hist[s->hist];
       int last = VIGIL_SYSCALL_HIST_BUCKETS - 1;
-      while (last >= 0 && s->hist[last] == 0) --last;
-      for (int i = 0; i <= last; ++i) o->add_latency_log2_hist(s->hist[i]);
+      while (last >= 0 && h[last] == 0) --last;
+      for (int i = 0; i <= last; ++i) o->add_latency_log2_hist(h[i]);
     }
     t->set_total_calls(g->total_calls);
     t->set_total_errors(g->total_errors);

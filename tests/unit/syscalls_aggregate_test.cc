@@ -61,8 +61,9 @@ TEST(SyscallsAggregateTest, AppendStoresHistogramSparsely) {
 TEST(SyscallsAggregateTest, MergesIntervalsPerThreadAndSyscall) {
   SyscallQuery q = Query();
   SyscallMerger m(q);
-  m.Add(TwoThreads());
-  m.Add(TwoThreads());
+  const SyscallInterval a = TwoThreads(), b = TwoThreads();
+  m.Add(a);
+  m.Add(b);
   v1::SyscallsResponse r;
   m.Finish(&r);
   ASSERT_EQ(r.threads_size(), 3);
@@ -86,7 +87,8 @@ TEST(SyscallsAggregateTest, GroupsByProcessAndSyscall) {
   {
     SyscallQuery q = Query(v1::SYSCALL_GROUP_BY_PROCESS);
     SyscallMerger m(q);
-    m.Add(TwoThreads());
+    const SyscallInterval iv_m = TwoThreads();
+    m.Add(iv_m);
     v1::SyscallsResponse r;
     m.Finish(&r);
     ASSERT_EQ(r.threads_size(), 2);
@@ -101,7 +103,8 @@ TEST(SyscallsAggregateTest, GroupsByProcessAndSyscall) {
   {
     SyscallQuery q = Query(v1::SYSCALL_GROUP_BY_SYSCALL);
     SyscallMerger m(q);
-    m.Add(TwoThreads());
+    const SyscallInterval iv_m = TwoThreads();
+    m.Add(iv_m);
     v1::SyscallsResponse r;
     m.Finish(&r);
     ASSERT_EQ(r.threads_size(), 1);
@@ -116,7 +119,8 @@ TEST(SyscallsAggregateTest, FiltersByPidTidAndCommRegex) {
   req.set_comm_regex("^work");
   SyscallQuery q = *ValidateSyscallsRequest(req);
   SyscallMerger m(q);
-  m.Add(TwoThreads());
+  const SyscallInterval iv_m = TwoThreads();
+  m.Add(iv_m);
   v1::SyscallsResponse r;
   m.Finish(&r);
   ASSERT_EQ(r.threads_size(), 1);
@@ -127,7 +131,8 @@ TEST(SyscallsAggregateTest, FiltersByPidTidAndCommRegex) {
   req.set_comm_regex("app");  // matches the process name of both threads
   SyscallQuery q2 = *ValidateSyscallsRequest(req);
   SyscallMerger m2(q2);
-  m2.Add(TwoThreads());
+  const SyscallInterval iv_m2 = TwoThreads();
+  m2.Add(iv_m2);
   v1::SyscallsResponse r2;
   m2.Finish(&r2);
   EXPECT_EQ(r2.threads_size(), 2);
@@ -136,7 +141,8 @@ TEST(SyscallsAggregateTest, FiltersByPidTidAndCommRegex) {
   req.set_tid(101);
   SyscallQuery q3 = *ValidateSyscallsRequest(req);
   SyscallMerger m3(q3);
-  m3.Add(TwoThreads());
+  const SyscallInterval iv_m3 = TwoThreads();
+  m3.Add(iv_m3);
   v1::SyscallsResponse r3;
   m3.Finish(&r3);
   ASSERT_EQ(r3.threads_size(), 1);
@@ -148,7 +154,8 @@ TEST(SyscallsAggregateTest, TopCutsGroupsAndCountsOmitted) {
   req.set_top(1);
   SyscallQuery q = *ValidateSyscallsRequest(req);
   SyscallMerger m(q);
-  m.Add(TwoThreads());
+  const SyscallInterval iv_m = TwoThreads();
+  m.Add(iv_m);
   v1::SyscallsResponse r;
   m.Finish(&r);
   EXPECT_EQ(r.threads_size(), 1);
@@ -160,7 +167,8 @@ TEST(SyscallsAggregateTest, SortsByCallsOrErrorsAndCutsSyscallsPerGroup) {
   req.set_sort(v1::SYSCALL_SORT_CALLS);
   SyscallQuery q = *ValidateSyscallsRequest(req);
   SyscallMerger m(q);
-  m.Add(TwoThreads());
+  const SyscallInterval iv_m = TwoThreads();
+  m.Add(iv_m);
   v1::SyscallsResponse r;
   m.Finish(&r);
   ASSERT_EQ(r.threads_size(), 3);
@@ -173,7 +181,8 @@ TEST(SyscallsAggregateTest, SortsByCallsOrErrorsAndCutsSyscallsPerGroup) {
   req.set_top_syscalls(1);
   SyscallQuery q2 = *ValidateSyscallsRequest(req);
   SyscallMerger m2(q2);
-  m2.Add(TwoThreads());
+  const SyscallInterval iv_m2 = TwoThreads();
+  m2.Add(iv_m2);
   v1::SyscallsResponse r2;
   m2.Finish(&r2);
   ASSERT_EQ(r2.threads_size(), 2);
