@@ -106,6 +106,12 @@ std::string BpfUnavailableReason() {
   return s.ok() ? "" : std::string(s.message());
 }
 
+bool SkipsAreFailures() {
+  const char* ci = getenv("CI");
+  const char* req = getenv("VIGIL_REQUIRE_BPF");
+  return (ci != nullptr && std::string(ci) == "true") || (req != nullptr && std::string(req) == "1");
+}
+
 TempDir::TempDir() {
   char tmpl[] = "/tmp/vigil-test-XXXXXX";
   path_ = mkdtemp(tmpl) ? tmpl : "";

@@ -9,6 +9,24 @@
 
 #include "absl/time/time.h"
 
+// Skips the test with `why`, or fails it with `why` where SkipsAreFailures().
+// Usable in TEST bodies and SetUp (it returns from the function).
+#define VIGIL_SKIP_OR_FAIL(why)                                           \
+  do {                                                                    \
+    if (::vigil::test::SkipsAreFailures()) {                              \
+      GTEST_FAIL() << "would skip, and skips fail here (CI): " << (why);  \
+    } else {                                                              \
+      GTEST_SKIP() << (why);                                              \
+    }                                                                     \
+  } while (0)
+
+// Skips (or fails, in CI) unless this process may load BPF programs.
+#define VIGIL_REQUIRE_BPF()                                                     \
+  do {                                                                          \
+    const std::string vigil_why_ = ::vigil::test::BpfUnavailableReason();       \
+    if (!vigil_why_.empty()) VIGIL_SKIP_OR_FAIL("BPF not permitted here: " + vigil_why_); \
+  } while (0)
+
 namespace vigil::test {
 
 struct CommandResult {
@@ -23,6 +41,12 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
 
 // Empty if this process may load BPF programs; otherwise why not.
 std::string BpfUnavailableReason();
+
+// True where a test that would skip must fail instead: CI (CI=true) or
+// VIGIL_REQUIRE_BPF=1. A broken preflight or a lost install step must not
+// turn a whole tier green; on a developer's unprivileged machine skips stay
+// skips.
+bool SkipsAreFailures();
 
 // A temporary directory removed (recursively) on destruction.
 class TempDir {

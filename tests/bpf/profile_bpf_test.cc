@@ -21,8 +21,7 @@ namespace {
 class ProfileBpfTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string why = test::BpfUnavailableReason();
-    if (!why.empty()) GTEST_SKIP() << "BPF not permitted here: " << why;
+    VIGIL_REQUIRE_BPF();
     ConfigureLibbpfLogging(false);
   }
 };

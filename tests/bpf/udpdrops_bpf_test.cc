@@ -25,8 +25,7 @@ using test::UdpScenario;
 class UdpDropsBpfTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string why = test::BpfUnavailableReason();
-    if (!why.empty()) GTEST_SKIP() << "BPF not permitted here: " << why;
+    VIGIL_REQUIRE_BPF();
     ConfigureLibbpfLogging(false);
     auto c = UdpDropsCollector::Create(UdpDropsConfig{});
     ASSERT_TRUE(c.ok()) << c.status();

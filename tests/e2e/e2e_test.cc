@@ -95,8 +95,7 @@ const v1::SyscallStat* FindStat(const v1::ThreadSyscalls& t, const std::string& 
 class E2ETest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string why = test::BpfUnavailableReason();
-    if (!why.empty()) GTEST_SKIP() << "BPF not permitted here: " << why;
+    VIGIL_REQUIRE_BPF();
   }
 };
 
@@ -427,7 +426,7 @@ TEST(VigildTest, ConfigFileIsValidatedAndFlagsOverrideIt) {
 }
 
 TEST(VigildTest, UnprivilegedStartNamesTheMissingCapability) {
-  if (geteuid() != 0) GTEST_SKIP() << "needs root to drop to an unprivileged user";
+  if (geteuid() != 0) VIGIL_SKIP_OR_FAIL("needs root to drop to an unprivileged user");
   test::TempDir dir;
   chmod(dir.path().c_str(), 0777);
   CommandResult c = RunCommand({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",

@@ -111,7 +111,7 @@ class ProfileE2ETest : public ::testing::Test {
     skip_reason_ = nullptr;
   }
   void SetUp() override {
-    if (!skip_reason_->empty()) GTEST_SKIP() << "BPF not permitted here: " << *skip_reason_;
+    if (!skip_reason_->empty()) VIGIL_SKIP_OR_FAIL("BPF not permitted here: " + *skip_reason_);
     ASSERT_TRUE(agent_->ok()) << agent_->log();
     ASSERT_NE(spin_->pid, 0u);
   }
@@ -237,7 +237,7 @@ TEST_F(ProfileE2ETest, JitCodeIsNamedFromPerfMap) {
 TEST_F(ProfileE2ETest, StrippedBinaryIsNamedFromItsDebugFile) {
   for (const char* tool : {"objcopy", "strip"}) {
     if (RunCommand({"sh", "-c", absl::StrCat("command -v ", tool)}).exit_code != 0) {
-      GTEST_SKIP() << tool << " (binutils) is not installed";
+      VIGIL_SKIP_OR_FAIL(std::string(tool) + " (binutils) is not installed");
     }
   }
   // A stripped copy of the workload whose symbols live only in a separate
@@ -272,7 +272,7 @@ TEST_F(ProfileE2ETest, StrippedBinaryIsNamedFromItsDebugFile) {
 
 TEST_F(ProfileE2ETest, PprofExportReadsBackInGoToolPprof) {
   if (RunCommand({"go", "version"}).exit_code != 0) {
-    GTEST_SKIP() << "go (Debian golang-go) is not installed: deploy/install-deps.sh --test";
+    VIGIL_SKIP_OR_FAIL("go (Debian golang-go) is not installed: deploy/install-deps.sh --test");
   }
   HotAfter({"--pid", std::to_string(spin_->pid)}, spin_->exited);
   test::TempDir dir;
@@ -327,7 +327,7 @@ TEST_F(ProfileE2ETest, FlameGraphOpensInHeadlessChromium) {
   for (const char* b : {"chromium", "chromium-browser"}) {
     if (RunCommand({"sh", "-c", absl::StrCat("command -v ", b)}).exit_code == 0) chromium = b;
   }
-  if (chromium.empty()) GTEST_SKIP() << "chromium is not installed: deploy/install-deps.sh --test";
+  if (chromium.empty()) VIGIL_SKIP_OR_FAIL("chromium is not installed: deploy/install-deps.sh --test");
   HotAfter({"--pid", std::to_string(spin_->pid)}, spin_->exited);
   test::TempDir dir;
   const std::string html = dir.path() + "/flame.html";

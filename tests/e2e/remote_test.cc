@@ -24,8 +24,7 @@ using test::RunCommand;
 class RemoteTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string why = test::BpfUnavailableReason();
-    if (!why.empty()) GTEST_SKIP() << "BPF not permitted here: " << why;
+    VIGIL_REQUIRE_BPF();
     CommandResult gen = RunCommand(
         {"bash", test::SourceDir() + "/tests/e2e/gen_certs.sh", certs_.path()});
     ASSERT_EQ(gen.exit_code, 0) << gen.err;

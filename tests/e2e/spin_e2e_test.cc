@@ -115,7 +115,7 @@ class SpinE2ETest : public ::testing::Test {
     delete skip_reason_;
   }
   void SetUp() override {
-    if (!skip_reason_->empty()) GTEST_SKIP() << *skip_reason_;
+    if (!skip_reason_->empty()) VIGIL_SKIP_OR_FAIL(*skip_reason_);
     ASSERT_TRUE(agent_->ok()) << agent_->log();
     auto ch = grpc::CreateChannel(agent_->agent(), grpc::InsecureChannelCredentials());
     stub_ = v1::Vigil::NewStub(ch);

@@ -25,8 +25,7 @@ using test::RunCommand;
 class UdpDropsE2ETest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string why = test::BpfUnavailableReason();
-    if (!why.empty()) GTEST_SKIP() << "BPF not permitted here: " << why;
+    VIGIL_REQUIRE_BPF();
   }
 };
 

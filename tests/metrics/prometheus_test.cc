@@ -74,10 +74,9 @@ class ScopedPrometheus {
 class PrometheusTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string why = test::BpfUnavailableReason();
-    if (!why.empty()) GTEST_SKIP() << "BPF not permitted here: " << why;
+    VIGIL_REQUIRE_BPF();
     if (RunCommand({"prometheus", "--version"}).exit_code != 0) {
-      GTEST_SKIP() << "prometheus not installed (deploy/install-deps.sh --test installs it)";
+      VIGIL_SKIP_OR_FAIL("prometheus not installed (deploy/install-deps.sh --test installs it)");
     }
   }
 };
