@@ -8,10 +8,10 @@
 
 #include "absl/time/time.h"
 #include "agent/metrics/metrics_server.h"
-#include "agent/profile/profile_collector.h"
+#include "agent/profile/profile_config.h"
 #include "agent/spin/spin_config.h"
-#include "agent/syscalls/syscalls_collector.h"
-#include "agent/udpdrops/udpdrops_collector.h"
+#include "agent/syscalls/syscalls_config.h"
+#include "agent/udpdrops/udpdrops_config.h"
 
 namespace vigil {
 
@@ -34,6 +34,9 @@ struct AgentConfig {
   // Cap on records held by the store across the window (memory bound);
   // the oldest intervals are evicted first and counted.
   size_t store_max_records = 100000;
+  // Store merges (queries) running at once; more wait for a slot until their
+  // deadline. Each allocates in proportion to the window it reads.
+  int max_concurrent_merges = 4;
   SyscallsConfig syscalls;
   UdpDropsConfig udpdrops;
   ProfileConfig profile;

@@ -18,6 +18,8 @@ class Exposition {
   void Family(absl::string_view name, absl::string_view type, absl::string_view help);
   void Sample(absl::string_view name, const Labels& labels, double value);
   void Sample(absl::string_view name, double value) { Sample(name, {}, value); }
+  // Appends already-rendered exposition text (whole families).
+  void Raw(absl::string_view text) { text_.append(text.data(), text.size()); }
   const std::string& text() const { return text_; }
 
  private:

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "agent/bpf_util.h"
+#include "agent/profile/profile_config.h"
 #include "agent/profile/profile_aggregate.h"
 #include "agent/profile/symbolizer.h"
 
@@ -19,21 +20,6 @@ struct bpf_link;
 
 namespace vigil {
 
-struct ProfileConfig {
-  // Off: the profiler is not loaded.
-  bool enabled = true;
-  // Samples per second per CPU (1..1000).
-  uint32_t sample_hz = 49;
-  // Distinct (thread, user stack, kernel stack) per interval, per buffer
-  // (there are two). Overflow is counted as map_full.
-  uint32_t max_entries = 10240;
-  // Distinct stacks (user and kernel together) per interval, per buffer.
-  // Each costs 127 * 8 bytes of locked kernel memory.
-  uint32_t stack_entries = 8192;
-  // Entries read per batch syscall.
-  uint32_t batch_size = 512;
-  SymbolCacheConfig symbols;
-};
 
 class ProfileCollector {
  public:

@@ -2,7 +2,34 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+
+#include "agent/profile/profile_capability.h"
+#include "agent/spin/spin_capability.h"
+#include "agent/syscalls/syscalls_capability.h"
+#include "agent/udpdrops/udpdrops_capability.h"
+
 namespace vigil {
+namespace {
+
+// The client's deadline and cancellation, for waits inside a query.
+QueryContext ContextOf(grpc::ServerContext* ctx) {
+  QueryContext q;
+  const auto deadline = ctx->deadline();
+  if (deadline != std::chrono::system_clock::time_point::max()) {
+    q.deadline = absl::FromChrono(deadline);
+  }
+  q.cancelled = [ctx] { return ctx->IsCancelled(); };
+  return q;
+}
+
+absl::Status Off(const char* what) {
+  return absl::FailedPreconditionError(
+      absl::StrCat(what, " off on this agent (see vigil status)"));
+}
+
+}  // namespace
 
 grpc::Status ToGrpc(const absl::Status& s) {
   if (s.ok()) return grpc::Status::OK;
@@ -12,7 +39,9 @@ grpc::Status ToGrpc(const absl::Status& s) {
 
 grpc::Status VigilService::GetSyscalls(grpc::ServerContext* ctx, const v1::SyscallsRequest* req,
                                        v1::SyscallsResponse* resp) {
-  absl::StatusOr<v1::SyscallsResponse> r = agent_->QuerySyscalls(*req);
+  const SyscallsCapability* cap = agent_->syscalls();
+  absl::StatusOr<v1::SyscallsResponse> r =
+      cap ? cap->Query(agent_->store(), ContextOf(ctx), *req) : Off("the syscalls capability is");
   agent_->RecordRpc("GetSyscalls", static_cast<int>(r.status().code()));
   if (!r.ok()) return ToGrpc(r.status());
   *resp = *std::move(r);
@@ -21,7 +50,9 @@ grpc::Status VigilService::GetSyscalls(grpc::ServerContext* ctx, const v1::Sysca
 
 grpc::Status VigilService::GetDrops(grpc::ServerContext* ctx, const v1::DropsRequest* req,
                                     v1::DropsResponse* resp) {
-  absl::StatusOr<v1::DropsResponse> r = agent_->QueryDrops(*req);
+  const UdpDropsCapability* cap = agent_->udpdrops();
+  absl::StatusOr<v1::DropsResponse> r =
+      cap ? cap->Query(agent_->store(), ContextOf(ctx), *req) : Off("the udpdrops capability is");
   if (!r.ok()) return ToGrpc(r.status());
   *resp = *std::move(r);
   return grpc::Status::OK;
@@ -36,7 +67,9 @@ grpc::Status VigilService::GetStatus(grpc::ServerContext* ctx, const v1::StatusR
 
 grpc::Status VigilService::GetHot(grpc::ServerContext* ctx, const v1::HotRequest* req,
                                   v1::HotResponse* resp) {
-  absl::StatusOr<v1::HotResponse> r = agent_->QueryHot(*req);
+  const ProfileCapability* cap = agent_->profile();
+  absl::StatusOr<v1::HotResponse> r =
+      cap ? cap->QueryHot(agent_->store(), ContextOf(ctx), *req) : Off("the profiler is");
   if (!r.ok()) return ToGrpc(r.status());
   *resp = *std::move(r);
   return grpc::Status::OK;
@@ -44,7 +77,9 @@ grpc::Status VigilService::GetHot(grpc::ServerContext* ctx, const v1::HotRequest
 
 grpc::Status VigilService::GetProfile(grpc::ServerContext* ctx, const v1::ProfileRequest* req,
                                       v1::ProfileResponse* resp) {
-  absl::StatusOr<v1::ProfileResponse> r = agent_->QueryProfile(*req);
+  const ProfileCapability* cap = agent_->profile();
+  absl::StatusOr<v1::ProfileResponse> r =
+      cap ? cap->QueryProfile(agent_->store(), ContextOf(ctx), *req) : Off("the profiler is");
   if (!r.ok()) return ToGrpc(r.status());
   *resp = *std::move(r);
   return grpc::Status::OK;
@@ -52,7 +87,9 @@ grpc::Status VigilService::GetProfile(grpc::ServerContext* ctx, const v1::Profil
 
 grpc::Status VigilService::ListAlerts(grpc::ServerContext* ctx, const v1::ListAlertsRequest* req,
                                       v1::ListAlertsResponse* resp) {
-  absl::StatusOr<v1::ListAlertsResponse> r = agent_->ListAlerts(*req);
+  const SpinCapability* cap = agent_->spin();
+  absl::StatusOr<v1::ListAlertsResponse> r =
+      cap ? cap->ListAlerts(*req) : Off("spin alerts are");
   if (!r.ok()) return ToGrpc(r.status());
   *resp = *std::move(r);
   return grpc::Status::OK;
@@ -60,7 +97,9 @@ grpc::Status VigilService::ListAlerts(grpc::ServerContext* ctx, const v1::ListAl
 
 grpc::Status VigilService::WatchAlerts(grpc::ServerContext* ctx, const v1::WatchAlertsRequest* req,
                                        grpc::ServerWriter<v1::SpinAlert>* writer) {
-  absl::StatusOr<std::shared_ptr<AlertSubscription>> sub = agent_->WatchAlerts(req->include_active());
+  const SpinCapability* cap = agent_->spin();
+  if (cap == nullptr) return ToGrpc(Off("spin alerts are"));
+  absl::StatusOr<std::shared_ptr<AlertSubscription>> sub = cap->WatchAlerts(req->include_active());
   if (!sub.ok()) return ToGrpc(sub.status());
   grpc::Status result = grpc::Status::OK;
   for (;;) {
@@ -76,7 +115,7 @@ grpc::Status VigilService::WatchAlerts(grpc::ServerContext* ctx, const v1::Watch
       break;
     }
   }
-  agent_->EndWatch(*sub);
+  cap->EndWatch(*sub);
   return result;
 }
 

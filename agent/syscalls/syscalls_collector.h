@@ -8,22 +8,13 @@
 
 #include "absl/status/statusor.h"
 #include "agent/bpf_util.h"
+#include "agent/syscalls/syscalls_config.h"
 #include "agent/syscalls/syscalls_aggregate.h"
 
 struct syscalls_bpf;
 
 namespace vigil {
 
-struct SyscallsConfig {
-  // Entries per stats buffer (there are two): distinct (thread, syscall)
-  // pairs one interval can hold. Overflow is counted as map_full.
-  uint32_t max_entries = 16384;
-  // Record entry-to-exit latency (total, max, histogram). Off attaches only
-  // sys_exit and records calls and errors: cheaper per syscall.
-  bool measure_latency = true;
-  // Entries read per batch syscall.
-  uint32_t batch_size = 1024;
-};
 
 class SyscallsCollector {
  public:

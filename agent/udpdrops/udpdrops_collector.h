@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "agent/bpf_util.h"
+#include "agent/udpdrops/udpdrops_config.h"
 #include "agent/udpdrops/kernel_btf.h"
 #include "agent/udpdrops/owner_cache.h"
 #include "agent/udpdrops/udpdrops_aggregate.h"
@@ -20,22 +21,6 @@ struct udpdrops_bpf;
 
 namespace vigil {
 
-struct UdpDropsConfig {
-  // Entries per stats buffer (there are two): distinct (netns, local addr,
-  // port, reason) per interval. Overflow is counted as map_full.
-  uint32_t max_entries = 8192;
-  // Entries read per batch syscall.
-  uint32_t batch_size = 1024;
-  // Socket inodes whose owners are cached, and how long an owner lookup is
-  // trusted before /proc is scanned again.
-  uint32_t owner_cache_entries = 4096;
-  absl::Duration owner_refresh = absl::Seconds(10);
-  // Sockets remembered from udp_fail_queue_rcv_skb on kernels without rx_sk.
-  uint32_t sock_info_entries = 4096;
-  // Tests only: pretend kfree_skb has this many arguments (2, 3 or 4) to
-  // exercise an older kernel's variant; 0 probes the running kernel.
-  int force_kfree_skb_args = 0;
-};
 
 class UdpDropsCollector {
  public:

@@ -1,7 +1,5 @@
-// The Agent's spin-alert capability: the detector runs once per interval on
-// what the syscalls and profile collectors just stored, and its events go to
-// the log, the alert book (ListAlerts / WatchAlerts / metrics) and the
-// on-alert command.
+#include "agent/spin/spin_capability.h"
+
 #include <google/protobuf/util/json_util.h>
 #include <unistd.h>
 
@@ -12,7 +10,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "agent/agent.h"
 
 namespace vigil {
 namespace {
@@ -51,59 +48,67 @@ std::string LogLine(const v1::SpinAlert& a) {
 
 }  // namespace
 
-void Agent::CreateSpin() {
-  if (!config_.spin.enabled) {
-    capabilities_.push_back({"spin", "off", "disabled (vigild --spin off)"});
-    return;
-  }
+SpinCapability::SpinCapability(const SpinConfig& config)
+    : config_(config), alerts_(config.history, config.max_streams, config.stream_queue) {}
+
+absl::Status SpinCapability::Init(const InitContext& ctx) {
+  if (!config_.enabled) return absl::FailedPreconditionError("disabled (vigild --spin off)");
+  syscalls_ = dynamic_cast<const SyscallsCapability*>(ctx.Find("syscalls"));
+  profile_ = dynamic_cast<const ProfileCapability*>(ctx.Find("profile"));
   if (syscalls_ == nullptr || profile_ == nullptr) {
-    capabilities_.push_back({"spin", "off", "needs the syscalls and profile capabilities"});
-    return;
+    return absl::FailedPreconditionError("needs the syscalls and profile capabilities");
   }
-  absl::StatusOr<std::unique_ptr<SpinDetector>> d = SpinDetector::Create(config_.spin);
-  if (!d.ok()) {
-    capabilities_.push_back({"spin", "off", std::string(d.status().message())});
-    return;
+  absl::StatusOr<std::unique_ptr<SpinDetector>> d = SpinDetector::Create(config_);
+  if (!d.ok()) return d.status();
+  detector_ = *std::move(d);
+  signal_ = std::make_unique<SpinSignal>(config_, profile_->sample_hz(), NewProcReader());
+  if (!config_.on_alert.empty()) {
+    on_alert_ = std::make_unique<OnAlertRunner>(config_.on_alert, config_.on_alert_timeout,
+                                                config_.on_alert_queue);
   }
-  spin_detector_ = *std::move(d);
-  spin_signal_ = std::make_unique<SpinSignal>(config_.spin, config_.profile.sample_hz, NewProcReader());
-  if (!config_.spin.on_alert.empty()) {
-    on_alert_ = std::make_unique<OnAlertRunner>(config_.spin.on_alert, config_.spin.on_alert_timeout,
-                                                config_.spin.on_alert_queue);
-  }
-  spin_on_ = true;
-  capabilities_.push_back({"spin", "running", ""});
+  hostname_ = ctx.hostname;
+  store_ = std::make_unique<StoreView>(ctx.store->view());
+  return absl::OkStatus();
 }
 
-void Agent::CollectSpin(absl::Time start, absl::Time end, bool syscalls_ok) {
-  if (spin_detector_ == nullptr) return;
+absl::Status SpinCapability::Collect(const IntervalSpan& span, StoreWriter&) {
+  const absl::Time start = span.start, end = span.end;
+  const bool syscalls_ok = syscalls_->last_ok();
   std::vector<SpinObservation> obs;
-  {
-    absl::ReaderMutexLock lock(&store_mu_);
-    const ProfileInterval* prof = nullptr;
-    const SyscallInterval* sys = nullptr;
-    profile_window_.ForEachOverlapping(start, end, [&](const auto& iv) {
+  const ProfileInterval* prof = nullptr;
+  const SyscallInterval* sys = nullptr;
+  // Both intervals are read, and Build runs, under one reader lock.
+  store_->WithLock([&](const StoreView::Locked& l) {
+    l.ForEach(profile_->table(), start, end, [&](const auto& iv) {
       if (iv.start == start && iv.end == end) prof = &iv.data;
     });
-    syscall_window_.ForEachOverlapping(start, end, [&](const auto& iv) {
+    l.ForEach(syscalls_->table(), start, end, [&](const auto& iv) {
       if (iv.start == start && iv.end == end) sys = &iv.data;
     });
     // Without this interval's samples nothing can be judged; skipping it
     // keeps every streak as it is (tracked threads are not taken as exited).
-    if (prof == nullptr) return;
-    obs = spin_signal_->Build(start, end, *prof, syscalls_ok ? sys : nullptr, *spin_detector_);
-  }
-  std::vector<SpinEvent> events = spin_detector_->Observe(start, end, obs);
-  spin_tracking_overflow_.store(spin_detector_->tracking_overflow(), std::memory_order_relaxed);
+    if (prof == nullptr) return 0;
+    obs = signal_->Build(start, end, *prof, syscalls_ok ? sys : nullptr, *detector_);
+    return 0;
+  });
+  if (prof == nullptr) return absl::OkStatus();
+  std::vector<SpinEvent> events = detector_->Observe(start, end, obs);
+  tracking_overflow_.store(detector_->tracking_overflow(), std::memory_order_relaxed);
   for (const SpinEvent& e : events) {
     const v1::SpinAlert a = MakeAlert(e, end);
     fprintf(stderr, "%s\n", LogLine(a).c_str());
     alerts_.Publish(a);
     if (on_alert_ != nullptr) on_alert_->Enqueue(AlertJson(a));
   }
+  return absl::OkStatus();
 }
 
-v1::SpinAlert Agent::MakeAlert(const SpinEvent& e, absl::Time now) {
+void SpinCapability::Stop() {
+  alerts_.CloseAll();
+  on_alert_.reset();
+}
+
+v1::SpinAlert SpinCapability::MakeAlert(const SpinEvent& e, absl::Time now) {
   v1::SpinAlert a;
   if (e.kind == SpinEventKind::kResolved && alerts_.Active(e.id, &a)) {
     // Keep what the firing event said (cmdline, stacks); the thread may be
@@ -123,7 +128,7 @@ v1::SpinAlert Agent::MakeAlert(const SpinEvent& e, absl::Time now) {
   a.set_tid(e.tid);
   a.set_comm(e.comm);
   a.set_process_comm(e.pcomm);
-  a.set_cmdline(spin_signal_->proc()->Cmdline(e.pid));
+  a.set_cmdline(signal_->proc()->Cmdline(e.pid));
   a.set_cgroup(e.cgroup);
   a.set_container_id(ContainerIdFromCgroup(e.cgroup));
   a.set_start_unix_ns(absl::ToUnixNanos(e.start));
@@ -138,20 +143,17 @@ v1::SpinAlert Agent::MakeAlert(const SpinEvent& e, absl::Time now) {
   q.frames = v1::FRAME_FILTER_ALL;
   ProfileMerger merger(q);
   v1::ProfileResponse prof;
-  {
-    absl::ReaderMutexLock lock(&store_mu_);
-    profile_window_.ForEachOverlapping(e.start, now, [&](const auto& iv) { merger.Add(iv.data); });
-    merger.Finish(&prof);
-  }
+  store_->ForEach(profile_->table(), e.start, now, [&](const auto& iv) { merger.Add(iv.data); },
+                  [&] { merger.Finish(&prof); });
   std::vector<const v1::ProfileStack*> stacks;
   for (const auto& s : prof.stacks()) stacks.push_back(&s);
   std::sort(stacks.begin(), stacks.end(), [](const v1::ProfileStack* x, const v1::ProfileStack* y) {
     return x->samples() > y->samples();
   });
-  if (stacks.size() > config_.spin.top_stacks) stacks.resize(config_.spin.top_stacks);
+  if (stacks.size() > config_.top_stacks) stacks.resize(config_.top_stacks);
   for (const v1::ProfileStack* s : stacks) {
     google::protobuf::ListValue* out = a.add_stacks();
-    for (int i = 0; i < s->frame_ids_size() && i < static_cast<int>(config_.spin.max_frames); ++i) {
+    for (int i = 0; i < s->frame_ids_size() && i < static_cast<int>(config_.max_frames); ++i) {
       const uint32_t id = s->frame_ids(i);
       if (id >= static_cast<uint32_t>(prof.frames_size())) continue;
       out->add_values()->set_string_value(FrameName(prof.frames(id)));
@@ -161,7 +163,7 @@ v1::SpinAlert Agent::MakeAlert(const SpinEvent& e, absl::Time now) {
   return a;
 }
 
-absl::StatusOr<v1::ListAlertsResponse> Agent::ListAlerts(const v1::ListAlertsRequest& req) const {
+absl::StatusOr<v1::ListAlertsResponse> SpinCapability::ListAlerts(const v1::ListAlertsRequest& req) const {
   if (req.recent() > kMaxRecentAlerts) {
     return absl::InvalidArgumentError(
         absl::StrCat("recent ", req.recent(), ": at most ", kMaxRecentAlerts));
@@ -169,21 +171,14 @@ absl::StatusOr<v1::ListAlertsResponse> Agent::ListAlerts(const v1::ListAlertsReq
   v1::ListAlertsResponse resp;
   for (v1::SpinAlert& a : alerts_.List(req.recent())) *resp.add_alerts() = std::move(a);
   resp.set_fired_total(alerts_.counters().fired_total);
-  resp.set_tracking_overflow(spin_tracking_overflow_.load(std::memory_order_relaxed));
+  resp.set_tracking_overflow(tracking_overflow_.load(std::memory_order_relaxed));
   return resp;
 }
 
-absl::StatusOr<std::shared_ptr<AlertSubscription>> Agent::WatchAlerts(bool include_active) const {
-  if (!spin_on_) {
-    return absl::FailedPreconditionError("spin alerts are off on this agent (see vigil status)");
-  }
-  return alerts_.Subscribe(include_active);
-}
-
-std::string Agent::RenderSpinMetrics() const {
-  return vigil::RenderSpinMetrics(alerts_.counters(),
-                                  on_alert_ ? on_alert_->counters() : OnAlertCounters{},
-                                  spin_tracking_overflow_.load(std::memory_order_relaxed));
+void SpinCapability::RenderMetrics(const StoreView&, Exposition* e) const {
+  e->Raw(RenderSpinMetrics(alerts_.counters(),
+                           on_alert_ ? on_alert_->counters() : OnAlertCounters{},
+                           tracking_overflow_.load(std::memory_order_relaxed)));
 }
 
 }  // namespace vigil

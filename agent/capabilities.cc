@@ -1,0 +1,23 @@
+// The registry: every capability vigild runs, in collection order. Adding a
+// capability is one line here (plus its folder, proto messages and client
+// command). Order matters only for readers of other capabilities' tables:
+// spin reads what syscalls and profile stored in the same interval.
+#include "agent/agent.h"
+#include "agent/profile/profile_capability.h"
+#include "agent/spin/spin_capability.h"
+#include "agent/syscalls/syscalls_capability.h"
+#include "agent/udpdrops/udpdrops_capability.h"
+
+namespace vigil {
+
+std::vector<std::unique_ptr<Capability>> RegisteredCapabilities(const AgentConfig& c) {
+  std::vector<std::unique_ptr<Capability>> caps;
+  caps.push_back(std::make_unique<SyscallsCapability>(c.syscalls, c.store_max_records,
+                                                      c.metrics_max_processes));
+  caps.push_back(std::make_unique<UdpDropsCapability>(c.udpdrops, c.store_max_records));
+  caps.push_back(std::make_unique<ProfileCapability>(c.profile, c.profile_store_max_records));
+  caps.push_back(std::make_unique<SpinCapability>(c.spin));
+  return caps;
+}
+
+}  // namespace vigil

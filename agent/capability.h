@@ -1,0 +1,78 @@
+// One capability (syscalls, udpdrops, profile, spin, ...) is one module:
+// a folder agent/<cap>/ with its collector, aggregation, query, metrics and
+// <cap>_config.h, and one class implementing this interface. The Agent only
+// loops over what is registered (agent/capabilities.cc).
+//
+// Lifecycle, driven by the Agent:
+//   Init      configure -> load -> attach; register store tables. An error
+//             switches the capability off with that reason; the agent runs
+//             on without it (one missing kernel feature never fails it).
+//   Collect   once per interval, on the collection thread only: drain the
+//             kernel side and append the interval to the store.
+//   Stop      detach; release every kernel object (also done on destruction).
+// Everything else is read-only and safe from any thread: the status block,
+// losses and metric series, read from what Collect published.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "agent/metrics/exposition.h"
+#include "agent/store/window_store.h"
+#include "vigil/v1/vigil.pb.h"
+
+namespace vigil {
+
+enum class CapabilityState { kOff, kOn, kDegraded };
+
+// As the proto spells it ("running", "degraded", "off").
+const char* CapabilityStateName(CapabilityState s);
+
+class Capability;
+
+// What Init may use: the store to register tables in, and the capabilities
+// registered before this one (spin reads the syscalls and profile tables).
+struct InitContext {
+  WindowStore* store;
+  std::vector<const Capability*> earlier;
+  std::string hostname;
+  // A capability by name among the earlier ones, or nullptr if absent/off.
+  const Capability* Find(const std::string& name) const;
+};
+
+// One interval to collect.
+struct IntervalSpan {
+  absl::Time start;
+  absl::Time end;
+};
+
+class Capability {
+ public:
+  virtual ~Capability() = default;
+
+  virtual const char* name() const = 0;
+  // Configure, load, attach. Called once. A non-OK status turns the
+  // capability off with that message as its reason.
+  virtual absl::Status Init(const InitContext& ctx) = 0;
+  // Collection thread only. A failure is kept (last_error) and retried next
+  // interval; what is stored stays.
+  virtual absl::Status Collect(const IntervalSpan& span, StoreWriter& store) = 0;
+  // Detaches; idempotent.
+  virtual void Stop() {}
+
+  // kOn or kDegraded (with reason) after a successful Init.
+  virtual CapabilityState state() const { return CapabilityState::kOn; }
+  virtual std::string degraded_reason() const { return ""; }
+
+  // Its part of GetStatus (loss counters, retained data, ...).
+  virtual void FillStatus(const StoreView& store, v1::StatusResponse* out) const = 0;
+  // Its metric families. Loss counters go to vigil_lost_events_total via
+  // AddLosses so one family lists every capability's.
+  virtual void RenderMetrics(const StoreView& store, Exposition* out) const = 0;
+  // (cause, count) pairs for vigil_lost_events_total{capability=name()}.
+  virtual std::vector<std::pair<std::string, uint64_t>> Losses(const StoreView& store) const = 0;
+};
+
+}  // namespace vigil

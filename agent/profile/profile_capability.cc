@@ -1,0 +1,129 @@
+#include "agent/profile/profile_capability.h"
+
+namespace vigil {
+
+ProfileCapability::ProfileCapability(const ProfileConfig& config, size_t store_max_records)
+    : config_(config), store_max_records_(store_max_records) {}
+
+absl::Status ProfileCapability::Init(const InitContext& ctx) {
+  if (!config_.enabled) return absl::FailedPreconditionError("disabled (vigild --profile off)");
+  absl::StatusOr<std::unique_ptr<ProfileCollector>> c = ProfileCollector::Create(config_);
+  if (!c.ok()) return c.status();
+  collector_ = *std::move(c);
+  table_ = ctx.store->Register<ProfileInterval>(name(), store_max_records_);
+  absl::MutexLock lock(&mu_);
+  status_.set_sample_hz(config_.sample_hz);
+  status_.set_event(collector_->event());
+  status_.set_cpus(collector_->cpus());
+  for (uint32_t id : collector_->ProgramIds()) status_.add_program_ids(id);
+  return absl::OkStatus();
+}
+
+absl::Status ProfileCapability::Collect(const IntervalSpan& span, StoreWriter& store) {
+  absl::StatusOr<ProfileInterval> iv = collector_->Collect();
+  const SymbolCacheStats st = collector_->symbol_stats();
+  {
+    absl::MutexLock lock(&mu_);
+    status_.set_symbol_cache_processes(st.processes);
+    status_.set_symbol_cache_evicted_exit(st.evicted_exit);
+    status_.set_symbol_cache_evicted_exec(st.evicted_exec);
+    status_.set_symbol_cache_evicted_capacity(st.evicted_capacity);
+    status_.set_unnamed_frames(st.unnamed_frames);
+    status_.set_symbol_module_evictions(st.module_evictions);
+    status_.set_functions_interned(st.functions);
+    status_.set_functions_overflow(st.functions_overflow);
+    if (iv.ok()) loss_total_ += iv->loss;
+  }
+  if (!iv.ok()) return iv.status();
+  store.Add(table_, span.start, span.end, *std::move(iv));
+  return absl::OkStatus();
+}
+
+void ProfileCapability::Stop() { collector_.reset(); }
+
+absl::StatusOr<v1::HotResponse> ProfileCapability::QueryHot(const StoreView& store,
+                                                            const QueryContext& ctx,
+                                                            const v1::HotRequest& req) const {
+  const absl::Time began = absl::Now();
+  absl::StatusOr<ProfileQuery> q = ValidateHotRequest(req);
+  if (!q.ok()) return q.status();
+  absl::StatusOr<std::pair<absl::Time, absl::Time>> range = store.Resolve(req.range(), absl::Now());
+  if (!range.ok()) return range.status();
+  absl::StatusOr<StoreView::MergeSlot> slot = store.AcquireMergeSlot(ctx);
+  if (!slot.ok()) return slot.status();
+  v1::HotResponse resp;
+  HotMerger merger(*q);
+  // Finish copies what it needs from frames the store still holds.
+  const Coverage covered = store.ForEach(table_, range->first, range->second,
+                                         [&](const auto& iv) { merger.Add(iv.data); },
+                                         [&] { merger.Finish(&resp); });
+  resp.mutable_loss()->set_store_dropped(
+      store.Inspect(table_, [](const auto& w) { return w.dropped_records(); }));
+  resp.set_sample_hz(config_.sample_hz);
+  covered.ToProto(resp.mutable_covered());
+  resp.set_query_ns(absl::ToInt64Nanoseconds(absl::Now() - began));
+  return resp;
+}
+
+absl::StatusOr<v1::ProfileResponse> ProfileCapability::QueryProfile(
+    const StoreView& store, const QueryContext& ctx, const v1::ProfileRequest& req) const {
+  absl::StatusOr<ProfileQuery> q = ValidateProfileRequest(req);
+  if (!q.ok()) return q.status();
+  absl::StatusOr<std::pair<absl::Time, absl::Time>> range = store.Resolve(req.range(), absl::Now());
+  if (!range.ok()) return range.status();
+  absl::StatusOr<StoreView::MergeSlot> slot = store.AcquireMergeSlot(ctx);
+  if (!slot.ok()) return slot.status();
+  v1::ProfileResponse resp;
+  ProfileMerger merger(*q);
+  const Coverage covered = store.ForEach(table_, range->first, range->second,
+                                         [&](const auto& iv) { merger.Add(iv.data); });
+  merger.Finish(&resp);  // holds its own references to the frames
+  resp.mutable_loss()->set_store_dropped(
+      store.Inspect(table_, [](const auto& w) { return w.dropped_records(); }));
+  resp.set_sample_hz(config_.sample_hz);
+  covered.ToProto(resp.mutable_covered());
+  return resp;
+}
+
+void ProfileCapability::FillStatus(const StoreView& store, v1::StatusResponse* out) const {
+  v1::ProfilerStatus* p = out->mutable_profiler();
+  store.Inspect(table_, [&](const IntervalWindow<ProfileInterval>& w) {
+    p->set_intervals_retained(static_cast<uint32_t>(w.size()));
+    p->set_records_retained(w.records());
+    return 0;
+  });
+  const uint64_t dropped = store.Inspect(table_, [](const auto& w) { return w.dropped_records(); });
+  absl::MutexLock lock(&mu_);
+  const uint32_t intervals = p->intervals_retained();
+  const uint64_t records = p->records_retained();
+  *p = status_;
+  p->set_intervals_retained(intervals);
+  p->set_records_retained(records);
+  loss_total_.ToProto(dropped, p->mutable_loss());
+  p->set_samples(loss_total_.samples);
+}
+
+std::vector<std::pair<std::string, uint64_t>> ProfileCapability::Losses(
+    const StoreView& store) const {
+  const uint64_t window_cap = store.Inspect(table_, [](const auto& w) { return w.dropped_records(); });
+  absl::MutexLock lock(&mu_);
+  const ProfileLossCounts& pl = loss_total_;
+  return {{"map_full", pl.map_full},
+          {"user_stack_collision", pl.user_collisions},
+          {"kernel_stack_collision", pl.kernel_collisions},
+          {"stack_map_full", pl.stack_map_full},
+          {"no_buffer", pl.no_buffer},
+          {"window_cap", window_cap}};
+}
+
+void ProfileCapability::RenderMetrics(const StoreView&, Exposition* e) const {
+  absl::MutexLock lock(&mu_);
+  const ProfileLossCounts& pl = loss_total_;
+  e->Family("vigil_profile_samples_total", "counter",
+            "CPU samples the profiler took, by whether the CPU was idle.");
+  e->Sample("vigil_profile_samples_total", {{"cpu_state", "busy"}},
+            static_cast<double>(pl.samples - std::min(pl.samples, pl.idle)));
+  e->Sample("vigil_profile_samples_total", {{"cpu_state", "idle"}}, static_cast<double>(pl.idle));
+}
+
+}  // namespace vigil

@@ -1,0 +1,55 @@
+// The profile capability: sampled CPU stacks, symbolized at collection
+// (bpf/profile.bpf.c -> ProfileCollector -> the "profile" store table ->
+// GetHot / GetProfile, vigil hot / profile / flamegraph).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "agent/capability.h"
+#include "agent/profile/profile_aggregate.h"
+#include "agent/profile/profile_collector.h"
+#include "agent/profile/profile_config.h"
+
+namespace vigil {
+
+class ProfileCapability final : public Capability {
+ public:
+  ProfileCapability(const ProfileConfig& config, size_t store_max_records);
+
+  const char* name() const override { return "profile"; }
+  absl::Status Init(const InitContext& ctx) override;
+  absl::Status Collect(const IntervalSpan& span, StoreWriter& store) override;
+  void Stop() override;
+  void FillStatus(const StoreView& store, v1::StatusResponse* out) const override;
+  void RenderMetrics(const StoreView& store, Exposition* out) const override;
+  std::vector<std::pair<std::string, uint64_t>> Losses(const StoreView& store) const override;
+
+  // GetHot and GetProfile, from the store only.
+  absl::StatusOr<v1::HotResponse> QueryHot(const StoreView& store, const QueryContext& ctx,
+                                           const v1::HotRequest& req) const;
+  absl::StatusOr<v1::ProfileResponse> QueryProfile(const StoreView& store, const QueryContext& ctx,
+                                                   const v1::ProfileRequest& req) const;
+
+  Table<ProfileInterval> table() const { return table_; }
+  uint32_t sample_hz() const { return config_.sample_hz; }
+
+ private:
+  const ProfileConfig config_;
+  const size_t store_max_records_;
+  Table<ProfileInterval> table_;
+  std::unique_ptr<ProfileCollector> collector_;  // collection thread only
+
+  mutable absl::Mutex mu_;
+  ProfileLossCounts loss_total_ ABSL_GUARDED_BY(mu_);
+  // The profiler's fixed facts and symbol-cache counters, so status never
+  // touches the collector.
+  v1::ProfilerStatus status_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace vigil

@@ -1,0 +1,59 @@
+#include "agent/store/window_store.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace vigil {
+
+absl::StatusOr<std::pair<absl::Time, absl::Time>> StoreView::Resolve(const v1::TimeRange& range,
+                                                                      absl::Time now) const {
+  const absl::Duration window = store_->config_.window;
+  const absl::Duration since = absl::Nanoseconds(range.since_ago_ns());
+  const absl::Duration until = absl::Nanoseconds(range.until_ago_ns());
+  if (since > window) {
+    return absl::InvalidArgumentError(absl::StrCat("range: since ", absl::FormatDuration(since),
+                                                   " ago is outside the agent's ",
+                                                   absl::FormatDuration(window), " window"));
+  }
+  if (until > window) {
+    return absl::InvalidArgumentError(absl::StrCat("range: until ", absl::FormatDuration(until),
+                                                   " ago is outside the agent's ",
+                                                   absl::FormatDuration(window), " window"));
+  }
+  const absl::Time from = range.since_ago_ns() == 0 ? absl::InfinitePast() : now - since;
+  return std::make_pair(from, now - until);
+}
+
+absl::Duration StoreView::window() const { return store_->config_.window; }
+
+absl::StatusOr<StoreView::MergeSlot> StoreView::AcquireMergeSlot(const QueryContext& ctx) const {
+  const int max = store_->config_.max_concurrent_merges;
+  absl::MutexLock lock(&store_->slots_mu_);
+  auto free = [this, max]() ABSL_SHARED_LOCKS_REQUIRED(store_->slots_mu_) {
+    return store_->merges_running_ < max;
+  };
+  // Wake every 50 ms to notice a client that went away; the deadline ends
+  // the wait for good.
+  while (!free()) {
+    if (ctx.cancelled && ctx.cancelled()) {
+      return absl::CancelledError("the client cancelled while the query waited for a merge slot");
+    }
+    const absl::Time now = absl::Now();
+    if (now >= ctx.deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("deadline passed while waiting for one of ", max,
+                       " merge slots (the agent is answering other queries)"));
+    }
+    store_->slots_mu_.AwaitWithDeadline(
+        absl::Condition(&free), std::min(ctx.deadline, now + absl::Milliseconds(50)));
+  }
+  ++store_->merges_running_;
+  return MergeSlot(store_);
+}
+
+StoreView::MergeSlot::~MergeSlot() {
+  if (store_ == nullptr) return;
+  absl::MutexLock lock(&store_->slots_mu_);
+  --store_->merges_running_;
+}
+
+}  // namespace vigil

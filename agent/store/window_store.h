@@ -1,0 +1,249 @@
+// The time-window store as a type: one bounded IntervalWindow per
+// capability table, behind one lock, with two faces.
+//
+// - StoreWriter: only the collection loop holds one. Capabilities append
+//   their interval through it in Collect.
+// - StoreView: what gRPC handlers, the metrics exporter and detectors get.
+//   It reads tables and nothing else: no collector, no BPF map is reachable
+//   from it, and the compiler says so (it has no way to write).
+//
+// A capability registers its table once, at start-up, and keeps the typed
+// handle; a handle is only a key, useless without a view or a writer.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "agent/store/window.h"
+#include "vigil/v1/vigil.pb.h"
+
+namespace vigil {
+
+class WindowStore;
+class LockedStore;
+class StoreView;
+
+// A registered table of per-interval T (see IntervalWindow for T's needs).
+template <typename T>
+class Table {
+ public:
+  Table() = default;
+  bool valid() const { return window_ != nullptr; }
+
+ private:
+  friend class WindowStore;
+  friend class StoreWriter;
+  friend class StoreView;
+  friend class LockedStore;
+  explicit Table(IntervalWindow<T>* w) : window_(w) {}
+  IntervalWindow<T>* window_ = nullptr;
+};
+
+// What a merge covered: the span of the intervals it read and their count.
+struct Coverage {
+  absl::Time first = absl::InfiniteFuture();
+  absl::Time last = absl::InfinitePast();
+  uint32_t intervals = 0;
+
+  void Add(absl::Time start, absl::Time end) {
+    first = std::min(first, start);
+    last = std::max(last, end);
+    ++intervals;
+  }
+  double Seconds() const { return intervals > 0 ? absl::ToDoubleSeconds(last - first) : 0.0; }
+  void ToProto(v1::CoveredRange* out) const {
+    if (intervals > 0) {
+      out->set_start_unix_ns(absl::ToUnixNanos(first));
+      out->set_end_unix_ns(absl::ToUnixNanos(last));
+    }
+    out->set_intervals(intervals);
+  }
+};
+
+// The store as seen from inside StoreView::WithLock: reads without taking
+// the lock again.
+class LockedStore {
+ public:
+  template <typename T, typename Fn>
+  Coverage ForEach(Table<T> table, absl::Time from, absl::Time to, Fn&& fn) const {
+    Coverage c;
+    table.window_->ForEachOverlapping(from, to, [&](const auto& iv) {
+      c.Add(iv.start, iv.end);
+      fn(iv);
+    });
+    return c;
+  }
+
+ private:
+  friend class StoreView;
+  LockedStore() = default;
+};
+
+struct StoreConfig {
+  // How much history every table keeps.
+  absl::Duration window = absl::Minutes(10);
+  // Merges allocate in proportion to what they read; at most this many run
+  // at once and the rest wait their turn (until their deadline), so a burst
+  // of clients cannot balloon the agent's memory.
+  int max_concurrent_merges = 4;
+};
+
+// How a query waits for a merge slot: until its deadline, or until the
+// client goes away (cancelled() turns true; polled every 50 ms).
+struct QueryContext {
+  absl::Time deadline = absl::InfiniteFuture();
+  std::function<bool()> cancelled;
+};
+
+// Read-only access: the only face handlers, exporters and detectors get.
+class StoreView {
+ public:
+  explicit StoreView(const WindowStore* store) : store_(store) {}
+
+  // Calls fn(const IntervalWindow<T>::Interval&) for each interval of
+  // `table` overlapping [from, to], oldest first, under the store's reader
+  // lock; returns what it covered. fn must not call back into the store.
+  template <typename T, typename Fn>
+  Coverage ForEach(Table<T> table, absl::Time from, absl::Time to, Fn&& fn) const {
+    return ForEach(table, from, to, std::forward<Fn>(fn), [] {});
+  }
+  // The same, then calls then() under the same lock: for merges whose
+  // result still points into the intervals.
+  template <typename T, typename Fn, typename Then>
+  Coverage ForEach(Table<T> table, absl::Time from, absl::Time to, Fn&& fn, Then&& then) const;
+
+  // Tables read under one reader lock, for a reader that needs two
+  // tables at the same instant.
+  using Locked = LockedStore;
+  // Calls fn(const Locked&) under the reader lock.
+  template <typename Fn>
+  auto WithLock(Fn&& fn) const;
+
+  // Calls fn(const IntervalWindow<T>&) under the reader lock: sizes,
+  // evictions and the like.
+  template <typename T, typename Fn>
+  auto Inspect(Table<T> table, Fn&& fn) const;
+
+  // Range resolution against the window: INVALID_ARGUMENT if a bound lies
+  // outside it. since_ago_ns 0 means the whole window.
+  absl::StatusOr<std::pair<absl::Time, absl::Time>> Resolve(const v1::TimeRange& range,
+                                                            absl::Time now) const;
+  absl::Duration window() const;
+
+  // Holds one of the bounded merge slots for its lifetime.
+  class MergeSlot {
+   public:
+    MergeSlot(MergeSlot&& o) noexcept : store_(std::exchange(o.store_, nullptr)) {}
+    MergeSlot(const MergeSlot&) = delete;
+    MergeSlot& operator=(const MergeSlot&) = delete;
+    ~MergeSlot();
+
+   private:
+    friend class StoreView;
+    explicit MergeSlot(const WindowStore* s) : store_(s) {}
+    const WindowStore* store_;
+  };
+  // Waits for a merge slot; DEADLINE_EXCEEDED or CANCELLED if the client's
+  // deadline passes or it goes away first.
+  absl::StatusOr<MergeSlot> AcquireMergeSlot(const QueryContext& ctx) const;
+
+ private:
+  const WindowStore* store_;
+};
+
+// The collection loop's face: appends intervals.
+class StoreWriter {
+ public:
+  explicit StoreWriter(WindowStore* store) : store_(store) {}
+  template <typename T>
+  void Add(Table<T> table, absl::Time start, absl::Time end, T data);
+
+ private:
+  WindowStore* store_;
+};
+
+class WindowStore {
+ public:
+  explicit WindowStore(const StoreConfig& config) : config_(config) {}
+  WindowStore(const WindowStore&) = delete;
+  WindowStore& operator=(const WindowStore&) = delete;
+
+  // At start-up, before the collection loop runs: a new table holding at
+  // most max_records records (the memory bound; oldest intervals are
+  // evicted first and counted).
+  template <typename T>
+  Table<T> Register(std::string name, size_t max_records) {
+    auto holder = std::make_unique<Holder<T>>(config_.window, max_records);
+    IntervalWindow<T>* w = &holder->window;
+    absl::MutexLock lock(&mu_);
+    tables_.push_back({std::move(name), std::move(holder)});
+    return Table<T>(w);
+  }
+
+  StoreView view() const { return StoreView(this); }
+  StoreWriter writer() { return StoreWriter(this); }
+  const StoreConfig& config() const { return config_; }
+
+ private:
+  friend class StoreView;
+  friend class StoreWriter;
+  struct HolderBase {
+    virtual ~HolderBase() = default;
+  };
+  template <typename T>
+  struct Holder : HolderBase {
+    Holder(absl::Duration retention, size_t max_records) : window(retention, max_records) {}
+    IntervalWindow<T> window;
+  };
+  struct Entry {
+    std::string name;
+    std::unique_ptr<HolderBase> holder;
+  };
+
+  const StoreConfig config_;
+  // Guards every table's contents (the windows live in tables_' holders).
+  mutable absl::Mutex mu_;
+  std::vector<Entry> tables_ ABSL_GUARDED_BY(mu_);
+  mutable absl::Mutex slots_mu_;
+  mutable int merges_running_ ABSL_GUARDED_BY(slots_mu_) = 0;
+};
+
+template <typename Fn>
+auto StoreView::WithLock(Fn&& fn) const {
+  absl::ReaderMutexLock lock(&store_->mu_);
+  return fn(Locked());
+}
+
+template <typename T, typename Fn, typename Then>
+Coverage StoreView::ForEach(Table<T> table, absl::Time from, absl::Time to, Fn&& fn,
+                            Then&& then) const {
+  return WithLock([&](const Locked& l) {
+    const Coverage c = l.ForEach(table, from, to, fn);
+    then();
+    return c;
+  });
+}
+
+template <typename T, typename Fn>
+auto StoreView::Inspect(Table<T> table, Fn&& fn) const {
+  absl::ReaderMutexLock lock(&store_->mu_);
+  return fn(static_cast<const IntervalWindow<T>&>(*table.window_));
+}
+
+template <typename T>
+void StoreWriter::Add(Table<T> table, absl::Time start, absl::Time end, T data) {
+  absl::MutexLock lock(&store_->mu_);
+  table.window_->Add(start, end, std::move(data));
+}
+
+}  // namespace vigil

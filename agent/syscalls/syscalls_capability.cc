@@ -1,0 +1,104 @@
+#include "agent/syscalls/syscalls_capability.h"
+
+namespace vigil {
+
+SyscallsCapability::SyscallsCapability(const SyscallsConfig& config, size_t store_max_records,
+                                       size_t metrics_max_processes)
+    : config_(config), store_max_records_(store_max_records), series_(metrics_max_processes) {}
+
+absl::Status SyscallsCapability::Init(const InitContext& ctx) {
+  absl::StatusOr<std::unique_ptr<SyscallsCollector>> c = SyscallsCollector::Create(config_);
+  if (!c.ok()) return c.status();
+  collector_ = *std::move(c);
+  hostname_ = ctx.hostname;
+  table_ = ctx.store->Register<SyscallInterval>(name(), store_max_records_);
+  return absl::OkStatus();
+}
+
+absl::Status SyscallsCapability::Collect(const IntervalSpan& span, StoreWriter& store) {
+  absl::StatusOr<SyscallInterval> iv = collector_->Collect();
+  absl::MutexLock lock(&mu_);
+  last_ok_ = iv.ok();
+  if (!iv.ok()) return iv.status();  // what is stored stays; retried next interval
+  loss_total_ += iv->loss;
+  series_.Add(*iv);
+  fill_ = static_cast<double>(iv->records.size()) / config_.max_entries;
+  store.Add(table_, span.start, span.end, *std::move(iv));
+  return absl::OkStatus();
+}
+
+void SyscallsCapability::Stop() { collector_.reset(); }
+
+bool SyscallsCapability::last_ok() const {
+  absl::MutexLock lock(&mu_);
+  return last_ok_;
+}
+
+absl::StatusOr<v1::SyscallsResponse> SyscallsCapability::Query(
+    const StoreView& store, const QueryContext& ctx, const v1::SyscallsRequest& req) const {
+  absl::StatusOr<SyscallQuery> q = ValidateSyscallsRequest(req);
+  if (!q.ok()) return q.status();
+  absl::StatusOr<StoreView::MergeSlot> slot = store.AcquireMergeSlot(ctx);
+  if (!slot.ok()) return slot.status();
+  absl::StatusOr<std::pair<absl::Time, absl::Time>> range = store.Resolve(req.range(), absl::Now());
+  if (!range.ok()) return range.status();
+
+  v1::SyscallsResponse resp;
+  SyscallMerger merger(*q);
+  // The merger's second pass (histograms of the rows that made the cut)
+  // reads the same intervals, so Finish runs under the same reader lock.
+  const Coverage covered = store.ForEach(table_, range->first, range->second,
+                                         [&](const auto& iv) { merger.Add(iv.data); },
+                                         [&] { merger.Finish(&resp); });
+  resp.set_latency_measured(config_.measure_latency);
+  resp.set_hostname(hostname_);
+  resp.mutable_loss()->set_store_dropped(
+      store.Inspect(table_, [](const auto& w) { return w.dropped_records(); }));
+  covered.ToProto(resp.mutable_covered());
+  return resp;
+}
+
+void SyscallsCapability::FillStatus(const StoreView& store, v1::StatusResponse* out) const {
+  store.Inspect(table_, [&](const IntervalWindow<SyscallInterval>& w) {
+    if (!w.empty()) out->set_oldest_unix_ns(absl::ToUnixNanos(w.oldest_start()));
+    out->set_intervals_retained(static_cast<uint32_t>(w.size()));
+    out->mutable_syscall_loss()->set_store_dropped(w.dropped_records());
+    return 0;
+  });
+  absl::MutexLock lock(&mu_);
+  v1::SyscallLoss* l = out->mutable_syscall_loss();
+  l->set_map_full(loss_total_.map_full);
+  l->set_no_enter(loss_total_.no_enter);
+  l->set_storage_fail(loss_total_.storage_fail);
+  l->set_nr_out_of_range(loss_total_.nr_out_of_range);
+}
+
+std::vector<std::pair<std::string, uint64_t>> SyscallsCapability::Losses(
+    const StoreView& store) const {
+  const uint64_t window_cap = store.Inspect(table_, [](const auto& w) { return w.dropped_records(); });
+  absl::MutexLock lock(&mu_);
+  return {{"map_full", loss_total_.map_full},
+          {"storage_fail", loss_total_.storage_fail},
+          {"no_enter", loss_total_.no_enter},
+          {"nr_out_of_range", loss_total_.nr_out_of_range},
+          {"window_cap", window_cap}};
+}
+
+void SyscallsCapability::RenderMetrics(const StoreView& store, Exposition* e) const {
+  {
+    absl::MutexLock lock(&mu_);
+    series_.Render(e);
+    e->Family("vigil_metrics_series_overflow", "gauge",
+              "Process names summed into comm=\"other\" because metrics-max-processes was "
+              "reached.");
+    e->Sample("vigil_metrics_series_overflow", series_.overflowed());
+    e->Family("vigil_map_fill_ratio", "gauge",
+              "Entries used in the last interval over a BPF map's max_entries.");
+    e->Sample("vigil_map_fill_ratio", {{"map", "syscalls_stats"}}, fill_);
+  }
+  e->Family("vigil_store_records", "gauge", "Records held in the time-window store.");
+  e->Sample("vigil_store_records",
+            store.Inspect(table_, [](const auto& w) { return w.records(); }));
+}
+
+}  // namespace vigil

@@ -1,0 +1,60 @@
+// The syscalls capability: per-thread syscall counts, errors and latency
+// (bpf/syscalls.bpf.c -> SyscallsCollector -> the "syscalls" store table ->
+// GetSyscalls, vigil syscalls; Prometheus vigil_syscalls_*).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "agent/capability.h"
+#include "agent/metrics/syscall_series.h"
+#include "agent/syscalls/syscalls_aggregate.h"
+#include "agent/syscalls/syscalls_collector.h"
+#include "agent/syscalls/syscalls_config.h"
+
+namespace vigil {
+
+class SyscallsCapability final : public Capability {
+ public:
+  // store_max_records: the table's record cap; metrics_max_processes: the
+  // Prometheus series' process-name cap.
+  SyscallsCapability(const SyscallsConfig& config, size_t store_max_records,
+                     size_t metrics_max_processes);
+
+  const char* name() const override { return "syscalls"; }
+  absl::Status Init(const InitContext& ctx) override;
+  absl::Status Collect(const IntervalSpan& span, StoreWriter& store) override;
+  void Stop() override;
+  void FillStatus(const StoreView& store, v1::StatusResponse* out) const override;
+  void RenderMetrics(const StoreView& store, Exposition* out) const override;
+  std::vector<std::pair<std::string, uint64_t>> Losses(const StoreView& store) const override;
+
+  // GetSyscalls, from the store only.
+  absl::StatusOr<v1::SyscallsResponse> Query(const StoreView& store, const QueryContext& ctx,
+                                             const v1::SyscallsRequest& req) const;
+
+  Table<SyscallInterval> table() const { return table_; }
+  // Whether the last Collect succeeded (the spin detector needs to know).
+  bool last_ok() const;
+
+ private:
+  const SyscallsConfig config_;
+  const size_t store_max_records_;
+  std::string hostname_;
+  Table<SyscallInterval> table_;
+  // Collection thread only.
+  std::unique_ptr<SyscallsCollector> collector_;
+
+  mutable absl::Mutex mu_;  // what Collect publishes for the readers
+  SyscallLossCounts loss_total_ ABSL_GUARDED_BY(mu_);
+  SyscallSeries series_ ABSL_GUARDED_BY(mu_);
+  double fill_ ABSL_GUARDED_BY(mu_) = 0;  // last interval's records / max_entries
+  bool last_ok_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace vigil

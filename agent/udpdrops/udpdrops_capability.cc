@@ -1,0 +1,78 @@
+#include "agent/udpdrops/udpdrops_capability.h"
+
+namespace vigil {
+
+UdpDropsCapability::UdpDropsCapability(const UdpDropsConfig& config, size_t store_max_records)
+    : config_(config), store_max_records_(store_max_records), series_(config.metrics_max_series) {}
+
+absl::Status UdpDropsCapability::Init(const InitContext& ctx) {
+  absl::StatusOr<std::unique_ptr<UdpDropsCollector>> c = UdpDropsCollector::Create(config_);
+  if (!c.ok()) return c.status();
+  collector_ = *std::move(c);
+  reasons_ = collector_->reasons();
+  degraded_ = collector_->degraded();
+  table_ = ctx.store->Register<UdpDropInterval>(name(), store_max_records_);
+  return absl::OkStatus();
+}
+
+absl::Status UdpDropsCapability::Collect(const IntervalSpan& span, StoreWriter& store) {
+  absl::StatusOr<UdpDropInterval> iv = collector_->Collect(span.end);
+  if (!iv.ok()) return iv.status();
+  {
+    absl::MutexLock lock(&mu_);
+    loss_total_ += iv->loss;
+    series_.Add(*iv, reasons_);
+  }
+  store.Add(table_, span.start, span.end, *std::move(iv));
+  return absl::OkStatus();
+}
+
+void UdpDropsCapability::Stop() { collector_.reset(); }
+
+absl::StatusOr<v1::DropsResponse> UdpDropsCapability::Query(const StoreView& store,
+                                                            const QueryContext& ctx,
+                                                            const v1::DropsRequest& req) const {
+  absl::StatusOr<DropsQuery> q = ValidateDropsRequest(req, reasons_);
+  if (!q.ok()) return q.status();
+  absl::StatusOr<std::pair<absl::Time, absl::Time>> range = store.Resolve(req.range(), absl::Now());
+  if (!range.ok()) return range.status();
+  absl::StatusOr<StoreView::MergeSlot> slot = store.AcquireMergeSlot(ctx);
+  if (!slot.ok()) return slot.status();
+
+  v1::DropsResponse resp;
+  DropsMerger merger(*q, reasons_);
+  const Coverage covered = store.ForEach(table_, range->first, range->second,
+                                         [&](const auto& iv) { merger.Add(iv.data, iv.end); });
+  merger.Finish(covered.Seconds(), &resp);
+  resp.set_reasons_known(!reasons_.empty());
+  resp.mutable_loss()->set_store_dropped(
+      store.Inspect(table_, [](const auto& w) { return w.dropped_records(); }));
+  covered.ToProto(resp.mutable_covered());
+  return resp;
+}
+
+void UdpDropsCapability::FillStatus(const StoreView& store, v1::StatusResponse* out) const {
+  v1::UdpDropLoss* ul = out->mutable_udpdrop_loss();
+  ul->set_store_dropped(store.Inspect(table_, [](const auto& w) { return w.dropped_records(); }));
+  absl::MutexLock lock(&mu_);
+  ul->set_map_full(loss_total_.map_full);
+  ul->set_bad_header(loss_total_.bad_header);
+  ul->set_owner_cache_full(loss_total_.owner_cache_full);
+}
+
+std::vector<std::pair<std::string, uint64_t>> UdpDropsCapability::Losses(
+    const StoreView& store) const {
+  const uint64_t window_cap = store.Inspect(table_, [](const auto& w) { return w.dropped_records(); });
+  absl::MutexLock lock(&mu_);
+  return {{"map_full", loss_total_.map_full},
+          {"bad_header", loss_total_.bad_header},
+          {"owner_cache_full", loss_total_.owner_cache_full},
+          {"window_cap", window_cap}};
+}
+
+void UdpDropsCapability::RenderMetrics(const StoreView&, Exposition* e) const {
+  absl::MutexLock lock(&mu_);
+  series_.Render(e);
+}
+
+}  // namespace vigil
