@@ -44,13 +44,17 @@ TEST(SyscallSeriesTest, CountersAccumulateAndCardinalityIsCapped) {
   Exposition e;
   series.Render(&e);
   const std::string& t = e.text();
-  EXPECT_NE(t.find("vigil_syscalls_total{comm=\"c\",syscall=\"read\"} 3\n"), std::string::npos) << t;
-  EXPECT_NE(t.find("vigil_syscalls_total{comm=\"d\",syscall=\"read\"} 4\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("vigil_syscalls_total{comm=\"c\",syscall=\"read\"} 3\n"), std::string::npos)
+      << t;
+  EXPECT_NE(t.find("vigil_syscalls_total{comm=\"d\",syscall=\"read\"} 4\n"), std::string::npos)
+      << t;
   EXPECT_EQ(t.find("comm=\"a\""), std::string::npos) << t;
   EXPECT_EQ(t.find("comm=\"b\""), std::string::npos) << t;
   EXPECT_EQ(t.find("comm=\"other\""), std::string::npos) << t;
-  EXPECT_NE(t.find("vigil_syscall_errors_total{comm=\"c\",syscall=\"read\"} 1\n"), std::string::npos);
-  EXPECT_NE(t.find("vigil_syscall_seconds_total{comm=\"c\",syscall=\"read\"} 2\n"), std::string::npos);
+  EXPECT_NE(t.find("vigil_syscall_errors_total{comm=\"c\",syscall=\"read\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(t.find("vigil_syscall_seconds_total{comm=\"c\",syscall=\"read\"} 2\n"),
+            std::string::npos);
 }
 
 TEST(SyscallSeriesTest, CountersAccumulatePerProcess) {
@@ -62,9 +66,12 @@ TEST(SyscallSeriesTest, CountersAccumulatePerProcess) {
   Exposition e;
   series.Render(&e);
   const std::string& t = e.text();
-  EXPECT_NE(t.find("vigil_syscalls_total{comm=\"a\",syscall=\"read\"} 12\n"), std::string::npos) << t;
-  EXPECT_NE(t.find("vigil_syscall_errors_total{comm=\"a\",syscall=\"read\"} 2\n"), std::string::npos);
-  EXPECT_NE(t.find("vigil_syscall_seconds_total{comm=\"a\",syscall=\"read\"} 4\n"), std::string::npos);
+  EXPECT_NE(t.find("vigil_syscalls_total{comm=\"a\",syscall=\"read\"} 12\n"), std::string::npos)
+      << t;
+  EXPECT_NE(t.find("vigil_syscall_errors_total{comm=\"a\",syscall=\"read\"} 2\n"),
+            std::string::npos);
+  EXPECT_NE(t.find("vigil_syscall_seconds_total{comm=\"a\",syscall=\"read\"} 4\n"),
+            std::string::npos);
 }
 
 bool HasSeries(const SyscallSeries& series, const std::string& comm) {
@@ -98,7 +105,8 @@ TEST(SyscallSeriesTest, SeeingAProcessAgainRefreshesIt) {
   EXPECT_TRUE(HasSeries(series, "d"));
   Exposition e;
   series.Render(&e);
-  EXPECT_NE(e.text().find("vigil_syscalls_total{comm=\"a\",syscall=\"read\"} 2\n"), std::string::npos)
+  EXPECT_NE(e.text().find("vigil_syscalls_total{comm=\"a\",syscall=\"read\"} 2\n"),
+            std::string::npos)
       << e.text();
 
   // An evicted name that comes back starts from zero and evicts the next
@@ -108,7 +116,8 @@ TEST(SyscallSeriesTest, SeeingAProcessAgainRefreshesIt) {
   EXPECT_FALSE(HasSeries(series, "c"));
   Exposition e2;
   series.Render(&e2);
-  EXPECT_NE(e2.text().find("vigil_syscalls_total{comm=\"b\",syscall=\"read\"} 4\n"), std::string::npos)
+  EXPECT_NE(e2.text().find("vigil_syscalls_total{comm=\"b\",syscall=\"read\"} 4\n"),
+            std::string::npos)
       << e2.text();
 }
 
