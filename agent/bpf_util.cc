@@ -8,29 +8,53 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
-#include <mutex>
+#include <thread>
+#include <utility>
 
+#include "absl/base/attributes.h"
+#include "absl/base/const_init.h"
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 
 namespace vigil {
 namespace {
 
 constexpr size_t kKeptWarnings = 4;
 
-// libbpf's print callback is process-global by design, so its sink is too.
-std::mutex g_log_mu;
-std::deque<std::string>* g_recent = new std::deque<std::string>();
+// libbpf's print callback is process-global by design, so the registry of
+// live captures is too.
+ABSL_CONST_INIT absl::Mutex g_log_mu(absl::kConstInit);
+
+}  // namespace
+
+struct LibbpfLogSink {
+  std::thread::id thread;
+  std::deque<std::string> lines ABSL_GUARDED_BY(g_log_mu);
+};
+
+namespace {
+
+// Live captures, oldest first (a thread's innermost capture is its last).
+std::vector<LibbpfLogSink*>* const g_sinks ABSL_PT_GUARDED_BY(g_log_mu) =
+    new std::vector<LibbpfLogSink*>();
 
 int QuietPrint(enum libbpf_print_level level, const char* fmt, va_list ap) {
   if (level != LIBBPF_WARN) return 0;
   char buf[512];
   vsnprintf(buf, sizeof(buf), fmt, ap);
   std::string line(absl::StripTrailingAsciiWhitespace(buf));
-  std::lock_guard<std::mutex> lock(g_log_mu);
-  g_recent->push_back(std::move(line));
-  while (g_recent->size() > kKeptWarnings) g_recent->pop_front();
+  const std::thread::id self = std::this_thread::get_id();
+  absl::MutexLock lock(&g_log_mu);
+  for (auto it = g_sinks->rbegin(); it != g_sinks->rend(); ++it) {
+    if ((*it)->thread != self) continue;
+    std::deque<std::string>& lines = (*it)->lines;
+    lines.push_back(std::move(line));
+    while (lines.size() > kKeptWarnings) lines.pop_front();
+    break;
+  }
   return 0;
 }
 
@@ -44,9 +68,31 @@ void ConfigureLibbpfLogging(bool verbose) {
   libbpf_set_print(verbose ? VerbosePrint : QuietPrint);
 }
 
-std::string LibbpfRecentWarnings() {
-  std::lock_guard<std::mutex> lock(g_log_mu);
-  return absl::StrJoin(*g_recent, "; ");
+LibbpfLogCapture::LibbpfLogCapture() : sink_(new LibbpfLogSink) {
+  sink_->thread = std::this_thread::get_id();
+  absl::MutexLock lock(&g_log_mu);
+  g_sinks->push_back(sink_.get());
+}
+
+LibbpfLogCapture::~LibbpfLogCapture() {
+  absl::MutexLock lock(&g_log_mu);
+  for (auto it = g_sinks->begin(); it != g_sinks->end(); ++it) {
+    if (*it == sink_.get()) {
+      g_sinks->erase(it);
+      break;
+    }
+  }
+}
+
+std::string LibbpfLogCapture::Warnings() const {
+  absl::MutexLock lock(&g_log_mu);
+  return absl::StrJoin(sink_->lines, "; ");
+}
+
+absl::Status LibbpfLogCapture::Annotate(absl::Status s) const {
+  std::string hint = Warnings();
+  if (hint.empty() || s.ok()) return s;
+  return absl::Status(s.code(), absl::StrCat(s.message(), " [libbpf: ", hint, "]"));
 }
 
 absl::Status ErrnoStatus(int err, absl::string_view what) {

@@ -23,11 +23,34 @@ template <typename Skel>
 using SkelPtr = std::unique_ptr<Skel, SkelDeleter<Skel>>;
 
 // libbpf prints to stderr by default. With verbose, everything goes to
-// stderr; otherwise warnings are kept (last few lines) for error messages.
+// stderr; otherwise warnings are kept for error messages, but only while a
+// LibbpfLogCapture on the printing thread is alive (others are dropped).
 void ConfigureLibbpfLogging(bool verbose);
 
-// The last warning lines libbpf printed, joined by "; " (may be empty).
-std::string LibbpfRecentWarnings();
+struct LibbpfLogSink;
+
+// Captures the libbpf warnings printed on this thread while it lives (the
+// last few lines), so that a capability's load error names that load's
+// warnings only, never another capability's. Open one before a skeleton's
+// open/load/attach:
+//   LibbpfLogCapture libbpf_log;
+//   if (int err = x_bpf::load(skel)) return libbpf_log.Annotate(ErrnoStatus(err, "loading x"));
+// Captures nest: the innermost one on the thread gets the lines.
+class LibbpfLogCapture {
+ public:
+  LibbpfLogCapture();
+  ~LibbpfLogCapture();
+  LibbpfLogCapture(const LibbpfLogCapture&) = delete;
+  LibbpfLogCapture& operator=(const LibbpfLogCapture&) = delete;
+
+  // This capture's warning lines so far, joined by "; " (may be empty).
+  std::string Warnings() const;
+  // s with " [libbpf: <Warnings()>]" appended to its message, if any.
+  absl::Status Annotate(absl::Status s) const;
+
+ private:
+  std::unique_ptr<LibbpfLogSink> sink_;
+};
 
 // Maps an errno from a libbpf call to a Status naming what failed, e.g.
 // ErrnoStatus(EPERM, "loading syscalls.bpf.o").

@@ -49,8 +49,8 @@ struct AgentConfig {
   SpinConfig spin;
   ListenConfig listen;
   MetricsConfig metrics;
-  // Prometheus series cardinality: process names with their own series;
-  // the rest are summed into comm="other".
+  // Prometheus series cardinality: process names with their own series (the
+  // most recently seen; the least recently seen is evicted for a new one).
   size_t metrics_max_processes = 100;
   bool verbose = false;
   // Test hook: SIGUSR2 stalls the collection loop (so its heartbeat stops),

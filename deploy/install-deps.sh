@@ -15,8 +15,9 @@ build_pkgs=(
   libsystemd-dev libcpp-httplib-dev
   iproute2 procps
 )
+# clang-14 (clang++-14) and clang-format: the style checks in tests/style.
 test_pkgs=(strace linux-perf bpftrace libbpf-tools openssl systemd prometheus curl golang-go chromium
-  qemu-system-x86 debootstrap e2fsprogs jq)
+  qemu-system-x86 debootstrap e2fsprogs jq clang-14 clang-format)
 
 want=("${build_pkgs[@]}")
 case "${1:-}" in

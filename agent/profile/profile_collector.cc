@@ -16,12 +16,6 @@
 namespace vigil {
 namespace {
 
-absl::Status WithLibbpfHint(absl::Status s) {
-  std::string hint = LibbpfRecentWarnings();
-  if (hint.empty()) return s;
-  return absl::Status(s.code(), absl::StrCat(s.message(), " [libbpf: ", hint, "]"));
-}
-
 // A perf event fd until libbpf takes it over (bpf_link destroy closes it).
 class PerfFd {
  public:
@@ -90,6 +84,8 @@ absl::StatusOr<std::unique_ptr<ProfileCollector>> ProfileCollector::Create(
   if (config.max_entries == 0 || config.stack_entries == 0 || config.batch_size == 0) {
     return absl::InvalidArgumentError("profile: max_entries, stack_entries and batch_size must be > 0");
   }
+  // This load's libbpf warnings, for its error messages.
+  LibbpfLogCapture libbpf_log;
   SkelPtr<profile_bpf> skel(profile_bpf::open());
   if (!skel) return ErrnoStatus(errno, "opening profile.bpf.o");
   for (bpf_map* m : {skel->maps.counts_a, skel->maps.counts_b}) {
@@ -103,7 +99,7 @@ absl::StatusOr<std::unique_ptr<ProfileCollector>> ProfileCollector::Create(
     }
   }
   if (int err = profile_bpf::load(skel.get())) {
-    return WithLibbpfHint(ErrnoStatus(err, "loading profile.bpf.o"));
+    return libbpf_log.Annotate(ErrnoStatus(err, "loading profile.bpf.o"));
   }
   std::unique_ptr<ProfileCollector> c(new ProfileCollector(config, std::move(skel)));
   if (absl::Status s = c->AttachAllCpus(); !s.ok()) return s;
@@ -122,6 +118,7 @@ ProfileCollector::ProfileCollector(const ProfileConfig& config, SkelPtr<profile_
 ProfileCollector::~ProfileCollector() { links_.clear(); }
 
 absl::Status ProfileCollector::AttachAllCpus() {
+  LibbpfLogCapture libbpf_log;  // the attach's warnings, for its error message
   const std::vector<int> cpus = OnlineCpus();
   if (cpus.empty()) return absl::InternalError("profile: no online CPUs in /sys/devices/system/cpu/online");
   // Probe for a hardware PMU on the first CPU; most VMs have none.
@@ -147,7 +144,7 @@ absl::Status ProfileCollector::AttachAllCpus() {
     }
     bpf_link* link = bpf_program__attach_perf_event(skel_->progs.vigil_profile_sample, fd.get());
     if (link == nullptr) {
-      return WithLibbpfHint(ErrnoStatus(errno, absl::StrCat("profile: attaching to CPU ", cpu)));
+      return libbpf_log.Annotate(ErrnoStatus(errno, absl::StrCat("profile: attaching to CPU ", cpu)));
     }
     fd.release();  // the link closes it
     links_.emplace_back(link);

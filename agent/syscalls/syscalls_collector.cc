@@ -10,21 +10,14 @@
 #include "bpf/syscalls.skel.h"
 
 namespace vigil {
-namespace {
-
-absl::Status WithLibbpfHint(absl::Status s) {
-  std::string hint = LibbpfRecentWarnings();
-  if (hint.empty()) return s;
-  return absl::Status(s.code(), absl::StrCat(s.message(), " [libbpf: ", hint, "]"));
-}
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<SyscallsCollector>> SyscallsCollector::Create(
     const SyscallsConfig& config) {
   if (config.max_entries == 0 || config.batch_size == 0) {
     return absl::InvalidArgumentError("syscalls: max_entries and batch_size must be > 0");
   }
+  // This load's libbpf warnings, for its error messages.
+  LibbpfLogCapture libbpf_log;
   SkelPtr<syscalls_bpf> skel(syscalls_bpf::open());
   if (!skel) return ErrnoStatus(errno, "opening syscalls.bpf.o");
 
@@ -39,10 +32,10 @@ absl::StatusOr<std::unique_ptr<SyscallsCollector>> SyscallsCollector::Create(
     bpf_program__set_autoload(skel->progs.vigil_sys_enter, false);
   }
   if (int err = syscalls_bpf::load(skel.get())) {
-    return WithLibbpfHint(ErrnoStatus(err, "loading syscalls.bpf.o"));
+    return libbpf_log.Annotate(ErrnoStatus(err, "loading syscalls.bpf.o"));
   }
   if (int err = syscalls_bpf::attach(skel.get())) {
-    return WithLibbpfHint(ErrnoStatus(err, "attaching tp_btf/sys_enter,sys_exit"));
+    return libbpf_log.Annotate(ErrnoStatus(err, "attaching tp_btf/sys_enter,sys_exit"));
   }
   return std::unique_ptr<SyscallsCollector>(new SyscallsCollector(config, std::move(skel)));
 }

@@ -10,15 +10,6 @@
 #include "bpf/udpdrops.skel.h"
 
 namespace vigil {
-namespace {
-
-absl::Status WithLibbpfHint(absl::Status s) {
-  std::string hint = LibbpfRecentWarnings();
-  if (hint.empty()) return s;
-  return absl::Status(s.code(), absl::StrCat(s.message(), " [libbpf: ", hint, "]"));
-}
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<UdpDropsCollector>> UdpDropsCollector::Create(
     const UdpDropsConfig& config) {
@@ -59,6 +50,8 @@ absl::StatusOr<std::unique_ptr<UdpDropsCollector>> UdpDropsCollector::Create(
                       "recorded");
   }
 
+  // This load's libbpf warnings, for its error messages.
+  LibbpfLogCapture libbpf_log;
   SkelPtr<udpdrops_bpf> skel(udpdrops_bpf::open());
   if (!skel) return ErrnoStatus(errno, "opening udpdrops.bpf.o");
   // One variant of the program per tracepoint shape; load only the one this
@@ -78,10 +71,10 @@ absl::StatusOr<std::unique_ptr<UdpDropsCollector>> UdpDropsCollector::Create(
   if (auto v = reasons.not_dropped_yet()) skel->rodata->reason_not_dropped = *v;
   if (auto v = reasons.consumed()) skel->rodata->reason_consumed = *v;
   if (int err = udpdrops_bpf::load(skel.get())) {
-    return WithLibbpfHint(ErrnoStatus(err, "loading udpdrops.bpf.o"));
+    return libbpf_log.Annotate(ErrnoStatus(err, "loading udpdrops.bpf.o"));
   }
   if (int err = udpdrops_bpf::attach(skel.get())) {
-    return WithLibbpfHint(ErrnoStatus(err, "attaching tp_btf/kfree_skb"));
+    return libbpf_log.Annotate(ErrnoStatus(err, "attaching tp_btf/kfree_skb"));
   }
   std::string degraded;
   if (!missing.empty()) degraded = absl::StrCat("missing ", absl::StrJoin(missing, "; "));
