@@ -86,7 +86,7 @@ const std::vector<SettingInfo>& BaseSettings() {
       {"sample-hz", true, "profiler samples per second per CPU, 1-1000 (default 49)"},
       {"profile-store-max-records", true, "cap on (thread, stack) records kept across the window (default 100000)"},
       {"metrics-listen", true, "Prometheus /metrics on HOST:PORT (default 127.0.0.1:9464; empty: off)"},
-      {"metrics-max-processes", true, "process names with their own series (default 100; rest: other)"},
+      {"metrics-max-processes", true, "process names with their own series (default 100; the least recently seen is evicted)"},
       {"verbose", false, "libbpf's own log on stderr"},
       {"test-stall-signal", false, "test only: SIGUSR2 hangs the collection loop (watchdog tests)"},
   };

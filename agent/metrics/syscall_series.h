@@ -29,9 +29,6 @@ class SyscallSeries {
   // Process names evicted (least recently seen first) to make room for a new
   // one, since start; a name evicted twice counts twice.
   uint64_t evicted() const { return evicted_; }
-  // Deprecated: the count that agent.cc still renders as
-  // vigil_metrics_series_overflow; now the same as evicted().
-  uint64_t overflowed() const { return evicted_; }
 
  private:
   struct Totals {

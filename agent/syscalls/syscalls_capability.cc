@@ -88,10 +88,10 @@ void SyscallsCapability::RenderMetrics(const StoreView& store, Exposition* e) co
   {
     absl::MutexLock lock(&mu_);
     series_.Render(e);
-    e->Family("vigil_metrics_series_overflow", "gauge",
-              "Process names summed into comm=\"other\" because metrics-max-processes was "
-              "reached.");
-    e->Sample("vigil_metrics_series_overflow", series_.overflowed());
+    e->Family("vigil_metrics_series_evicted_total", "counter",
+              "Process names whose series were dropped (least recently seen first) because "
+              "metrics-max-processes was reached.");
+    e->Sample("vigil_metrics_series_evicted_total", static_cast<double>(series_.evicted()));
     e->Family("vigil_map_fill_ratio", "gauge",
               "Entries used in the last interval over a BPF map's max_entries.");
     e->Sample("vigil_map_fill_ratio", {{"map", "syscalls_stats"}}, fill_);
