@@ -132,11 +132,10 @@ class SymbolCache {
   absl::flat_hash_set<uint32_t> checked_this_interval_;
   std::list<uint32_t> lru_;  // front: most recently used
   absl::flat_hash_map<uint64_t, FramePtr> kernel_memo_;
-  // Function table: keys view strings of the representative frames (heap
-  // objects that never move) or of display_ (a deque).
+  // Function table of named frames: keys view strings of the representative
+  // frames (heap objects that never move).
   absl::flat_hash_map<std::pair<absl::string_view, absl::string_view>, uint32_t> fn_ids_;
   std::vector<FramePtr> fn_reps_;
-  std::deque<std::string> fn_display_;
   SymbolCacheStats stats_;
 };
 

@@ -479,6 +479,19 @@ TEST(SymbolCacheTest, FunctionIdsAreSharedAndBounded) {
   EXPECT_EQ(c.stats().functions_overflow, 1u);
 }
 
+TEST(SymbolCacheTest, UnnamedFramesDoNotGrowTheFunctionTable) {
+  FakeWorld w;
+  w.alive[1] = {1, 1};
+  w.names[1] = "";  // every address resolves without a name
+  SymbolCache c(std::make_unique<FakeSymbolizer>(&w), std::make_unique<FakeInfo>(&w), {});
+  c.BeginInterval();
+  for (uint64_t a = 0; a < 1000; ++a) EXPECT_EQ(c.User(1, a)->fn_id, 0u);
+  c.EndInterval();
+  EXPECT_EQ(c.stats().functions, 0u);
+  EXPECT_EQ(c.stats().functions_overflow, 0u);
+  EXPECT_EQ(c.stats().unnamed_frames, 1000u);
+}
+
 TEST(SymbolCacheTest, BoundedByProcessesAndAddresses) {
   FakeWorld w;
   for (uint32_t p = 1; p <= 5; ++p) w.alive[p] = {p, 1};
