@@ -129,4 +129,41 @@ absl::StatusOr<std::vector<uint64_t>> SumPerCpuCounters(int map_fd, uint32_t n,
   return sums;
 }
 
+absl::StatusOr<int> DoubleBuffer::Swap(absl::string_view what) {
+  const int next = 1 - active_;
+  const uint32_t key = 0;
+  const int next_fd = bpf_map__fd(bufs_[next]);
+  if (bpf_map_update_elem(bpf_map__fd(slot_), &key, &next_fd, BPF_ANY)) {
+    return ErrnoStatus(errno, what);
+  }
+  const int retired = active_;
+  active_ = next;
+  return bpf_map__fd(bufs_[retired]);
+}
+
+std::vector<uint32_t> LoadedProgramIds(std::initializer_list<const bpf_program*> progs) {
+  std::vector<uint32_t> ids;
+  for (const bpf_program* p : progs) {
+    const int fd = bpf_program__fd(p);
+    if (fd < 0) continue;
+    bpf_prog_info info = {};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) ids.push_back(info.id);
+  }
+  return ids;
+}
+
+uint64_t DeleteRemaining(int map_fd, uint32_t key_size, uint32_t max_entries) {
+  std::vector<unsigned char> key(key_size);
+  uint64_t n = 0;
+  // Always the first key: deleting it makes the next one first. Bounded, so
+  // a map that keeps refusing deletes cannot hold the loop.
+  for (uint32_t i = 0; i < max_entries; ++i) {
+    if (bpf_map_get_next_key(map_fd, nullptr, key.data()) != 0) break;
+    if (bpf_map_delete_elem(map_fd, key.data()) != 0) break;
+    ++n;
+  }
+  return n;
+}
+
 }  // namespace vigil

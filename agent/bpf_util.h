@@ -5,7 +5,13 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <cerrno>
+#include <initializer_list>
 #include <vector>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
@@ -61,5 +67,61 @@ absl::Status ErrnoStatus(int err, absl::string_view what);
 // `what` names the map in errors, e.g. "syscalls: reading counters".
 absl::StatusOr<std::vector<uint64_t>> SumPerCpuCounters(int map_fd, uint32_t n,
                                                         absl::string_view what);
+
+// The agent's side of VIGIL_DOUBLE_BUFFERED_STATS (bpf/common.bpf.h).
+class DoubleBuffer {
+ public:
+  // slot: the one-entry ARRAY_OF_MAPS programs read; a, b: the two hashes
+  // (a is active at load). The maps belong to a skeleton that outlives this.
+  DoubleBuffer(bpf_map* slot, bpf_map* a, bpf_map* b) : slot_(slot), bufs_{a, b} {}
+  // Points the slot at the other hash and returns the retired hash's fd.
+  // The map-in-map update returns only after an RCU grace period, so no
+  // program is still writing the retired hash when the caller drains it.
+  absl::StatusOr<int> Swap(absl::string_view what);
+
+ private:
+  bpf_map* slot_;
+  bpf_map* bufs_[2];
+  int active_ = 0;
+};
+
+// Kernel ids of the loaded programs among `progs`; programs not loaded (a
+// variant this kernel lacks, an optional hook switched off) are skipped.
+std::vector<uint32_t> LoadedProgramIds(std::initializer_list<const bpf_program*> progs);
+
+// Deletes every entry left in a hash no program writes any more, one by
+// one, and returns how many there were (at most max_entries are walked).
+uint64_t DeleteRemaining(int map_fd, uint32_t key_size, uint32_t max_entries);
+
+// Drains a hash no program writes any more (a retired double buffer) with
+// batched lookup-and-delete, calling emit(key, value) for each entry. If a
+// batch fails partway, what was emitted stays emitted, the rest of the map
+// is deleted (so the buffer starts its next turn empty) and counted in
+// *lost, and the error comes back for the log: the interval is kept with
+// its loss counted rather than dropped whole.
+template <typename K, typename V, typename Emit>
+absl::Status DrainHash(int fd, uint32_t max_entries, std::vector<K>* keys, std::vector<V>* values,
+                       absl::string_view what, uint64_t* lost, Emit&& emit) {
+  K batch{};
+  bool first = true;
+  // Every successful batch deletes at least one entry, so a map of
+  // max_entries drains in at most that many calls; the bound keeps a batch
+  // that makes no progress from spinning the collection loop.
+  for (uint64_t calls = 0; calls <= max_entries; ++calls) {
+    uint32_t count = static_cast<uint32_t>(keys->size());
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    const int err = bpf_map_lookup_and_delete_batch(fd, first ? nullptr : &batch, &batch,
+                                                    keys->data(), values->data(), &count, &opts);
+    const int saved = errno;
+    first = false;
+    for (uint32_t i = 0; i < count; ++i) emit((*keys)[i], (*values)[i]);
+    if (err == 0 && count > 0) continue;
+    if (err != 0 && saved == ENOENT) return absl::OkStatus();  // walked the whole map
+    *lost += DeleteRemaining(fd, sizeof(K), max_entries);
+    return ErrnoStatus(err != 0 ? saved : EAGAIN, absl::StrCat(what, err != 0 ? "" : " (no progress)"));
+  }
+  *lost += DeleteRemaining(fd, sizeof(K), max_entries);
+  return ErrnoStatus(EAGAIN, absl::StrCat(what, " (more batches than entries)"));
+}
 
 }  // namespace vigil

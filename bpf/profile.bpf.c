@@ -14,6 +14,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "common.bpf.h"
 #include "profile.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -59,25 +60,12 @@ struct {
 	.values = { [0] = &stacks_a, [1] = &stacks_b },
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, PROFILE_CTR_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} counters SEC(".maps");
+VIGIL_LOSS_COUNTERS(PROFILE_CTR_MAX)
 
 /* Written by the agent through the mmapped .bss. */
 volatile __u32 active_buf;
 
 static const struct profile_value zero_value;
-
-static __always_inline void count(__u32 which)
-{
-	__u64 *c = bpf_map_lookup_elem(&counters, &which);
-
-	if (c)
-		*c += 1;
-}
 
 static __always_inline void count_stack_error(long id, __u32 collision)
 {

@@ -16,6 +16,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "common.bpf.h"
 #include "syscalls.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -33,32 +34,8 @@ struct {
 	__type(value, struct enter_state);
 } enter_states SEC(".maps");
 
-/* max_entries is set by the agent before load. */
-struct stats_hash {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1);
-	__type(key, struct syscall_key);
-	__type(value, struct syscall_stats);
-};
-
-struct stats_hash stats_a SEC(".maps");
-struct stats_hash stats_b SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__array(values, struct stats_hash);
-} active_stats SEC(".maps") = {
-	.values = { [0] = &stats_a },
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SYSCALL_CTR_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} counters SEC(".maps");
+VIGIL_DOUBLE_BUFFERED_STATS(struct syscall_key, struct syscall_stats);
+VIGIL_LOSS_COUNTERS(SYSCALL_CTR_MAX)
 
 /* Set by the agent before load. Off: sys_enter is not attached, the syscall
  * number comes from the exit's registers, and no latency is recorded. Each
@@ -78,14 +55,6 @@ static __always_inline long regs_syscall_nr(struct pt_regs *regs)
 #else
 #error "regs_syscall_nr: unsupported architecture"
 #endif
-}
-
-static __always_inline void count(__u32 which)
-{
-	__u64 *c = bpf_map_lookup_elem(&counters, &which);
-
-	if (c)
-		*c += 1;
 }
 
 static __always_inline __u32 log2_bucket(__u64 v)

@@ -33,6 +33,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "common.bpf.h"
 #include <bpf/bpf_endian.h>
 #include "udpdrops.h"
 
@@ -43,32 +44,8 @@ char LICENSE[] SEC("license") = "GPL";
 #define IPPROTO_UDP_NR 17
 #define IP_OFFSET_MASK 0x1FFF
 
-/* max_entries is set by the agent before load. */
-struct stats_hash {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1);
-	__type(key, struct udpdrop_key);
-	__type(value, struct udpdrop_stats);
-};
-
-struct stats_hash stats_a SEC(".maps");
-struct stats_hash stats_b SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__array(values, struct stats_hash);
-} active_stats SEC(".maps") = {
-	.values = { [0] = &stats_a },
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, UDPDROP_CTR_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} counters SEC(".maps");
+VIGIL_DOUBLE_BUFFERED_STATS(struct udpdrop_key, struct udpdrop_stats);
+VIGIL_LOSS_COUNTERS(UDPDROP_CTR_MAX)
 
 /* Last socket per (netns, port, family) that failed to queue a packet; only
  * loaded without rx_sk. LRU: bounded, the oldest socket goes first. */
@@ -85,14 +62,6 @@ const volatile __u32 reason_not_dropped = UDPDROP_REASON_UNKNOWN;
 const volatile __u32 reason_consumed = UDPDROP_REASON_UNKNOWN;
 
 static const struct udpdrop_stats zero_stats;
-
-static __always_inline void count(__u32 which)
-{
-	__u64 *c = bpf_map_lookup_elem(&counters, &which);
-
-	if (c)
-		*c += 1;
-}
 
 static __always_inline __u32 netns_of(struct sk_buff *skb, struct sock *sk)
 {

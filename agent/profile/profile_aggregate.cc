@@ -18,6 +18,7 @@ ProfileLossCounts& ProfileLossCounts::operator+=(const ProfileLossCounts& o) {
   kernel_collisions += o.kernel_collisions;
   stack_map_full += o.stack_map_full;
   no_buffer += o.no_buffer;
+  drain_failed += o.drain_failed;
   return *this;
 }
 
@@ -28,6 +29,7 @@ void ProfileLossCounts::ToProto(uint64_t store_dropped, v1::ProfileLoss* out) co
   out->set_stack_map_full(stack_map_full);
   out->set_store_dropped(store_dropped);
   out->set_idle_samples(idle);
+  out->set_drain_failed(drain_failed);
 }
 
 uint32_t ProfileInterval::Intern(const FramePtr& f) {

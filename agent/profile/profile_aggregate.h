@@ -28,6 +28,8 @@ struct ProfileLossCounts {
   uint64_t kernel_collisions = 0;
   uint64_t stack_map_full = 0;
   uint64_t no_buffer = 0;
+  // Entries deleted unread because draining the retired buffer failed.
+  uint64_t drain_failed = 0;
 
   ProfileLossCounts& operator+=(const ProfileLossCounts& o);
   void ToProto(uint64_t store_dropped, v1::ProfileLoss* out) const;

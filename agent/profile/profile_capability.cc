@@ -113,6 +113,7 @@ std::vector<std::pair<std::string, uint64_t>> ProfileCapability::Losses(
           {"kernel_stack_collision", pl.kernel_collisions},
           {"stack_map_full", pl.stack_map_full},
           {"no_buffer", pl.no_buffer},
+          {"drain_failed", pl.drain_failed},
           {"window_cap", window_cap}};
 }
 

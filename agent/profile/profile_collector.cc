@@ -1,5 +1,7 @@
 #include "agent/profile/profile_collector.h"
 
+#include <cstdio>
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/perf_event.h>
@@ -154,12 +156,7 @@ absl::Status ProfileCollector::AttachAllCpus() {
 }
 
 std::vector<uint32_t> ProfileCollector::ProgramIds() const {
-  std::vector<uint32_t> ids;
-  const int fd = bpf_program__fd(skel_->progs.vigil_profile_sample);
-  bpf_prog_info info = {};
-  uint32_t len = sizeof(info);
-  if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0) ids.push_back(info.id);
-  return ids;
+  return LoadedProgramIds({skel_->progs.vigil_profile_sample});
 }
 
 absl::StatusOr<ProfileLossCounts> ProfileCollector::ReadCounters() {
@@ -196,20 +193,15 @@ absl::StatusOr<ProfileInterval> ProfileCollector::Collect() {
 
   // 1. Drain the counts.
   std::vector<std::pair<profile_key, profile_value>> entries;
-  profile_key batch{};
-  bool first = true;
-  for (;;) {
-    uint32_t count = config_.batch_size;
-    LIBBPF_OPTS(bpf_map_batch_opts, opts);
-    int err = bpf_map_lookup_and_delete_batch(counts_fd, first ? nullptr : &batch, &batch,
-                                              keys_.data(), values_.data(), &count, &opts);
-    const int saved = errno;
-    first = false;
-    for (uint32_t i = 0; i < count; ++i) entries.emplace_back(keys_[i], values_[i]);
-    if (err) {
-      if (saved == ENOENT) break;
-      return ErrnoStatus(saved, "profile: draining counts");
-    }
+  uint64_t drain_failed = 0;
+  const absl::Status drained =
+      DrainHash(counts_fd, config_.max_entries, &keys_, &values_, "profile: draining counts",
+                &drain_failed, [&entries](const profile_key& k, const profile_value& v) {
+                  entries.emplace_back(k, v);
+                });
+  if (!drained.ok()) {
+    fprintf(stderr, "vigild: %s; %lu entries lost (counted as drain_failed)\n",
+            std::string(drained.message()).c_str(), static_cast<unsigned long>(drain_failed));
   }
 
   // 2. Read the stacks they reference, then clear the whole stack map (it
@@ -285,6 +277,7 @@ absl::StatusOr<ProfileInterval> ProfileCollector::Collect() {
   out.loss.kernel_collisions = now->kernel_collisions - last_counters_.kernel_collisions;
   out.loss.stack_map_full = now->stack_map_full - last_counters_.stack_map_full;
   out.loss.no_buffer = now->no_buffer - last_counters_.no_buffer;
+  out.loss.drain_failed = drain_failed;
   last_counters_ = *now;
   return out;
 }

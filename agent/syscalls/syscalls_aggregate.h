@@ -21,8 +21,11 @@ struct SyscallLossCounts {
   uint64_t no_enter = 0;
   uint64_t storage_fail = 0;
   uint64_t nr_out_of_range = 0;
+  // Entries deleted unread because draining the retired buffer failed.
+  uint64_t drain_failed = 0;
 
   SyscallLossCounts& operator+=(const SyscallLossCounts& o) {
+    drain_failed += o.drain_failed;
     map_full += o.map_full;
     no_enter += o.no_enter;
     storage_fail += o.storage_fail;

@@ -71,6 +71,7 @@ void SyscallsCapability::FillStatus(const StoreView& store, v1::StatusResponse* 
   l->set_no_enter(loss_total_.no_enter);
   l->set_storage_fail(loss_total_.storage_fail);
   l->set_nr_out_of_range(loss_total_.nr_out_of_range);
+  l->set_drain_failed(loss_total_.drain_failed);
 }
 
 std::vector<std::pair<std::string, uint64_t>> SyscallsCapability::Losses(
@@ -81,6 +82,7 @@ std::vector<std::pair<std::string, uint64_t>> SyscallsCapability::Losses(
           {"storage_fail", loss_total_.storage_fail},
           {"no_enter", loss_total_.no_enter},
           {"nr_out_of_range", loss_total_.nr_out_of_range},
+          {"drain_failed", loss_total_.drain_failed},
           {"window_cap", window_cap}};
 }
 

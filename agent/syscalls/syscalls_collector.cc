@@ -1,5 +1,8 @@
 #include "agent/syscalls/syscalls_collector.h"
 
+#include <cstdio>
+#include <string>
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <unistd.h>
@@ -43,26 +46,25 @@ absl::StatusOr<std::unique_ptr<SyscallsCollector>> SyscallsCollector::Create(
 SyscallsCollector::SyscallsCollector(const SyscallsConfig& config, SkelPtr<syscalls_bpf> skel)
     : config_(config),
       skel_(std::move(skel)),
+      buffers_(skel_->maps.active_stats, skel_->maps.stats_a, skel_->maps.stats_b),
       keys_(config.batch_size),
       values_(config.batch_size) {}
 
 SyscallsCollector::~SyscallsCollector() = default;
 
 absl::StatusOr<SyscallInterval> SyscallsCollector::Collect() {
-  bpf_map* const bufs[2] = {skel_->maps.stats_a, skel_->maps.stats_b};
-  const int next = 1 - active_;
-  const uint32_t slot = 0;
-  const int next_fd = bpf_map__fd(bufs[next]);
-  // Updating a map-in-map slot returns only after an RCU grace period, so no
-  // program is still writing the retired buffer when we read it.
-  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.active_stats), &slot, &next_fd, BPF_ANY)) {
-    return ErrnoStatus(errno, "syscalls: swapping stats buffers");
-  }
-  const int retired = active_;
-  active_ = next;
-
+  absl::StatusOr<int> retired = buffers_.Swap("syscalls: swapping stats buffers");
+  if (!retired.ok()) return retired.status();
   SyscallInterval out;
-  if (absl::Status s = Drain(bpf_map__fd(bufs[retired]), &out); !s.ok()) return s;
+  const absl::Status drained =
+      DrainHash(*retired, config_.max_entries, &keys_, &values_, "syscalls: draining stats buffer",
+                &out.loss.drain_failed,
+                [&out](const syscall_key& k, const syscall_stats& v) { out.Append(k, v); });
+  if (!drained.ok()) {
+    fprintf(stderr, "vigild: %s; %lu entries lost (counted as drain_failed)\n",
+            std::string(drained.message()).c_str(),
+            static_cast<unsigned long>(out.loss.drain_failed));
+  }
   absl::StatusOr<SyscallLossCounts> now = ReadCounters();
   if (!now.ok()) return now.status();
   out.loss.map_full = now->map_full - last_counters_.map_full;
@@ -74,35 +76,8 @@ absl::StatusOr<SyscallInterval> SyscallsCollector::Collect() {
 }
 
 std::vector<uint32_t> SyscallsCollector::ProgramIds() const {
-  std::vector<uint32_t> ids;
-  for (const bpf_program* p : {skel_->progs.vigil_sys_enter, skel_->progs.vigil_sys_exit}) {
-    const int fd = bpf_program__fd(p);
-    if (fd < 0) continue;  // not loaded (latency off)
-    bpf_prog_info info = {};
-    uint32_t len = sizeof(info);
-    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) ids.push_back(info.id);
-  }
-  return ids;
-}
-
-absl::Status SyscallsCollector::Drain(int fd, SyscallInterval* out) {
-  // The retired buffer has no writers, so a plain batch walk then delete
-  // would do; lookup_and_delete does both in one pass.
-  syscall_key out_batch{};
-  bool first = true;
-  for (;;) {
-    uint32_t count = config_.batch_size;
-    LIBBPF_OPTS(bpf_map_batch_opts, opts);
-    int err = bpf_map_lookup_and_delete_batch(fd, first ? nullptr : &out_batch, &out_batch,
-                                              keys_.data(), values_.data(), &count, &opts);
-    int saved = errno;
-    first = false;
-    for (uint32_t i = 0; i < count; ++i) out->Append(keys_[i], values_[i]);
-    if (err) {
-      if (saved == ENOENT) return absl::OkStatus();  // walked the whole map
-      return ErrnoStatus(saved, "syscalls: draining stats buffer");
-    }
-  }
+  // sys_enter is not loaded with latency off.
+  return LoadedProgramIds({skel_->progs.vigil_sys_enter, skel_->progs.vigil_sys_exit});
 }
 
 absl::StatusOr<SyscallLossCounts> SyscallsCollector::ReadCounters() {

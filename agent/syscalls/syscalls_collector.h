@@ -35,12 +35,11 @@ class SyscallsCollector {
 
  private:
   SyscallsCollector(const SyscallsConfig& config, SkelPtr<syscalls_bpf> skel);
-  absl::Status Drain(int map_fd, SyscallInterval* out);
   absl::StatusOr<SyscallLossCounts> ReadCounters();
 
   SyscallsConfig config_;
   SkelPtr<syscalls_bpf> skel_;
-  int active_ = 0;  // 0: stats_a, 1: stats_b
+  DoubleBuffer buffers_;
   SyscallLossCounts last_counters_;
   std::vector<syscall_key> keys_;
   std::vector<syscall_stats> values_;

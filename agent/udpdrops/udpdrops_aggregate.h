@@ -24,8 +24,11 @@ struct UdpDropLossCounts {
   uint64_t map_full = 0;
   uint64_t bad_header = 0;
   uint64_t owner_cache_full = 0;
+  // Entries deleted unread because draining the retired buffer failed.
+  uint64_t drain_failed = 0;
 
   UdpDropLossCounts& operator+=(const UdpDropLossCounts& o) {
+    drain_failed += o.drain_failed;
     map_full += o.map_full;
     bad_header += o.bad_header;
     owner_cache_full += o.owner_cache_full;

@@ -58,6 +58,7 @@ void UdpDropsCapability::FillStatus(const StoreView& store, v1::StatusResponse* 
   ul->set_map_full(loss_total_.map_full);
   ul->set_bad_header(loss_total_.bad_header);
   ul->set_owner_cache_full(loss_total_.owner_cache_full);
+  ul->set_drain_failed(loss_total_.drain_failed);
 }
 
 std::vector<std::pair<std::string, uint64_t>> UdpDropsCapability::Losses(
@@ -67,6 +68,7 @@ std::vector<std::pair<std::string, uint64_t>> UdpDropsCapability::Losses(
   return {{"map_full", loss_total_.map_full},
           {"bad_header", loss_total_.bad_header},
           {"owner_cache_full", loss_total_.owner_cache_full},
+          {"drain_failed", loss_total_.drain_failed},
           {"window_cap", window_cap}};
 }
 

@@ -1,5 +1,7 @@
 #include "agent/udpdrops/udpdrops_collector.h"
 
+#include <cstdio>
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -90,6 +92,7 @@ UdpDropsCollector::UdpDropsCollector(const UdpDropsConfig& config, SkelPtr<udpdr
                                      DropReasonTable reasons, std::string degraded)
     : config_(config),
       skel_(std::move(skel)),
+      buffers_(skel_->maps.active_stats, skel_->maps.stats_a, skel_->maps.stats_b),
       reasons_(std::move(reasons)),
       degraded_(std::move(degraded)),
       owners_(config.owner_cache_entries, config.owner_refresh,
@@ -100,20 +103,22 @@ UdpDropsCollector::UdpDropsCollector(const UdpDropsConfig& config, SkelPtr<udpdr
 UdpDropsCollector::~UdpDropsCollector() = default;
 
 absl::StatusOr<UdpDropInterval> UdpDropsCollector::Collect(absl::Time now) {
-  bpf_map* const bufs[2] = {skel_->maps.stats_a, skel_->maps.stats_b};
-  const int next = 1 - active_;
-  const uint32_t slot = 0;
-  const int next_fd = bpf_map__fd(bufs[next]);
-  // Updating a map-in-map slot returns only after an RCU grace period, so no
-  // program is still writing the retired buffer when we read it.
-  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.active_stats), &slot, &next_fd, BPF_ANY)) {
-    return ErrnoStatus(errno, "udpdrops: swapping stats buffers");
-  }
-  const int retired = active_;
-  active_ = next;
-
+  absl::StatusOr<int> retired = buffers_.Swap("udpdrops: swapping stats buffers");
+  if (!retired.ok()) return retired.status();
   UdpDropInterval out;
-  if (absl::Status s = Drain(bpf_map__fd(bufs[retired]), &out); !s.ok()) return s;
+  const absl::Status drained = DrainHash(
+      *retired, config_.max_entries, &keys_, &values_, "udpdrops: draining stats buffer",
+      &out.loss.drain_failed, [&out](const udpdrop_key& k, const udpdrop_stats& v) {
+        UdpDropRecord r;
+        r.key = k;
+        r.stats = v;
+        out.records.push_back(std::move(r));
+      });
+  if (!drained.ok()) {
+    fprintf(stderr, "vigild: %s; %lu entries lost (counted as drain_failed)\n",
+            std::string(drained.message()).c_str(),
+            static_cast<unsigned long>(out.loss.drain_failed));
+  }
   absl::StatusOr<UdpDropLossCounts> c = ReadCounters();
   if (!c.ok()) return c.status();
   out.loss.map_full = c->map_full - last_counters_.map_full;
@@ -164,42 +169,9 @@ void UdpDropsCollector::JoinSockInfo(UdpDropInterval* out) {
 }
 
 std::vector<uint32_t> UdpDropsCollector::ProgramIds() const {
-  std::vector<uint32_t> ids;
-  for (const bpf_program* p : {skel_->progs.vigil_kfree_skb_sk, skel_->progs.vigil_kfree_skb_reason,
-                               skel_->progs.vigil_kfree_skb_noreason,
-                               skel_->progs.vigil_udp_fail_queue}) {
-    const int fd = bpf_program__fd(p);
-    if (fd < 0) continue;  // the variants this kernel does not have
-    bpf_prog_info info = {};
-    uint32_t len = sizeof(info);
-    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) ids.push_back(info.id);
-  }
-  return ids;
-}
-
-absl::Status UdpDropsCollector::Drain(int fd, UdpDropInterval* out) {
-  // The retired buffer has no writers; lookup_and_delete empties it for its
-  // next turn in the same pass.
-  udpdrop_key out_batch{};
-  bool first = true;
-  for (;;) {
-    uint32_t count = config_.batch_size;
-    LIBBPF_OPTS(bpf_map_batch_opts, opts);
-    int err = bpf_map_lookup_and_delete_batch(fd, first ? nullptr : &out_batch, &out_batch,
-                                              keys_.data(), values_.data(), &count, &opts);
-    int saved = errno;
-    first = false;
-    for (uint32_t i = 0; i < count; ++i) {
-      UdpDropRecord r;
-      r.key = keys_[i];
-      r.stats = values_[i];
-      out->records.push_back(std::move(r));
-    }
-    if (err) {
-      if (saved == ENOENT) return absl::OkStatus();  // walked the whole map
-      return ErrnoStatus(saved, "udpdrops: draining stats buffer");
-    }
-  }
+  // Only the variants this kernel has are loaded.
+  return LoadedProgramIds({skel_->progs.vigil_kfree_skb_sk, skel_->progs.vigil_kfree_skb_reason,
+                           skel_->progs.vigil_kfree_skb_noreason, skel_->progs.vigil_udp_fail_queue});
 }
 
 absl::StatusOr<UdpDropLossCounts> UdpDropsCollector::ReadCounters() {

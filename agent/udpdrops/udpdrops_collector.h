@@ -45,19 +45,18 @@ class UdpDropsCollector {
  private:
   UdpDropsCollector(const UdpDropsConfig& config, SkelPtr<udpdrops_bpf> skel,
                     DropReasonTable reasons, std::string degraded);
-  absl::Status Drain(int map_fd, UdpDropInterval* out);
   // Without rx_sk: fills buffer-full rows' socket fields from sock_info.
   void JoinSockInfo(UdpDropInterval* out);
   absl::StatusOr<UdpDropLossCounts> ReadCounters();
 
   UdpDropsConfig config_;
   SkelPtr<udpdrops_bpf> skel_;
+  DoubleBuffer buffers_;
   DropReasonTable reasons_;
   std::string degraded_;
   bool join_sock_info_ = false;
   std::optional<uint32_t> reason_rcvbuff_, reason_proto_mem_;
   OwnerCache owners_;
-  int active_ = 0;  // 0: stats_a, 1: stats_b
   UdpDropLossCounts last_counters_;
   uint64_t last_not_cached_ = 0;
   std::vector<udpdrop_key> keys_;
