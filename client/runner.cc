@@ -130,6 +130,9 @@ std::optional<int> Cli::Parse(const std::vector<std::string>& args, std::string*
       *out += app_->help();
       return kExitOk;
     }
+    bool known = false;
+    for (const auto& c : commands_) known = known || a[2] == c->Name();
+    if (!known) return Usage(absl::StrCat("unknown command \"", a[2], "\""), err);
     a = {a[0], a[2], "--help"};
   }
   std::vector<const char*> argv;

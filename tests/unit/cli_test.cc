@@ -71,6 +71,7 @@ TEST(CliParseTest, BadUsageIsExitTwoWithOneLine) {
   ExpectUsage({"--no-such-flag", "status"}, "status", "unknown option --no-such-flag");
   ExpectUsage({"--no-such-flag"}, "", "unknown option --no-such-flag");
   ExpectUsage({"bogus"}, "", "unknown command \"bogus\"");
+  ExpectUsage({"help", "bogus"}, "", "unknown command \"bogus\"");
   ExpectUsage({"status", "extra"}, "status", "unexpected argument \"extra\"");
   ExpectUsage({"syscalls", "--pid"}, "syscalls", "--pid needs a value");
   ExpectUsage({"syscalls", "--pid", "x"}, "syscalls", "--pid \"x\": expected a positive integer");
