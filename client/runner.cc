@@ -96,7 +96,7 @@ Cli::Cli()
             "plaintext host:port (only for agents started with --insecure-listen)");
   // An hour bounds the deadline: "inf" would overflow it into "unreachable".
   AddDuration(app, "--timeout", &global_.conn.timeout, absl::Nanoseconds(1), absl::Hours(1),
-              "per-request deadline (default 5s)");
+              "per-request deadline (default 5s, at most 1h)");
   AddSwitch(app, "--json", &global_.json, "print the gRPC response in proto3 JSON (proto field names)");
   app.set_help_flag("-h,--help", "this help")->group(kAgentGroup);
 
