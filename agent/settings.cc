@@ -5,6 +5,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "common/duration.h"
 #include "agent/server/listen.h"
 #include "agent/spin/spin_detector.h"
 #include "agent/spin/spin_settings.h"
@@ -20,11 +21,11 @@ absl::Status Bad(absl::string_view key, absl::string_view value, absl::string_vi
 }
 
 absl::Status Duration(absl::string_view key, absl::string_view value, absl::Duration* out) {
-  absl::Duration d;
-  if (!absl::ParseDuration(value, &d) || d <= absl::ZeroDuration()) {
-    return Bad(key, value, "a positive duration like 1s, 500ms, 10m");
-  }
-  *out = d;
+  // A year bounds every duration setting: no overflow in later arithmetic.
+  absl::StatusOr<absl::Duration> d =
+      ParseBoundedDuration(value, absl::Nanoseconds(1), absl::Hours(24 * 365), key);
+  if (!d.ok()) return d.status();
+  *out = *d;
   return absl::OkStatus();
 }
 

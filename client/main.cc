@@ -1,3 +1,3 @@
-#include "client/cli.h"
+#include "client/runner.h"
 
 int main(int argc, char** argv) { return vigil::cli::Main(argc, argv); }

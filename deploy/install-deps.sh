@@ -11,6 +11,7 @@ build_pkgs=(
   libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev liblzma-dev
   libbpfcc-dev
   libabsl-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libre2-dev
+  libcli11-dev
   libgtest-dev libgmock-dev
   libsystemd-dev libcpp-httplib-dev
   iproute2 procps

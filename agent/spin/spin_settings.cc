@@ -3,6 +3,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/duration.h"
 #include "re2/re2.h"
 
 namespace vigil {
@@ -22,11 +23,11 @@ absl::Status Regex(absl::string_view key, absl::string_view value, std::string* 
 }
 
 absl::Status Duration(absl::string_view key, absl::string_view value, absl::Duration* out) {
-  absl::Duration d;
-  if (!absl::ParseDuration(value, &d) || d <= absl::ZeroDuration()) {
-    return Bad(key, value, "a positive duration like 30s, 500ms, 2m");
-  }
-  *out = d;
+  // A year bounds every duration setting: no overflow in later arithmetic.
+  absl::StatusOr<absl::Duration> d =
+      ParseBoundedDuration(value, absl::Nanoseconds(1), absl::Hours(24 * 365), key);
+  if (!d.ok()) return d.status();
+  *out = *d;
   return absl::OkStatus();
 }
 
