@@ -44,11 +44,11 @@ std::string Hostname() {
 
 }  // namespace
 
-const char* CapabilityStateName(CapabilityState s) {
+v1::CapabilityState ToProto(CapabilityState s) {
   switch (s) {
-    case CapabilityState::kOn: return "running";
-    case CapabilityState::kDegraded: return "degraded";
-    default: return "off";
+    case CapabilityState::kOn: return v1::CAPABILITY_STATE_RUNNING;
+    case CapabilityState::kDegraded: return v1::CAPABILITY_STATE_DEGRADED;
+    default: return v1::CAPABILITY_STATE_OFF;
   }
 }
 
@@ -188,7 +188,7 @@ v1::StatusResponse Agent::Status() const {
   for (const Slot& c : caps_) {
     v1::Capability* out = s.add_capabilities();
     out->set_name(c.cap->name());
-    out->set_state(CapabilityStateName(c.state));
+    out->set_state(ToProto(c.state));
     out->set_reason(c.reason);
     if (c.state != CapabilityState::kOff) c.cap->FillStatus(view, &s);
   }

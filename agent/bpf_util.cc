@@ -141,6 +141,12 @@ absl::StatusOr<int> DoubleBuffer::Swap(absl::string_view what) {
   return bpf_map__fd(bufs_[retired]);
 }
 
+void LogDrainFailure(const absl::Status& s, uint64_t lost) {
+  if (s.ok()) return;
+  fprintf(stderr, "vigild: %s; %lu entries lost (counted as drain_failed)\n",
+          std::string(s.message()).c_str(), static_cast<unsigned long>(lost));
+}
+
 std::vector<uint32_t> LoadedProgramIds(std::initializer_list<const bpf_program*> progs) {
   std::vector<uint32_t> ids;
   for (const bpf_program* p : progs) {

@@ -93,6 +93,9 @@ std::vector<uint32_t> LoadedProgramIds(std::initializer_list<const bpf_program*>
 // one, and returns how many there were (at most max_entries are walked).
 uint64_t DeleteRemaining(int map_fd, uint32_t key_size, uint32_t max_entries);
 
+// Logs a failed drain (not fatal: the interval is kept, the loss counted).
+void LogDrainFailure(const absl::Status& s, uint64_t lost);
+
 // Drains a hash no program writes any more (a retired double buffer) with
 // batched lookup-and-delete, calling emit(key, value) for each entry. If a
 // batch fails partway, what was emitted stays emitted, the rest of the map

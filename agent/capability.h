@@ -27,8 +27,7 @@ namespace vigil {
 
 enum class CapabilityState { kOff, kOn, kDegraded };
 
-// As the proto spells it ("running", "degraded", "off").
-const char* CapabilityStateName(CapabilityState s);
+v1::CapabilityState ToProto(CapabilityState s);
 
 class Capability;
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/state_names.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
@@ -201,14 +202,14 @@ int main(int argc, char** argv) {
   }
   const vigil::v1::StatusResponse status = (*agent)->Status();
   for (const auto& cap : status.capabilities()) {
-    if (cap.state() != "running") {
+    if (cap.state() != vigil::v1::CAPABILITY_STATE_RUNNING) {
       fprintf(stderr, "vigild: capability %s is %s: %s\n", cap.name().c_str(),
-              cap.state().c_str(), cap.reason().c_str());
+              vigil::StateName(cap.state()).c_str(), cap.reason().c_str());
     }
   }
   std::string running;
   for (const auto& cap : status.capabilities()) {
-    if (cap.state() != "off") absl::StrAppend(&running, running.empty() ? "" : ", ", cap.name());
+    if (cap.state() != vigil::v1::CAPABILITY_STATE_OFF) absl::StrAppend(&running, running.empty() ? "" : ", ", cap.name());
   }
   const std::string ready = absl::StrFormat(
       "vigild %s: attached (%s); listening on %s, metrics %s, interval %s, window %s",

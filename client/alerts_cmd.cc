@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/state_names.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/flags.h"
@@ -23,12 +24,12 @@ std::string OneLineJson(const google::protobuf::Message& m) {
 
 std::string FormatAlert(const v1::SpinAlert& a, int stacks) {
   std::string s = absl::StrFormat(
-      "%-8s #%d  %s  pid %d tid %d  %s (%s)  cpu %.0f%%  for %s  since %s", a.state(), a.id(),
+      "%-8s #%d  %s  pid %d tid %d  %s (%s)  cpu %.0f%%  for %s  since %s", StateName(a.state()), a.id(),
       a.host(), a.pid(), a.tid(), a.comm(), a.process_comm(), a.cpu_share() * 100,
       absl::FormatDuration(absl::Seconds(a.duration_ns() / 1000000000)),
       absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixNanos(a.start_unix_ns()),
                        absl::LocalTimeZone()));
-  if (a.state() == "resolved") absl::StrAppend(&s, "  resolved: ", a.resolved_reason());
+  if (a.state() == v1::ALERT_STATE_RESOLVED) absl::StrAppend(&s, "  resolved: ", a.resolved_reason());
   absl::StrAppend(&s, "\n");
   if (!a.cmdline().empty()) absl::StrAppend(&s, "    cmdline: ", a.cmdline(), "\n");
   if (!a.cgroup().empty()) absl::StrAppend(&s, "    cgroup:  ", a.cgroup(), "\n");

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "common/state_names.h"
 
 #include <algorithm>
 #include <utility>
@@ -155,7 +156,7 @@ std::string FormatStatus(const v1::StatusResponse& s) {
   absl::StrAppend(&out, absl::StrFormat("  rss %.1f MiB, cpu %s\n", s.rss_bytes() / 1048576.0,
                                         HumanNs(s.cpu_ns())));
   for (const auto& c : s.capabilities()) {
-    absl::StrAppend(&out, absl::StrFormat("  %-10s %s%s\n", c.name(), c.state(),
+    absl::StrAppend(&out, absl::StrFormat("  %-10s %s%s\n", c.name(), StateName(c.state()),
                                           c.reason().empty() ? "" : absl::StrCat(": ", c.reason())));
   }
   const auto& l = s.syscall_loss();

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "google/protobuf/message.h"
+#include "vigil/v1/fleet.pb.h"
 #include "vigil/v1/vigil.pb.h"
 
 namespace vigil::cli {

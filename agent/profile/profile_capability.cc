@@ -47,18 +47,16 @@ absl::StatusOr<v1::HotResponse> ProfileCapability::QueryHot(const StoreView& sto
   const absl::Time began = absl::Now();
   absl::StatusOr<ProfileQuery> q = ValidateHotRequest(req);
   if (!q.ok()) return q.status();
-  absl::StatusOr<std::pair<absl::Time, absl::Time>> range = store.Resolve(req.range(), absl::Now());
-  if (!range.ok()) return range.status();
-  absl::StatusOr<StoreView::MergeSlot> slot = store.AcquireMergeSlot(ctx);
-  if (!slot.ok()) return slot.status();
+  absl::StatusOr<StoreView::Merge> m = store.BeginMerge(req.range(), ctx);
+  if (!m.ok()) return m.status();
   v1::HotResponse resp;
   HotMerger merger(*q);
   // Finish copies what it needs from frames the store still holds.
-  const Coverage covered = store.ForEach(table_, range->first, range->second,
+  const Coverage covered = store.ForEach(table_, m->from, m->to,
                                          [&](const auto& iv) { merger.Add(iv.data); },
                                          [&] { merger.Finish(&resp); });
   resp.mutable_loss()->set_store_dropped(
-      store.Inspect(table_, [](const auto& w) { return w.dropped_records(); }));
+      store.DroppedRecords(table_));
   resp.set_sample_hz(config_.sample_hz);
   covered.ToProto(resp.mutable_covered());
   resp.set_query_ns(absl::ToInt64Nanoseconds(absl::Now() - began));
@@ -69,17 +67,15 @@ absl::StatusOr<v1::ProfileResponse> ProfileCapability::QueryProfile(
     const StoreView& store, const QueryContext& ctx, const v1::ProfileRequest& req) const {
   absl::StatusOr<ProfileQuery> q = ValidateProfileRequest(req);
   if (!q.ok()) return q.status();
-  absl::StatusOr<std::pair<absl::Time, absl::Time>> range = store.Resolve(req.range(), absl::Now());
-  if (!range.ok()) return range.status();
-  absl::StatusOr<StoreView::MergeSlot> slot = store.AcquireMergeSlot(ctx);
-  if (!slot.ok()) return slot.status();
+  absl::StatusOr<StoreView::Merge> m = store.BeginMerge(req.range(), ctx);
+  if (!m.ok()) return m.status();
   v1::ProfileResponse resp;
   ProfileMerger merger(*q);
-  const Coverage covered = store.ForEach(table_, range->first, range->second,
+  const Coverage covered = store.ForEach(table_, m->from, m->to,
                                          [&](const auto& iv) { merger.Add(iv.data); });
   merger.Finish(&resp);  // holds its own references to the frames
   resp.mutable_loss()->set_store_dropped(
-      store.Inspect(table_, [](const auto& w) { return w.dropped_records(); }));
+      store.DroppedRecords(table_));
   resp.set_sample_hz(config_.sample_hz);
   covered.ToProto(resp.mutable_covered());
   return resp;
@@ -92,7 +88,7 @@ void ProfileCapability::FillStatus(const StoreView& store, v1::StatusResponse* o
     p->set_records_retained(w.records());
     return 0;
   });
-  const uint64_t dropped = store.Inspect(table_, [](const auto& w) { return w.dropped_records(); });
+  const uint64_t dropped = store.DroppedRecords(table_);
   absl::MutexLock lock(&mu_);
   const uint32_t intervals = p->intervals_retained();
   const uint64_t records = p->records_retained();
@@ -105,7 +101,7 @@ void ProfileCapability::FillStatus(const StoreView& store, v1::StatusResponse* o
 
 std::vector<std::pair<std::string, uint64_t>> ProfileCapability::Losses(
     const StoreView& store) const {
-  const uint64_t window_cap = store.Inspect(table_, [](const auto& w) { return w.dropped_records(); });
+  const uint64_t window_cap = store.DroppedRecords(table_);
   absl::MutexLock lock(&mu_);
   const ProfileLossCounts& pl = loss_total_;
   return {{"map_full", pl.map_full},

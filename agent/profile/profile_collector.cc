@@ -199,10 +199,7 @@ absl::StatusOr<ProfileInterval> ProfileCollector::Collect() {
                 &drain_failed, [&entries](const profile_key& k, const profile_value& v) {
                   entries.emplace_back(k, v);
                 });
-  if (!drained.ok()) {
-    fprintf(stderr, "vigild: %s; %lu entries lost (counted as drain_failed)\n",
-            std::string(drained.message()).c_str(), static_cast<unsigned long>(drain_failed));
-  }
+  LogDrainFailure(drained, drain_failed);
 
   // 2. Read the stacks they reference, then clear the whole stack map (it
   // may hold stacks whose count did not fit). Stack maps have no batch ops;

@@ -37,70 +37,74 @@ grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
 }
 
+// Every unary RPC ends here: counted with its real code (for
+// vigil_grpc_requests_total), then handed to gRPC.
+template <typename Resp>
+grpc::Status VigilService::Answer(const char* method, absl::StatusOr<Resp> r, Resp* out) const {
+  agent_->RecordRpc(method, static_cast<int>(r.status().code()));
+  if (!r.ok()) return ToGrpc(r.status());
+  *out = *std::move(r);
+  return grpc::Status::OK;
+}
+
 grpc::Status VigilService::GetSyscalls(grpc::ServerContext* ctx, const v1::SyscallsRequest* req,
                                        v1::SyscallsResponse* resp) {
   const SyscallsCapability* cap = agent_->syscalls();
-  absl::StatusOr<v1::SyscallsResponse> r =
-      cap ? cap->Query(agent_->store(), ContextOf(ctx), *req) : Off("the syscalls capability is");
-  agent_->RecordRpc("GetSyscalls", static_cast<int>(r.status().code()));
-  if (!r.ok()) return ToGrpc(r.status());
-  *resp = *std::move(r);
-  return grpc::Status::OK;
+  return Answer("GetSyscalls",
+                cap ? cap->Query(agent_->store(), ContextOf(ctx), *req)
+                    : Off("the syscalls capability is"),
+                resp);
 }
 
 grpc::Status VigilService::GetDrops(grpc::ServerContext* ctx, const v1::DropsRequest* req,
                                     v1::DropsResponse* resp) {
   const UdpDropsCapability* cap = agent_->udpdrops();
-  absl::StatusOr<v1::DropsResponse> r =
-      cap ? cap->Query(agent_->store(), ContextOf(ctx), *req) : Off("the udpdrops capability is");
-  if (!r.ok()) return ToGrpc(r.status());
-  *resp = *std::move(r);
-  return grpc::Status::OK;
+  return Answer("GetDrops",
+                cap ? cap->Query(agent_->store(), ContextOf(ctx), *req)
+                    : Off("the udpdrops capability is"),
+                resp);
 }
 
-grpc::Status VigilService::GetStatus(grpc::ServerContext* ctx, const v1::StatusRequest* req,
+grpc::Status VigilService::GetStatus(grpc::ServerContext*, const v1::StatusRequest*,
                                      v1::StatusResponse* resp) {
-  *resp = agent_->Status();
-  agent_->RecordRpc("GetStatus", 0);
-  return grpc::Status::OK;
+  return Answer("GetStatus", absl::StatusOr<v1::StatusResponse>(agent_->Status()), resp);
 }
 
 grpc::Status VigilService::GetHot(grpc::ServerContext* ctx, const v1::HotRequest* req,
                                   v1::HotResponse* resp) {
   const ProfileCapability* cap = agent_->profile();
-  absl::StatusOr<v1::HotResponse> r =
-      cap ? cap->QueryHot(agent_->store(), ContextOf(ctx), *req) : Off("the profiler is");
-  if (!r.ok()) return ToGrpc(r.status());
-  *resp = *std::move(r);
-  return grpc::Status::OK;
+  return Answer("GetHot",
+                cap ? cap->QueryHot(agent_->store(), ContextOf(ctx), *req) : Off("the profiler is"),
+                resp);
 }
 
 grpc::Status VigilService::GetProfile(grpc::ServerContext* ctx, const v1::ProfileRequest* req,
                                       v1::ProfileResponse* resp) {
   const ProfileCapability* cap = agent_->profile();
-  absl::StatusOr<v1::ProfileResponse> r =
-      cap ? cap->QueryProfile(agent_->store(), ContextOf(ctx), *req) : Off("the profiler is");
-  if (!r.ok()) return ToGrpc(r.status());
-  *resp = *std::move(r);
-  return grpc::Status::OK;
+  return Answer("GetProfile",
+                cap ? cap->QueryProfile(agent_->store(), ContextOf(ctx), *req)
+                    : Off("the profiler is"),
+                resp);
 }
 
-grpc::Status VigilService::ListAlerts(grpc::ServerContext* ctx, const v1::ListAlertsRequest* req,
+grpc::Status VigilService::ListAlerts(grpc::ServerContext*, const v1::ListAlertsRequest* req,
                                       v1::ListAlertsResponse* resp) {
   const SpinCapability* cap = agent_->spin();
-  absl::StatusOr<v1::ListAlertsResponse> r =
-      cap ? cap->ListAlerts(*req) : Off("spin alerts are");
-  if (!r.ok()) return ToGrpc(r.status());
-  *resp = *std::move(r);
-  return grpc::Status::OK;
+  return Answer("ListAlerts", cap ? cap->ListAlerts(*req) : Off("spin alerts are"), resp);
 }
 
 grpc::Status VigilService::WatchAlerts(grpc::ServerContext* ctx, const v1::WatchAlertsRequest* req,
                                        grpc::ServerWriter<v1::SpinAlert>* writer) {
   const SpinCapability* cap = agent_->spin();
-  if (cap == nullptr) return ToGrpc(Off("spin alerts are"));
+  if (cap == nullptr) {
+    agent_->RecordRpc("WatchAlerts", static_cast<int>(absl::StatusCode::kFailedPrecondition));
+    return ToGrpc(Off("spin alerts are"));
+  }
   absl::StatusOr<std::shared_ptr<AlertSubscription>> sub = cap->WatchAlerts(req->include_active());
-  if (!sub.ok()) return ToGrpc(sub.status());
+  if (!sub.ok()) {
+    agent_->RecordRpc("WatchAlerts", static_cast<int>(sub.status().code()));
+    return ToGrpc(sub.status());
+  }
   grpc::Status result = grpc::Status::OK;
   for (;;) {
     if (ctx->IsCancelled()) break;
@@ -116,6 +120,7 @@ grpc::Status VigilService::WatchAlerts(grpc::ServerContext* ctx, const v1::Watch
     }
   }
   cap->EndWatch(*sub);
+  agent_->RecordRpc("WatchAlerts", static_cast<int>(result.error_code()));
   return result;
 }
 

@@ -28,6 +28,9 @@ class VigilService final : public v1::Vigil::Service {
                            grpc::ServerWriter<v1::SpinAlert>* writer) override;
 
  private:
+  template <typename Resp>
+  grpc::Status Answer(const char* method, absl::StatusOr<Resp> r, Resp* out) const;
+
   const Agent* agent_;
 };
 

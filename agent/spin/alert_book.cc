@@ -43,7 +43,7 @@ void AlertSubscription::Close() {
 
 void AlertBook::Publish(const v1::SpinAlert& a) {
   absl::MutexLock lock(&mu_);
-  if (a.state() == "firing") {
+  if (a.state() == v1::ALERT_STATE_FIRING) {
     active_[a.id()] = a;
     ++counters_.fired_total;
   } else {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/state_names.h"
 
 namespace vigil {
 namespace {
@@ -38,9 +39,9 @@ std::string LogLine(const v1::SpinAlert& a) {
   std::string line = absl::StrFormat(
       "vigild: spin alert %s id=%d pid=%d tid=%d comm=\"%s\" process=\"%s\" cpu_share=%.2f "
       "duration=%s",
-      a.state(), a.id(), a.pid(), a.tid(), absl::CEscape(a.comm()), absl::CEscape(a.process_comm()),
+      StateName(a.state()), a.id(), a.pid(), a.tid(), absl::CEscape(a.comm()), absl::CEscape(a.process_comm()),
       a.cpu_share(), absl::FormatDuration(absl::Seconds(a.duration_ns() / 1000000000)));
-  if (a.state() == "resolved") absl::StrAppend(&line, " reason=", a.resolved_reason());
+  if (a.state() == v1::ALERT_STATE_RESOLVED) absl::StrAppend(&line, " reason=", a.resolved_reason());
   if (!a.cgroup().empty()) absl::StrAppend(&line, " cgroup=\"", absl::CEscape(a.cgroup()), "\"");
   if (!top.empty()) absl::StrAppend(&line, " top=\"", absl::CEscape(top), "\"");
   return line;
@@ -113,7 +114,7 @@ v1::SpinAlert SpinCapability::MakeAlert(const SpinEvent& e, absl::Time now) {
   if (e.kind == SpinEventKind::kResolved && alerts_.Active(e.id, &a)) {
     // Keep what the firing event said (cmdline, stacks); the thread may be
     // gone by now.
-    a.set_state("resolved");
+    a.set_state(v1::ALERT_STATE_RESOLVED);
     a.set_resolved_reason(e.reason);
     a.set_duration_ns(absl::ToInt64Nanoseconds(e.duration));
     a.set_cpu_share(e.cpu_share);
@@ -121,7 +122,8 @@ v1::SpinAlert SpinCapability::MakeAlert(const SpinEvent& e, absl::Time now) {
     return a;
   }
   a.set_id(e.id);
-  a.set_state(e.kind == SpinEventKind::kFired ? "firing" : "resolved");
+  a.set_state(e.kind == SpinEventKind::kFired ? v1::ALERT_STATE_FIRING : v1::ALERT_STATE_RESOLVED);
+  a.set_kind(v1::ALERT_KIND_SPIN);
   a.set_resolved_reason(e.reason);
   a.set_host(hostname_);
   a.set_pid(e.pid);

@@ -50,6 +50,15 @@ absl::StatusOr<StoreView::MergeSlot> StoreView::AcquireMergeSlot(const QueryCont
   return MergeSlot(store_);
 }
 
+absl::StatusOr<StoreView::Merge> StoreView::BeginMerge(const v1::TimeRange& range,
+                                                       const QueryContext& ctx) const {
+  absl::StatusOr<std::pair<absl::Time, absl::Time>> r = Resolve(range, absl::Now());
+  if (!r.ok()) return r.status();
+  absl::StatusOr<MergeSlot> slot = AcquireMergeSlot(ctx);
+  if (!slot.ok()) return slot.status();
+  return Merge{r->first, r->second, *std::move(slot)};
+}
+
 StoreView::MergeSlot::~MergeSlot() {
   if (store_ == nullptr) return;
   absl::MutexLock lock(&store_->slots_mu_);

@@ -134,6 +134,12 @@ class StoreView {
   template <typename T, typename Fn>
   auto Inspect(Table<T> table, Fn&& fn) const;
 
+  // Records the table's record cap evicted, since start.
+  template <typename T>
+  uint64_t DroppedRecords(Table<T> table) const {
+    return Inspect(table, [](const IntervalWindow<T>& w) { return w.dropped_records(); });
+  }
+
   // Range resolution against the window: INVALID_ARGUMENT if a bound lies
   // outside it. since_ago_ns 0 means the whole window.
   absl::StatusOr<std::pair<absl::Time, absl::Time>> Resolve(const v1::TimeRange& range,
@@ -156,6 +162,14 @@ class StoreView {
   // Waits for a merge slot; DEADLINE_EXCEEDED or CANCELLED if the client's
   // deadline passes or it goes away first.
   absl::StatusOr<MergeSlot> AcquireMergeSlot(const QueryContext& ctx) const;
+
+  // What every query does before it merges: resolve its range, then hold a
+  // merge slot for as long as the Merge lives.
+  struct Merge {
+    absl::Time from, to;
+    MergeSlot slot;
+  };
+  absl::StatusOr<Merge> BeginMerge(const v1::TimeRange& range, const QueryContext& ctx) const;
 
  private:
   const WindowStore* store_;

@@ -38,22 +38,20 @@ absl::StatusOr<v1::SyscallsResponse> SyscallsCapability::Query(
     const StoreView& store, const QueryContext& ctx, const v1::SyscallsRequest& req) const {
   absl::StatusOr<SyscallQuery> q = ValidateSyscallsRequest(req);
   if (!q.ok()) return q.status();
-  absl::StatusOr<StoreView::MergeSlot> slot = store.AcquireMergeSlot(ctx);
-  if (!slot.ok()) return slot.status();
-  absl::StatusOr<std::pair<absl::Time, absl::Time>> range = store.Resolve(req.range(), absl::Now());
-  if (!range.ok()) return range.status();
+  absl::StatusOr<StoreView::Merge> m = store.BeginMerge(req.range(), ctx);
+  if (!m.ok()) return m.status();
 
   v1::SyscallsResponse resp;
   SyscallMerger merger(*q);
   // The merger's second pass (histograms of the rows that made the cut)
   // reads the same intervals, so Finish runs under the same reader lock.
-  const Coverage covered = store.ForEach(table_, range->first, range->second,
+  const Coverage covered = store.ForEach(table_, m->from, m->to,
                                          [&](const auto& iv) { merger.Add(iv.data); },
                                          [&] { merger.Finish(&resp); });
   resp.set_latency_measured(config_.measure_latency);
   resp.set_hostname(hostname_);
   resp.mutable_loss()->set_store_dropped(
-      store.Inspect(table_, [](const auto& w) { return w.dropped_records(); }));
+      store.DroppedRecords(table_));
   covered.ToProto(resp.mutable_covered());
   return resp;
 }
@@ -76,7 +74,7 @@ void SyscallsCapability::FillStatus(const StoreView& store, v1::StatusResponse* 
 
 std::vector<std::pair<std::string, uint64_t>> SyscallsCapability::Losses(
     const StoreView& store) const {
-  const uint64_t window_cap = store.Inspect(table_, [](const auto& w) { return w.dropped_records(); });
+  const uint64_t window_cap = store.DroppedRecords(table_);
   absl::MutexLock lock(&mu_);
   return {{"map_full", loss_total_.map_full},
           {"storage_fail", loss_total_.storage_fail},

@@ -60,11 +60,7 @@ absl::StatusOr<SyscallInterval> SyscallsCollector::Collect() {
       DrainHash(*retired, config_.max_entries, &keys_, &values_, "syscalls: draining stats buffer",
                 &out.loss.drain_failed,
                 [&out](const syscall_key& k, const syscall_stats& v) { out.Append(k, v); });
-  if (!drained.ok()) {
-    fprintf(stderr, "vigild: %s; %lu entries lost (counted as drain_failed)\n",
-            std::string(drained.message()).c_str(),
-            static_cast<unsigned long>(out.loss.drain_failed));
-  }
+  LogDrainFailure(drained, out.loss.drain_failed);
   absl::StatusOr<SyscallLossCounts> now = ReadCounters();
   if (!now.ok()) return now.status();
   out.loss.map_full = now->map_full - last_counters_.map_full;

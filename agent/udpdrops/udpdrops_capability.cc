@@ -34,26 +34,24 @@ absl::StatusOr<v1::DropsResponse> UdpDropsCapability::Query(const StoreView& sto
                                                             const v1::DropsRequest& req) const {
   absl::StatusOr<DropsQuery> q = ValidateDropsRequest(req, reasons_);
   if (!q.ok()) return q.status();
-  absl::StatusOr<std::pair<absl::Time, absl::Time>> range = store.Resolve(req.range(), absl::Now());
-  if (!range.ok()) return range.status();
-  absl::StatusOr<StoreView::MergeSlot> slot = store.AcquireMergeSlot(ctx);
-  if (!slot.ok()) return slot.status();
+  absl::StatusOr<StoreView::Merge> m = store.BeginMerge(req.range(), ctx);
+  if (!m.ok()) return m.status();
 
   v1::DropsResponse resp;
   DropsMerger merger(*q, reasons_);
-  const Coverage covered = store.ForEach(table_, range->first, range->second,
+  const Coverage covered = store.ForEach(table_, m->from, m->to,
                                          [&](const auto& iv) { merger.Add(iv.data, iv.end); });
   merger.Finish(covered.Seconds(), &resp);
   resp.set_reasons_known(!reasons_.empty());
   resp.mutable_loss()->set_store_dropped(
-      store.Inspect(table_, [](const auto& w) { return w.dropped_records(); }));
+      store.DroppedRecords(table_));
   covered.ToProto(resp.mutable_covered());
   return resp;
 }
 
 void UdpDropsCapability::FillStatus(const StoreView& store, v1::StatusResponse* out) const {
   v1::UdpDropLoss* ul = out->mutable_udpdrop_loss();
-  ul->set_store_dropped(store.Inspect(table_, [](const auto& w) { return w.dropped_records(); }));
+  ul->set_store_dropped(store.DroppedRecords(table_));
   absl::MutexLock lock(&mu_);
   ul->set_map_full(loss_total_.map_full);
   ul->set_bad_header(loss_total_.bad_header);
@@ -63,7 +61,7 @@ void UdpDropsCapability::FillStatus(const StoreView& store, v1::StatusResponse* 
 
 std::vector<std::pair<std::string, uint64_t>> UdpDropsCapability::Losses(
     const StoreView& store) const {
-  const uint64_t window_cap = store.Inspect(table_, [](const auto& w) { return w.dropped_records(); });
+  const uint64_t window_cap = store.DroppedRecords(table_);
   absl::MutexLock lock(&mu_);
   return {{"map_full", loss_total_.map_full},
           {"bad_header", loss_total_.bad_header},

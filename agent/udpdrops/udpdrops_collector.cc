@@ -114,11 +114,7 @@ absl::StatusOr<UdpDropInterval> UdpDropsCollector::Collect(absl::Time now) {
         r.stats = v;
         out.records.push_back(std::move(r));
       });
-  if (!drained.ok()) {
-    fprintf(stderr, "vigild: %s; %lu entries lost (counted as drain_failed)\n",
-            std::string(drained.message()).c_str(),
-            static_cast<unsigned long>(out.loss.drain_failed));
-  }
+  LogDrainFailure(drained, out.loss.drain_failed);
   absl::StatusOr<UdpDropLossCounts> c = ReadCounters();
   if (!c.ok()) return c.status();
   out.loss.map_full = c->map_full - last_counters_.map_full;

@@ -220,7 +220,7 @@ vigild_ready() {
   # The socket answering is not enough: the syscalls capability must also
   # have attached, or we would be timing vigild without its programs.
   "$VIGIL" status --agent "unix:$WORK/vigild.sock" --timeout 1s --json 2>/dev/null \
-    | tr -d ' \n' | grep -q '"name":"syscalls","state":"running"'
+    | tr -d ' \n' | grep -q '"name":"syscalls","state":"CAPABILITY_STATE_RUNNING"'
 }
 
 is_number() { [[ $1 =~ ^[0-9]+(\.[0-9]+)?$ ]]; }

@@ -164,7 +164,7 @@ TEST(LoadTest, FiftyClientsForAMinute) {
             s = stub->GetStatus(&ctx, v1::StatusRequest(), &r);
             if (r.capabilities_size() < 4) insane = "GetStatus: capabilities missing";
             for (const auto& c : r.capabilities()) {
-              if (c.state() == "off") insane = absl::StrCat("GetStatus: ", c.name(), " off: ", c.reason());
+              if (c.state() == v1::CAPABILITY_STATE_OFF) insane = absl::StrCat("GetStatus: ", c.name(), " off: ", c.reason());
             }
             break;
           }

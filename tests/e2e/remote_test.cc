@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "tests/test_util.h"
+#include "vigil/v1/fleet.pb.h"
 #include "vigil/v1/vigil.pb.h"
 
 namespace vigil {

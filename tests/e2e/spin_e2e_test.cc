@@ -130,7 +130,7 @@ class SpinE2ETest : public ::testing::Test {
     return {r.alerts().begin(), r.alerts().end()};
   }
   // Alerts of `tid` in state `state`, waiting up to `timeout` for one.
-  std::vector<v1::SpinAlert> WaitFor(uint32_t tid, const std::string& state, absl::Duration timeout) {
+  std::vector<v1::SpinAlert> WaitFor(uint32_t tid, v1::AlertState state, absl::Duration timeout) {
     const absl::Time deadline = absl::Now() + timeout;
     for (;;) {
       std::vector<v1::SpinAlert> got;
@@ -178,7 +178,7 @@ TEST_F(SpinE2ETest, TwoSpinnersFireWithStackAndResolveOnExit) {
   ASSERT_EQ(tids.size(), 2u);
   std::vector<uint64_t> ids;
   for (uint32_t tid : tids) {
-    std::vector<v1::SpinAlert> a = WaitFor(tid, "firing", kMinDuration + 2 * kInterval + absl::Seconds(1));
+    std::vector<v1::SpinAlert> a = WaitFor(tid, v1::ALERT_STATE_FIRING, kMinDuration + 2 * kInterval + absl::Seconds(1));
     ASSERT_EQ(a.size(), 1u) << "tid " << tid << "\n" << agent_->log();
     // The agent's own stamp: fired within min duration + 2 intervals.
     EXPECT_LE(absl::FromUnixNanos(a[0].event_unix_ns()) - w.started(), kMinDuration + 2 * kInterval);
@@ -205,7 +205,8 @@ TEST_F(SpinE2ETest, TwoSpinnersFireWithStackAndResolveOnExit) {
     ++seen;
     EXPECT_EQ(static_cast<uint32_t>(f.at("pid").number_value()), w.pid());
     EXPECT_EQ(f.at("comm").string_value(), "spinner");
-    EXPECT_EQ(f.at("state").string_value(), "firing");
+    EXPECT_EQ(f.at("state").string_value(), "ALERT_STATE_FIRING");
+    EXPECT_EQ(f.at("kind").string_value(), "ALERT_KIND_SPIN");
     bool named = false;
     for (const auto& stack : f.at("stacks").list_value().values()) {
       for (const auto& frame : stack.list_value().values()) {
@@ -218,7 +219,7 @@ TEST_F(SpinE2ETest, TwoSpinnersFireWithStackAndResolveOnExit) {
 
   ASSERT_EQ(w.Wait(), 0);
   for (uint32_t tid : tids) {
-    std::vector<v1::SpinAlert> r = WaitFor(tid, "resolved", absl::Seconds(3));
+    std::vector<v1::SpinAlert> r = WaitFor(tid, v1::ALERT_STATE_RESOLVED, absl::Seconds(3));
     ASSERT_EQ(r.size(), 1u) << "tid " << tid;
     EXPECT_EQ(r[0].resolved_reason(), "exited");
     EXPECT_TRUE(StackNames(r[0], kSpinFn));
@@ -240,8 +241,8 @@ TEST_F(SpinE2ETest, TwoSpinnersFireWithStackAndResolveOnExit) {
     v1::SpinAlert a;
     ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(std::string(line), &a).ok()) << line;
     if (a.tid() != tids[0] && a.tid() != tids[1]) continue;
-    firing += a.state() == "firing";
-    resolved += a.state() == "resolved";
+    firing += a.state() == v1::ALERT_STATE_FIRING;
+    resolved += a.state() == v1::ALERT_STATE_RESOLVED;
   }
   EXPECT_EQ(firing, 2) << text;
   EXPECT_LE(resolved, 2) << text;
@@ -252,9 +253,9 @@ TEST_F(SpinE2ETest, ResolvesWhenTheSpinnerStops) {
   Workload w({"spin-then-block", "4", "3"});
   std::vector<uint32_t> tids = w.Tids(1);
   ASSERT_EQ(tids.size(), 1u);
-  ASSERT_EQ(WaitFor(tids[0], "firing", kMinDuration + 2 * kInterval + absl::Seconds(1)).size(), 1u)
+  ASSERT_EQ(WaitFor(tids[0], v1::ALERT_STATE_FIRING, kMinDuration + 2 * kInterval + absl::Seconds(1)).size(), 1u)
       << agent_->log();
-  std::vector<v1::SpinAlert> r = WaitFor(tids[0], "resolved", absl::Seconds(3));
+  std::vector<v1::SpinAlert> r = WaitFor(tids[0], v1::ALERT_STATE_RESOLVED, absl::Seconds(3));
   ASSERT_EQ(r.size(), 1u);
   EXPECT_NE(r[0].resolved_reason(), "exited");  // the thread is still blocked in read()
   EXPECT_EQ(w.Wait(), 0);
@@ -296,7 +297,7 @@ TEST_F(SpinE2ETest, FollowPrintsEvents) {
   }
   Workload w({"spin", "4", "1", "followspin"});
   const uint32_t tid = w.Tids(1).at(0);
-  ASSERT_EQ(WaitFor(tid, "firing", kMinDuration + 2 * kInterval + absl::Seconds(1)).size(), 1u);
+  ASSERT_EQ(WaitFor(tid, v1::ALERT_STATE_FIRING, kMinDuration + 2 * kInterval + absl::Seconds(1)).size(), 1u);
   absl::SleepFor(absl::Milliseconds(300));
   kill(follower, SIGTERM);
   waitpid(follower, nullptr, 0);
@@ -306,7 +307,7 @@ TEST_F(SpinE2ETest, FollowPrintsEvents) {
   while (std::getline(f, line)) {
     v1::SpinAlert a;
     ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(line, &a).ok()) << line;
-    got |= a.tid() == tid && a.state() == "firing";
+    got |= a.tid() == tid && a.state() == v1::ALERT_STATE_FIRING;
   }
   EXPECT_TRUE(got);
 }

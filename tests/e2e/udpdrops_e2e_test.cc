@@ -109,7 +109,7 @@ TEST_F(UdpDropsE2ETest, CliJsonMatchesSnmpWithOwner) {
   for (const auto& c : st.capabilities()) {
     if (c.name() == "udpdrops") {
       found = true;
-      EXPECT_EQ(c.state(), "running") << c.reason();
+      EXPECT_EQ(c.state(), v1::CAPABILITY_STATE_RUNNING) << c.reason();
     }
   }
   EXPECT_TRUE(found);

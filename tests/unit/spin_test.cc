@@ -298,7 +298,7 @@ TEST(SpinSignal, ContainerId) {
 
 // --- alert book -----------------------------------------------------------------
 
-v1::SpinAlert Alert(uint64_t id, const char* state) {
+v1::SpinAlert Alert(uint64_t id, v1::AlertState state) {
   v1::SpinAlert a;
   a.set_id(id);
   a.set_state(state);
@@ -307,9 +307,9 @@ v1::SpinAlert Alert(uint64_t id, const char* state) {
 
 TEST(AlertBook, ActiveThenBoundedHistory) {
   AlertBook book(/*history=*/2, /*max_streams=*/1, /*stream_queue=*/2);
-  for (uint64_t id = 1; id <= 3; ++id) book.Publish(Alert(id, "firing"));
+  for (uint64_t id = 1; id <= 3; ++id) book.Publish(Alert(id, v1::ALERT_STATE_FIRING));
   EXPECT_EQ(book.counters().firing, 3u);
-  for (uint64_t id = 1; id <= 3; ++id) book.Publish(Alert(id, "resolved"));
+  for (uint64_t id = 1; id <= 3; ++id) book.Publish(Alert(id, v1::ALERT_STATE_RESOLVED));
   std::vector<v1::SpinAlert> all = book.List(0);
   ASSERT_EQ(all.size(), 2u);  // history bound
   EXPECT_EQ(all[0].id(), 3u);  // newest first
@@ -320,7 +320,7 @@ TEST(AlertBook, ActiveThenBoundedHistory) {
 
 TEST(AlertBook, StreamsAreCappedAndSlowReadersDropped) {
   AlertBook book(10, 1, 2);
-  book.Publish(Alert(1, "firing"));
+  book.Publish(Alert(1, v1::ALERT_STATE_FIRING));
   absl::StatusOr<std::shared_ptr<AlertSubscription>> s = book.Subscribe(true);
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(book.Subscribe(false).status().code(), absl::StatusCode::kResourceExhausted);
@@ -328,7 +328,7 @@ TEST(AlertBook, StreamsAreCappedAndSlowReadersDropped) {
   ASSERT_TRUE((*s)->Next(absl::ZeroDuration(), &got));  // the active one
   EXPECT_EQ(got.id(), 1u);
   EXPECT_FALSE((*s)->Next(absl::ZeroDuration(), &got));
-  for (uint64_t id = 2; id <= 4; ++id) book.Publish(Alert(id, "firing"));  // queue of 2
+  for (uint64_t id = 2; id <= 4; ++id) book.Publish(Alert(id, v1::ALERT_STATE_FIRING));  // queue of 2
   EXPECT_EQ(book.counters().streams_overflowed, 1u);
   EXPECT_EQ(book.counters().streams, 0u);
   EXPECT_TRUE(book.Subscribe(false).ok());  // room again
