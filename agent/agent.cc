@@ -46,9 +46,12 @@ std::string Hostname() {
 
 v1::CapabilityState ToProto(CapabilityState s) {
   switch (s) {
-    case CapabilityState::kOn: return v1::CAPABILITY_STATE_RUNNING;
-    case CapabilityState::kDegraded: return v1::CAPABILITY_STATE_DEGRADED;
-    default: return v1::CAPABILITY_STATE_OFF;
+    case CapabilityState::kOn:
+      return v1::CAPABILITY_STATE_RUNNING;
+    case CapabilityState::kDegraded:
+      return v1::CAPABILITY_STATE_DEGRADED;
+    default:
+      return v1::CAPABILITY_STATE_OFF;
   }
 }
 
@@ -104,7 +107,9 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(
 
 Agent::~Agent() { Stop(); }
 
-void Agent::Start() { thread_ = std::thread([this] { Loop(); }); }
+void Agent::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
 
 void Agent::Stop() {
   if (!stop_.HasBeenNotified()) stop_.Notify();

@@ -64,9 +64,7 @@ int VerbosePrint(enum libbpf_print_level level, const char* fmt, va_list ap) {
 
 }  // namespace
 
-void ConfigureLibbpfLogging(bool verbose) {
-  libbpf_set_print(verbose ? VerbosePrint : QuietPrint);
-}
+void ConfigureLibbpfLogging(bool verbose) { libbpf_set_print(verbose ? VerbosePrint : QuietPrint); }
 
 LibbpfLogCapture::LibbpfLogCapture() : sink_(new LibbpfLogSink) {
   sink_->thread = std::this_thread::get_id();
@@ -101,8 +99,8 @@ absl::Status ErrnoStatus(int err, absl::string_view what) {
   switch (err) {
     case EPERM:
     case EACCES:
-      return absl::PermissionDeniedError(absl::StrCat(
-          msg, " (run as root or grant CAP_BPF,CAP_PERFMON)"));
+      return absl::PermissionDeniedError(
+          absl::StrCat(msg, " (run as root or grant CAP_BPF,CAP_PERFMON)"));
     case ENOENT:
     case EOPNOTSUPP:
     case EINVAL:

@@ -2,20 +2,20 @@
 // errno -> absl::Status with the object and operation named.
 #pragma once
 
-#include <cstdint>
-#include <memory>
-#include <string>
-#include <cerrno>
-#include <initializer_list>
-#include <vector>
-
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include "absl/strings/str_cat.h"
-#include "absl/strings/string_view.h"
+
+#include <cerrno>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 
 namespace vigil {
 
@@ -121,7 +121,8 @@ absl::Status DrainHash(int fd, uint32_t max_entries, std::vector<K>* keys, std::
     if (err == 0 && count > 0) continue;
     if (err != 0 && saved == ENOENT) return absl::OkStatus();  // walked the whole map
     *lost += DeleteRemaining(fd, sizeof(K), max_entries);
-    return ErrnoStatus(err != 0 ? saved : EAGAIN, absl::StrCat(what, err != 0 ? "" : " (no progress)"));
+    return ErrnoStatus(err != 0 ? saved : EAGAIN,
+                       absl::StrCat(what, err != 0 ? "" : " (no progress)"));
   }
   *lost += DeleteRemaining(fd, sizeof(K), max_entries);
   return ErrnoStatus(EAGAIN, absl::StrCat(what, " (more batches than entries)"));

@@ -12,7 +12,6 @@
 #include <string>
 #include <vector>
 
-#include "common/state_names.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
@@ -21,9 +20,10 @@
 #include "agent/config.h"
 #include "agent/metrics/metrics_server.h"
 #include "agent/preflight.h"
-#include "agent/settings.h"
 #include "agent/server/listen.h"
 #include "agent/server/vigil_service.h"
+#include "agent/settings.h"
+#include "common/state_names.h"
 
 namespace {
 
@@ -99,12 +99,20 @@ Flags ParseFlags(int argc, char** argv) {
         f.config_path = optarg;
         explicit_config = true;
         break;
-      case kCheckConfig: f.check_config = true; break;
-      case kVersion: printf("vigild %s\n", VIGIL_VERSION); exit(0);
+      case kCheckConfig:
+        f.check_config = true;
+        break;
+      case kVersion:
+        printf("vigild %s\n", VIGIL_VERSION);
+        exit(0);
       case kHelp:
-      case 'h': PrintUsage(); exit(0);
-      case ':': UsageError(absl::StrCat("option ", argv[optind - 1], " needs a value"));
-      default: UsageError(absl::StrCat("unknown option ", argv[optind - 1]));
+      case 'h':
+        PrintUsage();
+        exit(0);
+      case ':':
+        UsageError(absl::StrCat("option ", argv[optind - 1], " needs a value"));
+      default:
+        UsageError(absl::StrCat("unknown option ", argv[optind - 1]));
     }
   }
   if (optind < argc) UsageError(absl::StrCat("unexpected argument \"", argv[optind], "\""));
@@ -181,7 +189,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   vigil::VigilService service(agent->get());
-  absl::StatusOr<std::unique_ptr<grpc::Server>> server = vigil::StartServer(config.listen, &service);
+  absl::StatusOr<std::unique_ptr<grpc::Server>> server =
+      vigil::StartServer(config.listen, &service);
   if (!server.ok()) {
     fprintf(stderr, "vigild: %s\n", std::string(server.status().message()).c_str());
     return 1;
@@ -197,7 +206,8 @@ int main(int argc, char** argv) {
     if (m.ok()) {
       metrics = *std::move(m);
     } else {
-      fprintf(stderr, "vigild: metrics endpoint off: %s\n", std::string(m.status().message()).c_str());
+      fprintf(stderr, "vigild: metrics endpoint off: %s\n",
+              std::string(m.status().message()).c_str());
     }
   }
   const vigil::v1::StatusResponse status = (*agent)->Status();
@@ -209,7 +219,8 @@ int main(int argc, char** argv) {
   }
   std::string running;
   for (const auto& cap : status.capabilities()) {
-    if (cap.state() != vigil::v1::CAPABILITY_STATE_OFF) absl::StrAppend(&running, running.empty() ? "" : ", ", cap.name());
+    if (cap.state() != vigil::v1::CAPABILITY_STATE_OFF)
+      absl::StrAppend(&running, running.empty() ? "" : ", ", cap.name());
   }
   const std::string ready = absl::StrFormat(
       "vigild %s: attached (%s); listening on %s, metrics %s, interval %s, window %s",

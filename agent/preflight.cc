@@ -40,10 +40,10 @@ bool ParseKernelRelease(const std::string& release, KernelVersion* out) {
 absl::Status RunPreflight() {
   const bool sys_admin = HasEffectiveCap(CAP_SYS_ADMIN);
   if (!sys_admin && !(HasEffectiveCap(CAP_BPF) && HasEffectiveCap(CAP_PERFMON))) {
-    return absl::PermissionDeniedError(absl::StrFormat(
-        "missing CAP_BPF and CAP_PERFMON (running as uid %d): run as root or "
-        "grant CAP_BPF,CAP_PERFMON,CAP_SYS_RESOURCE",
-        geteuid()));
+    return absl::PermissionDeniedError(
+        absl::StrFormat("missing CAP_BPF and CAP_PERFMON (running as uid %d): run as root or "
+                        "grant CAP_BPF,CAP_PERFMON,CAP_SYS_RESOURCE",
+                        geteuid()));
   }
   if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
     return absl::FailedPreconditionError(
@@ -55,11 +55,10 @@ absl::Status RunPreflight() {
   if (uname(&u) != 0 || !ParseKernelRelease(u.release, &v)) {
     return absl::FailedPreconditionError("cannot read the kernel version from uname");
   }
-  if (v.major < kMinKernel.major ||
-      (v.major == kMinKernel.major && v.minor < kMinKernel.minor)) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "kernel %s too old: Vigil needs %d.%d or newer (tp_btf, task storage)",
-        u.release, kMinKernel.major, kMinKernel.minor));
+  if (v.major < kMinKernel.major || (v.major == kMinKernel.major && v.minor < kMinKernel.minor)) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("kernel %s too old: Vigil needs %d.%d or newer (tp_btf, task storage)",
+                        u.release, kMinKernel.major, kMinKernel.minor));
   }
   return absl::OkStatus();
 }

@@ -5,10 +5,10 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
-#include "common/duration.h"
 #include "agent/server/listen.h"
 #include "agent/spin/spin_detector.h"
 #include "agent/spin/spin_settings.h"
+#include "common/duration.h"
 
 namespace vigil {
 
@@ -81,13 +81,18 @@ const std::vector<SettingInfo>& BaseSettings() {
       {"store-max-records", true, "cap on records kept across the window (default 100000)"},
       {"syscalls-max-entries", true, "(thread, syscall) pairs per interval (default 16384)"},
       {"syscalls-latency", true, "on|off: record per-syscall latency (default on)"},
-      {"udpdrops-max-entries", true, "(netns, local addr, port, reason) UDP drop rows per interval (default 8192)"},
-      {"udpdrops-owner-cache", true, "socket inodes whose owning processes are cached (default 4096)"},
+      {"udpdrops-max-entries", true,
+       "(netns, local addr, port, reason) UDP drop rows per interval (default 8192)"},
+      {"udpdrops-owner-cache", true,
+       "socket inodes whose owning processes are cached (default 4096)"},
       {"profile", true, "on|off: CPU profiler, stack sampling on every CPU (default on)"},
       {"sample-hz", true, "profiler samples per second per CPU, 1-1000 (default 49)"},
-      {"profile-store-max-records", true, "cap on (thread, stack) records kept across the window (default 100000)"},
-      {"metrics-listen", true, "Prometheus /metrics on HOST:PORT (default 127.0.0.1:9464; empty: off)"},
-      {"metrics-max-processes", true, "process names with their own series (default 100; the least recently seen is evicted)"},
+      {"profile-store-max-records", true,
+       "cap on (thread, stack) records kept across the window (default 100000)"},
+      {"metrics-listen", true,
+       "Prometheus /metrics on HOST:PORT (default 127.0.0.1:9464; empty: off)"},
+      {"metrics-max-processes", true,
+       "process names with their own series (default 100; the least recently seen is evicted)"},
       {"verbose", false, "libbpf's own log on stderr"},
       {"test-stall-signal", false, "test only: SIGUSR2 hangs the collection loop (watchdog tests)"},
   };
@@ -158,7 +163,8 @@ absl::Status ValidateConfig(const AgentConfig& c) {
   if (c.interval < absl::Milliseconds(10)) {
     return absl::InvalidArgumentError("interval must be at least 10ms");
   }
-  if (c.window < c.interval) return absl::InvalidArgumentError("window must be at least one interval");
+  if (c.window < c.interval)
+    return absl::InvalidArgumentError("window must be at least one interval");
   if (c.window / c.interval > 1000000) {
     return absl::InvalidArgumentError("window / interval must be at most 1000000 intervals");
   }
@@ -172,12 +178,12 @@ absl::Status ValidateConfig(const AgentConfig& c) {
       return absl::InvalidArgumentError(absl::StrCat(
           "metrics-listen \"", c.metrics.listen, "\": expected HOST:PORT (empty turns it off)"));
     }
-    const bool tls = !c.listen.tls_cert.empty() && !c.listen.tls_key.empty() &&
-                     !c.listen.tls_client_ca.empty();
+    const bool tls =
+        !c.listen.tls_cert.empty() && !c.listen.tls_key.empty() && !c.listen.tls_client_ca.empty();
     if (!m->loopback && !tls && !c.listen.insecure) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "metrics-listen ", c.metrics.listen,
-          ": a non-loopback address needs the tls-* settings (or insecure-listen)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("metrics-listen ", c.metrics.listen,
+                       ": a non-loopback address needs the tls-* settings (or insecure-listen)"));
     }
   }
   return absl::OkStatus();

@@ -15,8 +15,8 @@ namespace vigil {
 inline constexpr char kDefaultConfigPath[] = "/etc/vigil/vigild.conf";
 
 struct SettingInfo {
-  const char* name;      // flag name without "--", and config key
-  bool takes_value;      // false: a boolean switch (in the file: true/false)
+  const char* name;  // flag name without "--", and config key
+  bool takes_value;  // false: a boolean switch (in the file: true/false)
   const char* help;
 };
 

@@ -11,38 +11,38 @@
  * other hash, and the kernel's update of a map-in-map waits for an RCU grace
  * period (maybe_wait_bpf_programs()), so no program still holds the old hash
  * when the agent drains it: nothing is lost or counted twice. */
-#define VIGIL_DOUBLE_BUFFERED_STATS(key_t, value_t)                          \
-	struct stats_hash {                                                  \
-		__uint(type, BPF_MAP_TYPE_HASH);                             \
-		__uint(max_entries, 1);                                      \
-		__type(key, key_t);                                          \
-		__type(value, value_t);                                      \
-	};                                                                   \
-	struct stats_hash stats_a SEC(".maps");                              \
-	struct stats_hash stats_b SEC(".maps");                              \
-	struct {                                                             \
-		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);                    \
-		__uint(max_entries, 1);                                      \
-		__type(key, __u32);                                          \
-		__array(values, struct stats_hash);                          \
-	} active_stats SEC(".maps") = {                                      \
-		.values = { [0] = &stats_a },                                \
+#define VIGIL_DOUBLE_BUFFERED_STATS(key_t, value_t)       \
+	struct stats_hash {                               \
+		__uint(type, BPF_MAP_TYPE_HASH);          \
+		__uint(max_entries, 1);                   \
+		__type(key, key_t);                       \
+		__type(value, value_t);                   \
+	};                                                \
+	struct stats_hash stats_a SEC(".maps");           \
+	struct stats_hash stats_b SEC(".maps");           \
+	struct {                                          \
+		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS); \
+		__uint(max_entries, 1);                   \
+		__type(key, __u32);                       \
+		__array(values, struct stats_hash);       \
+	} active_stats SEC(".maps") = {                   \
+		.values = { [0] = &stats_a },             \
 	}
 
 /* nr per-CPU u64 loss counters, `counters`, and count(which). The agent
  * sums them over CPUs (SumPerCpuCounters) and reports deltas. */
-#define VIGIL_LOSS_COUNTERS(nr)                                              \
-	struct {                                                             \
-		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);                     \
-		__uint(max_entries, nr);                                     \
-		__type(key, __u32);                                          \
-		__type(value, __u64);                                        \
-	} counters SEC(".maps");                                             \
-	static __always_inline void count(__u32 which)                       \
-	{                                                                    \
-		__u64 *c = bpf_map_lookup_elem(&counters, &which);           \
-		if (c)                                                       \
-			*c += 1;                                             \
+#define VIGIL_LOSS_COUNTERS(nr)                                    \
+	struct {                                                   \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);           \
+		__uint(max_entries, nr);                           \
+		__type(key, __u32);                                \
+		__type(value, __u64);                              \
+	} counters SEC(".maps");                                   \
+	static __always_inline void count(__u32 which)             \
+	{                                                          \
+		__u64 *c = bpf_map_lookup_elem(&counters, &which); \
+		if (c)                                             \
+			*c += 1;                                   \
 	}
 
 #endif /* VIGIL_COMMON_BPF_H */

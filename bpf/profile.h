@@ -23,19 +23,19 @@ struct profile_key {
 
 struct profile_value {
 	__u64 samples;
-	char comm[VIGIL_PROFILE_COMM_LEN];  /* thread name at first sample */
+	char comm[VIGIL_PROFILE_COMM_LEN]; /* thread name at first sample */
 	char pcomm[VIGIL_PROFILE_COMM_LEN]; /* process (group leader) name */
 };
 
 /* Indexes into the per-CPU `counters` array. */
 enum profile_counter {
-	PROFILE_CTR_SAMPLES = 0,       /* every sample the program saw */
-	PROFILE_CTR_IDLE,              /* samples in the idle task (not kept) */
-	PROFILE_CTR_MAP_FULL,          /* counts map full: sample dropped */
-	PROFILE_CTR_USER_COLLISION,    /* user stack hash collision (-EEXIST) */
-	PROFILE_CTR_KERNEL_COLLISION,  /* kernel stack hash collision (-EEXIST) */
-	PROFILE_CTR_STACK_MAP_FULL,    /* stack map out of entries (-ENOMEM) */
-	PROFILE_CTR_NO_BUFFER,         /* active buffer missing (cannot happen) */
+	PROFILE_CTR_SAMPLES = 0, /* every sample the program saw */
+	PROFILE_CTR_IDLE, /* samples in the idle task (not kept) */
+	PROFILE_CTR_MAP_FULL, /* counts map full: sample dropped */
+	PROFILE_CTR_USER_COLLISION, /* user stack hash collision (-EEXIST) */
+	PROFILE_CTR_KERNEL_COLLISION, /* kernel stack hash collision (-EEXIST) */
+	PROFILE_CTR_STACK_MAP_FULL, /* stack map out of entries (-ENOMEM) */
+	PROFILE_CTR_NO_BUFFER, /* active buffer missing (cannot happen) */
 	PROFILE_CTR_MAX,
 };
 

@@ -61,13 +61,24 @@ static __always_inline __u32 log2_bucket(__u64 v)
 {
 	__u32 r = 0, shift;
 
-	shift = (v > 0xFFFFFFFFULL) << 5; v >>= shift; r |= shift;
-	shift = (v > 0xFFFF) << 4; v >>= shift; r |= shift;
-	shift = (v > 0xFF) << 3; v >>= shift; r |= shift;
-	shift = (v > 0xF) << 2; v >>= shift; r |= shift;
-	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
+	shift = (v > 0xFFFFFFFFULL) << 5;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0xFFFF) << 4;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0xFF) << 3;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0xF) << 2;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0x3) << 1;
+	v >>= shift;
+	r |= shift;
 	r |= (v >> 1);
-	return r < VIGIL_SYSCALL_HIST_BUCKETS ? r : VIGIL_SYSCALL_HIST_BUCKETS - 1;
+	return r < VIGIL_SYSCALL_HIST_BUCKETS ? r :
+						VIGIL_SYSCALL_HIST_BUCKETS - 1;
 }
 
 SEC("tp_btf/sys_enter")

@@ -23,20 +23,20 @@ struct syscall_key {
 
 struct syscall_stats {
 	__u64 calls;
-	__u64 errors;   /* return value in [-4095, -1] */
+	__u64 errors; /* return value in [-4095, -1] */
 	__u64 total_ns; /* sum of sys_enter -> sys_exit latency */
 	__u64 max_ns;
 	__u64 hist[VIGIL_SYSCALL_HIST_BUCKETS];
-	char comm[VIGIL_COMM_LEN];  /* thread name when the entry was created */
+	char comm[VIGIL_COMM_LEN]; /* thread name when the entry was created */
 	char pcomm[VIGIL_COMM_LEN]; /* process (group leader) name */
 };
 
 /* Indexes into the per-CPU `counters` array: what could not be recorded. */
 enum syscall_counter {
-	SYSCALL_CTR_MAP_FULL = 0,      /* stats map full: the event was dropped */
-	SYSCALL_CTR_NO_ENTER,          /* sys_exit without a recorded sys_enter */
-	SYSCALL_CTR_STORAGE_FAIL,      /* task storage could not be allocated */
-	SYSCALL_CTR_NR_OUT_OF_RANGE,   /* negative or huge syscall number */
+	SYSCALL_CTR_MAP_FULL = 0, /* stats map full: the event was dropped */
+	SYSCALL_CTR_NO_ENTER, /* sys_exit without a recorded sys_enter */
+	SYSCALL_CTR_STORAGE_FAIL, /* task storage could not be allocated */
+	SYSCALL_CTR_NR_OUT_OF_RANGE, /* negative or huge syscall number */
 	SYSCALL_CTR_MAX,
 };
 

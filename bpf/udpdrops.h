@@ -19,10 +19,10 @@
  * source of a packet being sent. Addresses are in network byte order; IPv4
  * uses the first 4 bytes of addr. */
 struct udpdrop_key {
-	__u32 netns;  /* network namespace inode; 0 if not known at the drop */
+	__u32 netns; /* network namespace inode; 0 if not known at the drop */
 	__u32 reason; /* enum skb_drop_reason value, or UDPDROP_REASON_UNKNOWN */
-	__u16 port;   /* local port, host byte order */
-	__u8 family;  /* UDPDROP_AF_INET or UDPDROP_AF_INET6 */
+	__u16 port; /* local port, host byte order */
+	__u8 family; /* UDPDROP_AF_INET or UDPDROP_AF_INET6 */
 	__u8 pad;
 	__u8 addr[16];
 };
@@ -32,8 +32,8 @@ struct udpdrop_stats {
 	/* Socket the packet was dropped at (0: none, e.g. no socket bound).
 	 * The rest are as of the last drop counted into this entry. */
 	__u64 sk_ino;
-	__u32 rcvbuf;  /* sk_rcvbuf, bytes; 0 without a socket */
-	__u32 queued;  /* sk_rmem_alloc, bytes; 0 without a socket */
+	__u32 rcvbuf; /* sk_rcvbuf, bytes; 0 without a socket */
+	__u32 queued; /* sk_rmem_alloc, bytes; 0 without a socket */
 	__u8 remote_addr[16];
 	__u16 remote_port; /* host byte order */
 	__u16 pad[3];
@@ -45,7 +45,7 @@ struct udpdrop_stats {
  * and family. */
 struct udpdrop_sock_key {
 	__u32 netns;
-	__u16 port;   /* local port, host byte order */
+	__u16 port; /* local port, host byte order */
 	__u16 family; /* UDPDROP_AF_INET or UDPDROP_AF_INET6 */
 };
 
@@ -57,8 +57,8 @@ struct udpdrop_sock_info {
 
 /* Indexes into the per-CPU `counters` array: what could not be recorded. */
 enum udpdrop_counter {
-	UDPDROP_CTR_MAP_FULL = 0,  /* stats map full: the drop was not counted */
-	UDPDROP_CTR_BAD_HEADER,    /* UDP drop whose headers could not be read */
+	UDPDROP_CTR_MAP_FULL = 0, /* stats map full: the drop was not counted */
+	UDPDROP_CTR_BAD_HEADER, /* UDP drop whose headers could not be read */
 	UDPDROP_CTR_MAX,
 };
 

@@ -29,8 +29,8 @@ absl::StatusOr<std::unique_ptr<v1::Vigil::Stub>> Connect(const ConnectOptions& o
   } else {
     size_t colon = opts.agent.rfind(':');
     if (colon == std::string::npos || colon == 0 || colon + 1 == opts.agent.size()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--agent \"", opts.agent, "\": expected unix:/path or host:port"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--agent \"", opts.agent, "\": expected unix:/path or host:port"));
     }
     if (!opts.ca.empty()) {
       grpc::SslCredentialsOptions ssl;

@@ -4,11 +4,11 @@
 
 #include <CLI/CLI.hpp>
 
-#include "common/state_names.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/flags.h"
 #include "client/runner.h"
+#include "common/state_names.h"
 
 namespace vigil::cli {
 namespace {
@@ -24,12 +24,13 @@ std::string OneLineJson(const google::protobuf::Message& m) {
 
 std::string FormatAlert(const v1::SpinAlert& a, int stacks) {
   std::string s = absl::StrFormat(
-      "%-8s #%d  %s  pid %d tid %d  %s (%s)  cpu %.0f%%  for %s  since %s", StateName(a.state()), a.id(),
-      a.host(), a.pid(), a.tid(), a.comm(), a.process_comm(), a.cpu_share() * 100,
+      "%-8s #%d  %s  pid %d tid %d  %s (%s)  cpu %.0f%%  for %s  since %s", StateName(a.state()),
+      a.id(), a.host(), a.pid(), a.tid(), a.comm(), a.process_comm(), a.cpu_share() * 100,
       absl::FormatDuration(absl::Seconds(a.duration_ns() / 1000000000)),
       absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixNanos(a.start_unix_ns()),
                        absl::LocalTimeZone()));
-  if (a.state() == v1::ALERT_STATE_RESOLVED) absl::StrAppend(&s, "  resolved: ", a.resolved_reason());
+  if (a.state() == v1::ALERT_STATE_RESOLVED)
+    absl::StrAppend(&s, "  resolved: ", a.resolved_reason());
   absl::StrAppend(&s, "\n");
   if (!a.cmdline().empty()) absl::StrAppend(&s, "    cmdline: ", a.cmdline(), "\n");
   if (!a.cgroup().empty()) absl::StrAppend(&s, "    cgroup:  ", a.cgroup(), "\n");
@@ -37,7 +38,8 @@ std::string FormatAlert(const v1::SpinAlert& a, int stacks) {
   for (int i = 0; i < a.stacks_size() && i < stacks; ++i) {
     absl::StrAppend(&s, "    stack (", i < a.stack_samples_size() ? a.stack_samples(i) : 0,
                     " samples):\n");
-    for (const auto& f : a.stacks(i).values()) absl::StrAppend(&s, "      ", f.string_value(), "\n");
+    for (const auto& f : a.stacks(i).values())
+      absl::StrAppend(&s, "      ", f.string_value(), "\n");
   }
   return s;
 }
@@ -60,7 +62,8 @@ resolved ones, with each thread's hottest stack during the spin.
 
   void AddFlags(CLI::App& app) override {
     AddSwitch(app, "--follow", &follow_,
-              "print alert events as they fire and resolve (Ctrl-C stops); with --json, one JSON object per line");
+              "print alert events as they fire and resolve (Ctrl-C stops); with --json, one JSON "
+              "object per line");
     AddCount(app, "--recent", &recent_, 1, UINT32_MAX, "a positive integer",
              "at most N resolved alerts (default: all the agent keeps)");
     AddCount(app, "--stacks", &stacks_, 0, 100, "an integer in [0, 100]",
@@ -79,7 +82,8 @@ resolved ones, with each thread's hottest stack during the spin.
     };
     q.table = [this](const v1::ListAlertsResponse& resp) {
       if (resp.alerts_size() == 0) {
-        return absl::StrCat("no spin alerts (", resp.fired_total(), " fired since the agent started)\n");
+        return absl::StrCat("no spin alerts (", resp.fired_total(),
+                            " fired since the agent started)\n");
       }
       std::string s;
       for (const auto& a : resp.alerts()) s += FormatAlert(a, static_cast<int>(stacks_));
@@ -104,7 +108,8 @@ resolved ones, with each thread's hottest stack during the spin.
 
   // One agent's stream, no deadline; it ends when the agent stops.
   int Follow(const Invocation& inv) {
-    absl::StatusOr<std::unique_ptr<v1::Vigil::Stub>> stub = ConnectOne(inv, "--follow takes exactly one --agent");
+    absl::StatusOr<std::unique_ptr<v1::Vigil::Stub>> stub =
+        ConnectOne(inv, "--follow takes exactly one --agent");
     if (!stub.ok()) return UsageError(inv.cmd, stub.status().message());
     grpc::ClientContext ctx;
     v1::WatchAlertsRequest req;
@@ -112,7 +117,9 @@ resolved ones, with each thread's hottest stack during the spin.
     std::unique_ptr<grpc::ClientReader<v1::SpinAlert>> reader = (*stub)->WatchAlerts(&ctx, req);
     v1::SpinAlert a;
     while (reader->Read(&a)) {
-      fputs(inv.json ? (OneLineJson(a) + "\n").c_str() : FormatAlert(a, static_cast<int>(stacks_)).c_str(), stdout);
+      fputs(inv.json ? (OneLineJson(a) + "\n").c_str()
+                     : FormatAlert(a, static_cast<int>(stacks_)).c_str(),
+            stdout);
       fflush(stdout);
     }
     absl::Status s = FromGrpc(reader->Finish(), inv.agents.front());

@@ -29,7 +29,8 @@ last drop.
     AddCount(app, "--port", &port_, 1, 65535, "1-65535", "only drops whose local port is N");
     // The agent knows its kernel's reason names.
     AddText(app, "--reason", &reason_, "NAME",
-            "only this kernel drop reason, e.g. SOCKET_RCVBUFF, NO_SOCKET, UDP_CSUM (any case; prefix optional)");
+            "only this kernel drop reason, e.g. SOCKET_RCVBUFF, NO_SOCKET, UDP_CSUM (any case; "
+            "prefix optional)");
     AddCount(app, "--top", &top_, 1, 10000, "1-10000", "at most N rows (default 100, max 10000)");
     AddSwitch(app, "--explain", &explain_, "under each row, one sentence on what to do about it");
     AddWatchFlags(app, &watch_);

@@ -68,8 +68,8 @@ void AddChoice(CLI::App& app, const std::string& name, std::vector<std::string> 
       ->type_name(absl::StrJoin(choices, "|"));
 }
 
-void AddText(CLI::App& app, const std::string& names, std::string* out, const std::string& value_name,
-             const std::string& help) {
+void AddText(CLI::App& app, const std::string& names, std::string* out,
+             const std::string& value_name, const std::string& help) {
   const std::string name = names.substr(names.rfind(',') + 1);  // "-o,--output": --output
   app.add_option_function<std::string>(
          names,
@@ -97,14 +97,16 @@ std::string CheckRange(absl::Duration since, absl::Duration until) {
   if (since != absl::ZeroDuration() && until >= since) {
     return "--until must be more recent than --since (smaller duration)";
   }
-  if (until != absl::ZeroDuration() && since == absl::ZeroDuration()) return "--until needs --since";
+  if (until != absl::ZeroDuration() && since == absl::ZeroDuration())
+    return "--until needs --since";
   return "";
 }
 
 void AddProfileFilter(CLI::App& app, ProfileFilter* f) {
   AddCount(app, "--pid", &f->pid, 1, UINT32_MAX, "a positive integer", "only this process");
   AddCount(app, "--tid", &f->tid, 1, UINT32_MAX, "a positive integer", "only this thread");
-  AddRegex(app, "--comm", &f->comm_regex, "only threads whose thread or process name matches (RE2)");
+  AddRegex(app, "--comm", &f->comm_regex,
+           "only threads whose thread or process name matches (RE2)");
   AddRange(app, &f->since, &f->until);
   AddSwitch(app, "--user-only", &f->user_only, "user frames only (kernel frames dropped)");
   AddSwitch(app, "--kernel-only", &f->kernel_only, "kernel frames only (user frames dropped)");

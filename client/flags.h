@@ -18,7 +18,8 @@ class App;
 namespace vigil::cli {
 
 // Throws CLI::ValidationError with `NAME "VALUE": expected WANT`.
-[[noreturn]] void BadValue(const std::string& name, const std::string& value, const std::string& want);
+[[noreturn]] void BadValue(const std::string& name, const std::string& value,
+                           const std::string& want);
 
 // --NAME N with N in [min, max]; `want` completes "expected ...".
 void AddCount(CLI::App& app, const std::string& name, uint32_t* out, uint32_t min, uint32_t max,
@@ -32,8 +33,8 @@ void AddRegex(CLI::App& app, const std::string& name, std::string* out, const st
 void AddChoice(CLI::App& app, const std::string& name, std::vector<std::string> choices,
                std::function<void(size_t)> set, const std::string& want, const std::string& help);
 // --NAME VALUE stored as given (non-empty).
-void AddText(CLI::App& app, const std::string& names, std::string* out, const std::string& value_name,
-             const std::string& help);
+void AddText(CLI::App& app, const std::string& names, std::string* out,
+             const std::string& value_name, const std::string& help);
 void AddSwitch(CLI::App& app, const std::string& name, bool* out, const std::string& help);
 
 // Flags shared by `vigil hot`, `vigil profile` and `vigil flamegraph`: which

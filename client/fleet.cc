@@ -14,7 +14,9 @@ absl::StatusOr<std::vector<ConnectOptions>> ResolveAgents(const std::vector<std:
   std::vector<std::string> addrs = agents;
   if (!agents_file.empty()) {
     std::ifstream f(agents_file);
-    if (!f) return absl::InvalidArgumentError(absl::StrCat("--agents-file ", agents_file, ": cannot read"));
+    if (!f)
+      return absl::InvalidArgumentError(
+          absl::StrCat("--agents-file ", agents_file, ": cannot read"));
     std::string line;
     while (std::getline(f, line)) {
       absl::string_view l = absl::StripAsciiWhitespace(line);
@@ -22,7 +24,8 @@ absl::StatusOr<std::vector<ConnectOptions>> ResolveAgents(const std::vector<std:
       addrs.emplace_back(l);
     }
     if (addrs.size() == agents.size()) {
-      return absl::InvalidArgumentError(absl::StrCat("--agents-file ", agents_file, ": no agents listed"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--agents-file ", agents_file, ": no agents listed"));
     }
   }
   if (addrs.empty()) addrs.push_back(kDefaultAgent);

@@ -2,14 +2,14 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
+#include <utility>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "common/state_names.h"
-
-#include <algorithm>
-#include <utility>
-#include <vector>
 
 namespace vigil::cli {
 
@@ -75,31 +75,36 @@ std::string FormatBlock(const v1::ThreadSyscalls& t, v1::SyscallGroupBy by,
   }
   absl::StrAppend(&out, absl::StrFormat("  calls %d  errors %d  time %s\n", t.total_calls(),
                                         t.total_errors(), HumanNs(t.total_ns())));
-  absl::StrAppend(&out, "% time     seconds  usecs/call   max usecs     calls    errors syscall\n"
-                        "------ ----------- ----------- ----------- --------- --------- ----------------\n");
+  absl::StrAppend(
+      &out,
+      "% time     seconds  usecs/call   max usecs     calls    errors syscall\n"
+      "------ ----------- ----------- ----------- --------- --------- ----------------\n");
   for (const v1::SyscallStat& s : t.syscalls()) {
     const double pct = t.total_ns() ? 100.0 * s.total_ns() / t.total_ns() : 0.0;
     const uint64_t avg_us = s.calls() ? s.total_ns() / s.calls() / 1000 : 0;
     absl::StrAppend(&out, absl::StrFormat("%6.2f %11.6f %11d %11d %9d %9s %s\n", pct,
-                                          s.total_ns() / 1e9, avg_us, s.max_ns() / 1000,
-                                          s.calls(), s.errors() ? absl::StrCat(s.errors()) : "",
-                                          s.name()));
+                                          s.total_ns() / 1e9, avg_us, s.max_ns() / 1000, s.calls(),
+                                          s.errors() ? absl::StrCat(s.errors()) : "", s.name()));
   }
   return out;
 }
 
 uint64_t SortKey(const v1::ThreadSyscalls& t, v1::SyscallSort sort) {
   switch (sort) {
-    case v1::SYSCALL_SORT_CALLS: return t.total_calls();
-    case v1::SYSCALL_SORT_ERRORS: return t.total_errors();
-    default: return t.total_ns();
+    case v1::SYSCALL_SORT_CALLS:
+      return t.total_calls();
+    case v1::SYSCALL_SORT_ERRORS:
+      return t.total_errors();
+    default:
+      return t.total_ns();
   }
 }
 
 }  // namespace
 
 std::string FormatSyscalls(const v1::SyscallsResponse& r, v1::SyscallGroupBy by) {
-  std::string out = absl::StrCat("syscalls: ", FormatRange(r.covered()), "\n", LossWarning(r.loss()));
+  std::string out =
+      absl::StrCat("syscalls: ", FormatRange(r.covered()), "\n", LossWarning(r.loss()));
   if (!r.latency_measured()) {
     absl::StrAppend(&out, "latency not measured (vigild --syscalls-latency off): counts only\n");
   }
@@ -109,9 +114,9 @@ std::string FormatSyscalls(const v1::SyscallsResponse& r, v1::SyscallGroupBy by)
   }
   for (const v1::ThreadSyscalls& t : r.threads()) absl::StrAppend(&out, FormatBlock(t, by, ""));
   if (r.groups_omitted() > 0) {
-    absl::StrAppend(&out, absl::StrFormat("\n(%d more %s not shown; raise --top)\n",
-                                          r.groups_omitted(),
-                                          by == v1::SYSCALL_GROUP_BY_SYSCALL ? "syscalls" : "groups"));
+    absl::StrAppend(&out,
+                    absl::StrFormat("\n(%d more %s not shown; raise --top)\n", r.groups_omitted(),
+                                    by == v1::SYSCALL_GROUP_BY_SYSCALL ? "syscalls" : "groups"));
   }
   return out;
 }
@@ -125,9 +130,10 @@ std::string FormatFleetSyscalls(const v1::FleetSyscallsResponse& r, v1::SyscallG
     if (!a.error().empty()) continue;
     ++answered;
     const v1::SyscallsResponse& resp = a.response();
-    absl::StrAppend(&out, absl::StrFormat("%s (%s): %s\n", resp.hostname(), a.agent(),
-                                          FormatRange(resp.covered())),
-                    LossWarning(resp.loss()));
+    absl::StrAppend(
+        &out,
+        absl::StrFormat("%s (%s): %s\n", resp.hostname(), a.agent(), FormatRange(resp.covered())),
+        LossWarning(resp.loss()));
     for (const auto& t : resp.threads()) blocks.emplace_back(&resp.hostname(), &t);
   }
   absl::StrAppend(&out, absl::StrFormat("%d of %d agents answered\n", answered, r.agents_size()));
@@ -148,40 +154,52 @@ std::string FormatFleetSyscalls(const v1::FleetSyscallsResponse& r, v1::SyscallG
 
 std::string FormatStatus(const v1::StatusResponse& s) {
   std::string out = absl::StrFormat("vigild %s on %s\n", s.version(), s.hostname());
-  absl::StrAppend(&out, absl::StrFormat(
-      "  up since %s, interval %s, window %s, %d intervals retained\n",
-      absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixNanos(s.start_unix_ns()), absl::LocalTimeZone()),
-      absl::FormatDuration(absl::Nanoseconds(s.interval_ns())),
-      absl::FormatDuration(absl::Nanoseconds(s.window_ns())), s.intervals_retained()));
+  absl::StrAppend(
+      &out, absl::StrFormat(
+                "  up since %s, interval %s, window %s, %d intervals retained\n",
+                absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixNanos(s.start_unix_ns()),
+                                 absl::LocalTimeZone()),
+                absl::FormatDuration(absl::Nanoseconds(s.interval_ns())),
+                absl::FormatDuration(absl::Nanoseconds(s.window_ns())), s.intervals_retained()));
   absl::StrAppend(&out, absl::StrFormat("  rss %.1f MiB, cpu %s\n", s.rss_bytes() / 1048576.0,
                                         HumanNs(s.cpu_ns())));
   for (const auto& c : s.capabilities()) {
-    absl::StrAppend(&out, absl::StrFormat("  %-10s %s%s\n", c.name(), StateName(c.state()),
-                                          c.reason().empty() ? "" : absl::StrCat(": ", c.reason())));
+    absl::StrAppend(&out,
+                    absl::StrFormat("  %-10s %s%s\n", c.name(), StateName(c.state()),
+                                    c.reason().empty() ? "" : absl::StrCat(": ", c.reason())));
   }
   const auto& l = s.syscall_loss();
-  absl::StrAppend(&out, absl::StrFormat(
-      "  syscalls not recorded: map_full %d, storage_fail %d, no_enter %d, nr_out_of_range %d, "
-      "store_dropped %d\n",
-      l.map_full(), l.storage_fail(), l.no_enter(), l.nr_out_of_range(), l.store_dropped()));
+  absl::StrAppend(
+      &out,
+      absl::StrFormat(
+          "  syscalls not recorded: map_full %d, storage_fail %d, no_enter %d, nr_out_of_range %d, "
+          "store_dropped %d\n",
+          l.map_full(), l.storage_fail(), l.no_enter(), l.nr_out_of_range(), l.store_dropped()));
   const auto& u = s.udpdrop_loss();
-  absl::StrAppend(&out, absl::StrFormat(
-      "  udp drops not recorded: map_full %d, bad_header %d, store_dropped %d; "
-      "owners not cached %d\n",
-      u.map_full(), u.bad_header(), u.store_dropped(), u.owner_cache_full()));
+  absl::StrAppend(
+      &out,
+      absl::StrFormat("  udp drops not recorded: map_full %d, bad_header %d, store_dropped %d; "
+                      "owners not cached %d\n",
+                      u.map_full(), u.bad_header(), u.store_dropped(), u.owner_cache_full()));
   if (s.has_profiler()) {
     const v1::ProfilerStatus& p = s.profiler();
-    absl::StrAppend(&out, absl::StrFormat(
-        "  profiler: %s at %d Hz on %d CPUs, %d samples (%d idle); not recorded: map_full %d, "
-        "stack collisions %d user / %d kernel, stack_map_full %d, store_dropped %d\n",
-        p.event(), p.sample_hz(), p.cpus(), p.samples(), p.loss().idle_samples(),
-        p.loss().map_full(), p.loss().user_stack_collisions(), p.loss().kernel_stack_collisions(),
-        p.loss().stack_map_full(), p.loss().store_dropped()));
-    absl::StrAppend(&out, absl::StrFormat(
-        "  symbols: %d processes cached; evicted %d exited, %d exec, %d capacity; %d module "
-        "tables dropped; %d unnamed frames\n",
-        p.symbol_cache_processes(), p.symbol_cache_evicted_exit(), p.symbol_cache_evicted_exec(),
-        p.symbol_cache_evicted_capacity(), p.symbol_module_evictions(), p.unnamed_frames()));
+    absl::StrAppend(
+        &out,
+        absl::StrFormat(
+            "  profiler: %s at %d Hz on %d CPUs, %d samples (%d idle); not recorded: map_full %d, "
+            "stack collisions %d user / %d kernel, stack_map_full %d, store_dropped %d\n",
+            p.event(), p.sample_hz(), p.cpus(), p.samples(), p.loss().idle_samples(),
+            p.loss().map_full(), p.loss().user_stack_collisions(),
+            p.loss().kernel_stack_collisions(), p.loss().stack_map_full(),
+            p.loss().store_dropped()));
+    absl::StrAppend(
+        &out,
+        absl::StrFormat(
+            "  symbols: %d processes cached; evicted %d exited, %d exec, %d capacity; %d module "
+            "tables dropped; %d unnamed frames\n",
+            p.symbol_cache_processes(), p.symbol_cache_evicted_exit(),
+            p.symbol_cache_evicted_exec(), p.symbol_cache_evicted_capacity(),
+            p.symbol_module_evictions(), p.unnamed_frames()));
   }
   if (!s.last_error().empty()) absl::StrAppend(&out, "  last error: ", s.last_error(), "\n");
   return out;
@@ -191,10 +209,11 @@ std::string FormatDrops(const v1::DropsResponse& r, bool explain) {
   std::string out = absl::StrCat("udp drops: ", FormatRange(r.covered()), "\n");
   const auto& l = r.loss();
   if (l.map_full() + l.bad_header() + l.store_dropped() > 0) {
-    absl::StrAppend(&out, absl::StrFormat(
-        "warning: not recorded: %d drops (stats map full), %d drops (unreadable header), "
-        "%d rows (store cap)\n",
-        l.map_full(), l.bad_header(), l.store_dropped()));
+    absl::StrAppend(
+        &out, absl::StrFormat(
+                  "warning: not recorded: %d drops (stats map full), %d drops (unreadable header), "
+                  "%d rows (store cap)\n",
+                  l.map_full(), l.bad_header(), l.store_dropped()));
   }
   if (!r.reasons_known()) {
     absl::StrAppend(&out, "this kernel reports no drop reasons: all shown as unknown\n");
@@ -203,13 +222,13 @@ std::string FormatDrops(const v1::DropsResponse& r, bool explain) {
     absl::StrAppend(&out, "no UDP drops matched\n");
     return out;
   }
-  absl::StrAppend(&out, absl::StrFormat("%-16s %-28s %-22s %-11s %10s %10s %8s %8s\n", "REASON",
-                                        "LOCAL", "PROCESS", "NETNS", "COUNT", "RATE/s",
-                                        "RCVBUF", "QUEUED"));
+  absl::StrAppend(&out,
+                  absl::StrFormat("%-16s %-28s %-22s %-11s %10s %10s %8s %8s\n", "REASON", "LOCAL",
+                                  "PROCESS", "NETNS", "COUNT", "RATE/s", "RCVBUF", "QUEUED"));
   for (const v1::UdpDrop& d : r.drops()) {
-    const std::string local =
-        d.family() == "ipv6" ? absl::StrCat("[", d.local_addr(), "]:", d.local_port())
-                             : absl::StrCat(d.local_addr(), ":", d.local_port());
+    const std::string local = d.family() == "ipv6"
+                                  ? absl::StrCat("[", d.local_addr(), "]:", d.local_port())
+                                  : absl::StrCat(d.local_addr(), ":", d.local_port());
     std::string proc = "-";
     if (d.pid() != 0) {
       proc = absl::StrCat(d.pid(), "/", d.comm());
@@ -217,14 +236,16 @@ std::string FormatDrops(const v1::DropsResponse& r, bool explain) {
     } else if (d.socket_inode() != 0) {
       proc = "(socket closed)";
     }
-    absl::StrAppend(&out, absl::StrFormat(
-        "%-16s %-28s %-22s %-11d %10d %10.1f %8s %8s\n", d.reason(), local, proc, d.netns(),
-        d.count(), d.rate_per_s(), d.socket_inode() ? absl::StrCat(d.rcvbuf()) : "-",
-        d.socket_inode() ? absl::StrCat(d.queued()) : "-"));
+    absl::StrAppend(
+        &out, absl::StrFormat("%-16s %-28s %-22s %-11d %10d %10.1f %8s %8s\n", d.reason(), local,
+                              proc, d.netns(), d.count(), d.rate_per_s(),
+                              d.socket_inode() ? absl::StrCat(d.rcvbuf()) : "-",
+                              d.socket_inode() ? absl::StrCat(d.queued()) : "-"));
     if (explain) absl::StrAppend(&out, "  -> ", d.explain(), "\n");
   }
   if (r.rows_omitted() > 0) {
-    absl::StrAppend(&out, absl::StrFormat("(%d more rows not shown; raise --top)\n", r.rows_omitted()));
+    absl::StrAppend(&out,
+                    absl::StrFormat("(%d more rows not shown; raise --top)\n", r.rows_omitted()));
   }
   return out;
 }

@@ -26,11 +26,13 @@ always-on profiler: self % (the function itself was running, perf report
 
   void AddFlags(CLI::App& app) override {
     AddProfileFilter(app, &filter_);
-    AddCount(app, "--top", &top_, 1, 10000, "1-10000", "at most N functions (default 20, max 10000)");
+    AddCount(app, "--top", &top_, 1, 10000, "1-10000",
+             "at most N functions (default 20, max 10000)");
   }
 
   absl::Status Check() override {
-    if (std::string e = CheckProfileFilter(filter_); !e.empty()) return absl::InvalidArgumentError(e);
+    if (std::string e = CheckProfileFilter(filter_); !e.empty())
+      return absl::InvalidArgumentError(e);
     return absl::OkStatus();
   }
 

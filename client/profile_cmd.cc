@@ -20,7 +20,8 @@ class ProfileCommand : public Command {
 
   const char* Name() const override { return flamegraph_ ? "flamegraph" : "profile"; }
   const char* Summary() const override {
-    return flamegraph_ ? "write an interactive flame graph (.svg or .html)" : "export sampled stacks: pprof or folded";
+    return flamegraph_ ? "write an interactive flame graph (.svg or .html)"
+                       : "export sampled stacks: pprof or folded";
   }
   const char* Description() const override {
     if (flamegraph_) {
@@ -43,8 +44,9 @@ Exports every sampled stack in a range of the agent's always-on profiler.
     AddProfileFilter(app, &filter_);
     if (!flamegraph_) {
       AddChoice(
-          app, "--format", {"pprof", "folded"}, [this](size_t i) { format_ = i == 0 ? "pprof" : "folded"; },
-          "pprof or folded", "pprof or folded (required)");
+          app, "--format", {"pprof", "folded"},
+          [this](size_t i) { format_ = i == 0 ? "pprof" : "folded"; }, "pprof or folded",
+          "pprof or folded (required)");
     }
     AddText(app, "-o,--output", &output_, "FILE",
             flamegraph_ ? "FILE.svg or FILE.html (required)"
@@ -52,8 +54,10 @@ Exports every sampled stack in a range of the agent's always-on profiler.
   }
 
   absl::Status Check() override {
-    if (std::string e = CheckProfileFilter(filter_); !e.empty()) return absl::InvalidArgumentError(e);
-    if (!flamegraph_ && format_.empty()) return absl::InvalidArgumentError("--format is required (pprof or folded)");
+    if (std::string e = CheckProfileFilter(filter_); !e.empty())
+      return absl::InvalidArgumentError(e);
+    if (!flamegraph_ && format_.empty())
+      return absl::InvalidArgumentError("--format is required (pprof or folded)");
     if (output_.empty()) return absl::InvalidArgumentError("-o FILE is required");
     if (flamegraph_ && !absl::EndsWith(output_, ".svg") && !absl::EndsWith(output_, ".html")) {
       return absl::InvalidArgumentError(
@@ -67,14 +71,16 @@ Exports every sampled stack in a range of the agent's always-on profiler.
 
   int Run(const Invocation& inv) override {
     // One file describes one host's profile.
-    absl::StatusOr<std::unique_ptr<v1::Vigil::Stub>> stub = ConnectOne(inv, "exports take exactly one --agent");
+    absl::StatusOr<std::unique_ptr<v1::Vigil::Stub>> stub =
+        ConnectOne(inv, "exports take exactly one --agent");
     if (!stub.ok()) return UsageError(inv.cmd, stub.status().message());
     v1::ProfileRequest req;
     ApplyProfileFilter(filter_, &req);
     grpc::ClientContext ctx;
     SetDeadline(&ctx, inv.agents.front());
     v1::ProfileResponse resp;
-    if (absl::Status s = FromGrpc((*stub)->GetProfile(&ctx, req, &resp), inv.agents.front()); !s.ok()) {
+    if (absl::Status s = FromGrpc((*stub)->GetProfile(&ctx, req, &resp), inv.agents.front());
+        !s.ok()) {
       return AgentError(inv, s);
     }
 
@@ -113,6 +119,8 @@ Exports every sampled stack in a range of the agent's always-on profiler.
 
 }  // namespace
 
-std::unique_ptr<Command> NewProfileCommand(bool flamegraph) { return std::make_unique<ProfileCommand>(flamegraph); }
+std::unique_ptr<Command> NewProfileCommand(bool flamegraph) {
+  return std::make_unique<ProfileCommand>(flamegraph);
+}
 
 }  // namespace vigil::cli

@@ -66,7 +66,8 @@ perftools::profiles::Profile ToPprof(const v1::ProfileResponse& r) {
       m->set_has_functions(true);
     }
     const std::string name = FrameName(f);
-    auto [fit, fnew] = functions.try_emplace(std::make_pair(name, f.module()), functions.size() + 1);
+    auto [fit, fnew] =
+        functions.try_emplace(std::make_pair(name, f.module()), functions.size() + 1);
     if (fnew) {
       auto* fn = p.add_function();
       fn->set_id(fit->second);
@@ -148,12 +149,23 @@ std::string XmlEscape(const std::string& s) {
   std::string o;
   for (char c : s) {
     switch (c) {
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '&': o += "&amp;"; break;
-      case '"': o += "&quot;"; break;
-      case '\'': o += "&#39;"; break;
-      default: o += c;
+      case '<':
+        o += "&lt;";
+        break;
+      case '>':
+        o += "&gt;";
+        break;
+      case '&':
+        o += "&amp;";
+        break;
+      case '"':
+        o += "&quot;";
+        break;
+      case '\'':
+        o += "&#39;";
+        break;
+      default:
+        o += c;
     }
   }
   return o;
@@ -171,17 +183,22 @@ void Emit(const Node& n, uint64_t x, int depth, int max_depth, uint64_t total, s
   // Warm colors for user code, cooler for the kernel; hue varies by name.
   size_t h = std::hash<std::string>()(n.name);
   const int r = n.kernel ? 200 + static_cast<int>(h % 55) : 230 + static_cast<int>(h % 25);
-  const int g = n.kernel ? 120 + static_cast<int>((h >> 8) % 60) : 90 + static_cast<int>((h >> 8) % 130);
-  const int b = n.kernel ? 60 + static_cast<int>((h >> 16) % 40) : 20 + static_cast<int>((h >> 16) % 40);
+  const int g =
+      n.kernel ? 120 + static_cast<int>((h >> 8) % 60) : 90 + static_cast<int>((h >> 8) % 130);
+  const int b =
+      n.kernel ? 60 + static_cast<int>((h >> 16) % 40) : 20 + static_cast<int>((h >> 16) % 40);
   const std::string label = XmlEscape(n.name);
-  const std::string info = XmlEscape(absl::StrFormat("%s (%s): %d samples, %.2f%%", n.name,
-                                                     n.module.empty() ? "all" : n.module, n.value, pct));
-  absl::StrAppend(out, absl::StrFormat(
-      "<g class=\"f\" data-x=\"%d\" data-v=\"%d\" data-d=\"%d\" data-info=\"%s\"><title>%s</title>"
-      "<rect x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"%d\" rx=\"2\" fill=\"rgb(%d,%d,%d)\"/>"
-      "<text x=\"%.2f\" y=\"%d\">%s</text></g>\n",
-      x, n.value, depth, info, info, px, y, std::max(pw - 0.5, 0.1), kRowH - 1, r, g, b, px + 3,
-      y + kRowH - 5, label));
+  const std::string info = XmlEscape(absl::StrFormat(
+      "%s (%s): %d samples, %.2f%%", n.name, n.module.empty() ? "all" : n.module, n.value, pct));
+  absl::StrAppend(
+      out,
+      absl::StrFormat(
+          "<g class=\"f\" data-x=\"%d\" data-v=\"%d\" data-d=\"%d\" "
+          "data-info=\"%s\"><title>%s</title>"
+          "<rect x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"%d\" rx=\"2\" fill=\"rgb(%d,%d,%d)\"/>"
+          "<text x=\"%.2f\" y=\"%d\">%s</text></g>\n",
+          x, n.value, depth, info, info, px, y, std::max(pw - 0.5, 0.1), kRowH - 1, r, g, b, px + 3,
+          y + kRowH - 5, label));
   uint64_t cx = x;
   for (const auto& [k, c] : n.children) {
     Emit(*c, cx, depth + 1, max_depth, total, out);
@@ -257,15 +274,17 @@ std::string ToFlameGraph(const v1::ProfileResponse& r, const std::string& title,
   const int depth = Depth(root);
   const int height = kTop + (depth + 1) * kRowH + 30;
   std::string body;
-  absl::StrAppend(&body, absl::StrFormat(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-      "viewBox=\"0 0 %d %d\" font-family=\"Verdana, sans-serif\" font-size=\"12\">\n"
-      "<style>g.f { cursor: pointer } g.f:hover rect { stroke: #000; stroke-width: 0.5 } "
-      "text { pointer-events: none }</style>\n"
-      "<rect width=\"100%%\" height=\"100%%\" fill=\"#f8f8f8\"/>\n"
-      "<text x=\"%d\" y=\"20\" text-anchor=\"middle\" font-size=\"16\">%s</text>\n"
-      "<text id=\"status\" x=\"4\" y=\"%d\">hover a frame; click to zoom</text>\n",
-      kWidth, height, kWidth, height, kWidth / 2, XmlEscape(title), height - 10));
+  absl::StrAppend(
+      &body,
+      absl::StrFormat(
+          "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+          "viewBox=\"0 0 %d %d\" font-family=\"Verdana, sans-serif\" font-size=\"12\">\n"
+          "<style>g.f { cursor: pointer } g.f:hover rect { stroke: #000; stroke-width: 0.5 } "
+          "text { pointer-events: none }</style>\n"
+          "<rect width=\"100%%\" height=\"100%%\" fill=\"#f8f8f8\"/>\n"
+          "<text x=\"%d\" y=\"20\" text-anchor=\"middle\" font-size=\"16\">%s</text>\n"
+          "<text id=\"status\" x=\"4\" y=\"%d\">hover a frame; click to zoom</text>\n",
+          kWidth, height, kWidth, height, kWidth / 2, XmlEscape(title), height - 10));
   if (root.value == 0) {
     absl::StrAppend(&body, "<text x=\"4\" y=\"60\">no samples matched</text>\n");
   } else {
@@ -289,40 +308,48 @@ std::string FormatHot(const v1::HotResponse& r) {
   } else {
     const absl::Time a = absl::FromUnixNanos(c.start_unix_ns());
     const absl::Time b = absl::FromUnixNanos(c.end_unix_ns());
-    absl::StrAppend(&out, absl::StrFormat(
-        "profile: %s .. %s (%s, %d intervals), %d samples at %d Hz per CPU\n",
-        absl::FormatTime("%Y-%m-%d %H:%M:%S", a, absl::LocalTimeZone()),
-        absl::FormatTime("%H:%M:%S", b, absl::LocalTimeZone()),
-        absl::FormatDuration(absl::Seconds(absl::ToInt64Seconds(b - a))), c.intervals(),
-        r.samples(), r.sample_hz()));
+    absl::StrAppend(
+        &out, absl::StrFormat("profile: %s .. %s (%s, %d intervals), %d samples at %d Hz per CPU\n",
+                              absl::FormatTime("%Y-%m-%d %H:%M:%S", a, absl::LocalTimeZone()),
+                              absl::FormatTime("%H:%M:%S", b, absl::LocalTimeZone()),
+                              absl::FormatDuration(absl::Seconds(absl::ToInt64Seconds(b - a))),
+                              c.intervals(), r.samples(), r.sample_hz()));
   }
   const v1::ProfileLoss& l = r.loss();
   if (l.map_full() + l.user_stack_collisions() + l.kernel_stack_collisions() + l.stack_map_full() +
-          l.store_dropped() > 0) {
-    absl::StrAppend(&out, absl::StrFormat(
-        "warning: not recorded: %d samples (map full), %d user / %d kernel stacks (collision), "
-        "%d stacks (stack map full), %d records (store cap)\n",
-        l.map_full(), l.user_stack_collisions(), l.kernel_stack_collisions(), l.stack_map_full(),
-        l.store_dropped()));
+          l.store_dropped() >
+      0) {
+    absl::StrAppend(
+        &out,
+        absl::StrFormat(
+            "warning: not recorded: %d samples (map full), %d user / %d kernel stacks (collision), "
+            "%d stacks (stack map full), %d records (store cap)\n",
+            l.map_full(), l.user_stack_collisions(), l.kernel_stack_collisions(),
+            l.stack_map_full(), l.store_dropped()));
   }
   if (r.samples() > 0 && r.truncated_samples() > 0) {
-    absl::StrAppend(&out, absl::StrFormat(
-        "note: %.1f%% of samples have user stacks that stop before an entry point "
-        "(code without frame pointers); total %% undercounts their callers\n",
-        100.0 * static_cast<double>(r.truncated_samples()) / static_cast<double>(r.samples())));
+    absl::StrAppend(
+        &out,
+        absl::StrFormat(
+            "note: %.1f%% of samples have user stacks that stop before an entry point "
+            "(code without frame pointers); total %% undercounts their callers\n",
+            100.0 * static_cast<double>(r.truncated_samples()) / static_cast<double>(r.samples())));
   }
   if (r.functions().empty()) {
     absl::StrAppend(&out, "no samples matched\n");
     return out;
   }
-  absl::StrAppend(&out, "\n  self%  total%    samples  function                                  module\n"
-                        "------- ------- ---------- ----------------------------------------- ------------------------\n");
+  absl::StrAppend(&out,
+                  "\n  self%  total%    samples  function                                  module\n"
+                  "------- ------- ---------- ----------------------------------------- "
+                  "------------------------\n");
   for (const v1::HotFunction& f : r.functions()) {
     absl::StrAppend(&out, absl::StrFormat("%6.2f%% %6.2f%% %10d  %-41s %s\n", f.self_pct(),
                                           f.total_pct(), f.self_samples(), f.name(), f.module()));
   }
   if (r.functions_omitted() > 0) {
-    absl::StrAppend(&out, absl::StrFormat("(%d more functions; --top to see them)\n", r.functions_omitted()));
+    absl::StrAppend(
+        &out, absl::StrFormat("(%d more functions; --top to see them)\n", r.functions_omitted()));
   }
   return out;
 }

@@ -18,7 +18,8 @@ namespace {
 
 constexpr char kAgentGroup[] = "agent options (before or after the command)";
 
-constexpr char kFooter[] = R"(Several --agent flags (or --agents-file) query agents concurrently; agents
+constexpr char kFooter[] =
+    R"(Several --agent flags (or --agents-file) query agents concurrently; agents
 that fail are reported on stderr while the others answer.
 exit codes: 0 ok, 1 no agent could answer, 2 bad usage
 )";
@@ -29,21 +30,25 @@ std::atomic<bool> g_interrupted{false};
 // with it), its options, then the agent options every command takes.
 class HelpFormatter : public CLI::Formatter {
  public:
-  explicit HelpFormatter(const std::vector<std::unique_ptr<Command>>* commands) : commands_(commands) {}
+  explicit HelpFormatter(const std::vector<std::unique_ptr<Command>>* commands)
+      : commands_(commands) {}
 
   std::string make_help(const CLI::App* app, std::string, CLI::AppFormatMode) const override {
     const CLI::App* root = app->get_parent() != nullptr ? app->get_parent() : app;
     std::string out = app->get_description();
     if (app == root) {
       out += "\ncommands:\n";
-      for (const auto& c : *commands_) out += absl::StrFormat("  %-11s %s\n", c->Name(), c->Summary());
-      out += "  help CMD    help for one command\n\nRun 'vigil COMMAND --help' for a command's options.\n";
+      for (const auto& c : *commands_)
+        out += absl::StrFormat("  %-11s %s\n", c->Name(), c->Summary());
+      out +=
+          "  help CMD    help for one command\n\nRun 'vigil COMMAND --help' for a command's "
+          "options.\n";
     } else {
       out += make_group("options", false, app->get_options());
     }
     out += make_group(kAgentGroup, false, root->get_options([&](const CLI::Option* o) {
-                        return o->get_group() == kAgentGroup && (app == root || o != root->get_help_ptr());
-                      }));
+      return o->get_group() == kAgentGroup && (app == root || o != root->get_help_ptr());
+    }));
     return out + "\n" + kFooter;
   }
 
@@ -69,8 +74,8 @@ std::vector<std::unique_ptr<Command>> AllCommands() {
 }
 
 Cli::Cli()
-    : app_(std::make_unique<CLI::App>("usage: vigil COMMAND [options]\n\nQueries Vigil agents (vigild).\n",
-                                      "vigil")),
+    : app_(std::make_unique<CLI::App>(
+          "usage: vigil COMMAND [options]\n\nQueries Vigil agents (vigild).\n", "vigil")),
       commands_(AllCommands()) {
   CLI::App& app = *app_;
   app.formatter(std::make_shared<HelpFormatter>(&commands_));
@@ -84,11 +89,13 @@ Cli::Cli()
 
   app.option_defaults()->group(kAgentGroup);
   app.add_option("--agent", global_.agents,
-                 "unix:/path (default unix:/run/vigil/vigild.sock) or host:port; repeat to query several agents")
+                 "unix:/path (default unix:/run/vigil/vigild.sock) or host:port; repeat to query "
+                 "several agents")
       ->type_name("ADDR")
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  AddText(app, "--agents-file", &global_.agents_file, "FILE", "one agent address per line ('#' comments)");
+  AddText(app, "--agents-file", &global_.agents_file, "FILE",
+          "one agent address per line ('#' comments)");
   AddText(app, "--ca", &global_.conn.ca, "FILE", "CA certificate for a TLS agent (host:port)");
   AddText(app, "--cert", &global_.conn.cert, "FILE", "client certificate (mutual TLS)");
   AddText(app, "--key", &global_.conn.key, "FILE", "client private key");
@@ -97,7 +104,8 @@ Cli::Cli()
   // An hour bounds the deadline: "inf" would overflow it into "unreachable".
   AddDuration(app, "--timeout", &global_.conn.timeout, absl::Nanoseconds(1), absl::Hours(1),
               "per-request deadline (default 5s, at most 1h)");
-  AddSwitch(app, "--json", &global_.json, "print the gRPC response in proto3 JSON (proto field names)");
+  AddSwitch(app, "--json", &global_.json,
+            "print the gRPC response in proto3 JSON (proto field names)");
   app.set_help_flag("-h,--help", "this help")->group(kAgentGroup);
 
   for (const auto& c : commands_) {
@@ -119,7 +127,8 @@ std::optional<int> Cli::Usage(const std::string& msg, std::string* err) const {
   return kExitUsage;
 }
 
-std::optional<int> Cli::Parse(const std::vector<std::string>& args, std::string* out, std::string* err) {
+std::optional<int> Cli::Parse(const std::vector<std::string>& args, std::string* out,
+                              std::string* err) {
   if (args.size() < 2) {
     *err += app_->help();
     return kExitUsage;
@@ -201,7 +210,8 @@ int Main(int argc, char** argv) {
 }
 
 int UsageError(absl::string_view cmd, absl::string_view msg) {
-  fprintf(stderr, "%s\n", absl::StrCat("vigil ", cmd, ": ", msg, " (see vigil ", cmd, " --help)").c_str());
+  fprintf(stderr, "%s\n",
+          absl::StrCat("vigil ", cmd, ": ", msg, " (see vigil ", cmd, " --help)").c_str());
   return kExitUsage;
 }
 
@@ -247,7 +257,8 @@ int RunRounds(const Invocation& inv, const WatchFlags& w, const std::function<Ro
   return w.on ? kExitOk : rc;
 }
 
-absl::StatusOr<std::unique_ptr<v1::Vigil::Stub>> ConnectOne(const Invocation& inv, absl::string_view why) {
+absl::StatusOr<std::unique_ptr<v1::Vigil::Stub>> ConnectOne(const Invocation& inv,
+                                                            absl::string_view why) {
   if (inv.agents.size() != 1) return absl::InvalidArgumentError(why);
   return Connect(inv.agents.front());
 }

@@ -40,7 +40,7 @@ struct GlobalFlags {
 
 // What a command runs with, once every flag has parsed.
 struct Invocation {
-  std::string cmd;                   // "syscalls", for messages
+  std::string cmd;  // "syscalls", for messages
   bool json = false;
   std::vector<ConnectOptions> agents;  // resolved and checked
 };
@@ -78,7 +78,8 @@ class Cli {
   // Parses args (args[0] is the program). Returns the exit code when parsing
   // alone decides it (help: 0, bad usage: 2); what would be printed goes to
   // *out and *err.
-  std::optional<int> Parse(const std::vector<std::string>& args, std::string* out, std::string* err);
+  std::optional<int> Parse(const std::vector<std::string>& args, std::string* out,
+                           std::string* err);
   // Resolves the agents and runs the parsed command.
   int Run();
 
@@ -180,7 +181,8 @@ template <typename Resp>
 Round QueryRound(const Invocation& inv, const Query<Resp>& q) {
   Answers<Resp> answers = QueryAll<Resp>(inv.agents, q.call);
   for (const auto& a : answers) {
-    if (a.status.code() == absl::StatusCode::kInvalidArgument) return {AgentError(inv, a.status), true, ""};
+    if (a.status.code() == absl::StatusCode::kInvalidArgument)
+      return {AgentError(inv, a.status), true, ""};
   }
   Round r;
   r.rc = ReportFailures(answers);
@@ -201,6 +203,7 @@ int RunQuery(const Invocation& inv, const Query<Resp>& q, const WatchFlags& w = 
 
 // For commands about one host (exports, streams): exactly one agent, else
 // bad usage saying `why`.
-absl::StatusOr<std::unique_ptr<v1::Vigil::Stub>> ConnectOne(const Invocation& inv, absl::string_view why);
+absl::StatusOr<std::unique_ptr<v1::Vigil::Stub>> ConnectOne(const Invocation& inv,
+                                                            absl::string_view why);
 
 }  // namespace vigil::cli

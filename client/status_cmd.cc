@@ -7,9 +7,12 @@ namespace {
 class StatusCommand : public Command {
  public:
   const char* Name() const override { return "status"; }
-  const char* Summary() const override { return "agent health: capabilities, losses, memory and CPU"; }
+  const char* Summary() const override {
+    return "agent health: capabilities, losses, memory and CPU";
+  }
   const char* Description() const override {
-    return "usage: vigil status [options]\n\nAgent health: version, capabilities and why any is off,\n"
+    return "usage: vigil status [options]\n\nAgent health: version, capabilities and why any is "
+           "off,\n"
            "what could not be recorded, memory and CPU.\n";
   }
   void AddFlags(CLI::App&) override {}

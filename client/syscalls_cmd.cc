@@ -30,7 +30,7 @@ errors, total/avg/max latency per syscall, like strace -c but always on.
     AddChoice(
         app, "--by", {"thread", "process", "syscall"},
         [this](size_t i) {
-          by_ = i == 0 ? v1::SYSCALL_GROUP_BY_THREAD
+          by_ = i == 0   ? v1::SYSCALL_GROUP_BY_THREAD
                 : i == 1 ? v1::SYSCALL_GROUP_BY_PROCESS
                          : v1::SYSCALL_GROUP_BY_SYSCALL;
         },
@@ -38,7 +38,9 @@ errors, total/avg/max latency per syscall, like strace -c but always on.
     AddChoice(
         app, "--sort", {"time", "calls", "errors"},
         [this](size_t i) {
-          sort_ = i == 0 ? v1::SYSCALL_SORT_TIME : i == 1 ? v1::SYSCALL_SORT_CALLS : v1::SYSCALL_SORT_ERRORS;
+          sort_ = i == 0   ? v1::SYSCALL_SORT_TIME
+                  : i == 1 ? v1::SYSCALL_SORT_CALLS
+                           : v1::SYSCALL_SORT_ERRORS;
         },
         "time, calls or errors", "rank by time (default, like strace -c), calls or errors");
     AddCount(app, "--top-syscalls", &top_syscalls_, 1, 10000, "1-10000",
@@ -47,7 +49,8 @@ errors, total/avg/max latency per syscall, like strace -c but always on.
   }
 
   absl::Status Check() override {
-    if (std::string e = CheckRange(since_, until_); !e.empty()) return absl::InvalidArgumentError(e);
+    if (std::string e = CheckRange(since_, until_); !e.empty())
+      return absl::InvalidArgumentError(e);
     return absl::OkStatus();
   }
 
@@ -71,7 +74,9 @@ errors, total/avg/max latency per syscall, like strace -c but always on.
     // Several agents: one table ranked across hosts, with a HOST column.
     q.fleet = [&](Answers<v1::SyscallsResponse>& answers, bool json) {
       v1::FleetSyscallsResponse fleet = ToFleet<v1::FleetSyscallsResponse>(answers);
-      return json ? ToJson(fleet) : FormatFleetSyscalls(fleet, req.group_by(), req.sort(), req.top() ? req.top() : 20);
+      return json ? ToJson(fleet)
+                  : FormatFleetSyscalls(fleet, req.group_by(), req.sort(),
+                                        req.top() ? req.top() : 20);
     };
     return RunQuery(inv, q, watch_);
   }

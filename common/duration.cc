@@ -35,7 +35,8 @@ absl::StatusOr<absl::Duration> ParseBoundedDuration(absl::string_view text, absl
     return Bad(what, text, absl::StrCat("a finite duration, at most ", absl::FormatDuration(max)));
   }
   if (d < min) return Bad(what, text, like);
-  if (d > max) return Bad(what, text, absl::StrCat("a duration of at most ", absl::FormatDuration(max)));
+  if (d > max)
+    return Bad(what, text, absl::StrCat("a duration of at most ", absl::FormatDuration(max)));
   return d;
 }
 

@@ -5,8 +5,8 @@
 #include <string>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "vigil/v1/vigil.pb.h"
 
 namespace vigil {

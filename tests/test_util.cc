@@ -3,9 +3,9 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -109,7 +109,8 @@ std::string BpfUnavailableReason() {
 bool SkipsAreFailures() {
   const char* ci = getenv("CI");
   const char* req = getenv("VIGIL_REQUIRE_BPF");
-  return (ci != nullptr && std::string(ci) == "true") || (req != nullptr && std::string(req) == "1");
+  return (ci != nullptr && std::string(ci) == "true") ||
+         (req != nullptr && std::string(req) == "1");
 }
 
 TempDir::TempDir() {

@@ -11,19 +11,19 @@
 
 // Skips the test with `why`, or fails it with `why` where SkipsAreFailures().
 // Usable in TEST bodies and SetUp (it returns from the function).
-#define VIGIL_SKIP_OR_FAIL(why)                                           \
-  do {                                                                    \
-    if (::vigil::test::SkipsAreFailures()) {                              \
-      GTEST_FAIL() << "would skip, and skips fail here (CI): " << (why);  \
-    } else {                                                              \
-      GTEST_SKIP() << (why);                                              \
-    }                                                                     \
+#define VIGIL_SKIP_OR_FAIL(why)                                          \
+  do {                                                                   \
+    if (::vigil::test::SkipsAreFailures()) {                             \
+      GTEST_FAIL() << "would skip, and skips fail here (CI): " << (why); \
+    } else {                                                             \
+      GTEST_SKIP() << (why);                                             \
+    }                                                                    \
   } while (0)
 
 // Skips (or fails, in CI) unless this process may load BPF programs.
-#define VIGIL_REQUIRE_BPF()                                                     \
-  do {                                                                          \
-    const std::string vigil_why_ = ::vigil::test::BpfUnavailableReason();       \
+#define VIGIL_REQUIRE_BPF()                                                               \
+  do {                                                                                    \
+    const std::string vigil_why_ = ::vigil::test::BpfUnavailableReason();                 \
     if (!vigil_why_.empty()) VIGIL_SKIP_OR_FAIL("BPF not permitted here: " + vigil_why_); \
   } while (0)
 
@@ -65,8 +65,7 @@ class ScopedVigild {
   // extra: more vigild flags (a later --listen overrides the private
   // socket). Waits until `vigil status <probe>` answers; probe defaults to
   // --agent on the private socket.
-  explicit ScopedVigild(std::vector<std::string> extra = {},
-                        std::vector<std::string> probe = {});
+  explicit ScopedVigild(std::vector<std::string> extra = {}, std::vector<std::string> probe = {});
   ~ScopedVigild();
   bool ok() const { return pid_ > 0 && ready_; }
   const std::string& agent() const { return agent_; }  // "unix:/..."

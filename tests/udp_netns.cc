@@ -189,14 +189,16 @@ absl::StatusOr<std::unique_ptr<NetnsUdpRun>> NetnsUdpRun::Start(const UdpScenari
   if (report.rfind("ok", 0) != 0) {
     return absl::InternalError(absl::StrCat("netns child: ", report.empty() ? "died" : report));
   }
-  for (absl::string_view kv : absl::StrSplit(report.substr(2), absl::ByAnyChar(" \n"), absl::SkipEmpty())) {
+  for (absl::string_view kv :
+       absl::StrSplit(report.substr(2), absl::ByAnyChar(" \n"), absl::SkipEmpty())) {
     std::pair<std::string, std::string> p = absl::StrSplit(kv, '=');
     int64_t v = 0;
     if (absl::SimpleAtoi(p.second, &v)) run->deltas_[p.first] = v;
   }
   struct stat st;
   const std::string ns = absl::StrCat("/proc/", pid, "/ns/net");
-  if (stat(ns.c_str(), &st) != 0) return absl::InternalError(absl::StrCat("stat ", ns, ": ", strerror(errno)));
+  if (stat(ns.c_str(), &st) != 0)
+    return absl::InternalError(absl::StrCat("stat ", ns, ": ", strerror(errno)));
   run->netns_ = st.st_ino;
   return run;
 }

@@ -12,14 +12,14 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
     const std::string& tls_client_ca, bool insecure, std::function<std::string()> render) {
   absl::StatusOr<ParsedListen> p = ParseListenAddress(config.listen);
   if (!p.ok() || p->is_unix) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "metrics-listen \"", config.listen, "\": expected HOST:PORT (empty turns it off)"));
+    return absl::InvalidArgumentError(absl::StrCat("metrics-listen \"", config.listen,
+                                                   "\": expected HOST:PORT (empty turns it off)"));
   }
   const bool tls = !tls_cert.empty() && !tls_key.empty() && !tls_client_ca.empty();
   if (!p->loopback && !tls && !insecure) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "metrics-listen ", config.listen,
-        ": a non-loopback address needs --tls-cert, --tls-key and --tls-client-ca"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics-listen ", config.listen,
+                     ": a non-loopback address needs --tls-cert, --tls-key and --tls-client-ca"));
   }
   std::unique_ptr<MetricsServer> m(new MetricsServer());
   if (tls && !p->loopback) {

@@ -61,7 +61,8 @@ void ProfileInterval::Seal() {
   frame_fn.reserve(frames.size());
   absl::flat_hash_map<std::pair<std::string, std::string>, uint32_t> by_key;
   for (const FramePtr& f : frames) {
-    auto [it, inserted] = by_key.try_emplace(FunctionKey(*f), static_cast<uint32_t>(functions.size()));
+    auto [it, inserted] =
+        by_key.try_emplace(FunctionKey(*f), static_cast<uint32_t>(functions.size()));
     if (inserted) functions.push_back(f);
     frame_fn.push_back(it->second);
   }
@@ -74,8 +75,16 @@ void ProfileInterval::Seal() {
 
 bool IsStackRoot(const Frame& f) {
   static constexpr const char* kRoots[] = {
-      "_start", "__libc_start_main", "__libc_start_call_main", "__libc_start_main_impl",
-      "start_thread", "clone", "clone3", "__clone", "__clone3", "__clone_internal",
+      "_start",
+      "__libc_start_main",
+      "__libc_start_call_main",
+      "__libc_start_main_impl",
+      "start_thread",
+      "clone",
+      "clone3",
+      "__clone",
+      "__clone3",
+      "__clone_internal",
   };
   for (const char* r : kRoots) {
     if (f.name == r) return true;
@@ -104,9 +113,13 @@ absl::StatusOr<ProfileQuery> ValidateCommon(const Req& req) {
   }
   switch (req.frames()) {
     case v1::FRAME_FILTER_UNSPECIFIED:
-    case v1::FRAME_FILTER_ALL: q.frames = v1::FRAME_FILTER_ALL; break;
+    case v1::FRAME_FILTER_ALL:
+      q.frames = v1::FRAME_FILTER_ALL;
+      break;
     case v1::FRAME_FILTER_USER:
-    case v1::FRAME_FILTER_KERNEL: q.frames = req.frames(); break;
+    case v1::FRAME_FILTER_KERNEL:
+      q.frames = req.frames();
+      break;
     default:
       return absl::InvalidArgumentError(absl::StrCat("frames: unknown filter ", req.frames()));
   }
@@ -123,9 +136,12 @@ absl::StatusOr<ProfileQuery> ValidateCommon(const Req& req) {
 std::pair<uint32_t, uint32_t> Selected(const ProfileStackRecord& r, v1::FrameFilter f) {
   const uint32_t k0 = r.first, u0 = r.first + r.kernel_frames, end = u0 + r.user_frames;
   switch (f) {
-    case v1::FRAME_FILTER_USER: return {u0, end};
-    case v1::FRAME_FILTER_KERNEL: return {k0, u0};
-    default: return {k0, end};
+    case v1::FRAME_FILTER_USER:
+      return {u0, end};
+    case v1::FRAME_FILTER_KERNEL:
+      return {k0, u0};
+    default:
+      return {k0, end};
   }
 }
 
@@ -139,7 +155,8 @@ absl::StatusOr<ProfileQuery> ValidateHotRequest(const v1::HotRequest& req) {
   absl::StatusOr<ProfileQuery> q = ValidateCommon(req);
   if (!q.ok()) return q;
   if (req.top() > kMaxTop) {
-    return absl::InvalidArgumentError(absl::StrCat("top ", req.top(), ": the maximum is ", kMaxTop));
+    return absl::InvalidArgumentError(
+        absl::StrCat("top ", req.top(), ": the maximum is ", kMaxTop));
   }
   q->top = req.top() == 0 ? kDefaultTop : req.top();
   return q;
@@ -177,7 +194,8 @@ uint32_t HotMerger::FunctionIndex(const FramePtr& f) {
   // table full) of one function meet in one row.
   std::string display;
   if (!f->named()) display = f->DisplayName();
-  const absl::string_view name = f->named() ? absl::string_view(f->name) : absl::string_view(display);
+  const absl::string_view name =
+      f->named() ? absl::string_view(f->name) : absl::string_view(display);
   auto nit = by_name_.find(std::make_pair(name, absl::string_view(f->module)));
   uint32_t id;
   if (nit != by_name_.end()) {
@@ -245,11 +263,13 @@ void HotMerger::Finish(v1::HotResponse* out) const {
     const Counts& b = counts_[y];
     if (a.self != b.self) return a.self > b.self;
     if (a.total != b.total) return a.total > b.total;
-    if (fns_[x].frame->name != fns_[y].frame->name) return fns_[x].frame->name < fns_[y].frame->name;
+    if (fns_[x].frame->name != fns_[y].frame->name)
+      return fns_[x].frame->name < fns_[y].frame->name;
     return fns_[x].frame->module < fns_[y].frame->module;
   };
   const size_t n = std::min<size_t>(ranked.size(), query_.top);
-  std::partial_sort(ranked.begin(), ranked.begin() + static_cast<ptrdiff_t>(n), ranked.end(), by_rank);
+  std::partial_sort(ranked.begin(), ranked.begin() + static_cast<ptrdiff_t>(n), ranked.end(),
+                    by_rank);
   for (size_t i = 0; i < n; ++i) {
     const Fn& f = fns_[ranked[i]];
     const Counts& c = counts_[ranked[i]];
@@ -258,8 +278,10 @@ void HotMerger::Finish(v1::HotResponse* out) const {
     h->set_module(f.frame->module);
     h->set_self_samples(c.self);
     h->set_total_samples(c.total);
-    h->set_self_pct(samples_ ? 100.0 * static_cast<double>(c.self) / static_cast<double>(samples_) : 0);
-    h->set_total_pct(samples_ ? 100.0 * static_cast<double>(c.total) / static_cast<double>(samples_) : 0);
+    h->set_self_pct(samples_ ? 100.0 * static_cast<double>(c.self) / static_cast<double>(samples_)
+                             : 0);
+    h->set_total_pct(samples_ ? 100.0 * static_cast<double>(c.total) / static_cast<double>(samples_)
+                              : 0);
     h->set_kernel(f.frame->kernel);
   }
   out->set_functions_omitted(static_cast<uint32_t>(ranked.size() - n));

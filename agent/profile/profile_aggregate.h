@@ -125,8 +125,8 @@ class HotMerger {
   // lookup allocates nothing. by_ptr_ short-cuts frames seen before.
   absl::flat_hash_map<std::pair<absl::string_view, absl::string_view>, uint32_t> by_name_;
   absl::flat_hash_map<const Frame*, uint32_t> by_ptr_;
-  std::vector<uint32_t> local_;      // interval function -> fns_ index
-  std::vector<uint32_t> by_fn_id_;   // Frame::fn_id -> fns_ index
+  std::vector<uint32_t> local_;     // interval function -> fns_ index
+  std::vector<uint32_t> by_fn_id_;  // Frame::fn_id -> fns_ index
   std::deque<Fn> fns_;
   std::vector<Counts> counts_;  // parallel to fns_
   uint64_t seq_ = 0;

@@ -52,11 +52,10 @@ absl::StatusOr<v1::HotResponse> ProfileCapability::QueryHot(const StoreView& sto
   v1::HotResponse resp;
   HotMerger merger(*q);
   // Finish copies what it needs from frames the store still holds.
-  const Coverage covered = store.ForEach(table_, m->from, m->to,
-                                         [&](const auto& iv) { merger.Add(iv.data); },
-                                         [&] { merger.Finish(&resp); });
-  resp.mutable_loss()->set_store_dropped(
-      store.DroppedRecords(table_));
+  const Coverage covered = store.ForEach(
+      table_, m->from, m->to, [&](const auto& iv) { merger.Add(iv.data); },
+      [&] { merger.Finish(&resp); });
+  resp.mutable_loss()->set_store_dropped(store.DroppedRecords(table_));
   resp.set_sample_hz(config_.sample_hz);
   covered.ToProto(resp.mutable_covered());
   resp.set_query_ns(absl::ToInt64Nanoseconds(absl::Now() - began));
@@ -71,11 +70,10 @@ absl::StatusOr<v1::ProfileResponse> ProfileCapability::QueryProfile(
   if (!m.ok()) return m.status();
   v1::ProfileResponse resp;
   ProfileMerger merger(*q);
-  const Coverage covered = store.ForEach(table_, m->from, m->to,
-                                         [&](const auto& iv) { merger.Add(iv.data); });
+  const Coverage covered =
+      store.ForEach(table_, m->from, m->to, [&](const auto& iv) { merger.Add(iv.data); });
   merger.Finish(&resp);  // holds its own references to the frames
-  resp.mutable_loss()->set_store_dropped(
-      store.DroppedRecords(table_));
+  resp.mutable_loss()->set_store_dropped(store.DroppedRecords(table_));
   resp.set_sample_hz(config_.sample_hz);
   covered.ToProto(resp.mutable_covered());
   return resp;

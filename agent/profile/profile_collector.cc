@@ -1,7 +1,5 @@
 #include "agent/profile/profile_collector.h"
 
-#include <cstdio>
-
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/perf_event.h>
@@ -9,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "absl/container/flat_hash_map.h"
@@ -84,7 +83,8 @@ absl::StatusOr<std::unique_ptr<ProfileCollector>> ProfileCollector::Create(
     return absl::InvalidArgumentError("profile: sample_hz must be in [1, 1000]");
   }
   if (config.max_entries == 0 || config.stack_entries == 0 || config.batch_size == 0) {
-    return absl::InvalidArgumentError("profile: max_entries, stack_entries and batch_size must be > 0");
+    return absl::InvalidArgumentError(
+        "profile: max_entries, stack_entries and batch_size must be > 0");
   }
   // This load's libbpf warnings, for its error messages.
   LibbpfLogCapture libbpf_log;
@@ -111,7 +111,8 @@ absl::StatusOr<std::unique_ptr<ProfileCollector>> ProfileCollector::Create(
 ProfileCollector::ProfileCollector(const ProfileConfig& config, SkelPtr<profile_bpf> skel)
     : config_(config),
       skel_(std::move(skel)),
-      symbols_(NewBccSymbolizer(config.symbols.max_module_bytes), NewProcProcessInfo(), config.symbols),
+      symbols_(NewBccSymbolizer(config.symbols.max_module_bytes), NewProcProcessInfo(),
+               config.symbols),
       keys_(config.batch_size),
       values_(config.batch_size) {}
 
@@ -122,7 +123,8 @@ ProfileCollector::~ProfileCollector() { links_.clear(); }
 absl::Status ProfileCollector::AttachAllCpus() {
   LibbpfLogCapture libbpf_log;  // the attach's warnings, for its error message
   const std::vector<int> cpus = OnlineCpus();
-  if (cpus.empty()) return absl::InternalError("profile: no online CPUs in /sys/devices/system/cpu/online");
+  if (cpus.empty())
+    return absl::InternalError("profile: no online CPUs in /sys/devices/system/cpu/online");
   // Probe for a hardware PMU on the first CPU; most VMs have none.
   uint32_t type = PERF_TYPE_HARDWARE;
   uint64_t cfg = PERF_COUNT_HW_CPU_CYCLES;
@@ -139,14 +141,14 @@ absl::Status ProfileCollector::AttachAllCpus() {
     if (fd.get() < 0) {
       const int err = errno;
       if (err == ENODEV) continue;  // went offline since we read the list
-      return ErrnoStatus(err, absl::StrCat("profile: perf_event_open(", event_, ") on CPU ", cpu,
-                                           err == EACCES || err == EPERM
-                                               ? " (needs CAP_PERFMON or root)"
-                                               : ""));
+      return ErrnoStatus(
+          err, absl::StrCat("profile: perf_event_open(", event_, ") on CPU ", cpu,
+                            err == EACCES || err == EPERM ? " (needs CAP_PERFMON or root)" : ""));
     }
     bpf_link* link = bpf_program__attach_perf_event(skel_->progs.vigil_profile_sample, fd.get());
     if (link == nullptr) {
-      return libbpf_log.Annotate(ErrnoStatus(errno, absl::StrCat("profile: attaching to CPU ", cpu)));
+      return libbpf_log.Annotate(
+          ErrnoStatus(errno, absl::StrCat("profile: attaching to CPU ", cpu)));
     }
     fd.release();  // the link closes it
     links_.emplace_back(link);
@@ -160,8 +162,8 @@ std::vector<uint32_t> ProfileCollector::ProgramIds() const {
 }
 
 absl::StatusOr<ProfileLossCounts> ProfileCollector::ReadCounters() {
-  absl::StatusOr<std::vector<uint64_t>> counts =
-      SumPerCpuCounters(bpf_map__fd(skel_->maps.counters), PROFILE_CTR_MAX, "profile: reading counters");
+  absl::StatusOr<std::vector<uint64_t>> counts = SumPerCpuCounters(
+      bpf_map__fd(skel_->maps.counters), PROFILE_CTR_MAX, "profile: reading counters");
   if (!counts.ok()) return counts.status();
   const std::vector<uint64_t>& sums = *counts;
   ProfileLossCounts c;
@@ -194,11 +196,9 @@ absl::StatusOr<ProfileInterval> ProfileCollector::Collect() {
   // 1. Drain the counts.
   std::vector<std::pair<profile_key, profile_value>> entries;
   uint64_t drain_failed = 0;
-  const absl::Status drained =
-      DrainHash(counts_fd, config_.max_entries, &keys_, &values_, "profile: draining counts",
-                &drain_failed, [&entries](const profile_key& k, const profile_value& v) {
-                  entries.emplace_back(k, v);
-                });
+  const absl::Status drained = DrainHash(
+      counts_fd, config_.max_entries, &keys_, &values_, "profile: draining counts", &drain_failed,
+      [&entries](const profile_key& k, const profile_value& v) { entries.emplace_back(k, v); });
   LogDrainFailure(drained, drain_failed);
 
   // 2. Read the stacks they reference, then clear the whole stack map (it
@@ -234,10 +234,10 @@ absl::StatusOr<ProfileInterval> ProfileCollector::Collect() {
   // 3. Symbolize.
   ProfileInterval out;
   symbols_.BeginInterval();
-  static const FramePtr kUserLost = std::make_shared<const Frame>(
-      Frame{"[user stack lost]", "[vigil]", 0, false});
-  static const FramePtr kKernelLost = std::make_shared<const Frame>(
-      Frame{"[kernel stack lost]", "[vigil]", 0, true});
+  static const FramePtr kUserLost =
+      std::make_shared<const Frame>(Frame{"[user stack lost]", "[vigil]", 0, false});
+  static const FramePtr kKernelLost =
+      std::make_shared<const Frame>(Frame{"[kernel stack lost]", "[vigil]", 0, true});
   std::vector<FramePtr> kframes, uframes;
   for (const auto& [k, v] : entries) {
     kframes.clear();
@@ -258,8 +258,8 @@ absl::StatusOr<ProfileInterval> ProfileCollector::Collect() {
     r.samples = v.samples;
     memcpy(r.comm, v.comm, sizeof(r.comm));
     memcpy(r.pcomm, v.pcomm, sizeof(r.pcomm));
-    r.truncated = !uframes.empty() && (uframes.size() >= VIGIL_PROFILE_MAX_DEPTH ||
-                                       !IsStackRoot(*uframes.back()));
+    r.truncated = !uframes.empty() &&
+                  (uframes.size() >= VIGIL_PROFILE_MAX_DEPTH || !IsStackRoot(*uframes.back()));
     out.Append(r, kframes, uframes);
   }
   symbols_.EndInterval();

@@ -11,15 +11,14 @@
 
 #include "absl/status/statusor.h"
 #include "agent/bpf_util.h"
-#include "agent/profile/profile_config.h"
 #include "agent/profile/profile_aggregate.h"
+#include "agent/profile/profile_config.h"
 #include "agent/profile/symbolizer.h"
 
 struct profile_bpf;
 struct bpf_link;
 
 namespace vigil {
-
 
 class ProfileCollector {
  public:

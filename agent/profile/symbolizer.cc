@@ -9,11 +9,11 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
-#include <map>
-#include <vector>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -61,7 +61,8 @@ class KernelSymbols {
       }
       uint16_t mod_idx = 0;
       if (!module.empty()) {
-        auto [it, inserted] = module_ids_.try_emplace(module, static_cast<uint16_t>(modules_.size() + 1));
+        auto [it, inserted] =
+            module_ids_.try_emplace(module, static_cast<uint16_t>(modules_.size() + 1));
         if (inserted) modules_.push_back(module);
         mod_idx = it->second;
       }
@@ -69,7 +70,8 @@ class KernelSymbols {
       names_.append(rest);
       names_.push_back('\0');
     }
-    std::sort(syms_.begin(), syms_.end(), [](const Sym& a, const Sym& b) { return a.addr < b.addr; });
+    std::sort(syms_.begin(), syms_.end(),
+              [](const Sym& a, const Sym& b) { return a.addr < b.addr; });
     syms_.shrink_to_fit();
     names_.shrink_to_fit();
     module_ids_.clear();
@@ -278,9 +280,11 @@ class ElfProcessSymbols final : public ProcessSymbols {
       if (perms[2] != 'x') continue;
       std::string name = pos > 0 && static_cast<size_t>(pos) <= line.size() ? line.substr(pos) : "";
       if (name.empty()) continue;  // anonymous: JIT code, see the perf map
-      maps.push_back(Mapping{start, end, off, (static_cast<uint64_t>(dmaj) << 32) | dmin, ino, name, ""});
+      maps.push_back(
+          Mapping{start, end, off, (static_cast<uint64_t>(dmaj) << 32) | dmin, ino, name, ""});
     }
-    if (!maps.empty() || maps_.empty()) maps_ = std::move(maps);  // keep the old maps of a gone process
+    if (!maps.empty() || maps_.empty())
+      maps_ = std::move(maps);  // keep the old maps of a gone process
     LoadPerfMap();
   }
 

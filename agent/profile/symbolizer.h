@@ -8,9 +8,9 @@
 #include <cstdint>
 #include <deque>
 #include <list>
-#include <vector>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"

@@ -46,7 +46,8 @@ absl::Status MakeDirs(const std::string& dir) {
   if (dir.empty()) return absl::OkStatus();
   struct stat st;
   if (stat(dir.c_str(), &st) == 0) {
-    if (!S_ISDIR(st.st_mode)) return absl::FailedPreconditionError(absl::StrCat(dir, " is not a directory"));
+    if (!S_ISDIR(st.st_mode))
+      return absl::FailedPreconditionError(absl::StrCat(dir, " is not a directory"));
     return absl::OkStatus();
   }
   size_t slash = dir.rfind('/');
@@ -78,8 +79,8 @@ absl::StatusOr<ParsedListen> ParseListenAddress(const std::string& address) {
   }
   size_t colon = address.rfind(':');
   if (colon == std::string::npos || colon == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "listen address \"", address, "\": expected unix:/path or host:port"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("listen address \"", address, "\": expected unix:/path or host:port"));
   }
   p.host = address.substr(0, colon);
   if (p.host.size() >= 2 && p.host.front() == '[' && p.host.back() == ']') {
@@ -105,16 +106,17 @@ absl::Status ValidateListen(const ParsedListen& p, const ListenConfig& c) {
   const bool any_tls = !c.tls_cert.empty() || !c.tls_key.empty() || !c.tls_client_ca.empty();
   const bool all_tls = !c.tls_cert.empty() && !c.tls_key.empty() && !c.tls_client_ca.empty();
   if (p.is_unix) {
-    if (any_tls) return absl::InvalidArgumentError("--tls-* flags apply only to a TCP --listen address");
+    if (any_tls)
+      return absl::InvalidArgumentError("--tls-* flags apply only to a TCP --listen address");
     return absl::OkStatus();
   }
   if (any_tls && !all_tls) {
     return absl::InvalidArgumentError("TLS needs all of --tls-cert, --tls-key and --tls-client-ca");
   }
   if (!all_tls && !c.insecure) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "refusing plaintext TCP listener on ", p.host, ":", p.port,
-        ": give --tls-cert, --tls-key and --tls-client-ca (mutual TLS)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("refusing plaintext TCP listener on ", p.host, ":", p.port,
+                     ": give --tls-cert, --tls-key and --tls-client-ca (mutual TLS)"));
   }
   return absl::OkStatus();
 }

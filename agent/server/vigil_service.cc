@@ -4,7 +4,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-
 #include "agent/profile/profile_capability.h"
 #include "agent/spin/spin_capability.h"
 #include "agent/syscalls/syscalls_capability.h"
@@ -25,8 +24,7 @@ QueryContext ContextOf(grpc::ServerContext* ctx) {
 }
 
 absl::Status Off(const char* what) {
-  return absl::FailedPreconditionError(
-      absl::StrCat(what, " off on this agent (see vigil status)"));
+  return absl::FailedPreconditionError(absl::StrCat(what, " off on this agent (see vigil status)"));
 }
 
 }  // namespace
@@ -50,19 +48,19 @@ grpc::Status VigilService::Answer(const char* method, absl::StatusOr<Resp> r, Re
 grpc::Status VigilService::GetSyscalls(grpc::ServerContext* ctx, const v1::SyscallsRequest* req,
                                        v1::SyscallsResponse* resp) {
   const SyscallsCapability* cap = agent_->syscalls();
-  return Answer("GetSyscalls",
-                cap ? cap->Query(agent_->store(), ContextOf(ctx), *req)
-                    : Off("the syscalls capability is"),
-                resp);
+  return Answer(
+      "GetSyscalls",
+      cap ? cap->Query(agent_->store(), ContextOf(ctx), *req) : Off("the syscalls capability is"),
+      resp);
 }
 
 grpc::Status VigilService::GetDrops(grpc::ServerContext* ctx, const v1::DropsRequest* req,
                                     v1::DropsResponse* resp) {
   const UdpDropsCapability* cap = agent_->udpdrops();
-  return Answer("GetDrops",
-                cap ? cap->Query(agent_->store(), ContextOf(ctx), *req)
-                    : Off("the udpdrops capability is"),
-                resp);
+  return Answer(
+      "GetDrops",
+      cap ? cap->Query(agent_->store(), ContextOf(ctx), *req) : Off("the udpdrops capability is"),
+      resp);
 }
 
 grpc::Status VigilService::GetStatus(grpc::ServerContext*, const v1::StatusRequest*,
@@ -81,10 +79,10 @@ grpc::Status VigilService::GetHot(grpc::ServerContext* ctx, const v1::HotRequest
 grpc::Status VigilService::GetProfile(grpc::ServerContext* ctx, const v1::ProfileRequest* req,
                                       v1::ProfileResponse* resp) {
   const ProfileCapability* cap = agent_->profile();
-  return Answer("GetProfile",
-                cap ? cap->QueryProfile(agent_->store(), ContextOf(ctx), *req)
-                    : Off("the profiler is"),
-                resp);
+  return Answer(
+      "GetProfile",
+      cap ? cap->QueryProfile(agent_->store(), ContextOf(ctx), *req) : Off("the profiler is"),
+      resp);
 }
 
 grpc::Status VigilService::ListAlerts(grpc::ServerContext*, const v1::ListAlertsRequest* req,
@@ -114,8 +112,9 @@ grpc::Status VigilService::WatchAlerts(grpc::ServerContext* ctx, const v1::Watch
       continue;
     }
     if ((*sub)->closed()) {
-      result = grpc::Status(grpc::StatusCode::ABORTED,
-                            "alert stream ended: the agent is stopping or this client read too slowly");
+      result =
+          grpc::Status(grpc::StatusCode::ABORTED,
+                       "alert stream ended: the agent is stopping or this client read too slowly");
       break;
     }
   }

@@ -88,8 +88,8 @@ absl::StatusOr<std::shared_ptr<AlertSubscription>> AlertBook::Subscribe(bool inc
   if (closed_) return absl::UnavailableError("the agent is shutting down");
   if (subs_.size() >= max_streams_) {
     ++counters_.streams_rejected;
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "too many alert streams (the agent allows ", max_streams_, "); try again later"));
+    return absl::ResourceExhaustedError(absl::StrCat("too many alert streams (the agent allows ",
+                                                     max_streams_, "); try again later"));
   }
   auto s = std::make_shared<AlertSubscription>(stream_queue_);
   if (include_active) {
@@ -135,8 +135,8 @@ std::string RenderSpinMetrics(const AlertCounters& a, const OnAlertCounters& o,
          "Threads spinning (on CPU without syscalls) past spin-min-duration now.", a.firing);
   family("vigil_spin_alerts_total", "counter", "Spin alerts fired since the agent started.",
          a.fired_total);
-  family("vigil_spin_alerts_resolved_total", "counter", "Spin alerts resolved since the agent started.",
-         a.resolved_total);
+  family("vigil_spin_alerts_resolved_total", "counter",
+         "Spin alerts resolved since the agent started.", a.resolved_total);
   family("vigil_spin_tracking_overflow_total", "counter",
          "Spinning threads not tracked because the detector's table was full.", tracking_overflow);
   family("vigil_spin_alert_streams", "gauge", "Open WatchAlerts streams.", a.streams);

@@ -39,9 +39,11 @@ std::string LogLine(const v1::SpinAlert& a) {
   std::string line = absl::StrFormat(
       "vigild: spin alert %s id=%d pid=%d tid=%d comm=\"%s\" process=\"%s\" cpu_share=%.2f "
       "duration=%s",
-      StateName(a.state()), a.id(), a.pid(), a.tid(), absl::CEscape(a.comm()), absl::CEscape(a.process_comm()),
-      a.cpu_share(), absl::FormatDuration(absl::Seconds(a.duration_ns() / 1000000000)));
-  if (a.state() == v1::ALERT_STATE_RESOLVED) absl::StrAppend(&line, " reason=", a.resolved_reason());
+      StateName(a.state()), a.id(), a.pid(), a.tid(), absl::CEscape(a.comm()),
+      absl::CEscape(a.process_comm()), a.cpu_share(),
+      absl::FormatDuration(absl::Seconds(a.duration_ns() / 1000000000)));
+  if (a.state() == v1::ALERT_STATE_RESOLVED)
+    absl::StrAppend(&line, " reason=", a.resolved_reason());
   if (!a.cgroup().empty()) absl::StrAppend(&line, " cgroup=\"", absl::CEscape(a.cgroup()), "\"");
   if (!top.empty()) absl::StrAppend(&line, " top=\"", absl::CEscape(top), "\"");
   return line;
@@ -145,8 +147,9 @@ v1::SpinAlert SpinCapability::MakeAlert(const SpinEvent& e, absl::Time now) {
   q.frames = v1::FRAME_FILTER_ALL;
   ProfileMerger merger(q);
   v1::ProfileResponse prof;
-  store_->ForEach(profile_->table(), e.start, now, [&](const auto& iv) { merger.Add(iv.data); },
-                  [&] { merger.Finish(&prof); });
+  store_->ForEach(
+      profile_->table(), e.start, now, [&](const auto& iv) { merger.Add(iv.data); },
+      [&] { merger.Finish(&prof); });
   std::vector<const v1::ProfileStack*> stacks;
   for (const auto& s : prof.stacks()) stacks.push_back(&s);
   std::sort(stacks.begin(), stacks.end(), [](const v1::ProfileStack* x, const v1::ProfileStack* y) {
@@ -165,7 +168,8 @@ v1::SpinAlert SpinCapability::MakeAlert(const SpinEvent& e, absl::Time now) {
   return a;
 }
 
-absl::StatusOr<v1::ListAlertsResponse> SpinCapability::ListAlerts(const v1::ListAlertsRequest& req) const {
+absl::StatusOr<v1::ListAlertsResponse> SpinCapability::ListAlerts(
+    const v1::ListAlertsRequest& req) const {
   if (req.recent() > kMaxRecentAlerts) {
     return absl::InvalidArgumentError(
         absl::StrCat("recent ", req.recent(), ": at most ", kMaxRecentAlerts));

@@ -8,14 +8,15 @@ namespace vigil {
 
 absl::Status ValidateSpinConfig(const SpinConfig& c) {
   if (!(c.cpu_threshold > 0 && c.cpu_threshold <= 1)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("spin-cpu-threshold ", c.cpu_threshold, ": expected a fraction of one CPU in (0, 1]"));
+    return absl::InvalidArgumentError(absl::StrCat("spin-cpu-threshold ", c.cpu_threshold,
+                                                   ": expected a fraction of one CPU in (0, 1]"));
   }
   if (c.min_duration <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("spin-min-duration: expected a positive duration");
   }
-  for (const auto& [key, re] : {std::pair<const char*, const std::string*>{"spin-ignore-comm", &c.ignore_comm},
-                                {"spin-ignore-cgroup", &c.ignore_cgroup}}) {
+  for (const auto& [key, re] :
+       {std::pair<const char*, const std::string*>{"spin-ignore-comm", &c.ignore_comm},
+        {"spin-ignore-cgroup", &c.ignore_cgroup}}) {
     if (re->empty()) continue;
     RE2::Options o;
     o.set_log_errors(false);
@@ -25,7 +26,8 @@ absl::Status ValidateSpinConfig(const SpinConfig& c) {
     }
   }
   if (c.max_tracked == 0 || c.history == 0 || c.max_streams == 0 || c.stream_queue == 0) {
-    return absl::InvalidArgumentError("spin: max_tracked, history, max_streams and stream_queue must be > 0");
+    return absl::InvalidArgumentError(
+        "spin: max_tracked, history, max_streams and stream_queue must be > 0");
   }
   return absl::OkStatus();
 }
@@ -36,13 +38,14 @@ absl::StatusOr<std::unique_ptr<SpinDetector>> SpinDetector::Create(const SpinCon
   RE2::Options o;
   o.set_log_errors(false);
   if (!config.ignore_comm.empty()) d->ignore_comm_ = std::make_unique<RE2>(config.ignore_comm, o);
-  if (!config.ignore_cgroup.empty()) d->ignore_cgroup_ = std::make_unique<RE2>(config.ignore_cgroup, o);
+  if (!config.ignore_cgroup.empty())
+    d->ignore_cgroup_ = std::make_unique<RE2>(config.ignore_cgroup, o);
   return d;
 }
 
 bool SpinDetector::Ignored(const SpinObservation& o) const {
-  if (ignore_comm_ && (RE2::PartialMatch(o.comm, *ignore_comm_) ||
-                       RE2::PartialMatch(o.pcomm, *ignore_comm_))) {
+  if (ignore_comm_ &&
+      (RE2::PartialMatch(o.comm, *ignore_comm_) || RE2::PartialMatch(o.pcomm, *ignore_comm_))) {
     return true;
   }
   return ignore_cgroup_ && !o.cgroup.empty() && RE2::PartialMatch(o.cgroup, *ignore_cgroup_);
@@ -95,7 +98,7 @@ std::vector<SpinEvent> SpinDetector::Observe(absl::Time start, absl::Time end,
     } else if (!spinning) {
       if (it->second.firing) {
         SpinEvent e = MakeEvent(SpinEventKind::kResolved, o.tid, it->second, start);
-        e.reason = o.syscalls > 0              ? "syscall"
+        e.reason = o.syscalls > 0             ? "syscall"
                    : o.voluntary_switches > 0 ? "blocked"
                    : o.in_kernel              ? "syscall"
                                               : "idle";

@@ -86,8 +86,8 @@ class SpinDetector {
   struct Track {
     uint32_t pid = 0;
     absl::Time start;
-    uint64_t oncpu_ns = 0;      // summed over the streak
-    absl::Duration wall;        // summed over the streak
+    uint64_t oncpu_ns = 0;  // summed over the streak
+    absl::Duration wall;    // summed over the streak
     bool firing = false;
     uint64_t id = 0;
     std::string comm, pcomm, cgroup;

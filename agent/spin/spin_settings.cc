@@ -36,7 +36,8 @@ absl::Status Duration(absl::string_view key, absl::string_view value, absl::Dura
 const std::vector<SpinSettingInfo>& SpinSettings() {
   static const auto* all = new std::vector<SpinSettingInfo>{
       {"spin", "on|off: spin alerts, threads on CPU without syscalls (default on)"},
-      {"spin-cpu-threshold", "on-CPU share of one CPU that counts as spinning, (0,1] (default 0.9)"},
+      {"spin-cpu-threshold",
+       "on-CPU share of one CPU that counts as spinning, (0,1] (default 0.9)"},
       {"spin-min-duration", "how long a thread must spin before the alert fires (default 30s)"},
       {"spin-ignore-comm", "RE2 regex: thread or process names that never alert"},
       {"spin-ignore-cgroup", "RE2 regex: cgroup paths whose threads never alert"},

@@ -32,7 +32,8 @@ class RealProcReader final : public ProcReader {
     std::string text;
     if (!ReadSmallFile(dir + "/schedstat", &text)) return false;
     std::vector<absl::string_view> f = absl::StrSplit(text, ' ', absl::SkipWhitespace());
-    if (f.empty() || !absl::SimpleAtoi(absl::StripAsciiWhitespace(f[0]), &out->oncpu_ns)) return false;
+    if (f.empty() || !absl::SimpleAtoi(absl::StripAsciiWhitespace(f[0]), &out->oncpu_ns))
+      return false;
     if (!ReadSmallFile(dir + "/status", &text, 8192)) return false;
     const size_t at = text.find("\nvoluntary_ctxt_switches:");
     if (at == std::string::npos) return false;
@@ -146,8 +147,9 @@ std::vector<SpinObservation> SpinSignal::Build(absl::Time start, absl::Time end,
     b.counters = now;
     if (base != baselines_.end()) {
       o.oncpu_ns = now.oncpu_ns - std::min(now.oncpu_ns, base->second.counters.oncpu_ns);
-      o.voluntary_switches = now.voluntary_switches -
-                             std::min(now.voluntary_switches, base->second.counters.voluntary_switches);
+      o.voluntary_switches =
+          now.voluntary_switches -
+          std::min(now.voluntary_switches, base->second.counters.voluntary_switches);
       b.cgroup = base->second.cgroup;
     } else {
       // First sight: estimate from samples; the next interval is exact.

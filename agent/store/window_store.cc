@@ -5,7 +5,7 @@
 namespace vigil {
 
 absl::StatusOr<std::pair<absl::Time, absl::Time>> StoreView::Resolve(const v1::TimeRange& range,
-                                                                      absl::Time now) const {
+                                                                     absl::Time now) const {
   const absl::Duration window = store_->config_.window;
   const absl::Duration since = absl::Nanoseconds(range.since_ago_ns());
   const absl::Duration until = absl::Nanoseconds(range.until_ago_ns());
@@ -43,8 +43,8 @@ absl::StatusOr<StoreView::MergeSlot> StoreView::AcquireMergeSlot(const QueryCont
           absl::StrCat("deadline passed while waiting for one of ", max,
                        " merge slots (the agent is answering other queries)"));
     }
-    store_->slots_mu_.AwaitWithDeadline(
-        absl::Condition(&free), std::min(ctx.deadline, now + absl::Milliseconds(50)));
+    store_->slots_mu_.AwaitWithDeadline(absl::Condition(&free),
+                                        std::min(ctx.deadline, now + absl::Milliseconds(50)));
   }
   ++store_->merges_running_;
   return MergeSlot(store_);

@@ -22,9 +22,12 @@ std::string CommString(const char (&c)[VIGIL_COMM_LEN]) {
 std::tuple<uint64_t, uint64_t, uint64_t> RankKey(v1::SyscallSort sort, uint64_t total_ns,
                                                  uint64_t calls, uint64_t errors) {
   switch (sort) {
-    case v1::SYSCALL_SORT_CALLS: return {calls, total_ns, errors};
-    case v1::SYSCALL_SORT_ERRORS: return {errors, calls, total_ns};
-    default: return {total_ns, calls, errors};
+    case v1::SYSCALL_SORT_CALLS:
+      return {calls, total_ns, errors};
+    case v1::SYSCALL_SORT_ERRORS:
+      return {errors, calls, total_ns};
+    default:
+      return {total_ns, calls, errors};
   }
 }
 
@@ -82,8 +85,8 @@ absl::StatusOr<SyscallQuery> ValidateSyscallsRequest(const v1::SyscallsRequest& 
     opts.set_log_errors(false);
     auto re = std::make_unique<RE2>(req.comm_regex(), opts);
     if (!re->ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "comm_regex \"", req.comm_regex(), "\" does not compile: ", re->error()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("comm_regex \"", req.comm_regex(), "\" does not compile: ", re->error()));
     }
     q.comm = std::move(re);
   }
@@ -121,8 +124,7 @@ absl::StatusOr<SyscallQuery> ValidateSyscallsRequest(const v1::SyscallsRequest& 
   if (req.range().since_ago_ns() < 0 || req.range().until_ago_ns() < 0) {
     return absl::InvalidArgumentError("range: since_ago_ns and until_ago_ns must be >= 0");
   }
-  if (req.range().since_ago_ns() != 0 &&
-      req.range().until_ago_ns() >= req.range().since_ago_ns()) {
+  if (req.range().since_ago_ns() != 0 && req.range().until_ago_ns() >= req.range().since_ago_ns()) {
     return absl::InvalidArgumentError(
         "range: until must be more recent than since (until_ago_ns < since_ago_ns)");
   }
@@ -167,9 +169,12 @@ void SyscallMerger::Add(const SyscallInterval& interval) {
 
 std::pair<uint32_t, uint32_t> SyscallMerger::GroupKey(uint32_t tgid, uint32_t tid) const {
   switch (query_.group_by) {
-    case v1::SYSCALL_GROUP_BY_PROCESS: return {tgid, 0};
-    case v1::SYSCALL_GROUP_BY_SYSCALL: return {0, 0};
-    default: return {tgid, tid};
+    case v1::SYSCALL_GROUP_BY_PROCESS:
+      return {tgid, 0};
+    case v1::SYSCALL_GROUP_BY_SYSCALL:
+      return {0, 0};
+    default:
+      return {tgid, tid};
   }
 }
 

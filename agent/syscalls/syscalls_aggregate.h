@@ -109,9 +109,7 @@ class SyscallMerger {
     friend H AbslHashValue(H h, const Key& k) {
       return H::combine(std::move(h), k.tgid, k.tid, k.nr);
     }
-    bool operator==(const Key& o) const {
-      return tgid == o.tgid && tid == o.tid && nr == o.nr;
-    }
+    bool operator==(const Key& o) const { return tgid == o.tgid && tid == o.tid && nr == o.nr; }
   };
   struct Agg {
     uint64_t calls = 0, errors = 0, total_ns = 0, max_ns = 0;

@@ -45,13 +45,12 @@ absl::StatusOr<v1::SyscallsResponse> SyscallsCapability::Query(
   SyscallMerger merger(*q);
   // The merger's second pass (histograms of the rows that made the cut)
   // reads the same intervals, so Finish runs under the same reader lock.
-  const Coverage covered = store.ForEach(table_, m->from, m->to,
-                                         [&](const auto& iv) { merger.Add(iv.data); },
-                                         [&] { merger.Finish(&resp); });
+  const Coverage covered = store.ForEach(
+      table_, m->from, m->to, [&](const auto& iv) { merger.Add(iv.data); },
+      [&] { merger.Finish(&resp); });
   resp.set_latency_measured(config_.measure_latency);
   resp.set_hostname(hostname_);
-  resp.mutable_loss()->set_store_dropped(
-      store.DroppedRecords(table_));
+  resp.mutable_loss()->set_store_dropped(store.DroppedRecords(table_));
   covered.ToProto(resp.mutable_covered());
   return resp;
 }
@@ -76,12 +75,10 @@ std::vector<std::pair<std::string, uint64_t>> SyscallsCapability::Losses(
     const StoreView& store) const {
   const uint64_t window_cap = store.DroppedRecords(table_);
   absl::MutexLock lock(&mu_);
-  return {{"map_full", loss_total_.map_full},
-          {"storage_fail", loss_total_.storage_fail},
-          {"no_enter", loss_total_.no_enter},
-          {"nr_out_of_range", loss_total_.nr_out_of_range},
-          {"drain_failed", loss_total_.drain_failed},
-          {"window_cap", window_cap}};
+  return {
+      {"map_full", loss_total_.map_full},         {"storage_fail", loss_total_.storage_fail},
+      {"no_enter", loss_total_.no_enter},         {"nr_out_of_range", loss_total_.nr_out_of_range},
+      {"drain_failed", loss_total_.drain_failed}, {"window_cap", window_cap}};
 }
 
 void SyscallsCapability::RenderMetrics(const StoreView& store, Exposition* e) const {

@@ -1,13 +1,12 @@
 #include "agent/syscalls/syscalls_collector.h"
 
-#include <cstdio>
-#include <string>
-
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "bpf/syscalls.skel.h"
@@ -77,8 +76,8 @@ std::vector<uint32_t> SyscallsCollector::ProgramIds() const {
 }
 
 absl::StatusOr<SyscallLossCounts> SyscallsCollector::ReadCounters() {
-  absl::StatusOr<std::vector<uint64_t>> counts =
-      SumPerCpuCounters(bpf_map__fd(skel_->maps.counters), SYSCALL_CTR_MAX, "syscalls: reading counters");
+  absl::StatusOr<std::vector<uint64_t>> counts = SumPerCpuCounters(
+      bpf_map__fd(skel_->maps.counters), SYSCALL_CTR_MAX, "syscalls: reading counters");
   if (!counts.ok()) return counts.status();
   const std::vector<uint64_t>& sums = *counts;
   SyscallLossCounts c;

@@ -8,13 +8,12 @@
 
 #include "absl/status/statusor.h"
 #include "agent/bpf_util.h"
-#include "agent/syscalls/syscalls_config.h"
 #include "agent/syscalls/syscalls_aggregate.h"
+#include "agent/syscalls/syscalls_config.h"
 
 struct syscalls_bpf;
 
 namespace vigil {
-
 
 class SyscallsCollector {
  public:

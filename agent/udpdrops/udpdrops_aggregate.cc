@@ -20,14 +20,15 @@ absl::StatusOr<DropsQuery> ValidateDropsRequest(const v1::DropsRequest& req,
   if (!req.reason().empty()) {
     q.reason = reasons.Value(req.reason());
     if (!q.reason) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "reason \"", req.reason(), "\": not a drop reason of this kernel",
-          reasons.empty() ? " (it reports none; only \"unknown\")"
-                          : " (e.g. SOCKET_RCVBUFF, NO_SOCKET, UDP_CSUM)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("reason \"", req.reason(), "\": not a drop reason of this kernel",
+                       reasons.empty() ? " (it reports none; only \"unknown\")"
+                                       : " (e.g. SOCKET_RCVBUFF, NO_SOCKET, UDP_CSUM)"));
     }
   }
   if (req.top() > kMaxDropsTop) {
-    return absl::InvalidArgumentError(absl::StrCat("top ", req.top(), ": maximum is ", kMaxDropsTop));
+    return absl::InvalidArgumentError(
+        absl::StrCat("top ", req.top(), ": maximum is ", kMaxDropsTop));
   }
   if (req.top() > 0) q.top = req.top();
   if (req.range().since_ago_ns() < 0 || req.range().until_ago_ns() < 0) {
@@ -70,7 +71,8 @@ std::string ExplainDrop(absl::string_view reason) {
       {"PKT_TOO_SMALL",
        "The packet was shorter than its headers claim (truncated): check the sender or whatever "
        "copies or replays the traffic."},
-      {"NETFILTER_DROP", "A firewall rule dropped it: check nft list ruleset / iptables for this port."},
+      {"NETFILTER_DROP",
+       "A firewall rule dropped it: check nft list ruleset / iptables for this port."},
       {"CPU_BACKLOG",
        "The per-CPU receive backlog was full: raise net.core.netdev_max_backlog or spread the "
        "load across CPUs (RPS/RSS)."},

@@ -54,8 +54,8 @@ inline constexpr uint32_t kDefaultDropsTop = 100;
 inline constexpr uint32_t kMaxDropsTop = 10000;
 
 struct DropsQuery {
-  uint32_t port = 0;                  // 0: any
-  std::optional<uint32_t> reason;     // kernel value, or UDPDROP_REASON_UNKNOWN
+  uint32_t port = 0;               // 0: any
+  std::optional<uint32_t> reason;  // kernel value, or UDPDROP_REASON_UNKNOWN
   uint32_t top = kDefaultDropsTop;
 };
 

@@ -39,12 +39,11 @@ absl::StatusOr<v1::DropsResponse> UdpDropsCapability::Query(const StoreView& sto
 
   v1::DropsResponse resp;
   DropsMerger merger(*q, reasons_);
-  const Coverage covered = store.ForEach(table_, m->from, m->to,
-                                         [&](const auto& iv) { merger.Add(iv.data, iv.end); });
+  const Coverage covered =
+      store.ForEach(table_, m->from, m->to, [&](const auto& iv) { merger.Add(iv.data, iv.end); });
   merger.Finish(covered.Seconds(), &resp);
   resp.set_reasons_known(!reasons_.empty());
-  resp.mutable_loss()->set_store_dropped(
-      store.DroppedRecords(table_));
+  resp.mutable_loss()->set_store_dropped(store.DroppedRecords(table_));
   covered.ToProto(resp.mutable_covered());
   return resp;
 }

@@ -1,11 +1,10 @@
 #include "agent/udpdrops/udpdrops_collector.h"
 
-#include <cstdio>
-
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include <cerrno>
+#include <cstdio>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -47,9 +46,10 @@ absl::StatusOr<std::unique_ptr<UdpDropsCollector>> UdpDropsCollector::Create(
   }
   const bool join = *nargs < 4 && fail_queue_tp;
   if (*nargs < 4 && !fail_queue_tp) {
-    missing.push_back("the socket at the drop (no kfree_skb rx_sk before 6.11, no "
-                      "udp_fail_queue_rcv_skb tracepoint): rcvbuf, queued and owner are not "
-                      "recorded");
+    missing.push_back(
+        "the socket at the drop (no kfree_skb rx_sk before 6.11, no "
+        "udp_fail_queue_rcv_skb tracepoint): rcvbuf, queued and owner are not "
+        "recorded");
   }
 
   // This load's libbpf warnings, for its error messages.
@@ -95,8 +95,9 @@ UdpDropsCollector::UdpDropsCollector(const UdpDropsConfig& config, SkelPtr<udpdr
       buffers_(skel_->maps.active_stats, skel_->maps.stats_a, skel_->maps.stats_b),
       reasons_(std::move(reasons)),
       degraded_(std::move(degraded)),
-      owners_(config.owner_cache_entries, config.owner_refresh,
-              [](const absl::flat_hash_set<uint64_t>& wanted) { return ScanProcForSockets(wanted); }),
+      owners_(
+          config.owner_cache_entries, config.owner_refresh,
+          [](const absl::flat_hash_set<uint64_t>& wanted) { return ScanProcForSockets(wanted); }),
       keys_(config.batch_size),
       values_(config.batch_size) {}
 
@@ -106,14 +107,14 @@ absl::StatusOr<UdpDropInterval> UdpDropsCollector::Collect(absl::Time now) {
   absl::StatusOr<int> retired = buffers_.Swap("udpdrops: swapping stats buffers");
   if (!retired.ok()) return retired.status();
   UdpDropInterval out;
-  const absl::Status drained = DrainHash(
-      *retired, config_.max_entries, &keys_, &values_, "udpdrops: draining stats buffer",
-      &out.loss.drain_failed, [&out](const udpdrop_key& k, const udpdrop_stats& v) {
-        UdpDropRecord r;
-        r.key = k;
-        r.stats = v;
-        out.records.push_back(std::move(r));
-      });
+  const absl::Status drained =
+      DrainHash(*retired, config_.max_entries, &keys_, &values_, "udpdrops: draining stats buffer",
+                &out.loss.drain_failed, [&out](const udpdrop_key& k, const udpdrop_stats& v) {
+                  UdpDropRecord r;
+                  r.key = k;
+                  r.stats = v;
+                  out.records.push_back(std::move(r));
+                });
   LogDrainFailure(drained, out.loss.drain_failed);
   absl::StatusOr<UdpDropLossCounts> c = ReadCounters();
   if (!c.ok()) return c.status();
@@ -167,12 +168,13 @@ void UdpDropsCollector::JoinSockInfo(UdpDropInterval* out) {
 std::vector<uint32_t> UdpDropsCollector::ProgramIds() const {
   // Only the variants this kernel has are loaded.
   return LoadedProgramIds({skel_->progs.vigil_kfree_skb_sk, skel_->progs.vigil_kfree_skb_reason,
-                           skel_->progs.vigil_kfree_skb_noreason, skel_->progs.vigil_udp_fail_queue});
+                           skel_->progs.vigil_kfree_skb_noreason,
+                           skel_->progs.vigil_udp_fail_queue});
 }
 
 absl::StatusOr<UdpDropLossCounts> UdpDropsCollector::ReadCounters() {
-  absl::StatusOr<std::vector<uint64_t>> counts =
-      SumPerCpuCounters(bpf_map__fd(skel_->maps.counters), UDPDROP_CTR_MAX, "udpdrops: reading counters");
+  absl::StatusOr<std::vector<uint64_t>> counts = SumPerCpuCounters(
+      bpf_map__fd(skel_->maps.counters), UDPDROP_CTR_MAX, "udpdrops: reading counters");
   if (!counts.ok()) return counts.status();
   const std::vector<uint64_t>& sums = *counts;
   UdpDropLossCounts c;

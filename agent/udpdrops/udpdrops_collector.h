@@ -12,15 +12,14 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "agent/bpf_util.h"
-#include "agent/udpdrops/udpdrops_config.h"
 #include "agent/udpdrops/kernel_btf.h"
 #include "agent/udpdrops/owner_cache.h"
 #include "agent/udpdrops/udpdrops_aggregate.h"
+#include "agent/udpdrops/udpdrops_config.h"
 
 struct udpdrops_bpf;
 
 namespace vigil {
-
 
 class UdpDropsCollector {
  public:

@@ -10,6 +10,7 @@
 // vigild's CPU is its utime+stime delta (/proc/PID/stat) over the flood.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <google/protobuf/util/json_util.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -18,8 +19,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <google/protobuf/util/json_util.h>
 
 #include <cstdio>
 #include <cstring>
@@ -119,8 +118,8 @@ void Flood(const Scenario& sc, int seconds, int senders, int report_fd, int rele
   for (pid_t p : kids) waitpid(p, nullptr, 0);
   const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
   auto after = vigil::test::ReadUdpSnmp();
-  dprintf(report_fd, "ok %lld %.3f\n",
-          static_cast<long long>(after[sc.snmp] - before.at(sc.snmp)), elapsed);
+  dprintf(report_fd, "ok %lld %.3f\n", static_cast<long long>(after[sc.snmp] - before.at(sc.snmp)),
+          elapsed);
   char c;
   (void)!read(release_fd, &c, 1);
   _exit(0);
@@ -161,7 +160,8 @@ int main(int argc, char** argv) {
     for (bool with_agent : {false, true}) {
       std::unique_ptr<vigil::test::ScopedVigild> agent;
       if (with_agent) {
-        agent = std::make_unique<vigil::test::ScopedVigild>(std::vector<std::string>{"--interval", "1s"});
+        agent = std::make_unique<vigil::test::ScopedVigild>(
+            std::vector<std::string>{"--interval", "1s"});
         if (!agent->ok()) {
           fprintf(stderr, "udpdrops_bench: vigild did not start:\n%s\n", agent->log().c_str());
           return 1;
@@ -202,8 +202,7 @@ int main(int argc, char** argv) {
           auto c = RunCommand({vigil::test::VigilPath(), "drops", "--agent", agent->agent(),
                                "--port", "5160", "--top", "10000", "--json"});
           vigil::v1::DropsResponse r;
-          if (c.exit_code != 0 ||
-              !google::protobuf::util::JsonStringToMessage(c.out, &r).ok()) {
+          if (c.exit_code != 0 || !google::protobuf::util::JsonStringToMessage(c.out, &r).ok()) {
             fprintf(stderr, "udpdrops_bench: vigil drops: %s\n", c.err.c_str());
             return 1;
           }
@@ -221,7 +220,9 @@ int main(int argc, char** argv) {
   }
   printf("udpdrops_bench: %d s flood, %d sender(s), %d CPUs, vigild --interval 1s\n\n", seconds,
          senders, static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
-  printf("| scenario | drops/s without vigild | drops/s with vigild | snmp delta | vigil count | exact | vigild CPU (%% of one core) |\n");
+  printf(
+      "| scenario | drops/s without vigild | drops/s with vigild | snmp delta | vigil count | "
+      "exact | vigild CPU (%% of one core) |\n");
   printf("|---|---:|---:|---:|---:|:---:|---:|\n");
   bool all_exact = true;
   for (const Row& r : rows) {

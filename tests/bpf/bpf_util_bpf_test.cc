@@ -1,13 +1,11 @@
 // The shared drain helpers against real kernel hash maps.
-#include "agent/bpf_util.h"
-
 #include <bpf/bpf.h>
-#include <unistd.h>
-
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <map>
 
+#include "agent/bpf_util.h"
 #include "tests/test_util.h"
 
 namespace vigil {
@@ -41,8 +39,9 @@ TEST_F(BpfUtilTest, DrainHashEmitsEveryEntryOnceAndEmptiesTheMap) {
   std::vector<uint64_t> values(256);
   std::map<uint32_t, uint64_t> got;
   uint64_t lost = 0;
-  absl::Status s = DrainHash(fd_, kMax, &keys, &values, "test: draining", &lost,
-                             [&](uint32_t k, uint64_t v) { EXPECT_TRUE(got.emplace(k, v).second); });
+  absl::Status s =
+      DrainHash(fd_, kMax, &keys, &values, "test: draining", &lost,
+                [&](uint32_t k, uint64_t v) { EXPECT_TRUE(got.emplace(k, v).second); });
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(lost, 0u);
   ASSERT_EQ(got.size(), kEntries);

@@ -1,11 +1,10 @@
 // Loads the real syscalls BPF program and checks it against workloads whose
 // syscalls are known exactly. Skips with the reason when BPF is not allowed.
+#include <bpf/bpf.h>
+#include <gtest/gtest.h>
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-#include <bpf/bpf.h>
-#include <gtest/gtest.h>
 
 #include <set>
 #include <thread>

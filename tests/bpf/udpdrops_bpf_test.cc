@@ -3,7 +3,6 @@
 // namespace, and its /proc/net/snmp{,6} deltas are the ground truth.
 #include <bpf/bpf.h>
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -34,7 +33,8 @@ class UdpDropsBpfTest : public ::testing::Test {
   }
 
   // Drains and keeps the records of one namespace.
-  std::vector<UdpDropRecord> CollectNetns(uint64_t netns, std::vector<UdpDropRecord>* all = nullptr) {
+  std::vector<UdpDropRecord> CollectNetns(uint64_t netns,
+                                          std::vector<UdpDropRecord>* all = nullptr) {
     auto iv = collector_->Collect(absl::Now());
     EXPECT_TRUE(iv.ok()) << iv.status();
     std::vector<UdpDropRecord> out;
@@ -59,7 +59,9 @@ class UdpDropsBpfTest : public ::testing::Test {
     ASSERT_GT(want, 0) << "the kernel reported no drops: the scenario did not work";
     uint64_t got = 0;
     for (const UdpDropRecord& r : recs) {
-      EXPECT_EQ(r.key.reason, Reason(reason)) << collector_->reasons().Name(r.key.reason) << " port " << r.key.port << " count " << r.stats.count;
+      EXPECT_EQ(r.key.reason, Reason(reason))
+          << collector_->reasons().Name(r.key.reason) << " port " << r.key.port << " count "
+          << r.stats.count;
       EXPECT_EQ(r.key.port, port);
       EXPECT_EQ(r.key.family, family);
       got += r.stats.count;

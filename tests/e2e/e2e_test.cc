@@ -1,18 +1,16 @@
 // End to end: vigild on a private socket, real workloads, the vigil CLI's
 // --json output and exit codes, ground truth from strace -c.
-#include <gtest/gtest.h>
 #include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <fstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -94,9 +92,7 @@ const v1::SyscallStat* FindStat(const v1::ThreadSyscalls& t, const std::string& 
 
 class E2ETest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    VIGIL_REQUIRE_BPF();
-  }
+  void SetUp() override { VIGIL_REQUIRE_BPF(); }
 };
 
 TEST_F(E2ETest, CliJsonHasExactPerThreadCounts) {
@@ -108,8 +104,9 @@ TEST_F(E2ETest, CliJsonHasExactPerThreadCounts) {
   ASSERT_EQ(w.threads.size(), 4u);
 
   std::string raw;
-  const std::vector<std::string> args = {test::VigilPath(), "syscalls", "--agent", agent.agent(),
-                                         "--pid", std::to_string(w.pid), "--json"};
+  const std::vector<std::string> args = {test::VigilPath(), "syscalls", "--agent",
+                                         agent.agent(),     "--pid",    std::to_string(w.pid),
+                                         "--json"};
   v1::SyscallsResponse r = QueryUntil(
       args,
       [&](const v1::SyscallsResponse& r) {
@@ -123,9 +120,9 @@ TEST_F(E2ETest, CliJsonHasExactPerThreadCounts) {
       &raw);
 
   // proto3 JSON with the proto's field names, not camelCase.
-  for (const char* key : {"\"threads\"", "\"pid\"", "\"tid\"", "\"comm\"", "\"syscalls\"",
-                          "\"name\"", "\"nr\"", "\"calls\"", "\"errors\"", "\"total_ns\"",
-                          "\"max_ns\""}) {
+  for (const char* key :
+       {"\"threads\"", "\"pid\"", "\"tid\"", "\"comm\"", "\"syscalls\"", "\"name\"", "\"nr\"",
+        "\"calls\"", "\"errors\"", "\"total_ns\"", "\"max_ns\""}) {
     EXPECT_NE(raw.find(key), std::string::npos) << key;
   }
   EXPECT_EQ(raw.find("totalNs"), std::string::npos);
@@ -161,26 +158,26 @@ TEST_F(E2ETest, TableAndGroupings) {
   Workload w = ParseWorkload(run.out);
   const uint64_t want = w.threads[0].getppid + w.threads[1].getppid;
 
-  v1::SyscallsResponse by_proc = QueryUntil(
-      {test::VigilPath(), "syscalls", "--agent", agent.agent(), "--pid", std::to_string(w.pid),
-       "--by", "process", "--json"},
-      [&](const v1::SyscallsResponse& r) {
-        return r.threads_size() == 1 && FindStat(r.threads(0), "getppid") &&
-               FindStat(r.threads(0), "getppid")->calls() == want;
-      });
+  v1::SyscallsResponse by_proc =
+      QueryUntil({test::VigilPath(), "syscalls", "--agent", agent.agent(), "--pid",
+                  std::to_string(w.pid), "--by", "process", "--json"},
+                 [&](const v1::SyscallsResponse& r) {
+                   return r.threads_size() == 1 && FindStat(r.threads(0), "getppid") &&
+                          FindStat(r.threads(0), "getppid")->calls() == want;
+                 });
   ASSERT_EQ(by_proc.threads_size(), 1);
   EXPECT_EQ(by_proc.threads(0).tid(), 0u);
   EXPECT_EQ(FindStat(by_proc.threads(0), "getppid")->calls(), want);
 
-  CommandResult table = RunCommand({test::VigilPath(), "syscalls", "--agent", agent.agent(),
-                                    "--pid", std::to_string(w.pid)});
+  CommandResult table = RunCommand(
+      {test::VigilPath(), "syscalls", "--agent", agent.agent(), "--pid", std::to_string(w.pid)});
   ASSERT_EQ(table.exit_code, 0) << table.err;
   EXPECT_NE(table.out.find("usecs/call"), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("getppid"), std::string::npos) << table.out;
   EXPECT_NE(table.out.find(absl::StrCat("TID ", w.threads[0].tid)), std::string::npos) << table.out;
 
-  CommandResult top1 = RunCommand({test::VigilPath(), "syscalls", "--agent", agent.agent(),
-                                   "--by", "syscall", "--top", "1", "--json"});
+  CommandResult top1 = RunCommand({test::VigilPath(), "syscalls", "--agent", agent.agent(), "--by",
+                                   "syscall", "--top", "1", "--json"});
   ASSERT_EQ(top1.exit_code, 0) << top1.err;
   v1::SyscallsResponse t1 = ParseJson(top1.out);
   ASSERT_EQ(t1.threads_size(), 1);
@@ -209,8 +206,8 @@ TEST_F(E2ETest, AgreesWithStraceOnTheSameWorkload) {
   ASSERT_TRUE(agent.ok()) << agent.log();
   test::TempDir dir;
   const std::string strace_out = dir.path() + "/strace.txt";
-  CommandResult run = RunCommand(
-      {"strace", "-c", "-f", "-o", strace_out, "--", test::WorkloadPath(), "4"});
+  CommandResult run =
+      RunCommand({"strace", "-c", "-f", "-o", strace_out, "--", test::WorkloadPath(), "4"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   Workload w = ParseWorkload(run.out);
   ASSERT_GT(w.pid, 0u);
@@ -221,18 +218,18 @@ TEST_F(E2ETest, AgreesWithStraceOnTheSameWorkload) {
 
   // The workload's last syscalls (its output) land in a later interval than
   // its getppid loop: wait until every syscall strace saw has been published.
-  v1::SyscallsResponse r = QueryUntil(
-      {test::VigilPath(), "syscalls", "--agent", agent.agent(), "--pid", std::to_string(w.pid),
-       "--by", "process", "--top", "1", "--json"},
-      [&](const v1::SyscallsResponse& r) {
-        if (r.threads_size() != 1) return false;
-        for (const auto& [name, ce] : strace) {
-          if (name == "exit" || name == "exit_group") continue;
-          const v1::SyscallStat* s = FindStat(r.threads(0), name);
-          if (s == nullptr || s->calls() < ce.first) return false;
-        }
-        return true;
-      });
+  v1::SyscallsResponse r =
+      QueryUntil({test::VigilPath(), "syscalls", "--agent", agent.agent(), "--pid",
+                  std::to_string(w.pid), "--by", "process", "--top", "1", "--json"},
+                 [&](const v1::SyscallsResponse& r) {
+                   if (r.threads_size() != 1) return false;
+                   for (const auto& [name, ce] : strace) {
+                     if (name == "exit" || name == "exit_group") continue;
+                     const v1::SyscallStat* s = FindStat(r.threads(0), name);
+                     if (s == nullptr || s->calls() < ce.first) return false;
+                   }
+                   return true;
+                 });
   ASSERT_EQ(r.threads_size(), 1);
   std::map<std::string, std::pair<uint64_t, uint64_t>> vigil;
   for (const auto& s : r.threads(0).syscalls()) vigil[s.name()] = {s.calls(), s.errors()};
@@ -263,8 +260,8 @@ TEST_F(E2ETest, AgreesWithStraceOnTheSameWorkload) {
 TEST_F(E2ETest, GrpcRejectsBadRequestsAndKeepsServing) {
   test::ScopedVigild agent({"--interval", "200ms", "--window", "1m"});
   ASSERT_TRUE(agent.ok()) << agent.log();
-  auto stub = v1::Vigil::NewStub(
-      grpc::CreateChannel(agent.agent(), grpc::InsecureChannelCredentials()));
+  auto stub =
+      v1::Vigil::NewStub(grpc::CreateChannel(agent.agent(), grpc::InsecureChannelCredentials()));
   auto call = [&](const v1::SyscallsRequest& req) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
@@ -347,9 +344,8 @@ TEST(CliTest, BadUsageExitsTwoWithOneLine) {
 }
 
 TEST(CliTest, HelpExitsZero) {
-  for (const std::vector<std::string>& args :
-       std::vector<std::vector<std::string>>{{"--help"}, {"syscalls", "--help"},
-                                             {"status", "-h"}, {"help", "syscalls"}}) {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"--help"}, {"syscalls", "--help"}, {"status", "-h"}, {"help", "syscalls"}}) {
     std::vector<std::string> argv = {test::VigilPath()};
     argv.insert(argv.end(), args.begin(), args.end());
     CommandResult c = RunCommand(argv);
@@ -414,10 +410,13 @@ TEST(VigildTest, ConfigFileIsValidatedAndFlagsOverrideIt) {
   // interval, which only the flag-overridden config can satisfy.
   write("window = 1s\n");
   EXPECT_EQ(RunCommand({test::VigildPath(), "--config", conf, "--check-config"}).exit_code, 0);
-  EXPECT_EQ(RunCommand({test::VigildPath(), "--config", conf, "--interval", "2s",
-                        "--check-config"}).exit_code, 2);
-  EXPECT_EQ(RunCommand({test::VigildPath(), "--config", conf, "--interval", "2s", "--window",
-                        "4s", "--check-config"}).exit_code, 0);
+  EXPECT_EQ(RunCommand({test::VigildPath(), "--config", conf, "--interval", "2s", "--check-config"})
+                .exit_code,
+            2);
+  EXPECT_EQ(RunCommand({test::VigildPath(), "--config", conf, "--interval", "2s", "--window", "4s",
+                        "--check-config"})
+                .exit_code,
+            0);
 
   CommandResult missing =
       RunCommand({test::VigildPath(), "--config", dir.path() + "/nope.conf", "--check-config"});
@@ -429,10 +428,10 @@ TEST(VigildTest, UnprivilegedStartNamesTheMissingCapability) {
   if (geteuid() != 0) VIGIL_SKIP_OR_FAIL("needs root to drop to an unprivileged user");
   test::TempDir dir;
   chmod(dir.path().c_str(), 0777);
-  CommandResult c = RunCommand({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                                "--inh-caps=-all", test::VigildPath(), "--listen",
-                                "unix:" + dir.path() + "/v.sock"},
-                               absl::Seconds(10));
+  CommandResult c =
+      RunCommand({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                  test::VigildPath(), "--listen", "unix:" + dir.path() + "/v.sock"},
+                 absl::Seconds(10));
   EXPECT_EQ(c.exit_code, 1) << c.err;
   EXPECT_NE(c.err.find("CAP_BPF"), std::string::npos) << c.err;
   EXPECT_EQ(std::string(absl::StripTrailingAsciiWhitespace(c.err)).find('\n'), std::string::npos)
@@ -461,7 +460,8 @@ TEST_F(E2ETest, StopDetachesEverything) {
   for (uint32_t id : VigilProgramIds()) {
     if (!before.count(id)) ours.insert(id);
   }
-  EXPECT_EQ(ours.size(), 4u) << "sys_enter, sys_exit, one kfree_skb variant, the profiler's perf_event program";
+  EXPECT_EQ(ours.size(), 4u)
+      << "sys_enter, sys_exit, one kfree_skb variant, the profiler's perf_event program";
   EXPECT_EQ(agent.Stop(), 0) << agent.log();
   EXPECT_NE(agent.log().find("stopping"), std::string::npos) << agent.log();
   // The kernel frees programs from a work queue; allow it a moment.

@@ -3,11 +3,10 @@
 // correct, no descriptor leaks, and RSS has no upward trend after warm-up.
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -104,8 +103,8 @@ TEST(LoadTest, FiftyClientsForAMinute) {
       // Each client its own channel: 50 connections, not 50 streams on one.
       grpc::ChannelArguments args;
       args.SetInt("grpc.channel_id", i);
-      auto stub = v1::Vigil::NewStub(grpc::CreateCustomChannel(
-          agent.agent(), grpc::InsecureChannelCredentials(), args));
+      auto stub = v1::Vigil::NewStub(
+          grpc::CreateCustomChannel(agent.agent(), grpc::InsecureChannelCredentials(), args));
       if (i < kWatchers) {
         while (!stop.load()) {
           grpc::ClientContext ctx;
@@ -134,7 +133,9 @@ TEST(LoadTest, FiftyClientsForAMinute) {
         v1::TimeRange range;
         if (n % 2) range.set_since_ago_ns(int64_t{2} * 1000000000);  // < window
         switch (n % 8) {
-          case 0: case 1: case 2: {
+          case 0:
+          case 1:
+          case 2: {
             v1::SyscallsRequest req;
             req.set_group_by(static_cast<v1::SyscallGroupBy>(1 + n % 3));
             req.set_top(5);
@@ -154,7 +155,8 @@ TEST(LoadTest, FiftyClientsForAMinute) {
             req.set_group_by(v1::SYSCALL_GROUP_BY_PROCESS);
             v1::SyscallsResponse r;
             s = stub->GetSyscalls(&ctx, req, &r);
-            if (r.threads_size() != 1 || r.threads(0).pid() != me || r.threads(0).total_calls() == 0) {
+            if (r.threads_size() != 1 || r.threads(0).pid() != me ||
+                r.threads(0).total_calls() == 0) {
               insane = "GetSyscalls --pid self: this process missing";
             }
             break;
@@ -164,7 +166,8 @@ TEST(LoadTest, FiftyClientsForAMinute) {
             s = stub->GetStatus(&ctx, v1::StatusRequest(), &r);
             if (r.capabilities_size() < 4) insane = "GetStatus: capabilities missing";
             for (const auto& c : r.capabilities()) {
-              if (c.state() == v1::CAPABILITY_STATE_OFF) insane = absl::StrCat("GetStatus: ", c.name(), " off: ", c.reason());
+              if (c.state() == v1::CAPABILITY_STATE_OFF)
+                insane = absl::StrCat("GetStatus: ", c.name(), " off: ", c.reason());
             }
             break;
           }
@@ -188,7 +191,8 @@ TEST(LoadTest, FiftyClientsForAMinute) {
             s = stub->GetProfile(&ctx, req, &r);
             for (const auto& st : r.stacks()) {
               for (uint32_t id : st.frame_ids()) {
-                if (static_cast<int>(id) >= r.frames_size()) insane = "GetProfile: frame id out of range";
+                if (static_cast<int>(id) >= r.frames_size())
+                  insane = "GetProfile: frame id out of range";
               }
             }
             break;
@@ -239,8 +243,8 @@ TEST(LoadTest, FiftyClientsForAMinute) {
   // gRPC's per-connection buffers; a leak of 1 MiB/minute fails.
   const double allowed = std::max(first * 0.02, 2048.0);
   EXPECT_LE(second - first, allowed)
-      << "RSS trend after warm-up: first half mean " << first << " kB, second half mean "
-      << second << " kB; samples (kB): " << absl::StrJoin(rss, " ");
+      << "RSS trend after warm-up: first half mean " << first << " kB, second half mean " << second
+      << " kB; samples (kB): " << absl::StrJoin(rss, " ");
   // Connections are gone once the clients are: no descriptor leaks.
   bool fds_ok = false;
   for (int i = 0; i < 50 && !fds_ok; ++i) {

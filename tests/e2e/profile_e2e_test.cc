@@ -2,8 +2,8 @@
 // the vigil CLI (--json, pprof, folded, flame graph), checked against the
 // CPU time the workload measured itself, go tool pprof, and headless
 // Chromium. Skips with the reason when BPF is not allowed.
-#include <gtest/gtest.h>
 #include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -88,7 +88,8 @@ class ProfileE2ETest : public ::testing::Test {
       // The agent names its programs; after it stops none may remain. By id,
       // so another vigild on the host does not matter.
       std::vector<uint32_t> ids;
-      CommandResult st = RunCommand({test::VigilPath(), "status", "--json", "--agent", agent_->agent()});
+      CommandResult st =
+          RunCommand({test::VigilPath(), "status", "--json", "--agent", agent_->agent()});
       v1::StatusResponse status;
       EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(st.out, &status).ok()) << st.out;
       for (uint32_t id : status.profiler().program_ids()) ids.push_back(id);
@@ -173,7 +174,8 @@ TEST_F(ProfileE2ETest, HotAttributesTheSplitWithExactNamesAndModules) {
                        static_cast<double>(spin_->main_ns + spin_->lib_ns);
   const double seen = 100.0 * static_cast<double>(m->self_samples()) /
                       static_cast<double>(m->self_samples() + l->self_samples());
-  EXPECT_NEAR(seen, truth, 5.0) << "main " << spin_->main_ns << " ns, lib " << spin_->lib_ns << " ns";
+  EXPECT_NEAR(seen, truth, 5.0) << "main " << spin_->main_ns << " ns, lib " << spin_->lib_ns
+                                << " ns";
   EXPECT_NEAR(truth, 75.0, 5.0);  // the workload did what it promised
   // Their caller is on every one of their stacks: total >= its children.
   const v1::HotFunction* caller = FindFn(r, "(anonymous namespace)::Spin(double, int)");
@@ -188,7 +190,8 @@ TEST_F(ProfileE2ETest, ExitedProcessStillHasNamedFrames) {
   SpinRun short_run = RunSpin("1.5");
   ASSERT_NE(short_run.pid, 0u);
   ASSERT_NE(kill(static_cast<pid_t>(short_run.pid), 0), 0) << "still running?";
-  v1::HotResponse r = HotAfter({"--pid", std::to_string(short_run.pid)}, short_run.exited + absl::Milliseconds(300));
+  v1::HotResponse r = HotAfter({"--pid", std::to_string(short_run.pid)},
+                               short_run.exited + absl::Milliseconds(300));
   ASSERT_GT(r.samples(), 0u);
   ASSERT_GT(r.functions_size(), 0);
   EXPECT_EQ(r.functions(0).name(), kMainFn);
@@ -200,8 +203,11 @@ TEST_F(ProfileE2ETest, SyscallHeavyWorkloadShowsNamedKernelFrames) {
   const absl::Time exited = absl::Now();
   ASSERT_EQ(c.exit_code, 0) << c.err;
   uint32_t pid = 0;
-  ASSERT_TRUE(absl::SimpleAtoi(absl::StripPrefix(absl::StripTrailingAsciiWhitespace(c.out), "pid "), &pid)) << c.out;
-  v1::HotResponse r = HotAfter({"--pid", std::to_string(pid), "--kernel-only", "--top", "50"}, exited);
+  ASSERT_TRUE(
+      absl::SimpleAtoi(absl::StripPrefix(absl::StripTrailingAsciiWhitespace(c.out), "pid "), &pid))
+      << c.out;
+  v1::HotResponse r =
+      HotAfter({"--pid", std::to_string(pid), "--kernel-only", "--top", "50"}, exited);
   ASSERT_GT(r.samples(), 0u);
   bool syscall_path = false;
   for (const auto& f : r.functions()) {
@@ -224,7 +230,9 @@ TEST_F(ProfileE2ETest, JitCodeIsNamedFromPerfMap) {
   const absl::Time exited = absl::Now();
   ASSERT_EQ(c.exit_code, 0) << c.err;
   uint32_t pid = 0;
-  ASSERT_TRUE(absl::SimpleAtoi(absl::StripPrefix(absl::StripTrailingAsciiWhitespace(c.out), "pid "), &pid)) << c.out;
+  ASSERT_TRUE(
+      absl::SimpleAtoi(absl::StripPrefix(absl::StripTrailingAsciiWhitespace(c.out), "pid "), &pid))
+      << c.out;
   const std::string map = absl::StrCat("/tmp/perf-", pid, ".map");
   v1::HotResponse r = HotAfter({"--pid", std::to_string(pid), "--user-only"}, exited);
   unlink(map.c_str());
@@ -245,8 +253,10 @@ TEST_F(ProfileE2ETest, StrippedBinaryIsNamedFromItsDebugFile) {
   test::TempDir dir;
   const std::string bin = dir.path() + "/stripped_workload";
   const std::string dbg = dir.path() + "/stripped_workload.debug";
-  ASSERT_EQ(RunCommand({"objcopy", "--only-keep-debug", test::ProfileWorkloadPath(), dbg}).exit_code, 0);
-  ASSERT_EQ(RunCommand({"strip", "--strip-all", "-o", bin, test::ProfileWorkloadPath()}).exit_code, 0);
+  ASSERT_EQ(
+      RunCommand({"objcopy", "--only-keep-debug", test::ProfileWorkloadPath(), dbg}).exit_code, 0);
+  ASSERT_EQ(RunCommand({"strip", "--strip-all", "-o", bin, test::ProfileWorkloadPath()}).exit_code,
+            0);
   CommandResult link = RunCommand({"objcopy", "--add-gnu-debuglink=" + dbg, bin});
   ASSERT_EQ(link.exit_code, 0) << link.err;
   CommandResult nm = RunCommand({"nm", bin});
@@ -277,8 +287,8 @@ TEST_F(ProfileE2ETest, PprofExportReadsBackInGoToolPprof) {
   HotAfter({"--pid", std::to_string(spin_->pid)}, spin_->exited);
   test::TempDir dir;
   const std::string out = dir.path() + "/cpu.pb.gz";
-  CommandResult c = RunCommand(Vigil({"profile", "--pid", std::to_string(spin_->pid), "--format",
-                                      "pprof", "-o", out}));
+  CommandResult c = RunCommand(
+      Vigil({"profile", "--pid", std::to_string(spin_->pid), "--format", "pprof", "-o", out}));
   ASSERT_EQ(c.exit_code, 0) << c.err;
   // go needs a writable cache; keep it out of $HOME.
   setenv("GOCACHE", (dir.path() + "/gocache").c_str(), 1);
@@ -304,7 +314,8 @@ TEST_F(ProfileE2ETest, PprofExportReadsBackInGoToolPprof) {
 }
 
 TEST_F(ProfileE2ETest, FoldedCountsMatchHot) {
-  v1::HotResponse hot = HotAfter({"--pid", std::to_string(spin_->pid), "--user-only"}, spin_->exited);
+  v1::HotResponse hot =
+      HotAfter({"--pid", std::to_string(spin_->pid), "--user-only"}, spin_->exited);
   CommandResult c = RunCommand(Vigil({"profile", "--pid", std::to_string(spin_->pid), "--user-only",
                                       "--format", "folded", "-o", "-"}));
   ASSERT_EQ(c.exit_code, 0) << c.err;
@@ -327,14 +338,16 @@ TEST_F(ProfileE2ETest, FlameGraphOpensInHeadlessChromium) {
   for (const char* b : {"chromium", "chromium-browser"}) {
     if (RunCommand({"sh", "-c", absl::StrCat("command -v ", b)}).exit_code == 0) chromium = b;
   }
-  if (chromium.empty()) VIGIL_SKIP_OR_FAIL("chromium is not installed: deploy/install-deps.sh --test");
+  if (chromium.empty())
+    VIGIL_SKIP_OR_FAIL("chromium is not installed: deploy/install-deps.sh --test");
   HotAfter({"--pid", std::to_string(spin_->pid)}, spin_->exited);
   test::TempDir dir;
   const std::string html = dir.path() + "/flame.html";
-  CommandResult c = RunCommand(Vigil({"flamegraph", "--pid", std::to_string(spin_->pid), "-o", html}));
+  CommandResult c =
+      RunCommand(Vigil({"flamegraph", "--pid", std::to_string(spin_->pid), "-o", html}));
   ASSERT_EQ(c.exit_code, 0) << c.err;
-  CommandResult svg = RunCommand(Vigil({"flamegraph", "--pid", std::to_string(spin_->pid), "-o",
-                                        dir.path() + "/flame.svg"}));
+  CommandResult svg = RunCommand(
+      Vigil({"flamegraph", "--pid", std::to_string(spin_->pid), "-o", dir.path() + "/flame.svg"}));
   ASSERT_EQ(svg.exit_code, 0) << svg.err;
   CommandResult dom = RunCommand(
       {chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -379,7 +392,8 @@ TEST_F(ProfileE2ETest, BadFiltersAndRangesAreClearErrors) {
     EXPECT_EQ(err.find('\n'), std::string::npos) << joined << ": " << c.err;
   }
   // gRPC callers get INVALID_ARGUMENT from the agent itself.
-  auto stub = v1::Vigil::NewStub(grpc::CreateChannel(agent_->agent(), grpc::InsecureChannelCredentials()));
+  auto stub =
+      v1::Vigil::NewStub(grpc::CreateChannel(agent_->agent(), grpc::InsecureChannelCredentials()));
   std::vector<v1::HotRequest> bad(4);
   bad[0].set_comm_regex("([");
   bad[1].set_top(1000000);

@@ -1,9 +1,8 @@
 // Remote access: mutual TLS on a TCP listener (certificates made by
 // gen_certs.sh with openssl), and the CLI fanning out to several agents.
-#include <signal.h>
-
-#include <gtest/gtest.h>
 #include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
+#include <signal.h>
 
 #include <fstream>
 #include <memory>
@@ -26,15 +25,17 @@ class RemoteTest : public ::testing::Test {
  protected:
   void SetUp() override {
     VIGIL_REQUIRE_BPF();
-    CommandResult gen = RunCommand(
-        {"bash", test::SourceDir() + "/tests/e2e/gen_certs.sh", certs_.path()});
+    CommandResult gen =
+        RunCommand({"bash", test::SourceDir() + "/tests/e2e/gen_certs.sh", certs_.path()});
     ASSERT_EQ(gen.exit_code, 0) << gen.err;
   }
   std::string Cert(const std::string& name) const { return certs_.path() + "/" + name; }
 
   std::vector<std::string> TlsListen(int port) const {
-    return {"--listen", absl::StrCat("127.0.0.1:", port), "--tls-cert", Cert("server.pem"),
-            "--tls-key", Cert("server.key"), "--tls-client-ca", Cert("ca.pem")};
+    return {"--listen",        absl::StrCat("127.0.0.1:", port),
+            "--tls-cert",      Cert("server.pem"),
+            "--tls-key",       Cert("server.key"),
+            "--tls-client-ca", Cert("ca.pem")};
   }
   std::vector<std::string> ClientArgs(int port, const std::string& who) const {
     std::vector<std::string> a = {"--agent", absl::StrCat("127.0.0.1:", port), "--ca",
@@ -71,8 +72,7 @@ TEST_F(RemoteTest, MutualTlsAdmitsOnlyValidClients) {
   CommandResult expired = Status(ClientArgs(port, "expired"));
   EXPECT_EQ(expired.exit_code, 1) << "an expired certificate must be rejected";
 
-  CommandResult plaintext =
-      Status({"--agent", absl::StrCat("127.0.0.1:", port), "--insecure"});
+  CommandResult plaintext = Status({"--agent", absl::StrCat("127.0.0.1:", port), "--insecure"});
   EXPECT_EQ(plaintext.exit_code, 1) << "plaintext to the TLS port must be rejected";
 
   // The rejections cost nothing: a valid client still gets its answer.
@@ -120,9 +120,10 @@ TEST_F(RemoteTest, FleetQueryMergesAgentsAndSurvivesADeadOne) {
     for (int p : ports) f << "127.0.0.1:" << p << "\n";
   }
   auto query = [&](bool json) {
-    std::vector<std::string> argv = {test::VigilPath(), "syscalls", "--agents-file", agents_file,
-                                     "--ca", Cert("ca.pem"), "--cert", Cert("client.pem"),
-                                     "--key", Cert("client.key"), "--pid", pid, "--timeout", "3s"};
+    std::vector<std::string> argv = {
+        test::VigilPath(), "syscalls", "--agents-file",    agents_file, "--ca",
+        Cert("ca.pem"),    "--cert",   Cert("client.pem"), "--key",     Cert("client.key"),
+        "--pid",           pid,        "--timeout",        "3s"};
     if (json) argv.push_back("--json");
     return RunCommand(argv);
   };
@@ -148,7 +149,8 @@ TEST_F(RemoteTest, FleetQueryMergesAgentsAndSurvivesADeadOne) {
   agents[1]->Stop();
   CommandResult partial = query(true);
   EXPECT_EQ(partial.exit_code, 0) << partial.err;
-  EXPECT_NE(partial.err.find(absl::StrCat("127.0.0.1:", ports[1])), std::string::npos) << partial.err;
+  EXPECT_NE(partial.err.find(absl::StrCat("127.0.0.1:", ports[1])), std::string::npos)
+      << partial.err;
   v1::FleetSyscallsResponse fleet2;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(partial.out, &fleet2).ok());
   int answered = 0;

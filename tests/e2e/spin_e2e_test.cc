@@ -14,8 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -75,7 +75,8 @@ class Workload {
     while (tids_.size() < n && out_ && fgets(line, sizeof(line), out_)) {
       std::vector<std::string> f = absl::StrSplit(absl::StripAsciiWhitespace(line), ' ');
       uint32_t v = 0;
-      if (f.size() == 2 && absl::SimpleAtoi(f[1], &v)) (f[0] == "tid" ? tids_.push_back(v) : void(pid_reported_ = v));
+      if (f.size() == 2 && absl::SimpleAtoi(f[1], &v))
+        (f[0] == "tid" ? tids_.push_back(v) : void(pid_reported_ = v));
     }
     return tids_;
   }
@@ -103,10 +104,10 @@ class SpinE2ETest : public ::testing::Test {
     if (!skip_reason_->empty()) return;
     dir_ = new test::TempDir();
     on_alert_file_ = new std::string(dir_->path() + "/on-alert.jsonl");
-    agent_ = new test::ScopedVigild(
-        {"--interval", "200ms", "--sample-hz", "99", "--spin-min-duration", "3s",
-         "--spin-cpu-threshold", "0.1", "--spin-ignore-comm", "^ignoredspin$", "--on-alert",
-         "cat >> " + *on_alert_file_ + "; echo >> " + *on_alert_file_});
+    agent_ = new test::ScopedVigild({"--interval", "200ms", "--sample-hz", "99",
+                                     "--spin-min-duration", "3s", "--spin-cpu-threshold", "0.1",
+                                     "--spin-ignore-comm", "^ignoredspin$", "--on-alert",
+                                     "cat >> " + *on_alert_file_ + "; echo >> " + *on_alert_file_});
   }
   static void TearDownTestSuite() {
     delete agent_;
@@ -178,10 +179,12 @@ TEST_F(SpinE2ETest, TwoSpinnersFireWithStackAndResolveOnExit) {
   ASSERT_EQ(tids.size(), 2u);
   std::vector<uint64_t> ids;
   for (uint32_t tid : tids) {
-    std::vector<v1::SpinAlert> a = WaitFor(tid, v1::ALERT_STATE_FIRING, kMinDuration + 2 * kInterval + absl::Seconds(1));
+    std::vector<v1::SpinAlert> a =
+        WaitFor(tid, v1::ALERT_STATE_FIRING, kMinDuration + 2 * kInterval + absl::Seconds(1));
     ASSERT_EQ(a.size(), 1u) << "tid " << tid << "\n" << agent_->log();
     // The agent's own stamp: fired within min duration + 2 intervals.
-    EXPECT_LE(absl::FromUnixNanos(a[0].event_unix_ns()) - w.started(), kMinDuration + 2 * kInterval);
+    EXPECT_LE(absl::FromUnixNanos(a[0].event_unix_ns()) - w.started(),
+              kMinDuration + 2 * kInterval);
     EXPECT_EQ(a[0].pid(), w.pid());
     EXPECT_EQ(a[0].comm(), "spinner");
     EXPECT_TRUE(absl::StrContains(a[0].cmdline(), "spin_workload spin 5 2"));
@@ -253,7 +256,10 @@ TEST_F(SpinE2ETest, ResolvesWhenTheSpinnerStops) {
   Workload w({"spin-then-block", "4", "3"});
   std::vector<uint32_t> tids = w.Tids(1);
   ASSERT_EQ(tids.size(), 1u);
-  ASSERT_EQ(WaitFor(tids[0], v1::ALERT_STATE_FIRING, kMinDuration + 2 * kInterval + absl::Seconds(1)).size(), 1u)
+  ASSERT_EQ(
+      WaitFor(tids[0], v1::ALERT_STATE_FIRING, kMinDuration + 2 * kInterval + absl::Seconds(1))
+          .size(),
+      1u)
       << agent_->log();
   std::vector<v1::SpinAlert> r = WaitFor(tids[0], v1::ALERT_STATE_RESOLVED, absl::Seconds(3));
   ASSERT_EQ(r.size(), 1u);
@@ -297,7 +303,9 @@ TEST_F(SpinE2ETest, FollowPrintsEvents) {
   }
   Workload w({"spin", "4", "1", "followspin"});
   const uint32_t tid = w.Tids(1).at(0);
-  ASSERT_EQ(WaitFor(tid, v1::ALERT_STATE_FIRING, kMinDuration + 2 * kInterval + absl::Seconds(1)).size(), 1u);
+  ASSERT_EQ(
+      WaitFor(tid, v1::ALERT_STATE_FIRING, kMinDuration + 2 * kInterval + absl::Seconds(1)).size(),
+      1u);
   absl::SleepFor(absl::Milliseconds(300));
   kill(follower, SIGTERM);
   waitpid(follower, nullptr, 0);
@@ -315,16 +323,19 @@ TEST_F(SpinE2ETest, FollowPrintsEvents) {
 // Bad input: one line and exit 2 from vigild and vigil; INVALID_ARGUMENT
 // from the API.
 TEST_F(SpinE2ETest, BadInput) {
-  for (std::vector<std::string> flags : std::vector<std::vector<std::string>>{
-           {"--spin-cpu-threshold", "2"}, {"--spin-min-duration", "soon"},
-           {"--spin-ignore-comm", "("}, {"--spin", "maybe"}}) {
+  for (std::vector<std::string> flags :
+       std::vector<std::vector<std::string>>{{"--spin-cpu-threshold", "2"},
+                                             {"--spin-min-duration", "soon"},
+                                             {"--spin-ignore-comm", "("},
+                                             {"--spin", "maybe"}}) {
     flags.insert(flags.begin(), test::VigildPath());
     CommandResult c = RunCommand(flags);
     EXPECT_EQ(c.exit_code, 2) << flags[1];
     EXPECT_EQ(std::count(c.err.begin(), c.err.end(), '\n'), 1) << c.err;
     EXPECT_TRUE(absl::StrContains(c.err, flags[1].substr(2))) << c.err;
   }
-  CommandResult c = RunCommand({test::VigilPath(), "alerts", "--recent", "0", "--agent", agent_->agent()});
+  CommandResult c =
+      RunCommand({test::VigilPath(), "alerts", "--recent", "0", "--agent", agent_->agent()});
   EXPECT_EQ(c.exit_code, 2);
   EXPECT_EQ(std::count(c.err.begin(), c.err.end(), '\n'), 1) << c.err;
   grpc::ClientContext ctx;

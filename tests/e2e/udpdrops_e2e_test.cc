@@ -24,9 +24,7 @@ using test::RunCommand;
 
 class UdpDropsE2ETest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    VIGIL_REQUIRE_BPF();
-  }
+  void SetUp() override { VIGIL_REQUIRE_BPF(); }
 };
 
 v1::DropsResponse ParseDrops(const std::string& json) {
@@ -57,7 +55,7 @@ TEST_F(UdpDropsE2ETest, CliJsonMatchesSnmpWithOwner) {
   ASSERT_GT(want, 0);
 
   const std::vector<std::string> args = {test::VigilPath(), "drops", "--agent", agent.agent(),
-                                         "--port", "5150", "--json"};
+                                         "--port",          "5150",  "--json"};
   std::string raw;
   v1::DropsResponse r;
   // The agent publishes once per interval; the count only grows to `want`.
@@ -101,7 +99,8 @@ TEST_F(UdpDropsE2ETest, CliJsonMatchesSnmpWithOwner) {
   EXPECT_NE(table.out.find("127.0.0.1:5150"), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("SO_RCVBUF"), std::string::npos) << table.out;
 
-  CommandResult status = RunCommand({test::VigilPath(), "status", "--agent", agent.agent(), "--json"});
+  CommandResult status =
+      RunCommand({test::VigilPath(), "status", "--agent", agent.agent(), "--json"});
   ASSERT_EQ(status.exit_code, 0) << status.err;
   v1::StatusResponse st;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(status.out, &st).ok());
@@ -119,9 +118,9 @@ TEST_F(UdpDropsE2ETest, BadInputIsOneLineAndExit2) {
   test::ScopedVigild agent({"--interval", "200ms"});
   ASSERT_TRUE(agent.ok()) << agent.log();
   const std::vector<std::vector<std::string>> bad = {
-      {"--port", "0"},        {"--port", "70000"}, {"--port", "abc"},
-      {"--since", "-5s"},     {"--since", "soon"}, {"--reason", "NOT_A_REASON"},
-      {"--top", "0"},         {"--bogus"},         {"extra"},
+      {"--port", "0"},    {"--port", "70000"}, {"--port", "abc"},
+      {"--since", "-5s"}, {"--since", "soon"}, {"--reason", "NOT_A_REASON"},
+      {"--top", "0"},     {"--bogus"},         {"extra"},
       {"--since", "1h"},  // beyond the agent's 10m window
   };
   for (const auto& extra : bad) {
@@ -146,7 +145,8 @@ TEST_F(UdpDropsE2ETest, BadInputIsOneLineAndExit2) {
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
     v1::DropsResponse resp;
     grpc::Status s = stub->GetDrops(&ctx, req, &resp);
-    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << which << " " << s.error_message();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << which << " " << s.error_message();
   }
 }
 

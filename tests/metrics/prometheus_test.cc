@@ -1,12 +1,11 @@
 // vigild's /metrics scraped by a real Prometheus server (Debian's
 // prometheus, started on loopback by the test), queried through its HTTP
 // API, and checked with promtool.
+#include <gtest/gtest.h>
+#include <httplib.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
-#include <httplib.h>
 
 #include <fstream>
 #include <regex>
@@ -113,15 +112,15 @@ TEST_F(PrometheusTest, ScrapedSeriesMatchTheWorkload) {
   ASSERT_TRUE(scrape && scrape->status == 200);
   test::TempDir dir;
   std::ofstream(dir.path() + "/scrape.txt") << scrape->body;
-  CommandResult lint = RunCommand(
-      {"bash", "-c", "promtool check metrics < " + dir.path() + "/scrape.txt"});
+  CommandResult lint =
+      RunCommand({"bash", "-c", "promtool check metrics < " + dir.path() + "/scrape.txt"});
   EXPECT_EQ(lint.exit_code, 0) << lint.out << lint.err;
 
   ScopedPrometheus prom(target);
   const std::string sel = "{comm=\"syscall_workloa\",syscall=";
   double getppid = -1, close_errors = -1, up = -1, seconds = -1, drops = -1;
-  const std::string drops_q = absl::StrCat("vigil_udp_drops_total{reason=\"NO_SOCKET\",port=\"7777\",netns=\"",
-                                           (*udp)->netns(), "\"}");
+  const std::string drops_q = absl::StrCat(
+      "vigil_udp_drops_total{reason=\"NO_SOCKET\",port=\"7777\",netns=\"", (*udp)->netns(), "\"}");
   const absl::Time deadline = absl::Now() + absl::Seconds(60);
   while (absl::Now() < deadline) {
     prom.Query("vigil_syscalls_total" + sel + "\"getppid\"}", &getppid);
@@ -150,12 +149,15 @@ TEST_F(PrometheusTest, ScrapedSeriesMatchTheWorkload) {
 }
 
 TEST(MetricsFlagsTest, NonLoopbackMetricsNeedTls) {
-  CommandResult c = RunCommand({test::VigildPath(), "--metrics-listen", "0.0.0.0:9464",
-                                "--check-config"});
+  CommandResult c =
+      RunCommand({test::VigildPath(), "--metrics-listen", "0.0.0.0:9464", "--check-config"});
   EXPECT_EQ(c.exit_code, 2);
   EXPECT_NE(c.err.find("metrics-listen"), std::string::npos) << c.err;
-  EXPECT_EQ(RunCommand({test::VigildPath(), "--metrics-listen", "", "--check-config"}).exit_code, 0);
-  EXPECT_EQ(RunCommand({test::VigildPath(), "--metrics-listen", "nohost", "--check-config"}).exit_code, 2);
+  EXPECT_EQ(RunCommand({test::VigildPath(), "--metrics-listen", "", "--check-config"}).exit_code,
+            0);
+  EXPECT_EQ(
+      RunCommand({test::VigildPath(), "--metrics-listen", "nohost", "--check-config"}).exit_code,
+      2);
 }
 
 }  // namespace

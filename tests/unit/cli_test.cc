@@ -42,27 +42,31 @@ TEST(CliParseTest, GlobalOptionsBeforeOrAfterTheCommand) {
     EXPECT_TRUE(p.global.json);
   }
   // A command's own flags mix with global ones.
-  Parsed p = ParseArgs({"--json", "syscalls", "--pid", "7", "--agent", "unix:/y", "--by", "process"});
+  Parsed p =
+      ParseArgs({"--json", "syscalls", "--pid", "7", "--agent", "unix:/y", "--by", "process"});
   EXPECT_FALSE(p.rc.has_value()) << p.err;
   EXPECT_EQ(p.command, "syscalls");
   EXPECT_EQ(p.global.agents, std::vector<std::string>{"unix:/y"});
 }
 
 TEST(CliParseTest, RepeatedAgentCollectsEveryOne) {
-  Parsed p = ParseArgs({"--agent", "a:1", "syscalls", "--agent", "b:2", "--agent=c:3", "--insecure"});
+  Parsed p =
+      ParseArgs({"--agent", "a:1", "syscalls", "--agent", "b:2", "--agent=c:3", "--insecure"});
   EXPECT_FALSE(p.rc.has_value()) << p.err;
   EXPECT_EQ(p.global.agents, (std::vector<std::string>{"a:1", "b:2", "c:3"}));
   EXPECT_TRUE(p.global.conn.insecure);
 }
 
-void ExpectUsage(const std::vector<std::string>& args, const std::string& cmd, const std::string& what) {
+void ExpectUsage(const std::vector<std::string>& args, const std::string& cmd,
+                 const std::string& what) {
   Parsed p = ParseArgs(args);
   SCOPED_TRACE(absl::StrJoin(args, " "));
   ASSERT_TRUE(p.rc.has_value());
   EXPECT_EQ(*p.rc, kExitUsage);
   EXPECT_TRUE(p.out.empty()) << p.out;
   const std::string prefix = cmd.empty() ? "vigil: " : "vigil " + cmd + ": ";
-  const std::string suffix = cmd.empty() ? " (see vigil --help)\n" : " (see vigil " + cmd + " --help)\n";
+  const std::string suffix =
+      cmd.empty() ? " (see vigil --help)\n" : " (see vigil " + cmd + " --help)\n";
   EXPECT_EQ(p.err, prefix + what + suffix);
 }
 
@@ -75,15 +79,19 @@ TEST(CliParseTest, BadUsageIsExitTwoWithOneLine) {
   ExpectUsage({"status", "extra"}, "status", "unexpected argument \"extra\"");
   ExpectUsage({"syscalls", "--pid"}, "syscalls", "--pid needs a value");
   ExpectUsage({"syscalls", "--pid", "x"}, "syscalls", "--pid \"x\": expected a positive integer");
-  ExpectUsage({"syscalls", "--by", "host"}, "syscalls", "--by \"host\": expected thread, process or syscall");
+  ExpectUsage({"syscalls", "--by", "host"}, "syscalls",
+              "--by \"host\": expected thread, process or syscall");
   ExpectUsage({"syscalls", "--until", "1m"}, "syscalls", "--until needs --since");
-  ExpectUsage({"hot", "--user-only", "--kernel-only"}, "hot", "--user-only and --kernel-only exclude each other");
+  ExpectUsage({"hot", "--user-only", "--kernel-only"}, "hot",
+              "--user-only and --kernel-only exclude each other");
   ExpectUsage({"--agent", "unix:/x"}, "", "no command given");
 }
 
 TEST(CliParseTest, TimeoutInfIsBadUsageNotUnreachable) {
-  ExpectUsage({"status", "--timeout", "inf"}, "status", "--timeout \"inf\": expected a finite duration, at most 1h");
-  ExpectUsage({"--timeout", "inf", "status"}, "status", "--timeout \"inf\": expected a finite duration, at most 1h");
+  ExpectUsage({"status", "--timeout", "inf"}, "status",
+              "--timeout \"inf\": expected a finite duration, at most 1h");
+  ExpectUsage({"--timeout", "inf", "status"}, "status",
+              "--timeout \"inf\": expected a finite duration, at most 1h");
   ExpectUsage({"status", "--timeout", "-5s"}, "status",
               "--timeout \"-5s\": expected a positive duration like 1s, 500ms, 10m");
   ExpectUsage({"syscalls", "--watch", "--every", "1ms"}, "syscalls",
@@ -91,9 +99,13 @@ TEST(CliParseTest, TimeoutInfIsBadUsageNotUnreachable) {
 }
 
 TEST(CliParseTest, HelpIsExitZeroOnStdout) {
-  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
-           {"--help"}, {"help"}, {"status", "--help"}, {"syscalls", "-h"}, {"help", "drops"},
-           {"--agent", "unix:/x", "hot", "--help"}}) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"--help"},
+                                             {"help"},
+                                             {"status", "--help"},
+                                             {"syscalls", "-h"},
+                                             {"help", "drops"},
+                                             {"--agent", "unix:/x", "hot", "--help"}}) {
     Parsed p = ParseArgs(args);
     SCOPED_TRACE(absl::StrJoin(args, " "));
     ASSERT_TRUE(p.rc.has_value());
@@ -103,7 +115,8 @@ TEST(CliParseTest, HelpIsExitZeroOnStdout) {
     EXPECT_TRUE(p.err.empty()) << p.err;
   }
   Parsed p = ParseArgs({"--help"});
-  for (const char* cmd : {"syscalls", "status", "drops", "hot", "profile", "flamegraph", "alerts"}) {
+  for (const char* cmd :
+       {"syscalls", "status", "drops", "hot", "profile", "flamegraph", "alerts"}) {
     EXPECT_TRUE(absl::StrContains(p.out, std::string("\n  ") + cmd + " ")) << cmd;
   }
 }
@@ -113,14 +126,16 @@ TEST(CliParseTest, HelpIsExitZeroOnStdout) {
 TEST(CliBinaryTest, GlobalOptionBeforeCommandAndExitCodes) {
   test::TempDir dir;
   const std::string nobody = "unix:" + dir.path() + "/nobody.sock";
-  test::CommandResult c = test::RunCommand({test::VigilPath(), "--agent", nobody, "--timeout", "1s", "status"});
+  test::CommandResult c =
+      test::RunCommand({test::VigilPath(), "--agent", nobody, "--timeout", "1s", "status"});
   EXPECT_EQ(c.exit_code, kExitFailed) << c.err;
   EXPECT_TRUE(absl::StrContains(c.err, "unreachable")) << c.err;
 
   c = test::RunCommand({test::VigilPath(), "status", "--timeout", "inf", "--agent", nobody});
   EXPECT_EQ(c.exit_code, kExitUsage) << c.err;
-  EXPECT_EQ(c.err, "vigil status: --timeout \"inf\": expected a finite duration, at most 1h "
-                   "(see vigil status --help)\n");
+  EXPECT_EQ(c.err,
+            "vigil status: --timeout \"inf\": expected a finite duration, at most 1h "
+            "(see vigil status --help)\n");
 
   c = test::RunCommand({test::VigilPath(), "drops", "--bogus"});
   EXPECT_EQ(c.exit_code, kExitUsage);

@@ -60,7 +60,7 @@ class ProfileMergeTest : public ::testing::Test {
 
 TEST_F(ProfileMergeTest, SelfAndTotalAcrossIntervals) {
   ProfileInterval a, b;
-  a.Append(Rec(10, 10, 6), {}, {work_, main_});   // Work self
+  a.Append(Rec(10, 10, 6), {}, {work_, main_});  // Work self
   a.Append(Rec(10, 10, 2), {}, {lib_, work_, main_});
   b.Append(Rec(10, 10, 2), {}, {lib_, main_});
   b.Append(Rec(10, 11, 3), {sys_, entry_}, {main_});  // in the kernel
@@ -263,7 +263,7 @@ v1::ProfileResponse SampleProfile() {
   add_frame("main", "/bin/app", false);           // 1
   add_frame("", "/lib/libx.so", false);           // 2 (unnamed)
   r.mutable_frames(2)->set_offset(0xab);
-  add_frame("a;b", "/bin/app", false);            // 3: ';' in a name
+  add_frame("a;b", "/bin/app", false);  // 3: ';' in a name
   auto add_stack = [&](std::vector<uint32_t> ids, uint64_t n, uint32_t tid) {
     auto* s = r.add_stacks();
     for (uint32_t id : ids) s->add_frame_ids(id);
@@ -375,7 +375,7 @@ TEST(ProfileValidateTest, RejectsBadRequests) {
 
 struct FakeWorld {
   std::map<uint32_t, ProcessIdentity> alive;
-  std::map<uint32_t, int> opens;     // OpenProcess calls per pid
+  std::map<uint32_t, int> opens;          // OpenProcess calls per pid
   std::map<uint32_t, std::string> names;  // what each pid's code is called
 };
 
@@ -472,7 +472,7 @@ TEST(SymbolCacheTest, FunctionIdsAreSharedAndBounded) {
   FramePtr a = c.User(1, 10), b = c.User(2, 20);
   EXPECT_NE(a.get(), b.get());
   EXPECT_NE(a->fn_id, 0u);
-  EXPECT_EQ(a->fn_id, b->fn_id);  // one function, two processes
+  EXPECT_EQ(a->fn_id, b->fn_id);      // one function, two processes
   EXPECT_EQ(c.Kernel(5)->fn_id, 0u);  // "kfn": table full
   c.EndInterval();
   EXPECT_EQ(c.stats().functions, 1u);

@@ -34,7 +34,8 @@ TEST(SettingsTest, ErrorsNameFileLineAndKey) {
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(s.message(), "/etc/vigil/vigild.conf:2: unknown key \"bogus\"");
   s = ApplyConfigText("window = forever\n", "f", &c);
-  EXPECT_EQ(s.message(), "f:1: window \"forever\": expected a positive duration like 1s, 500ms, 10m");
+  EXPECT_EQ(s.message(),
+            "f:1: window \"forever\": expected a positive duration like 1s, 500ms, 10m");
   s = ApplyConfigText("just words\n", "f", &c);
   EXPECT_NE(s.message().find("f:1: expected \"key = value\""), std::string::npos) << s;
   EXPECT_FALSE(ApplyConfigText("syscalls-latency = sometimes\n", "f", &c).ok());

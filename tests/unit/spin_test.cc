@@ -311,7 +311,7 @@ TEST(AlertBook, ActiveThenBoundedHistory) {
   EXPECT_EQ(book.counters().firing, 3u);
   for (uint64_t id = 1; id <= 3; ++id) book.Publish(Alert(id, v1::ALERT_STATE_RESOLVED));
   std::vector<v1::SpinAlert> all = book.List(0);
-  ASSERT_EQ(all.size(), 2u);  // history bound
+  ASSERT_EQ(all.size(), 2u);   // history bound
   EXPECT_EQ(all[0].id(), 3u);  // newest first
   EXPECT_EQ(book.List(1).size(), 1u);
   EXPECT_EQ(book.counters().fired_total, 3u);
@@ -328,7 +328,8 @@ TEST(AlertBook, StreamsAreCappedAndSlowReadersDropped) {
   ASSERT_TRUE((*s)->Next(absl::ZeroDuration(), &got));  // the active one
   EXPECT_EQ(got.id(), 1u);
   EXPECT_FALSE((*s)->Next(absl::ZeroDuration(), &got));
-  for (uint64_t id = 2; id <= 4; ++id) book.Publish(Alert(id, v1::ALERT_STATE_FIRING));  // queue of 2
+  for (uint64_t id = 2; id <= 4; ++id)
+    book.Publish(Alert(id, v1::ALERT_STATE_FIRING));  // queue of 2
   EXPECT_EQ(book.counters().streams_overflowed, 1u);
   EXPECT_EQ(book.counters().streams, 0u);
   EXPECT_TRUE(book.Subscribe(false).ok());  // room again
@@ -343,8 +344,11 @@ TEST(SpinMetrics, RendersFamilies) {
   OnAlertCounters o;
   o.timeouts = 1;
   const std::string t = RenderSpinMetrics(a, o, 3);
-  EXPECT_TRUE(absl::StrContains(t, "# TYPE vigil_spin_alerts_firing gauge\nvigil_spin_alerts_firing 2\n")) << t;
-  EXPECT_TRUE(absl::StrContains(t, "# TYPE vigil_spin_alerts_total counter\nvigil_spin_alerts_total 5\n"));
+  EXPECT_TRUE(
+      absl::StrContains(t, "# TYPE vigil_spin_alerts_firing gauge\nvigil_spin_alerts_firing 2\n"))
+      << t;
+  EXPECT_TRUE(
+      absl::StrContains(t, "# TYPE vigil_spin_alerts_total counter\nvigil_spin_alerts_total 5\n"));
   EXPECT_TRUE(absl::StrContains(t, "vigil_spin_tracking_overflow_total 3\n"));
   EXPECT_TRUE(absl::StrContains(t, "vigil_spin_on_alert_timeouts_total 1\n"));
 }
@@ -360,10 +364,15 @@ TEST(SpinSettings, ParsesAndRejects) {
   EXPECT_TRUE(ApplySpinSetting("spin-ignore-comm", "^java$", &c).ok());
   EXPECT_TRUE(ApplySpinSetting("spin", "off", &c).ok());
   EXPECT_FALSE(c.enabled);
-  for (auto [k, v] : std::vector<std::pair<const char*, const char*>>{
-           {"spin-cpu-threshold", "0"}, {"spin-cpu-threshold", "1.1"}, {"spin-cpu-threshold", "x"},
-           {"spin-min-duration", "-1s"}, {"spin-min-duration", "soon"}, {"spin-ignore-cgroup", "["},
-           {"spin", "maybe"}, {"on-alert-timeout", "0s"}, {"spin-nope", "1"}}) {
+  for (auto [k, v] : std::vector<std::pair<const char*, const char*>>{{"spin-cpu-threshold", "0"},
+                                                                      {"spin-cpu-threshold", "1.1"},
+                                                                      {"spin-cpu-threshold", "x"},
+                                                                      {"spin-min-duration", "-1s"},
+                                                                      {"spin-min-duration", "soon"},
+                                                                      {"spin-ignore-cgroup", "["},
+                                                                      {"spin", "maybe"},
+                                                                      {"on-alert-timeout", "0s"},
+                                                                      {"spin-nope", "1"}}) {
     absl::Status s = ApplySpinSetting(k, v, &c);
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << k << "=" << v;
     EXPECT_EQ(s.message().find('\n'), absl::string_view::npos);

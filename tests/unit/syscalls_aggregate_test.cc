@@ -9,8 +9,8 @@
 namespace vigil {
 namespace {
 
-syscall_stats Stats(uint64_t calls, uint64_t errors, uint64_t total, uint64_t max,
-                    const char* comm, const char* pcomm) {
+syscall_stats Stats(uint64_t calls, uint64_t errors, uint64_t total, uint64_t max, const char* comm,
+                    const char* pcomm) {
   syscall_stats s = {};
   s.calls = calls;
   s.errors = errors;

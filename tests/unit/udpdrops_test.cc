@@ -78,7 +78,8 @@ TEST(TracepointArgCountTest, CountsArgumentsWithoutTheContext) {
   EXPECT_EQ(TracepointArgCount(b.get(), "no_such_tp").status().code(), absl::StatusCode::kNotFound);
 }
 
-UdpDropRecord Rec(uint32_t netns, uint16_t port, uint32_t reason, uint64_t count, uint32_t queued = 0) {
+UdpDropRecord Rec(uint32_t netns, uint16_t port, uint32_t reason, uint64_t count,
+                  uint32_t queued = 0) {
   UdpDropRecord r;
   r.key.netns = netns;
   r.key.port = port;
@@ -169,7 +170,8 @@ TEST_F(DropsMergerTest, RanksHugeCountsWithoutNarrowing) {
 TEST_F(DropsMergerTest, RejectsBadRequests) {
   v1::DropsRequest req;
   req.set_port(70000);
-  EXPECT_EQ(ValidateDropsRequest(req, reasons_).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateDropsRequest(req, reasons_).status().code(),
+            absl::StatusCode::kInvalidArgument);
   req = v1::DropsRequest();
   req.set_reason("NO_SUCH_REASON");
   absl::Status s = ValidateDropsRequest(req, reasons_).status();
@@ -177,10 +179,12 @@ TEST_F(DropsMergerTest, RejectsBadRequests) {
   EXPECT_NE(s.message().find("NO_SUCH_REASON"), absl::string_view::npos);
   req = v1::DropsRequest();
   req.set_top(kMaxDropsTop + 1);
-  EXPECT_EQ(ValidateDropsRequest(req, reasons_).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateDropsRequest(req, reasons_).status().code(),
+            absl::StatusCode::kInvalidArgument);
   req = v1::DropsRequest();
   req.mutable_range()->set_since_ago_ns(-1);
-  EXPECT_EQ(ValidateDropsRequest(req, reasons_).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateDropsRequest(req, reasons_).status().code(),
+            absl::StatusCode::kInvalidArgument);
   req = v1::DropsRequest();
   req.set_reason("unknown");
   EXPECT_TRUE(ValidateDropsRequest(req, reasons_).ok());

@@ -28,10 +28,10 @@ TEST(WindowStoreTest, WriterAppendsViewReadsWithCoverage) {
   w.Add(t, t0 + absl::Seconds(2), t0 + absl::Seconds(3), Rows{{4}});
   const StoreView view = store.view();
   int sum = 0;
-  const Coverage c = view.ForEach(t, t0 + absl::Milliseconds(1500), t0 + absl::Seconds(3),
-                                  [&](const auto& iv) {
-                                    for (int x : iv.data.v) sum += x;
-                                  });
+  const Coverage c =
+      view.ForEach(t, t0 + absl::Milliseconds(1500), t0 + absl::Seconds(3), [&](const auto& iv) {
+        for (int x : iv.data.v) sum += x;
+      });
   EXPECT_EQ(sum, 7);  // the last two intervals only
   EXPECT_EQ(c.intervals, 2u);
   EXPECT_EQ(c.first, t0 + absl::Seconds(1));

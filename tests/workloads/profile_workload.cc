@@ -98,7 +98,8 @@ int Jit(double seconds) {
 #if defined(__x86_64__)
   // loop: dec %rdi; jnz loop; ret
   static const unsigned char kCode[] = {0x48, 0xff, 0xcf, 0x75, 0xfb, 0xc3};
-  void* mem = mmap(nullptr, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* mem =
+      mmap(nullptr, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) return 1;
   memcpy(mem, kCode, sizeof(kCode));
   char path[64];
@@ -142,6 +143,8 @@ int main(int argc, char** argv) {
   if (argc >= 3 && strcmp(argv[1], "syscalls") == 0) return Syscalls(atof(argv[2]));
   if (argc >= 3 && strcmp(argv[1], "tick") == 0) return Tick(atof(argv[2]));
   if (argc >= 3 && strcmp(argv[1], "jit") == 0) return Jit(atof(argv[2]));
-  fprintf(stderr, "usage: profile_workload spin SECONDS [LIB_PERCENT] | syscalls SECONDS | tick SECONDS | jit SECONDS\n");
+  fprintf(stderr,
+          "usage: profile_workload spin SECONDS [LIB_PERCENT] | syscalls SECONDS | tick SECONDS | "
+          "jit SECONDS\n");
   return 2;
 }

@@ -27,7 +27,8 @@ inline MixResult RunSyscallMix(int i) {
   r.access_calls = 20 + 2 * i;
   for (long k = 0; k < r.access_calls; ++k) {
     const bool missing = k % 2 == 1;
-    if (syscall(SYS_access, missing ? "/nonexistent-vigil-test" : "/", F_OK) != 0) ++r.access_errors;
+    if (syscall(SYS_access, missing ? "/nonexistent-vigil-test" : "/", F_OK) != 0)
+      ++r.access_errors;
   }
   return r;
 }
