@@ -24,6 +24,11 @@ struct ListenConfig {
   std::string tls_client_ca;
   // Allow a plaintext TCP listener (loopback only unless this is set).
   bool insecure = false;
+  // Bounds on what clients can make the agent hold: gRPC handler threads
+  // overall, and concurrent streams per connection. A request beyond them
+  // waits or fails with RESOURCE_EXHAUSTED instead of growing the agent.
+  int max_handler_threads = 64;
+  int max_streams_per_connection = 32;
 };
 
 struct AgentConfig {

@@ -49,11 +49,11 @@ std::string FormatRange(const v1::CoveredRange& c) {
 namespace {
 
 std::string LossWarning(const v1::SyscallLoss& l) {
-  if (l.map_full() + l.storage_fail() + l.store_dropped() == 0) return "";
+  if (l.map_full() + l.storage_fail() + l.store_dropped() + l.drain_failed() == 0) return "";
   return absl::StrFormat(
       "warning: not recorded: %d exits (stats map full), %d entries (task storage), "
-      "%d records (store cap)\n",
-      l.map_full(), l.storage_fail(), l.store_dropped());
+      "%d records (store cap), %d entries (drain failed)\n",
+      l.map_full(), l.storage_fail(), l.store_dropped(), l.drain_failed());
 }
 
 std::string FormatBlock(const v1::ThreadSyscalls& t, v1::SyscallGroupBy by,
@@ -173,25 +173,28 @@ std::string FormatStatus(const v1::StatusResponse& s) {
       &out,
       absl::StrFormat(
           "  syscalls not recorded: map_full %d, storage_fail %d, no_enter %d, nr_out_of_range %d, "
-          "store_dropped %d\n",
-          l.map_full(), l.storage_fail(), l.no_enter(), l.nr_out_of_range(), l.store_dropped()));
+          "store_dropped %d, drain_failed %d\n",
+          l.map_full(), l.storage_fail(), l.no_enter(), l.nr_out_of_range(), l.store_dropped(),
+          l.drain_failed()));
   const auto& u = s.udpdrop_loss();
   absl::StrAppend(
       &out,
-      absl::StrFormat("  udp drops not recorded: map_full %d, bad_header %d, store_dropped %d; "
-                      "owners not cached %d\n",
-                      u.map_full(), u.bad_header(), u.store_dropped(), u.owner_cache_full()));
+      absl::StrFormat("  udp drops not recorded: map_full %d, bad_header %d, store_dropped %d, "
+                      "drain_failed %d; owners not cached %d\n",
+                      u.map_full(), u.bad_header(), u.store_dropped(), u.drain_failed(),
+                      u.owner_cache_full()));
   if (s.has_profiler()) {
     const v1::ProfilerStatus& p = s.profiler();
     absl::StrAppend(
         &out,
         absl::StrFormat(
             "  profiler: %s at %d Hz on %d CPUs, %d samples (%d idle); not recorded: map_full %d, "
-            "stack collisions %d user / %d kernel, stack_map_full %d, store_dropped %d\n",
+            "stack collisions %d user / %d kernel, stack_map_full %d, store_dropped %d, "
+            "drain_failed %d\n",
             p.event(), p.sample_hz(), p.cpus(), p.samples(), p.loss().idle_samples(),
             p.loss().map_full(), p.loss().user_stack_collisions(),
             p.loss().kernel_stack_collisions(), p.loss().stack_map_full(),
-            p.loss().store_dropped()));
+            p.loss().store_dropped(), p.loss().drain_failed()));
     absl::StrAppend(
         &out,
         absl::StrFormat(

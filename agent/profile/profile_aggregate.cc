@@ -7,6 +7,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/regex.h"
 
 namespace vigil {
 
@@ -103,13 +104,9 @@ absl::StatusOr<ProfileQuery> ValidateCommon(const Req& req) {
   q.pid = req.pid();
   q.tid = req.tid();
   if (!req.comm_regex().empty()) {
-    RE2::Options o;
-    o.set_log_errors(false);
-    q.comm = std::make_unique<RE2>(req.comm_regex(), o);
-    if (!q.comm->ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("comm_regex \"", req.comm_regex(), "\": ", q.comm->error()));
-    }
+    absl::StatusOr<std::unique_ptr<RE2>> re = CompilePattern(req.comm_regex(), "comm_regex");
+    if (!re.ok()) return re.status();
+    q.comm = *std::move(re);
   }
   switch (req.frames()) {
     case v1::FRAME_FILTER_UNSPECIFIED:

@@ -20,9 +20,6 @@
 namespace vigil {
 namespace {
 
-constexpr int kMaxConcurrentStreams = 32;
-constexpr int kMaxServerThreads = 64;
-
 absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what) {
   std::ifstream f(path);
   if (!f) return absl::InvalidArgumentError(absl::StrCat(what, " ", path, ": cannot read"));
@@ -167,9 +164,9 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> StartServer(const ListenConfig& co
   // Bounds on what clients can make the agent hold: streams per connection
   // and handler threads overall (a request beyond them waits or fails with
   // RESOURCE_EXHAUSTED instead of growing the agent).
-  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, kMaxConcurrentStreams);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, config.max_streams_per_connection);
   grpc::ResourceQuota quota("vigild");
-  quota.SetMaxThreads(kMaxServerThreads);
+  quota.SetMaxThreads(config.max_handler_threads);
   builder.SetResourceQuota(quota);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || (!p->is_unix && bound_port == 0)) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/regex.h"
 
 namespace vigil {
 
@@ -18,11 +19,8 @@ absl::Status ValidateSpinConfig(const SpinConfig& c) {
        {std::pair<const char*, const std::string*>{"spin-ignore-comm", &c.ignore_comm},
         {"spin-ignore-cgroup", &c.ignore_cgroup}}) {
     if (re->empty()) continue;
-    RE2::Options o;
-    o.set_log_errors(false);
-    RE2 compiled(*re, o);
-    if (!compiled.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(key, " \"", *re, "\": ", compiled.error()));
+    if (absl::StatusOr<std::unique_ptr<RE2>> compiled = CompilePattern(*re, key); !compiled.ok()) {
+      return compiled.status();
     }
   }
   if (c.max_tracked == 0 || c.history == 0 || c.max_streams == 0 || c.stream_queue == 0) {

@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "agent/syscalls/syscall_table.h"
+#include "common/regex.h"
 
 namespace vigil {
 namespace {
@@ -81,14 +82,9 @@ absl::StatusOr<SyscallQuery> ValidateSyscallsRequest(const v1::SyscallsRequest& 
   }
   q.top = req.top() == 0 ? kDefaultTop : req.top();
   if (!req.comm_regex().empty()) {
-    RE2::Options opts;
-    opts.set_log_errors(false);
-    auto re = std::make_unique<RE2>(req.comm_regex(), opts);
-    if (!re->ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("comm_regex \"", req.comm_regex(), "\" does not compile: ", re->error()));
-    }
-    q.comm = std::move(re);
+    absl::StatusOr<std::unique_ptr<RE2>> re = CompilePattern(req.comm_regex(), "comm_regex");
+    if (!re.ok()) return re.status();
+    q.comm = *std::move(re);
   }
   switch (req.group_by()) {
     case v1::SYSCALL_GROUP_BY_UNSPECIFIED:

@@ -110,7 +110,6 @@ TEST_F(RemoteTest, FleetQueryMergesAgentsAndSurvivesADeadOne) {
   CommandResult run = RunCommand({test::WorkloadPath(), "1"});
   ASSERT_EQ(run.exit_code, 0);
   const std::string pid = run.out.substr(4, run.out.find('\n') - 4);
-  absl::SleepFor(absl::Milliseconds(600));  // > 2 intervals: published
 
   test::TempDir dir;
   const std::string agents_file = dir.path() + "/agents";
@@ -128,9 +127,21 @@ TEST_F(RemoteTest, FleetQueryMergesAgentsAndSurvivesADeadOne) {
     return RunCommand(argv);
   };
 
-  CommandResult all = query(true);
-  ASSERT_EQ(all.exit_code, 0) << all.err;
+  // Poll until every agent has published the workload's interval (no fixed
+  // sleep); the assertions below then check the last answer.
+  CommandResult all;
   v1::FleetSyscallsResponse fleet;
+  for (const absl::Time deadline = absl::Now() + absl::Seconds(10);;) {
+    all = query(true);
+    fleet.Clear();
+    bool ready = all.exit_code == 0 &&
+                 google::protobuf::util::JsonStringToMessage(all.out, &fleet).ok() &&
+                 fleet.agents_size() == 3;
+    for (const auto& e : fleet.agents()) ready &= e.response().threads_size() == 2;
+    if (ready || absl::Now() > deadline) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_EQ(all.exit_code, 0) << all.err;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(all.out, &fleet).ok()) << all.out;
   ASSERT_EQ(fleet.agents_size(), 3);
   for (const auto& e : fleet.agents()) {

@@ -207,6 +207,20 @@ TEST(SyscallsAggregateTest, RanksLargeU64TotalsWithoutNarrowing) {
   EXPECT_EQ(r.threads(0).comm(), "big");
 }
 
+TEST(SyscallsAggregateTest, ARegexErrorNeverEchoesTheWholePattern) {
+  v1::SyscallsRequest req;
+  // A huge pattern, and a long broken one whose RE2 error quotes its tail.
+  for (const std::string& p :
+       {std::string(1 << 20, 'a'), "(" + std::string(100000, 'b') + "\x1b[31m"}) {
+    req.set_comm_regex(p);
+    const absl::Status s = ValidateSyscallsRequest(req).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_LT(s.message().size(), 300u) << s.message().substr(0, 300);
+    EXPECT_EQ(s.message().find('\x1b'), absl::string_view::npos);  // escaped
+    EXPECT_NE(s.message().find("comm_regex"), absl::string_view::npos);
+  }
+}
+
 TEST(SyscallsAggregateTest, RejectsBadRequests) {
   v1::SyscallsRequest req;
   req.set_comm_regex("(");
