@@ -193,8 +193,8 @@ std::string FormatStatus(const v1::StatusResponse& s) {
             "drain_failed %d\n",
             p.event(), p.sample_hz(), p.cpus(), p.samples(), p.loss().idle_samples(),
             p.loss().map_full(), p.loss().user_stack_collisions(),
-            p.loss().kernel_stack_collisions(), p.loss().stack_map_full(),
-            p.loss().store_dropped(), p.loss().drain_failed()));
+            p.loss().kernel_stack_collisions(), p.loss().stack_map_full(), p.loss().store_dropped(),
+            p.loss().drain_failed()));
     absl::StrAppend(
         &out,
         absl::StrFormat(
