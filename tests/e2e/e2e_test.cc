@@ -2,6 +2,7 @@
 // --json output and exit codes, ground truth from strace -c.
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -486,6 +487,52 @@ TEST_F(E2ETest, StopDetachesEverything) {
   for (uint32_t id : ours) {
     EXPECT_EQ(links.out.find(absl::StrCat("prog_id ", id)), std::string::npos) << links.out;
   }
+}
+
+}  // namespace
+}  // namespace vigil
+
+namespace vigil {
+namespace {
+
+// SIGKILL gives vigild no chance to clean up: the kernel must still free
+// every program and link with the process's fds, and a restarted agent must
+// serve again on the socket path the dead one left behind.
+TEST_F(E2ETest, SigkillLeavesNothingAndARestartServesOnTheStaleSocket) {
+  test::TempDir dir;
+  const std::string listen = absl::StrCat("unix:", dir.path(), "/vigild.sock");
+  const std::set<uint32_t> before = VigilProgramIds();
+  std::set<uint32_t> ours;
+  {
+    test::ScopedVigild agent({"--interval", "200ms", "--listen", listen}, {"--agent", listen});
+    ASSERT_TRUE(agent.ok()) << agent.log();
+    for (uint32_t id : VigilProgramIds()) {
+      if (!before.count(id)) ours.insert(id);
+    }
+    EXPECT_EQ(ours.size(), 4u);
+    ASSERT_EQ(kill(agent.pid(), SIGKILL), 0);
+    EXPECT_EQ(agent.Stop(), -1);  // killed by a signal, not exited
+  }
+  std::set<uint32_t> left = ours;
+  for (int tries = 0; tries < 100 && !left.empty(); ++tries) {
+    absl::SleepFor(absl::Milliseconds(20));
+    left.clear();
+    for (uint32_t id : VigilProgramIds()) {
+      if (ours.count(id)) left.insert(id);
+    }
+  }
+  EXPECT_TRUE(left.empty()) << left.size() << " programs outlived a SIGKILLed vigild by 2s";
+  CommandResult links = RunCommand({"bpftool", "link", "show"});
+  for (uint32_t id : ours) {
+    EXPECT_EQ(links.out.find(absl::StrCat("prog_id ", id)), std::string::npos) << links.out;
+  }
+
+  struct stat st;
+  ASSERT_EQ(stat((dir.path() + "/vigild.sock").c_str(), &st), 0) << "the dead agent's socket";
+  test::ScopedVigild again({"--interval", "200ms", "--listen", listen}, {"--agent", listen});
+  ASSERT_TRUE(again.ok()) << again.log();
+  CommandResult s = RunCommand({test::VigilPath(), "status", "--agent", listen});
+  EXPECT_EQ(s.exit_code, 0) << s.err;
 }
 
 }  // namespace
