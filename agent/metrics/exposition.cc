@@ -4,10 +4,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/safe_text.h"
 
 namespace vigil {
 
-std::string EscapeLabelValue(absl::string_view v) {
+std::string EscapeLabelValue(absl::string_view raw) {
+  // Prometheus requires valid UTF-8 label values; names come from other users.
+  const std::string safe = SafeText(raw);
+  const absl::string_view v = safe;
   std::string out;
   out.reserve(v.size());
   for (char c : v) {

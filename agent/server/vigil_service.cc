@@ -8,6 +8,7 @@
 #include "agent/spin/spin_capability.h"
 #include "agent/syscalls/syscalls_capability.h"
 #include "agent/udpdrops/udpdrops_capability.h"
+#include "common/safe_proto.h"
 
 namespace vigil {
 namespace {
@@ -41,6 +42,8 @@ template <typename Resp>
 grpc::Status VigilService::Answer(const char* method, absl::StatusOr<Resp> r, Resp* out) const {
   agent_->RecordRpc(method, static_cast<int>(r.status().code()));
   if (!r.ok()) return ToGrpc(r.status());
+  // Names other users chose must not make the response unparseable.
+  MakeStringsSafe(&*r);
   *out = *std::move(r);
   return grpc::Status::OK;
 }

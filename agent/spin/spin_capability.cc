@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/safe_proto.h"
 #include "common/state_names.h"
 
 namespace vigil {
@@ -165,6 +166,8 @@ v1::SpinAlert SpinCapability::MakeAlert(const SpinEvent& e, absl::Time now) {
     }
     a.add_stack_samples(s->samples());
   }
+  // The log line, the on-alert JSON and every stream carry these names.
+  MakeStringsSafe(&a);
   return a;
 }
 

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -533,6 +534,47 @@ TEST_F(E2ETest, SigkillLeavesNothingAndARestartServesOnTheStaleSocket) {
   ASSERT_TRUE(again.ok()) << again.log();
   CommandResult s = RunCommand({test::VigilPath(), "status", "--agent", listen});
   EXPECT_EQ(s.exit_code, 0) << s.err;
+}
+
+}  // namespace
+}  // namespace vigil
+
+namespace vigil {
+namespace {
+
+// Any local user can name a thread with bytes that are not UTF-8 or that
+// are terminal escapes. Before the agent made names safe, one such thread
+// made every whole-host `vigil syscalls` fail ("No message returned": proto3
+// refuses invalid UTF-8). Debian's python3, as it ships, names its thread.
+TEST_F(E2ETest, HostileThreadNamesAreEscapedAndBreakNothing) {
+  test::ScopedVigild agent({"--interval", "200ms"});
+  ASSERT_TRUE(agent.ok()) << agent.log();
+  pid_t py = fork();
+  if (py == 0) {
+    execlp("python3", "python3", "-c",
+           "import ctypes, os, time\n"
+           "ctypes.CDLL(None).prctl(15, b'\\xff\\xfe\\x1b[31mevil', 0, 0, 0)\n"
+           "t = time.time()\n"
+           "while time.time() - t < 4: os.getppid()\n",
+           nullptr);
+    _exit(127);
+  }
+  ASSERT_GT(py, 0);
+  const std::vector<std::string> args = {test::VigilPath(), "syscalls", "--agent",
+                                         agent.agent(),     "--pid",    std::to_string(py),
+                                         "--json"};
+  v1::SyscallsResponse r = QueryUntil(args, [](const v1::SyscallsResponse& r) {
+    return r.threads_size() > 0 && r.threads(0).comm() != "python3";
+  });
+  ASSERT_GT(r.threads_size(), 0);
+  EXPECT_EQ(r.threads(0).comm(), "\\xff\\xfe\\x1b[31mevil");
+  // The table, for the whole host, has the name escaped and no raw ESC.
+  CommandResult table = RunCommand({test::VigilPath(), "syscalls", "--agent", agent.agent()});
+  EXPECT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_EQ(table.out.find('\x1b'), std::string::npos);
+  int status = 0;
+  waitpid(py, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 }  // namespace
