@@ -285,7 +285,21 @@ TEST_F(SpinE2ETest, NonSpinnersNeverFire) {
   EXPECT_EQ(ignored.Wait(), 0);
   EXPECT_EQ(sleeper.Wait(), 0);
   EXPECT_EQ(blocked.Wait(), 0);
-  absl::SleepFor(2 * kInterval);  // the last intervals are judged
+  // Wait until the detector has judged two whole intervals after every
+  // workload ended: a third is stored only after the detector ran on the
+  // second (it runs after the collectors, in the same collection).
+  const absl::Time ended = absl::Now();
+  for (const absl::Time deadline = ended + absl::Seconds(5); absl::Now() < deadline;) {
+    grpc::ClientContext ctx;
+    v1::SyscallsRequest req;
+    req.set_top(1);
+    v1::SyscallsResponse r;
+    if (stub_->GetSyscalls(&ctx, req, &r).ok() &&
+        absl::FromUnixNanos(r.covered().end_unix_ns()) >= ended + 3 * kInterval) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
   const std::set<uint32_t> alerted = AlertedTids();
   for (uint32_t tid : tids) EXPECT_EQ(alerted.count(tid), 0u) << "tid " << tid << " alerted";
 }
