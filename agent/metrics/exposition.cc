@@ -4,13 +4,22 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "common/safe_text.h"
 
 namespace vigil {
 
 std::string EscapeLabelValue(absl::string_view raw) {
-  // Prometheus requires valid UTF-8 label values; names come from other users.
-  const std::string safe = SafeText(raw);
+  // Prometheus requires valid UTF-8 label values; names come from other
+  // users. Newlines keep the format's own \n escape; other controls and
+  // invalid bytes become SafeText's \xNN (written with an escaped backslash).
+  std::string safe;
+  bool first = true;
+  for (absl::string_view part : absl::StrSplit(raw, '\n')) {
+    if (!first) safe += '\n';
+    first = false;
+    safe += SafeText(part);
+  }
   const absl::string_view v = safe;
   std::string out;
   out.reserve(v.size());

@@ -11,6 +11,15 @@
 namespace vigil {
 namespace {
 
+TEST(ExpositionTest, LabelValuesAreValidUtf8WithControlsEscaped) {
+  Exposition e;
+  e.Family("vigil_x_total", "counter", "X things.");
+  e.Sample("vigil_x_total", {{"comm", "\xff\x1b[31m"}}, 1);
+  EXPECT_EQ(e.text(),
+            "# HELP vigil_x_total X things.\n# TYPE vigil_x_total counter\n"
+            "vigil_x_total{comm=\"\\\\xff\\\\x1b[31m\"} 1\n");
+}
+
 TEST(ExpositionTest, FormatsFamiliesSamplesAndEscapes) {
   Exposition e;
   e.Family("vigil_x_total", "counter", "X things.");
