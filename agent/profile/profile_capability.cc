@@ -81,20 +81,17 @@ absl::StatusOr<v1::ProfileResponse> ProfileCapability::QueryProfile(
 
 void ProfileCapability::FillStatus(const StoreView& store, v1::StatusResponse* out) const {
   v1::ProfilerStatus* p = out->mutable_profiler();
-  store.Inspect(table_, [&](const IntervalWindow<ProfileInterval>& w) {
+  {
+    absl::MutexLock lock(&mu_);
+    *p = status_;
+    p->set_samples(loss_total_.samples);
+    loss_total_.ToProto(store.DroppedRecords(table_), p->mutable_loss());
+  }
+  store.Inspect(table_, [p](const IntervalWindow<ProfileInterval>& w) {
     p->set_intervals_retained(static_cast<uint32_t>(w.size()));
     p->set_records_retained(w.records());
     return 0;
   });
-  const uint64_t dropped = store.DroppedRecords(table_);
-  absl::MutexLock lock(&mu_);
-  const uint32_t intervals = p->intervals_retained();
-  const uint64_t records = p->records_retained();
-  *p = status_;
-  p->set_intervals_retained(intervals);
-  p->set_records_retained(records);
-  loss_total_.ToProto(dropped, p->mutable_loss());
-  p->set_samples(loss_total_.samples);
 }
 
 std::vector<std::pair<std::string, uint64_t>> ProfileCapability::Losses(

@@ -551,23 +551,25 @@ TEST_F(E2ETest, HostileThreadNamesAreEscapedAndBreakNothing) {
   ASSERT_TRUE(agent.ok()) << agent.log();
   pid_t py = fork();
   if (py == 0) {
-    execlp("python3", "python3", "-c",
-           "import ctypes, os, time\n"
-           "ctypes.CDLL(None).prctl(15, b'\\xff\\xfe\\x1b[31mevil', 0, 0, 0)\n"
-           "t = time.time()\n"
-           "while time.time() - t < 4: os.getppid()\n",
-           nullptr);
+    // Debian's own interpreter, not a shim (pyenv's python3 is a bash script).
+    execl("/usr/bin/python3", "python3", "-c",
+          "import ctypes, os, time\n"
+          "ctypes.CDLL(None).prctl(15, b'\\xff\\xfe\\x1b[31mevil', 0, 0, 0)\n"
+          "t = time.time()\n"
+          "while time.time() - t < 4: os.getppid()\n",
+          nullptr);
     _exit(127);
   }
   ASSERT_GT(py, 0);
   const std::vector<std::string> args = {test::VigilPath(), "syscalls", "--agent",
                                          agent.agent(),     "--pid",    std::to_string(py),
                                          "--json"};
-  v1::SyscallsResponse r = QueryUntil(args, [](const v1::SyscallsResponse& r) {
-    return r.threads_size() > 0 && r.threads(0).comm() != "python3";
+  const std::string want = "\\xff\\xfe\\x1b[31mevil";
+  v1::SyscallsResponse r = QueryUntil(args, [&](const v1::SyscallsResponse& r) {
+    return r.threads_size() > 0 && r.threads(0).comm() == want;
   });
   ASSERT_GT(r.threads_size(), 0);
-  EXPECT_EQ(r.threads(0).comm(), "\\xff\\xfe\\x1b[31mevil");
+  EXPECT_EQ(r.threads(0).comm(), want);
   // The table, for the whole host, has the name escaped and no raw ESC.
   CommandResult table = RunCommand({test::VigilPath(), "syscalls", "--agent", agent.agent()});
   EXPECT_EQ(table.exit_code, 0) << table.err;
