@@ -98,6 +98,7 @@ TEST(LoadTest, FiftyClientsForAMinute) {
     if (errors.size() < 10) errors.push_back(what);
   };
   std::vector<std::thread> clients;
+  const absl::Time busy_since = absl::Now() + absl::Seconds(3);
   for (int i = 0; i < kClients; ++i) {
     clients.emplace_back([&, i] {
       // Each client its own channel: 50 connections, not 50 streams on one.
@@ -177,9 +178,12 @@ TEST(LoadTest, FiftyClientsForAMinute) {
             *req.mutable_range() = range;
             v1::HotResponse r;
             s = stub->GetHot(&ctx, req, &r);
-            // Two busy cores under 50 clients: the profiler always has samples.
-            if (r.samples() == 0 || r.functions_size() == 0 || r.functions_size() > 10) {
-              insane = "GetHot: no samples or over top";
+            // Two cores busy with 50 clients: once they have run a moment
+            // (the first intervals saw idle CPUs, which are counted, not
+            // kept), the profiler always has samples.
+            if (r.functions_size() > 10) insane = "GetHot: over top";
+            if (absl::Now() > busy_since && (r.samples() == 0 || r.functions_size() == 0)) {
+              insane = "GetHot: no samples under load";
             }
             break;
           }
