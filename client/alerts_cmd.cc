@@ -8,19 +8,11 @@
 #include "absl/strings/str_format.h"
 #include "client/flags.h"
 #include "client/runner.h"
+#include "common/json_line.h"
 #include "common/state_names.h"
 
 namespace vigil::cli {
 namespace {
-
-std::string OneLineJson(const google::protobuf::Message& m) {
-  google::protobuf::util::JsonPrintOptions opts;
-  opts.preserve_proto_field_names = true;
-  opts.always_print_primitive_fields = true;
-  std::string out;
-  if (!google::protobuf::util::MessageToJsonString(m, &out, opts).ok()) return "{}";
-  return out;
-}
 
 std::string FormatAlert(const v1::SpinAlert& a, int stacks) {
   std::string s = absl::StrFormat(
@@ -117,7 +109,7 @@ resolved ones, with each thread's hottest stack during the spin.
     std::unique_ptr<grpc::ClientReader<v1::SpinAlert>> reader = (*stub)->WatchAlerts(&ctx, req);
     v1::SpinAlert a;
     while (reader->Read(&a)) {
-      fputs(inv.json ? (OneLineJson(a) + "\n").c_str()
+      fputs(inv.json ? (JsonLine(a) + "\n").c_str()
                      : FormatAlert(a, static_cast<int>(stacks_)).c_str(),
             stdout);
       fflush(stdout);

@@ -27,9 +27,5 @@ inline std::string StateName(v1::CapabilityState s) {
 inline std::string StateName(v1::AlertState s) {
   return internal::AfterPrefix(v1::AlertState_Name(s), "ALERT_STATE_");
 }
-// "spin".
-inline std::string KindName(v1::AlertKind k) {
-  return internal::AfterPrefix(v1::AlertKind_Name(k), "ALERT_KIND_");
-}
 
 }  // namespace vigil

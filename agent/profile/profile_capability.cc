@@ -10,7 +10,7 @@ absl::Status ProfileCapability::Init(const InitContext& ctx) {
   absl::StatusOr<std::unique_ptr<ProfileCollector>> c = ProfileCollector::Create(config_);
   if (!c.ok()) return c.status();
   collector_ = *std::move(c);
-  table_ = ctx.store->Register<ProfileInterval>(name(), store_max_records_);
+  table_ = ctx.store->Register<ProfileInterval>(store_max_records_);
   absl::MutexLock lock(&mu_);
   status_.set_sample_hz(config_.sample_hz);
   status_.set_event(collector_->event());

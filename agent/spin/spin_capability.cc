@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/json_line.h"
 #include "common/safe_proto.h"
 #include "common/state_names.h"
 
@@ -17,15 +18,6 @@ namespace vigil {
 namespace {
 
 constexpr uint32_t kMaxRecentAlerts = 100000;
-
-std::string AlertJson(const v1::SpinAlert& a) {
-  google::protobuf::util::JsonPrintOptions opts;
-  opts.preserve_proto_field_names = true;
-  opts.always_print_primitive_fields = true;
-  std::string out;
-  if (!google::protobuf::util::MessageToJsonString(a, &out, opts).ok()) return "{}";
-  return out;
-}
 
 std::string FrameName(const v1::ProfileFrame& f) {
   if (!f.name().empty()) return f.name();
@@ -102,7 +94,7 @@ absl::Status SpinCapability::Collect(const IntervalSpan& span, StoreWriter&) {
     const v1::SpinAlert a = MakeAlert(e, end);
     fprintf(stderr, "%s\n", LogLine(a).c_str());
     alerts_.Publish(a);
-    if (on_alert_ != nullptr) on_alert_->Enqueue(AlertJson(a));
+    if (on_alert_ != nullptr) on_alert_->Enqueue(JsonLine(a));
   }
   return absl::OkStatus();
 }

@@ -23,8 +23,6 @@ absl::StatusOr<std::pair<absl::Time, absl::Time>> StoreView::Resolve(const v1::T
   return std::make_pair(from, now - until);
 }
 
-absl::Duration StoreView::window() const { return store_->config_.window; }
-
 absl::StatusOr<StoreView::MergeSlot> StoreView::AcquireMergeSlot(const QueryContext& ctx) const {
   const int max = store_->config_.max_concurrent_merges;
   absl::MutexLock lock(&store_->slots_mu_);

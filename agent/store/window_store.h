@@ -38,7 +38,6 @@ template <typename T>
 class Table {
  public:
   Table() = default;
-  bool valid() const { return window_ != nullptr; }
 
  private:
   friend class WindowStore;
@@ -144,7 +143,6 @@ class StoreView {
   // outside it. since_ago_ns 0 means the whole window.
   absl::StatusOr<std::pair<absl::Time, absl::Time>> Resolve(const v1::TimeRange& range,
                                                             absl::Time now) const;
-  absl::Duration window() const;
 
   // Holds one of the bounded merge slots for its lifetime.
   class MergeSlot {
@@ -196,17 +194,16 @@ class WindowStore {
   // most max_records records (the memory bound; oldest intervals are
   // evicted first and counted).
   template <typename T>
-  Table<T> Register(std::string name, size_t max_records) {
+  Table<T> Register(size_t max_records) {
     auto holder = std::make_unique<Holder<T>>(config_.window, max_records);
     IntervalWindow<T>* w = &holder->window;
     absl::MutexLock lock(&mu_);
-    tables_.push_back({std::move(name), std::move(holder)});
+    tables_.push_back(std::move(holder));
     return Table<T>(w);
   }
 
   StoreView view() const { return StoreView(this); }
   StoreWriter writer() { return StoreWriter(this); }
-  const StoreConfig& config() const { return config_; }
 
  private:
   friend class StoreView;
@@ -219,15 +216,10 @@ class WindowStore {
     Holder(absl::Duration retention, size_t max_records) : window(retention, max_records) {}
     IntervalWindow<T> window;
   };
-  struct Entry {
-    std::string name;
-    std::unique_ptr<HolderBase> holder;
-  };
-
   const StoreConfig config_;
   // Guards every table's contents (the windows live in tables_' holders).
   mutable absl::Mutex mu_;
-  std::vector<Entry> tables_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<HolderBase>> tables_ ABSL_GUARDED_BY(mu_);
   mutable absl::Mutex slots_mu_;
   mutable int merges_running_ ABSL_GUARDED_BY(slots_mu_) = 0;
 };

@@ -11,7 +11,7 @@ absl::Status SyscallsCapability::Init(const InitContext& ctx) {
   if (!c.ok()) return c.status();
   collector_ = *std::move(c);
   hostname_ = ctx.hostname;
-  table_ = ctx.store->Register<SyscallInterval>(name(), store_max_records_);
+  table_ = ctx.store->Register<SyscallInterval>(store_max_records_);
   return absl::OkStatus();
 }
 

@@ -11,7 +11,7 @@ absl::Status UdpDropsCapability::Init(const InitContext& ctx) {
   collector_ = *std::move(c);
   reasons_ = collector_->reasons();
   degraded_ = collector_->degraded();
-  table_ = ctx.store->Register<UdpDropInterval>(name(), store_max_records_);
+  table_ = ctx.store->Register<UdpDropInterval>(store_max_records_);
   return absl::OkStatus();
 }
 

@@ -20,7 +20,7 @@ struct Rows {
 
 TEST(WindowStoreTest, WriterAppendsViewReadsWithCoverage) {
   WindowStore store(StoreConfig{absl::Seconds(10), 2});
-  Table<Rows> t = store.Register<Rows>("rows", 100);
+  Table<Rows> t = store.Register<Rows>(100);
   StoreWriter w = store.writer();
   const absl::Time t0 = absl::FromUnixSeconds(1000);
   w.Add(t, t0, t0 + absl::Seconds(1), Rows{{1, 2}});
