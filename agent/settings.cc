@@ -89,6 +89,14 @@ const std::vector<SettingInfo>& BaseSettings() {
       {"sample-hz", true, "profiler samples per second per CPU, 1-1000 (default 49)"},
       {"profile-store-max-records", true,
        "cap on (thread, stack) records kept across the window (default 100000)"},
+      {"profile-unwinder", true,
+       "cfi|fp: walk user stacks with tables compiled from .eh_frame, frame pointers only where "
+       "a file has none (default cfi); fp: frame pointers everywhere"},
+      {"profile-unwind-max-rows", true,
+       "unwind table rows across all files, 8 bytes of locked kernel memory each (default "
+       "4194304)"},
+      {"profile-unwind-max-processes", true,
+       "processes whose mappings the unwinder keeps, up to 8 KiB each (default 4096)"},
       {"metrics-listen", true,
        "Prometheus /metrics on HOST:PORT (default 127.0.0.1:9464; empty: off)"},
       {"metrics-max-processes", true,
@@ -121,6 +129,19 @@ absl::Status ApplySetting(absl::string_view key, absl::string_view value, AgentC
   }
   if (key == "profile") return Bool(key, value, &c->profile.enabled);
   if (key == "sample-hz") return Count(key, value, 1, 1000, &c->profile.sample_hz);
+  if (key == "profile-unwinder") {
+    if (value != "cfi" && value != "fp") {
+      return Bad(key, value, "cfi or fp");
+    }
+    c->profile.unwind.cfi = value == "cfi";
+    return absl::OkStatus();
+  }
+  if (key == "profile-unwind-max-rows") {
+    return Count(key, value, 1024, 64u << 20, &c->profile.unwind.max_rows);
+  }
+  if (key == "profile-unwind-max-processes") {
+    return Count(key, value, 16, 65536, &c->profile.unwind.max_processes);
+  }
   if (key == "profile-store-max-records") {
     return Count(key, value, 1000, 100000000, &c->profile_store_max_records);
   }

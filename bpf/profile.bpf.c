@@ -2,10 +2,20 @@
 /* CPU profiler: a perf_event program on every online CPU samples the running
  * thread and counts (tgid, tid, user stack, kernel stack) in the kernel.
  *
- * Double-buffered: buffer b is counts_b + stacks_b, reached through two
- * two-slot ARRAY_OF_MAPS. The program reads `active_buf` once per sample and
- * uses that one index for both maps, so a sample's stack ids always live in
- * the stack map of its counts. The agent flips `active_buf`, then rewrites a
+ * User stacks are walked here with unwind tables the agent compiled from
+ * each mapped file's .eh_frame (bpf/unwind.h): distro binaries and glibc
+ * have no frame pointers, so the kernel's frame-pointer walk
+ * (bpf_get_stackid with BPF_F_USER_STACK) loses or invents their callers.
+ * Frame pointers are used only in mappings the agent marked as having no
+ * CFI (and JIT code in anonymous memory). Every recorded frame lies inside
+ * an executable mapping the agent loaded; where no rule applies the walk
+ * stops and says why (profile_key.user_end), it never guesses. Kernel
+ * stacks keep bpf_get_stackid (the kernel has ORC and frame pointers).
+ *
+ * Double-buffered: buffer b is counts_b + stacks_b + ustacks_b, reached
+ * through two-slot ARRAY_OF_MAPS. The program reads `active_buf` once per
+ * sample and uses that one index for all three, so a sample's stacks always
+ * live beside its counts. The agent flips `active_buf`, then rewrites a
  * map-in-map slot: that update returns only after an RCU grace period
  * (maybe_wait_bpf_programs()), and perf_event programs run inside one, so no
  * program still writes the retired buffer when the agent drains it.
@@ -22,7 +32,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define EEXIST 17
 #define ENOMEM 12
 
-/* max_entries of all four inner maps are set by the agent before load. */
+/* max_entries of every map sized 1 here is set by the agent before load. */
 struct counts_hash {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1);
@@ -37,10 +47,19 @@ struct stack_map {
 	__uint(value_size, VIGIL_PROFILE_MAX_DEPTH * sizeof(__u64));
 };
 
+struct ustack_hash {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u64);
+	__type(value, struct profile_user_stack);
+};
+
 struct counts_hash counts_a SEC(".maps");
 struct counts_hash counts_b SEC(".maps");
 struct stack_map stacks_a SEC(".maps");
 struct stack_map stacks_b SEC(".maps");
+struct ustack_hash ustacks_a SEC(".maps");
+struct ustack_hash ustacks_b SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
@@ -60,6 +79,77 @@ struct {
 	.values = { [0] = &stacks_a, [1] = &stacks_b },
 };
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct ustack_hash);
+} ustack_bufs SEC(".maps") = {
+	.values = { [0] = &ustacks_a, [1] = &ustacks_b },
+};
+
+/* The unwind tables. Rows of every file, in extents the agent allocates
+ * (mmapped: the agent writes rows in place, then publishes the extent in
+ * unwind_files). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct unwind_row);
+} unwind_rows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct unwind_file);
+} unwind_files SEC(".maps");
+
+/* tgid -> its executable mappings. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct unwind_proc);
+} unwind_procs SEC(".maps");
+
+/* Processes whose mappings the agent should (re)load: tgid -> enum
+ * unwind_want. The agent drains it every interval. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u32);
+} unwind_wanted SEC(".maps");
+
+/* A new request wakes the agent's unwind worker at once: a process's
+ * samples stop at the leaf until its mappings are loaded. Only the first
+ * request per process is sent, so this is quiet in steady state. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} unwind_notify SEC(".maps");
+
+/* One walk's state and the stack it builds (too big for the BPF stack). */
+struct walk {
+	struct profile_user_stack stack;
+	__u64 pc, sp, bp;
+	__u64 hash;
+	__u32 tgid;
+	__u32 depth;
+	__u32 end;
+	__u32 bp_known;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct walk);
+} walks SEC(".maps");
+
 VIGIL_LOSS_COUNTERS(PROFILE_CTR_MAX)
 
 /* Written by the agent through the mmapped .bss. */
@@ -67,12 +157,284 @@ volatile __u32 active_buf;
 
 static const struct profile_value zero_value;
 
-static __always_inline void count_stack_error(long id, __u32 collision)
+static __always_inline void want(__u32 tgid, __u32 why)
 {
-	if (id == -EEXIST)
-		count(collision);
-	else if (id == -ENOMEM)
-		count(PROFILE_CTR_STACK_MAP_FULL);
+	if (bpf_map_update_elem(&unwind_wanted, &tgid, &why, BPF_NOEXIST) == 0)
+		bpf_ringbuf_output(&unwind_notify, &tgid, sizeof(tgid), 0);
+}
+
+/* FNV-1a over the frames: the user stack's key. */
+static __always_inline __u64 mix(__u64 h, __u64 pc)
+{
+	return (h ^ pc) * 0x100000001b3ull;
+}
+
+static __always_inline const struct unwind_mapping *
+find_mapping(const struct unwind_proc *proc, __u64 pc)
+{
+	__u32 lo = 0, hi = proc->count, mid;
+	const struct unwind_mapping *m;
+
+	if (hi > VIGIL_UNWIND_MAX_MAPPINGS)
+		hi = VIGIL_UNWIND_MAX_MAPPINGS;
+	for (int i = 0; i < VIGIL_UNWIND_MAPPING_STEPS; i++) {
+		if (lo >= hi)
+			break;
+		mid = (lo + hi) / 2;
+		if (pc <
+		    proc->maps[mid & (VIGIL_UNWIND_MAX_MAPPINGS - 1)].start)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	if (lo == 0)
+		return NULL;
+	m = &proc->maps[(lo - 1) & (VIGIL_UNWIND_MAX_MAPPINGS - 1)];
+	return pc < m->end ? m : NULL;
+}
+
+/* The row covering rel in a file's rows, or NULL. */
+static __always_inline const struct unwind_row *
+find_row(const struct unwind_file *f, __u32 rel)
+{
+	__u32 lo = 0, hi = f->rows, mid, idx;
+	const struct unwind_row *row;
+
+	for (int i = 0; i < VIGIL_UNWIND_ROW_STEPS; i++) {
+		if (lo >= hi)
+			break;
+		mid = (lo + hi) / 2;
+		idx = f->first_row + mid;
+		row = bpf_map_lookup_elem(&unwind_rows, &idx);
+		if (!row)
+			return NULL;
+		if (rel < row->pc)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	if (lo == 0)
+		return NULL;
+	idx = f->first_row + lo - 1;
+	return bpf_map_lookup_elem(&unwind_rows, &idx);
+}
+
+/* One frame with frame pointers: returns 1 to stop. */
+static __always_inline long step_fp(struct walk *w)
+{
+	__u64 frame[2]; /* saved rbp, return address */
+
+	if (!w->bp_known) {
+		w->end = UNWIND_END_BAD_FRAME;
+		return 1;
+	}
+	if (w->bp == 0) {
+		/* _start and clone zero rbp: the chain's end. */
+		w->end = UNWIND_END_ROOT;
+		return 1;
+	}
+	if (bpf_probe_read_user(frame, sizeof(frame), (void *)w->bp)) {
+		w->end = UNWIND_END_READ;
+		return 1;
+	}
+	/* Callers' frames sit at higher addresses; anything else is not a
+	 * frame-pointer chain (code that uses rbp as a general register). */
+	if (frame[0] != 0 && frame[0] <= w->bp)
+		w->bp_known = 0;
+	w->sp = w->bp + 16;
+	w->bp = frame[0];
+	w->pc = frame[1];
+	count(PROFILE_CTR_FP_FRAMES);
+	return 0;
+}
+
+/* One frame with a CFI row: returns 1 to stop. */
+static __always_inline long step_cfi(struct walk *w,
+				     const struct unwind_row *row)
+{
+	__u64 cfa, ra, bp;
+
+	switch (row->kind & 0xf) {
+	case UNWIND_CFA_END:
+		w->end = UNWIND_END_ROOT;
+		return 1;
+	case UNWIND_CFA_RSP:
+		cfa = w->sp + ((__u64)row->cfa_off << 3);
+		break;
+	case UNWIND_CFA_RBP:
+		if (!w->bp_known) {
+			w->end = UNWIND_END_BAD_FRAME;
+			return 1;
+		}
+		cfa = w->bp + ((__u64)row->cfa_off << 3);
+		break;
+	case UNWIND_CFA_PLT:
+		cfa = w->sp + 8 + ((w->pc & 15) >= 11 ? 8 : 0);
+		break;
+	default:
+		w->end = UNWIND_END_NO_ROW;
+		return 1;
+	}
+	if (cfa <= w->sp) {
+		w->end = UNWIND_END_BAD_FRAME;
+		return 1;
+	}
+	if (bpf_probe_read_user(&ra, sizeof(ra), (void *)(cfa - 8))) {
+		w->end = UNWIND_END_READ;
+		return 1;
+	}
+	switch (row->kind >> 4) {
+	case UNWIND_RBP_OFFSET:
+		if (bpf_probe_read_user(
+			    &bp, sizeof(bp),
+			    (void *)(cfa + (__s64)row->rbp_off * 8))) {
+			w->end = UNWIND_END_READ;
+			return 1;
+		}
+		w->bp = bp;
+		w->bp_known = 1;
+		break;
+	case UNWIND_RBP_UNKNOWN:
+		w->bp_known = 0;
+		break;
+	default:
+		break;
+	}
+	w->sp = cfa;
+	w->pc = ra;
+	count(PROFILE_CTR_CFI_FRAMES);
+	return 0;
+}
+
+static __always_inline void push_frame(struct walk *w)
+{
+	if (w->depth >= VIGIL_PROFILE_MAX_DEPTH)
+		return;
+	w->stack.ips[w->depth] = w->pc;
+	w->hash = mix(w->hash, w->pc);
+	w->depth++;
+	count(PROFILE_CTR_FRAMES);
+}
+
+/* bpf_loop callback: records w->pc as a frame, then steps to its caller. */
+static long unwind_step(__u32 i, void *unused)
+{
+	const struct unwind_mapping *m;
+	const struct unwind_proc *proc;
+	const struct unwind_file *f;
+	const struct unwind_row *row;
+	struct walk *w;
+	__u32 zero = 0, file;
+	__u64 rel;
+
+	w = bpf_map_lookup_elem(&walks, &zero);
+	if (!w)
+		return 1;
+	if (w->pc == 0) {
+		w->end = UNWIND_END_ROOT;
+		return 1;
+	}
+	proc = bpf_map_lookup_elem(&unwind_procs, &w->tgid);
+	if (!proc) {
+		w->end = UNWIND_END_NO_PROC;
+		return 1;
+	}
+	if (w->depth >= VIGIL_PROFILE_MAX_DEPTH) {
+		w->end = UNWIND_END_DEPTH;
+		return 1;
+	}
+	m = find_mapping(proc, w->pc);
+	if (!m) {
+		/* Mapped since the agent read the maps (dlopen, JIT). The leaf
+		 * is where the CPU was, so it is kept; a caller is not. */
+		want(w->tgid, UNWIND_WANT_STALE);
+		if (w->depth == 0)
+			push_frame(w);
+		w->end = UNWIND_END_NO_MAPPING;
+		return 1;
+	}
+	push_frame(w);
+
+	file = m->file;
+	if (file == VIGIL_UNWIND_FILE_FP)
+		return step_fp(w);
+	f = bpf_map_lookup_elem(&unwind_files, &file);
+	if (!f || f->rows == 0)
+		return step_fp(w);
+	/* A caller's pc is a return address: look up the call instruction,
+	 * which may be the last of its function. */
+	rel = (w->depth == 1 ? w->pc : w->pc - 1) - m->bias;
+	if (rel > 0xffffffffull) {
+		w->end = UNWIND_END_NO_ROW;
+		return 1;
+	}
+	row = find_row(f, (__u32)rel);
+	if (!row) {
+		w->end = UNWIND_END_NO_ROW;
+		return 1;
+	}
+	return step_cfi(w, row);
+}
+
+/* Walks the current thread's user stack into the per-CPU walk; returns it,
+ * or NULL with key->user_end set when there is no user stack. */
+static __always_inline struct walk *
+walk_user_stack(struct bpf_perf_event_data *ctx, struct task_struct *task,
+		struct profile_key *key)
+{
+	struct pt_regs *regs;
+	struct walk *w;
+	__u32 zero = 0;
+
+	if (!task->mm) {
+		key->user_end = UNWIND_END_NO_USER;
+		return NULL;
+	}
+	w = bpf_map_lookup_elem(&walks, &zero);
+	if (!w) {
+		key->user_end = UNWIND_END_NO_USER;
+		return NULL;
+	}
+	/* cs as the whole 8-byte slot: the context allows only full-width
+	 * loads of pt_regs (the u64 `csx` view; 6.1 declares it `unsigned
+	 * long cs`, same offset). CPL 3 is user mode. */
+	if (ctx->regs.csx & 3) {
+		/* ctx fields are loaded directly: the verifier rewrites them. */
+		w->pc = ctx->regs.ip;
+		w->sp = ctx->regs.sp;
+		w->bp = ctx->regs.bp;
+	} else {
+		/* A sample in kernel mode walks from where the thread entered. */
+		regs = (struct pt_regs *)bpf_task_pt_regs(task);
+		if (!regs) {
+			key->user_end = UNWIND_END_NO_USER;
+			return NULL;
+		}
+		w->pc = BPF_CORE_READ(regs, ip);
+		w->sp = BPF_CORE_READ(regs, sp);
+		w->bp = BPF_CORE_READ(regs, bp);
+	}
+	w->bp_known = 1;
+	w->tgid = key->tgid;
+	w->depth = 0;
+	w->end = UNWIND_END_DEPTH;
+	w->hash = 0xcbf29ce484222325ull;
+
+	if (!bpf_map_lookup_elem(&unwind_procs, &w->tgid)) {
+		/* Not loaded yet: the leaf pc is real; its callers wait for
+		 * the agent to read this process's mappings. */
+		want(w->tgid, UNWIND_WANT_NEW);
+		w->stack.ips[0] = w->pc;
+		w->hash = mix(w->hash, w->pc);
+		w->depth = 1;
+		w->end = UNWIND_END_NO_PROC;
+	} else {
+		bpf_loop(VIGIL_PROFILE_MAX_DEPTH + 1, unwind_step, NULL, 0);
+	}
+	if (w->depth < VIGIL_PROFILE_MAX_DEPTH)
+		w->stack.ips[w->depth] = 0;
+	key->user_end = w->end;
+	return w;
 }
 
 SEC("perf_event")
@@ -81,7 +443,8 @@ int vigil_profile_sample(struct bpf_perf_event_data *ctx)
 	struct task_struct *task;
 	struct profile_value *v;
 	struct profile_key key = {};
-	void *counts, *stacks;
+	void *counts, *stacks, *ustacks;
+	struct walk *w;
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 buf = active_buf & 1;
 	long sid;
@@ -95,16 +458,33 @@ int vigil_profile_sample(struct bpf_perf_event_data *ctx)
 	}
 	counts = bpf_map_lookup_elem(&counts_bufs, &buf);
 	stacks = bpf_map_lookup_elem(&stack_bufs, &buf);
-	if (!counts || !stacks) {
+	ustacks = bpf_map_lookup_elem(&ustack_bufs, &buf);
+	if (!counts || !stacks || !ustacks) {
 		count(PROFILE_CTR_NO_BUFFER);
 		return 0;
 	}
 	sid = bpf_get_stackid(ctx, stacks, 0);
-	count_stack_error(sid, PROFILE_CTR_KERNEL_COLLISION);
+	if (sid == -EEXIST)
+		count(PROFILE_CTR_KERNEL_COLLISION);
+	else if (sid == -ENOMEM)
+		count(PROFILE_CTR_STACK_MAP_FULL);
 	key.kernel_stack_id = sid;
-	sid = bpf_get_stackid(ctx, stacks, BPF_F_USER_STACK);
-	count_stack_error(sid, PROFILE_CTR_USER_COLLISION);
-	key.user_stack_id = sid;
+
+	task = bpf_get_current_task_btf();
+	w = walk_user_stack(ctx, task, &key);
+	count(PROFILE_CTR_END_BASE +
+	      (key.user_end < UNWIND_END_MAX ? key.user_end : 0));
+	if (w && w->depth > 0) {
+		key.user_stack = w->hash ? w->hash : 1;
+		if (!bpf_map_lookup_elem(ustacks, &key.user_stack)) {
+			sid = bpf_map_update_elem(ustacks, &key.user_stack,
+						  &w->stack, BPF_NOEXIST);
+			if (sid && sid != -EEXIST) {
+				count(PROFILE_CTR_STACK_MAP_FULL);
+				key.user_stack = 0;
+			}
+		}
+	}
 
 	v = bpf_map_lookup_elem(counts, &key);
 	if (!v) {
@@ -116,10 +496,22 @@ int vigil_profile_sample(struct bpf_perf_event_data *ctx)
 			count(PROFILE_CTR_MAP_FULL);
 			return 0;
 		}
-		task = bpf_get_current_task_btf();
 		bpf_get_current_comm(v->comm, sizeof(v->comm));
 		BPF_CORE_READ_STR_INTO(&v->pcomm, task, group_leader, comm);
 	}
 	__sync_fetch_and_add(&v->samples, 1);
+	return 0;
+}
+
+/* exec replaces every mapping: forget the old ones at once, so the next
+ * sample asks the agent for the new (a pc of the new image could fall inside
+ * an old mapping's range and be walked with the wrong table). */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(vigil_profile_exec, struct task_struct *p, pid_t old_pid,
+	     struct linux_binprm *bprm)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	bpf_map_delete_elem(&unwind_procs, &tgid);
 	return 0;
 }

@@ -7,18 +7,29 @@
 #include <linux/types.h>
 #endif
 
+#include "unwind.h"
+
 #define VIGIL_PROFILE_COMM_LEN 16
-/* The kernel's PERF_MAX_STACK_DEPTH; stack-map values are sized for it. */
+/* The kernel's PERF_MAX_STACK_DEPTH; stack-map values are sized for it, and
+ * the user-stack walk stops there. */
 #define VIGIL_PROFILE_MAX_DEPTH 127
 
-/* One aggregate: a thread with one (user stack, kernel stack) pair. A stack
- * id < 0 is the negated errno bpf_get_stackid() returned (-EFAULT: no stack
- * of that kind, e.g. no kernel stack for a sample taken in user mode). */
+/* One aggregate: a thread with one (user stack, kernel stack) pair.
+ * kernel_stack_id < 0 is the negated errno bpf_get_stackid() returned
+ * (-EFAULT: no kernel stack, e.g. a sample taken in user mode). user_stack
+ * is the content hash keying the user-stacks map (0: none recorded), and
+ * user_end says why the walk stopped (enum unwind_end). */
 struct profile_key {
 	__u32 tgid;
 	__u32 tid;
-	__s32 user_stack_id;
 	__s32 kernel_stack_id;
+	__u32 user_end;
+	__u64 user_stack;
+};
+
+/* A user stack, innermost first; zero-terminated when shorter. */
+struct profile_user_stack {
+	__u64 ips[VIGIL_PROFILE_MAX_DEPTH];
 };
 
 struct profile_value {
@@ -32,11 +43,16 @@ enum profile_counter {
 	PROFILE_CTR_SAMPLES = 0, /* every sample the program saw */
 	PROFILE_CTR_IDLE, /* samples in the idle task (not kept) */
 	PROFILE_CTR_MAP_FULL, /* counts map full: sample dropped */
-	PROFILE_CTR_USER_COLLISION, /* user stack hash collision (-EEXIST) */
+	PROFILE_CTR_USER_COLLISION, /* unused since user stacks are hashed */
 	PROFILE_CTR_KERNEL_COLLISION, /* kernel stack hash collision (-EEXIST) */
-	PROFILE_CTR_STACK_MAP_FULL, /* stack map out of entries (-ENOMEM) */
+	PROFILE_CTR_STACK_MAP_FULL, /* a stack map out of entries */
 	PROFILE_CTR_NO_BUFFER, /* active buffer missing (cannot happen) */
-	PROFILE_CTR_MAX,
+	PROFILE_CTR_FRAMES, /* user frames walked */
+	PROFILE_CTR_CFI_FRAMES, /* ... of which stepped with a CFI row */
+	PROFILE_CTR_FP_FRAMES, /* ... of which stepped with frame pointers */
+	/* Samples by why their user stack ended: + enum unwind_end. */
+	PROFILE_CTR_END_BASE,
+	PROFILE_CTR_MAX = PROFILE_CTR_END_BASE + UNWIND_END_MAX,
 };
 
 #endif /* VIGIL_BPF_PROFILE_H */

@@ -189,12 +189,10 @@ std::string FormatStatus(const v1::StatusResponse& s) {
         &out,
         absl::StrFormat(
             "  profiler: %s at %d Hz on %d CPUs, %d samples (%d idle); not recorded: map_full %d, "
-            "stack collisions %d user / %d kernel, stack_map_full %d, store_dropped %d, "
-            "drain_failed %d\n",
+            "kernel stack collisions %d, stack_map_full %d, store_dropped %d, drain_failed %d\n",
             p.event(), p.sample_hz(), p.cpus(), p.samples(), p.loss().idle_samples(),
-            p.loss().map_full(), p.loss().user_stack_collisions(),
-            p.loss().kernel_stack_collisions(), p.loss().stack_map_full(), p.loss().store_dropped(),
-            p.loss().drain_failed()));
+            p.loss().map_full(), p.loss().kernel_stack_collisions(), p.loss().stack_map_full(),
+            p.loss().store_dropped(), p.loss().drain_failed()));
     absl::StrAppend(
         &out,
         absl::StrFormat(
@@ -203,8 +201,36 @@ std::string FormatStatus(const v1::StatusResponse& s) {
             p.symbol_cache_processes(), p.symbol_cache_evicted_exit(),
             p.symbol_cache_evicted_exec(), p.symbol_cache_evicted_capacity(),
             p.symbol_module_evictions(), p.unnamed_frames()));
+    absl::StrAppend(&out, FormatUnwinder(p.unwinder()));
   }
   if (!s.last_error().empty()) absl::StrAppend(&out, "  last error: ", s.last_error(), "\n");
+  return out;
+}
+
+std::string FormatUnwinder(const v1::UnwinderStatus& u) {
+  uint64_t ended = 0, complete = 0;
+  std::string ends;
+  for (const v1::StackEnd& e : u.stack_ends()) {
+    ended += e.samples();
+    if (e.reason() == "root" || e.reason() == "no_user_stack") {
+      complete += e.samples();
+    } else if (e.samples() > 0) {
+      absl::StrAppend(&ends, ends.empty() ? "" : ", ", e.reason(), " ", e.samples());
+    }
+  }
+  std::string out = absl::StrFormat(
+      "  unwinder: %s; %d processes, %d files with CFI (%d rows, %.1f of %.1f MiB), %d without "
+      "CFI; %d compiled in %d ms (%d failed); full: rows %d, files %d, processes %d; "
+      "mappings dropped %d\n",
+      u.mode(), u.processes(), u.files(), u.rows(), u.rows() * 8.0 / (1 << 20),
+      u.row_capacity() * 8.0 / (1 << 20), u.files_without_cfi(), u.compiled(), u.compile_ms(),
+      u.compile_failed(), u.rows_full(), u.files_full(), u.processes_full(), u.mappings_dropped());
+  absl::StrAppend(
+      &out, absl::StrFormat(
+                "  user stacks: %.1f%% complete of %d samples; frames %d (%d CFI, %d frame "
+                "pointers); truncated: %s\n",
+                ended ? 100.0 * static_cast<double>(complete) / static_cast<double>(ended) : 100.0,
+                ended, u.frames(), u.cfi_frames(), u.fp_frames(), ends.empty() ? "none" : ends));
   return out;
 }
 

@@ -26,6 +26,8 @@ std::string FormatFleetSyscalls(const v1::FleetSyscallsResponse& r, v1::SyscallG
                                 v1::SyscallSort sort, uint32_t top);
 
 std::string FormatStatus(const v1::StatusResponse& s);
+// The profiler's unwinder lines of FormatStatus.
+std::string FormatUnwinder(const v1::UnwinderStatus& u);
 
 // The vigil drops table; with explain, each row's advice under it.
 std::string FormatDrops(const v1::DropsResponse& r, bool explain);

@@ -316,23 +316,20 @@ std::string FormatHot(const v1::HotResponse& r) {
                               c.intervals(), r.samples(), r.sample_hz()));
   }
   const v1::ProfileLoss& l = r.loss();
-  if (l.map_full() + l.user_stack_collisions() + l.kernel_stack_collisions() + l.stack_map_full() +
-          l.store_dropped() >
-      0) {
+  if (l.map_full() + l.kernel_stack_collisions() + l.stack_map_full() + l.store_dropped() > 0) {
     absl::StrAppend(
         &out,
         absl::StrFormat(
-            "warning: not recorded: %d samples (map full), %d user / %d kernel stacks (collision), "
+            "warning: not recorded: %d samples (map full), %d kernel stacks (collision), "
             "%d stacks (stack map full), %d records (store cap)\n",
-            l.map_full(), l.user_stack_collisions(), l.kernel_stack_collisions(),
-            l.stack_map_full(), l.store_dropped()));
+            l.map_full(), l.kernel_stack_collisions(), l.stack_map_full(), l.store_dropped()));
   }
   if (r.samples() > 0 && r.truncated_samples() > 0) {
     absl::StrAppend(
         &out,
         absl::StrFormat(
             "note: %.1f%% of samples have user stacks that stop before an entry point "
-            "(code without frame pointers); total %% undercounts their callers\n",
+            "(see vigil status: user stacks); total %% undercounts their callers\n",
             100.0 * static_cast<double>(r.truncated_samples()) / static_cast<double>(r.samples())));
   }
   if (r.functions().empty()) {

@@ -42,7 +42,7 @@ function(vigil_bpf_skeleton name)
       -Wall -Werror -Wno-unused-function
       -I${VIGIL_VMLINUX_DIR} -I${CMAKE_SOURCE_DIR}/bpf
       -c ${src} -o ${obj}
-    DEPENDS ${src} ${CMAKE_SOURCE_DIR}/bpf/${name}.h ${CMAKE_SOURCE_DIR}/bpf/common.bpf.h ${VIGIL_VMLINUX_H}
+    DEPENDS ${src} ${CMAKE_SOURCE_DIR}/bpf/${name}.h ${CMAKE_SOURCE_DIR}/bpf/common.bpf.h ${CMAKE_SOURCE_DIR}/bpf/unwind.h ${VIGIL_VMLINUX_H}
     IMPLICIT_DEPENDS C ${src}
     COMMENT "clang -target bpf ${name}.bpf.c")
   add_custom_command(

@@ -8,7 +8,7 @@ set -euo pipefail
 build_pkgs=(
   build-essential cmake pkg-config git dpkg-dev
   clang llvm
-  libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev liblzma-dev
+  libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libzstd-dev liblzma-dev
   libbpfcc-dev
   libabsl-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libre2-dev
   libcli11-dev

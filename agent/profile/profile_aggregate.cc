@@ -15,7 +15,6 @@ ProfileLossCounts& ProfileLossCounts::operator+=(const ProfileLossCounts& o) {
   samples += o.samples;
   idle += o.idle;
   map_full += o.map_full;
-  user_collisions += o.user_collisions;
   kernel_collisions += o.kernel_collisions;
   stack_map_full += o.stack_map_full;
   no_buffer += o.no_buffer;
@@ -25,7 +24,6 @@ ProfileLossCounts& ProfileLossCounts::operator+=(const ProfileLossCounts& o) {
 
 void ProfileLossCounts::ToProto(uint64_t store_dropped, v1::ProfileLoss* out) const {
   out->set_map_full(map_full + no_buffer);
-  out->set_user_stack_collisions(user_collisions);
   out->set_kernel_stack_collisions(kernel_collisions);
   out->set_stack_map_full(stack_map_full);
   out->set_store_dropped(store_dropped);
@@ -72,25 +70,6 @@ void ProfileInterval::Seal() {
   stacks.shrink_to_fit();
   frames.shrink_to_fit();
   functions.shrink_to_fit();
-}
-
-bool IsStackRoot(const Frame& f) {
-  static constexpr const char* kRoots[] = {
-      "_start",
-      "__libc_start_main",
-      "__libc_start_call_main",
-      "__libc_start_main_impl",
-      "start_thread",
-      "clone",
-      "clone3",
-      "__clone",
-      "__clone3",
-      "__clone_internal",
-  };
-  for (const char* r : kRoots) {
-    if (f.name == r) return true;
-  }
-  return false;
 }
 
 namespace {

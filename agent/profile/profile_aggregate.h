@@ -24,7 +24,6 @@ struct ProfileLossCounts {
   uint64_t samples = 0;  // all samples the kernel program saw
   uint64_t idle = 0;
   uint64_t map_full = 0;
-  uint64_t user_collisions = 0;
   uint64_t kernel_collisions = 0;
   uint64_t stack_map_full = 0;
   uint64_t no_buffer = 0;
@@ -82,10 +81,6 @@ struct ProfileInterval {
 // The key a hot table groups frames by: the name (or module+0xoffset for an
 // unnamed frame) and the module.
 std::pair<std::string, std::string> FunctionKey(const Frame& f);
-
-// True if the outermost user frame is a process or thread entry point, i.e.
-// the frame-pointer walk reached the bottom of the stack.
-bool IsStackRoot(const Frame& outermost);
 
 struct ProfileQuery {
   uint32_t pid = 0;

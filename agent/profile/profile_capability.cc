@@ -1,6 +1,41 @@
 #include "agent/profile/profile_capability.h"
 
 namespace vigil {
+namespace {
+
+void FillUnwinder(bool cfi, const UnwindStats& u, const UnwindSampleCounts& c,
+                  v1::UnwinderStatus* out) {
+  static constexpr const char* kEndNames[UNWIND_END_MAX] = {
+      "root",   "no_user_stack", "no_process", "no_mapping",
+      "no_row", "read_fault",    "depth",      "bad_frame"};
+  out->set_mode(cfi ? "cfi" : "frame-pointers");
+  out->set_processes(u.processes);
+  out->set_files(u.files);
+  out->set_files_without_cfi(u.files_fp);
+  out->set_rows(u.rows);
+  out->set_row_capacity(u.row_capacity);
+  out->set_loads(u.loads);
+  out->set_compiled(u.compiled);
+  out->set_compile_failed(u.compile_failed);
+  out->set_compile_ms(u.compile_ns / 1000000);
+  out->set_rows_full(u.rows_full);
+  out->set_files_full(u.files_full);
+  out->set_processes_full(u.processes_full);
+  out->set_mappings_dropped(u.mappings_dropped);
+  out->set_deferred(u.deferred);
+  out->set_evicted_files(u.evicted_files);
+  out->set_frames(c.frames);
+  out->set_cfi_frames(c.cfi_frames);
+  out->set_fp_frames(c.fp_frames);
+  out->clear_stack_ends();
+  for (int i = 0; i < UNWIND_END_MAX; ++i) {
+    v1::StackEnd* e = out->add_stack_ends();
+    e->set_reason(kEndNames[i]);
+    e->set_samples(c.ends[i]);
+  }
+}
+
+}  // namespace
 
 ProfileCapability::ProfileCapability(const ProfileConfig& config, size_t store_max_records)
     : config_(config), store_max_records_(store_max_records) {}
@@ -32,6 +67,8 @@ absl::Status ProfileCapability::Collect(const IntervalSpan& span, StoreWriter& s
     status_.set_symbol_module_evictions(st.module_evictions);
     status_.set_functions_interned(st.functions);
     status_.set_functions_overflow(st.functions_overflow);
+    FillUnwinder(collector_->cfi(), collector_->unwind_stats(), collector_->unwind_counts(),
+                 status_.mutable_unwinder());
     if (iv.ok()) loss_total_ += iv->loss;
   }
   if (!iv.ok()) return iv.status();
@@ -100,7 +137,6 @@ std::vector<std::pair<std::string, uint64_t>> ProfileCapability::Losses(
   absl::MutexLock lock(&mu_);
   const ProfileLossCounts& pl = loss_total_;
   return {{"map_full", pl.map_full},
-          {"user_stack_collision", pl.user_collisions},
           {"kernel_stack_collision", pl.kernel_collisions},
           {"stack_map_full", pl.stack_map_full},
           {"no_buffer", pl.no_buffer},

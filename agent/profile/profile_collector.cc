@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/perf_event.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -73,9 +74,46 @@ std::vector<int> OnlineCpus() {
   return cpus;
 }
 
+// Deletes every key of a map nothing writes any more (stack maps have no
+// batch operations).
+template <typename Key>
+void ClearMap(int fd) {
+  Key key{}, next{};
+  std::vector<Key> all;
+  int err = bpf_map_get_next_key(fd, nullptr, &next);
+  while (err == 0) {
+    all.push_back(next);
+    key = next;
+    err = bpf_map_get_next_key(fd, &key, &next);
+  }
+  for (const Key& k : all) bpf_map_delete_elem(fd, &k);
+}
+
 }  // namespace
 
 void ProfileCollector::LinkDeleter::operator()(bpf_link* l) const { bpf_link__destroy(l); }
+
+void RowsUnmap::operator()(unwind_row* rows) const { munmap(rows, bytes); }
+
+absl::Status ProfileCollector::MapRows() {
+  const int fd = bpf_map__fd(skel_->maps.unwind_rows);
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t bytes =
+      (static_cast<size_t>(config_.unwind.max_rows) * sizeof(unwind_row) + page - 1) / page * page;
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) return ErrnoStatus(errno, "profile: mapping the unwind rows");
+  rows_ = RowsPtr(static_cast<unwind_row*>(p), RowsUnmap{bytes});
+  UnwindMaps maps;
+  maps.rows_fd = fd;
+  maps.files_fd = bpf_map__fd(skel_->maps.unwind_files);
+  maps.procs_fd = bpf_map__fd(skel_->maps.unwind_procs);
+  maps.wanted_fd = bpf_map__fd(skel_->maps.unwind_wanted);
+  maps.notify_fd = bpf_map__fd(skel_->maps.unwind_notify);
+  maps.rows = rows_.get();
+  unwind_ = std::make_unique<UnwindTables>(config_.unwind, maps);
+  unwind_->Start();
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::unique_ptr<ProfileCollector>> ProfileCollector::Create(
     const ProfileConfig& config) {
@@ -95,7 +133,23 @@ absl::StatusOr<std::unique_ptr<ProfileCollector>> ProfileCollector::Create(
       return ErrnoStatus(err, absl::StrCat("sizing map ", bpf_map__name(m)));
     }
   }
-  for (bpf_map* m : {skel->maps.stacks_a, skel->maps.stacks_b}) {
+  if (config.unwind.max_rows == 0 || config.unwind.max_files == 0 ||
+      config.unwind.max_processes == 0) {
+    return absl::InvalidArgumentError(
+        "profile: unwind max_rows, max_files and max_processes must be > 0");
+  }
+  const std::pair<bpf_map*, uint32_t> sizes[] = {
+      {skel->maps.unwind_rows, config.unwind.max_rows},
+      {skel->maps.unwind_files, config.unwind.max_files},
+      {skel->maps.unwind_procs, config.unwind.max_processes},
+  };
+  for (const auto& [m, n] : sizes) {
+    if (int err = bpf_map__set_max_entries(m, n)) {
+      return ErrnoStatus(err, absl::StrCat("sizing map ", bpf_map__name(m)));
+    }
+  }
+  for (bpf_map* m :
+       {skel->maps.stacks_a, skel->maps.stacks_b, skel->maps.ustacks_a, skel->maps.ustacks_b}) {
     if (int err = bpf_map__set_max_entries(m, config.stack_entries)) {
       return ErrnoStatus(err, absl::StrCat("sizing map ", bpf_map__name(m)));
     }
@@ -104,6 +158,7 @@ absl::StatusOr<std::unique_ptr<ProfileCollector>> ProfileCollector::Create(
     return libbpf_log.Annotate(ErrnoStatus(err, "loading profile.bpf.o"));
   }
   std::unique_ptr<ProfileCollector> c(new ProfileCollector(config, std::move(skel)));
+  if (absl::Status s = c->MapRows(); !s.ok()) return s;
   if (absl::Status s = c->AttachAllCpus(); !s.ok()) return s;
   return c;
 }
@@ -117,8 +172,13 @@ ProfileCollector::ProfileCollector(const ProfileConfig& config, SkelPtr<profile_
       values_(config.batch_size) {}
 
 // Links first (they hold the perf fds and reference the program), then the
-// skeleton: member order does this.
-ProfileCollector::~ProfileCollector() { links_.clear(); }
+// rows mapping, then the skeleton.
+ProfileCollector::~ProfileCollector() {
+  links_.clear();
+  exec_link_.reset();
+  unwind_.reset();
+  rows_.reset();
+}
 
 absl::Status ProfileCollector::AttachAllCpus() {
   LibbpfLogCapture libbpf_log;  // the attach's warnings, for its error message
@@ -154,11 +214,20 @@ absl::Status ProfileCollector::AttachAllCpus() {
     links_.emplace_back(link);
   }
   if (links_.empty()) return absl::InternalError("profile: no CPU accepted a sampling event");
+  // Without it an exec()ed process keeps its old mappings until the
+  // agent's next check: degraded, not fatal.
+  exec_link_.reset(bpf_program__attach(skel_->progs.vigil_profile_exec));
+  if (exec_link_ == nullptr) {
+    fprintf(stderr,
+            "vigild: profile: sched_process_exec not attached (%s): a process's mappings are "
+            "re-read only when a pc falls outside them\n",
+            strerror(errno));
+  }
   return absl::OkStatus();
 }
 
 std::vector<uint32_t> ProfileCollector::ProgramIds() const {
-  return LoadedProgramIds({skel_->progs.vigil_profile_sample});
+  return LoadedProgramIds({skel_->progs.vigil_profile_sample, skel_->progs.vigil_profile_exec});
 }
 
 absl::StatusOr<ProfileLossCounts> ProfileCollector::ReadCounters() {
@@ -170,10 +239,13 @@ absl::StatusOr<ProfileLossCounts> ProfileCollector::ReadCounters() {
   c.samples = sums[PROFILE_CTR_SAMPLES];
   c.idle = sums[PROFILE_CTR_IDLE];
   c.map_full = sums[PROFILE_CTR_MAP_FULL];
-  c.user_collisions = sums[PROFILE_CTR_USER_COLLISION];
   c.kernel_collisions = sums[PROFILE_CTR_KERNEL_COLLISION];
   c.stack_map_full = sums[PROFILE_CTR_STACK_MAP_FULL];
   c.no_buffer = sums[PROFILE_CTR_NO_BUFFER];
+  unwind_counts_.frames = sums[PROFILE_CTR_FRAMES];
+  unwind_counts_.cfi_frames = sums[PROFILE_CTR_CFI_FRAMES];
+  unwind_counts_.fp_frames = sums[PROFILE_CTR_FP_FRAMES];
+  for (int i = 0; i < UNWIND_END_MAX; ++i) unwind_counts_.ends[i] = sums[PROFILE_CTR_END_BASE + i];
   return c;
 }
 
@@ -192,6 +264,7 @@ absl::StatusOr<ProfileInterval> ProfileCollector::Collect() {
   active_ = next;
   const int counts_fd = bpf_map__fd(retired == 0 ? skel_->maps.counts_a : skel_->maps.counts_b);
   const int stacks_fd = bpf_map__fd(retired == 0 ? skel_->maps.stacks_a : skel_->maps.stacks_b);
+  const int ustacks_fd = bpf_map__fd(retired == 0 ? skel_->maps.ustacks_a : skel_->maps.ustacks_b);
 
   // 1. Drain the counts.
   std::vector<std::pair<profile_key, profile_value>> entries;
@@ -201,35 +274,32 @@ absl::StatusOr<ProfileInterval> ProfileCollector::Collect() {
       [&entries](const profile_key& k, const profile_value& v) { entries.emplace_back(k, v); });
   LogDrainFailure(drained, drain_failed);
 
-  // 2. Read the stacks they reference, then clear the whole stack map (it
-  // may hold stacks whose count did not fit). Stack maps have no batch ops;
-  // nothing writes this one now, so the key walk cannot race.
-  absl::flat_hash_map<int32_t, std::vector<uint64_t>> stacks;
+  // 2. Read the stacks they reference, then clear both stack maps (they may
+  // hold stacks whose count did not fit). Nothing writes them now, so the
+  // key walks cannot race.
+  absl::flat_hash_map<int32_t, std::vector<uint64_t>> kstacks;
+  absl::flat_hash_map<uint64_t, std::vector<uint64_t>> ustacks;
   std::vector<uint64_t> ips(VIGIL_PROFILE_MAX_DEPTH);
+  auto read_ips = [&ips](std::vector<uint64_t>* out) {
+    for (uint64_t ip : ips) {
+      if (ip == 0) break;
+      out->push_back(ip);
+    }
+  };
   for (const auto& [k, v] : entries) {
-    for (int32_t id : {k.user_stack_id, k.kernel_stack_id}) {
-      if (id < 0 || stacks.contains(id)) continue;
+    if (k.kernel_stack_id >= 0 && !kstacks.contains(k.kernel_stack_id)) {
       std::fill(ips.begin(), ips.end(), 0);
-      std::vector<uint64_t>& out = stacks[id];
-      if (bpf_map_lookup_elem(stacks_fd, &id, ips.data()) == 0) {
-        for (uint64_t ip : ips) {
-          if (ip == 0) break;
-          out.push_back(ip);
-        }
-      }
+      std::vector<uint64_t>& out = kstacks[k.kernel_stack_id];
+      if (bpf_map_lookup_elem(stacks_fd, &k.kernel_stack_id, ips.data()) == 0) read_ips(&out);
+    }
+    if (k.user_stack != 0 && !ustacks.contains(k.user_stack)) {
+      std::fill(ips.begin(), ips.end(), 0);
+      std::vector<uint64_t>& out = ustacks[k.user_stack];
+      if (bpf_map_lookup_elem(ustacks_fd, &k.user_stack, ips.data()) == 0) read_ips(&out);
     }
   }
-  {
-    uint32_t key = 0, next_key = 0;
-    std::vector<uint32_t> all;
-    int err = bpf_map_get_next_key(stacks_fd, nullptr, &next_key);
-    while (err == 0) {
-      all.push_back(next_key);
-      key = next_key;
-      err = bpf_map_get_next_key(stacks_fd, &key, &next_key);
-    }
-    for (uint32_t k : all) bpf_map_delete_elem(stacks_fd, &k);
-  }
+  ClearMap<uint32_t>(stacks_fd);
+  ClearMap<uint64_t>(ustacks_fd);
 
   // 3. Symbolize.
   ProfileInterval out;
@@ -243,13 +313,13 @@ absl::StatusOr<ProfileInterval> ProfileCollector::Collect() {
     kframes.clear();
     uframes.clear();
     if (k.kernel_stack_id >= 0) {
-      for (uint64_t ip : stacks[k.kernel_stack_id]) kframes.push_back(symbols_.Kernel(ip));
+      for (uint64_t ip : kstacks[k.kernel_stack_id]) kframes.push_back(symbols_.Kernel(ip));
     } else if (k.kernel_stack_id == -EEXIST || k.kernel_stack_id == -ENOMEM) {
       kframes.push_back(kKernelLost);
     }
-    if (k.user_stack_id >= 0) {
-      for (uint64_t ip : stacks[k.user_stack_id]) uframes.push_back(symbols_.User(k.tgid, ip));
-    } else if (k.user_stack_id == -EEXIST || k.user_stack_id == -ENOMEM) {
+    if (k.user_stack != 0) {
+      for (uint64_t ip : ustacks[k.user_stack]) uframes.push_back(symbols_.User(k.tgid, ip));
+    } else if (k.user_end != UNWIND_END_NO_USER) {
       uframes.push_back(kUserLost);
     }
     ProfileStackRecord r;
@@ -258,8 +328,8 @@ absl::StatusOr<ProfileInterval> ProfileCollector::Collect() {
     r.samples = v.samples;
     memcpy(r.comm, v.comm, sizeof(r.comm));
     memcpy(r.pcomm, v.pcomm, sizeof(r.pcomm));
-    r.truncated = !uframes.empty() &&
-                  (uframes.size() >= VIGIL_PROFILE_MAX_DEPTH || !IsStackRoot(*uframes.back()));
+    // The walk knows whether it reached the outermost frame.
+    r.truncated = k.user_end != UNWIND_END_ROOT && k.user_end != UNWIND_END_NO_USER;
     out.Append(r, kframes, uframes);
   }
   symbols_.EndInterval();
@@ -270,7 +340,6 @@ absl::StatusOr<ProfileInterval> ProfileCollector::Collect() {
   out.loss.samples = now->samples - last_counters_.samples;
   out.loss.idle = now->idle - last_counters_.idle;
   out.loss.map_full = now->map_full - last_counters_.map_full;
-  out.loss.user_collisions = now->user_collisions - last_counters_.user_collisions;
   out.loss.kernel_collisions = now->kernel_collisions - last_counters_.kernel_collisions;
   out.loss.stack_map_full = now->stack_map_full - last_counters_.stack_map_full;
   out.loss.no_buffer = now->no_buffer - last_counters_.no_buffer;

@@ -14,11 +14,25 @@
 #include "agent/profile/profile_aggregate.h"
 #include "agent/profile/profile_config.h"
 #include "agent/profile/symbolizer.h"
+#include "agent/profile/unwind_tables.h"
 
 struct profile_bpf;
 struct bpf_link;
 
 namespace vigil {
+
+// munmap()s the unwind rows (a mapping of a BPF map).
+struct RowsUnmap {
+  size_t bytes = 0;
+  void operator()(unwind_row* rows) const;
+};
+using RowsPtr = std::unique_ptr<unwind_row, RowsUnmap>;
+
+// Cumulative in-kernel unwinder counters (bpf/profile.h PROFILE_CTR_*).
+struct UnwindSampleCounts {
+  uint64_t frames = 0, cfi_frames = 0, fp_frames = 0;
+  uint64_t ends[UNWIND_END_MAX] = {};
+};
 
 class ProfileCollector {
  public:
@@ -32,6 +46,10 @@ class ProfileCollector {
   const std::string& event() const { return event_; }
   uint32_t cpus() const { return static_cast<uint32_t>(links_.size()); }
   SymbolCacheStats symbol_stats() const { return symbols_.stats(); }
+  UnwindStats unwind_stats() const { return unwind_->stats(); }
+  // As of the last Collect().
+  const UnwindSampleCounts& unwind_counts() const { return unwind_counts_; }
+  bool cfi() const { return config_.unwind.cfi; }
   std::vector<uint32_t> ProgramIds() const;
 
   ~ProfileCollector();
@@ -45,15 +63,20 @@ class ProfileCollector {
   using LinkPtr = std::unique_ptr<bpf_link, LinkDeleter>;
 
   ProfileCollector(const ProfileConfig& config, SkelPtr<profile_bpf> skel);
+  absl::Status MapRows();
   absl::Status AttachAllCpus();
   absl::StatusOr<ProfileLossCounts> ReadCounters();
 
   ProfileConfig config_;
   SkelPtr<profile_bpf> skel_;
   std::vector<LinkPtr> links_;  // one per CPU; each owns its perf event fd
+  LinkPtr exec_link_;           // forgets a process's mappings on exec
+  RowsPtr rows_;                // the mmapped unwind_rows map
+  std::unique_ptr<UnwindTables> unwind_;
   std::string event_;
   uint32_t active_ = 0;
   ProfileLossCounts last_counters_;
+  UnwindSampleCounts unwind_counts_;
   SymbolCache symbols_;
   std::vector<profile_key> keys_;
   std::vector<profile_value> values_;

@@ -503,7 +503,9 @@ FramePtr SymbolCache::User(uint32_t pid, uint64_t addr) {
     ++stats_.memo_resets;
   }
   FramePtr ptr = Intern(std::move(f));
-  e->memo.emplace(addr, ptr);
+  // An address outside every mapping is not remembered: the next interval
+  // re-reads the maps (a process seen mid-exec, a library mapped since).
+  if (ptr->module != kUnknownModule) e->memo.emplace(addr, ptr);
   return ptr;
 }
 

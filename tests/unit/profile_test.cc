@@ -204,9 +204,6 @@ TEST_F(ProfileMergeTest, TruncatedStacksAreCounted) {
   v1::HotResponse r;
   m.Finish(&r);
   EXPECT_EQ(r.truncated_samples(), 3u);
-  EXPECT_TRUE(IsStackRoot(Frame{"__libc_start_call_main", "/lib/libc.so.6", 0, false}));
-  EXPECT_TRUE(IsStackRoot(Frame{"start_thread", "/lib/libc.so.6", 0, false}));
-  EXPECT_FALSE(IsStackRoot(Frame{"main", "/bin/app", 0, false}));
 }
 
 TEST_F(ProfileMergeTest, InternedAndPlainFramesOfOneFunctionShareARow) {
