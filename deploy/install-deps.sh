@@ -16,9 +16,10 @@ build_pkgs=(
   libsystemd-dev libcpp-httplib-dev
   iproute2 procps
 )
-# clang-14 (clang++-14) and clang-format: the style checks in tests/style.
+# clang-14 (clang++-14) and clang-format: the style checks in tests/style;
+# libclang-rt-14-dev: libFuzzer for tests/fuzz.
 test_pkgs=(strace linux-perf bpftrace libbpf-tools openssl systemd prometheus curl golang-go chromium
-  qemu-system-x86 debootstrap e2fsprogs jq clang-14 clang-format)
+  qemu-system-x86 debootstrap e2fsprogs jq clang-14 libclang-rt-14-dev clang-format)
 
 want=("${build_pkgs[@]}")
 case "${1:-}" in
