@@ -14,29 +14,10 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "bpf/profile.skel.h"
+#include "common/unique_fd.h"
 
 namespace vigil {
 namespace {
-
-// A perf event fd until libbpf takes it over (bpf_link destroy closes it).
-class PerfFd {
- public:
-  explicit PerfFd(int fd) : fd_(fd) {}
-  ~PerfFd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  PerfFd(const PerfFd&) = delete;
-  PerfFd& operator=(const PerfFd&) = delete;
-  int get() const { return fd_; }
-  int release() {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-
- private:
-  int fd_;
-};
 
 int OpenSampler(int cpu, uint32_t type, uint64_t config, uint32_t hz) {
   perf_event_attr attr = {};
@@ -189,7 +170,7 @@ absl::Status ProfileCollector::AttachAllCpus() {
   uint32_t type = PERF_TYPE_HARDWARE;
   uint64_t cfg = PERF_COUNT_HW_CPU_CYCLES;
   {
-    PerfFd probe(OpenSampler(cpus[0], type, cfg, config_.sample_hz));
+    UniqueFd probe(OpenSampler(cpus[0], type, cfg, config_.sample_hz));
     if (probe.get() < 0) {
       type = PERF_TYPE_SOFTWARE;
       cfg = PERF_COUNT_SW_CPU_CLOCK;
@@ -197,7 +178,8 @@ absl::Status ProfileCollector::AttachAllCpus() {
   }
   event_ = type == PERF_TYPE_HARDWARE ? "cycles" : "cpu-clock";
   for (int cpu : cpus) {
-    PerfFd fd(OpenSampler(cpu, type, cfg, config_.sample_hz));
+    UniqueFd fd(  // until the bpf_link takes it
+        OpenSampler(cpu, type, cfg, config_.sample_hz));
     if (fd.get() < 0) {
       const int err = errno;
       if (err == ENODEV) continue;  // went offline since we read the list

@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/unique_fd.h"
 
 namespace vigil {
 namespace {
@@ -27,22 +28,8 @@ constexpr size_t kMaxWantedPerDrain = 4096;
 constexpr size_t kMaxPending = 4096;
 constexpr absl::Duration kPruneEvery = absl::Seconds(5);
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 bool ReadBounded(const std::string& path, size_t limit, std::string* out) {
-  Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return false;
   out->clear();
   char buf[65536];
@@ -351,7 +338,7 @@ UnwindTables::File* UnwindTables::FileFor(uint32_t tgid, const ExecMapping& m, F
   // another (replaced on disk) or was deleted.
   char path[96];
   snprintf(path, sizeof(path), "/proc/%u/map_files/%" PRIx64 "-%" PRIx64, tgid, m.start, m.end);
-  Fd fd(open(path, O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(open(path, O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return nullptr;
   struct stat st;
   if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_ino != m.inode ||
