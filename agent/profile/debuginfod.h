@@ -118,8 +118,10 @@ using FetchFn =
 // cache, bounds and timeout. libdebuginfod 0.188 takes its settings only
 // from the environment (DEBUGINFOD_URLS, _CACHE_PATH, _TIMEOUT, _MAXSIZE,
 // _MAXTIME), read at each query: this sets them, once, when called. Call it
-// while the agent is still single-threaded (capability Init).
-FetchFn NewLibdebuginfodFetch(const DebuginfodConfig& config, const std::string& urls);
+// while the agent is still single-threaded (capability Init). Fails if
+// libdebuginfod.so.1 cannot be loaded (it is dlopen()ed, not linked).
+absl::StatusOr<FetchFn> NewLibdebuginfodFetch(const DebuginfodConfig& config,
+                                              const std::string& urls);
 
 class DebuginfodFetcher {
  public:

@@ -152,6 +152,19 @@ struct LzmaStream {
 
 }  // namespace
 
+ScopedFd::~ScopedFd() {
+  if (fd_ >= 0) close(fd_);
+}
+
+ScopedFd& ScopedFd::operator=(ScopedFd&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) close(fd_);
+    fd_ = o.fd_;
+    o.fd_ = -1;
+  }
+  return *this;
+}
+
 std::string BuildIdHex(absl::string_view build_id) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;

@@ -16,6 +16,21 @@
 
 namespace vigil {
 
+// One open file descriptor, closed on destruction; move-only.
+class ScopedFd {
+ public:
+  explicit ScopedFd(int fd = -1) : fd_(fd) {}
+  ~ScopedFd();
+  ScopedFd(ScopedFd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  ScopedFd& operator=(ScopedFd&& o) noexcept;
+  ScopedFd(const ScopedFd&) = delete;
+  ScopedFd& operator=(const ScopedFd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
 struct ElfInfo {
   std::string build_id;           // NT_GNU_BUILD_ID's bytes (raw, not hex); empty if none
   bool has_symtab = false;        // a SHT_SYMTAB section (not stripped)

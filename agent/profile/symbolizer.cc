@@ -218,18 +218,16 @@ class ModuleTable {
                     DebuginfodFetcher* fetcher) {
     // O_NONBLOCK: a FIFO planted at the path must not hang the collector;
     // ReadElfInfo rejects what is not a regular file.
-    int fd = open(id_path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0) fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0) return;
-    absl::StatusOr<ElfInfo> info = ReadElfInfo(fd);
-    if (!info.ok() || info->has_symtab) {
-      close(fd);
-      return;
-    }
+    constexpr int kFlags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+    ScopedFd fd(open(id_path.c_str(), kFlags));
+    if (fd.get() < 0) fd = ScopedFd(open(path.c_str(), kFlags));
+    if (fd.get() < 0) return;
+    absl::StatusOr<ElfInfo> info = ReadElfInfo(fd.get());
+    if (!info.ok() || info->has_symtab) return;
     absl::StatusOr<size_t> mini = ReadMiniDebugInfo(
-        fd, *info, kMaxDebugdataCompressed, kMaxDebugdataInflated,
+        fd.get(), *info, kMaxDebugdataCompressed, kMaxDebugdataInflated,
         [this](const char* name, uint64_t start, uint64_t size) { Add(name, start, size); });
-    close(fd);
+    fd = ScopedFd(-1);
     // A corrupt .gnu_debugdata is ignored: the module is named as if it had
     // none.
     if (mini.ok() && *mini > 0) return;
@@ -559,13 +557,15 @@ std::unique_ptr<Symbolizer> NewBccSymbolizer(const SymbolCacheConfig& config) {
   std::unique_ptr<DebuginfodFetcher> fetcher;
   const std::string urls = EffectiveDebuginfodUrls(config.debuginfod, getenv("DEBUGINFOD_URLS"));
   if (!urls.empty()) {
-    if (absl::Status s = PrepareCacheDir(config.debuginfod.cache_dir); s.ok()) {
-      fetcher = std::make_unique<DebuginfodFetcher>(config.debuginfod,
-                                                    NewLibdebuginfodFetch(config.debuginfod, urls));
+    absl::Status s = PrepareCacheDir(config.debuginfod.cache_dir);
+    absl::StatusOr<FetchFn> fetch = s.ok() ? NewLibdebuginfodFetch(config.debuginfod, urls) : s;
+    if (fetch.ok()) {
+      fetcher = std::make_unique<DebuginfodFetcher>(config.debuginfod, *std::move(fetch));
     } else {
       // The profiler works without it: one line, and stripped modules stay
       // module+offset (vigil status shows debuginfod off).
-      fprintf(stderr, "vigild: debuginfod off: %s\n", std::string(s.message()).c_str());
+      fprintf(stderr, "vigild: debuginfod off: %s\n",
+              std::string(fetch.status().message()).c_str());
     }
   }
   return std::make_unique<BccSymbolizer>(config.max_module_bytes, std::move(fetcher));

@@ -228,7 +228,9 @@ TEST_F(DebuginfodSymbolsTest, UnknownBuildIdFailsOnceAndIsNegativeCached) {
   c.urls = server_->url();
   c.cache_dir = cache_.path() + "/neg";
   ASSERT_TRUE(PrepareCacheDir(c.cache_dir).ok());
-  DebuginfodFetcher f(c, NewLibdebuginfodFetch(c, server_->url()));
+  absl::StatusOr<FetchFn> fetch = NewLibdebuginfodFetch(c, server_->url());
+  ASSERT_TRUE(fetch.ok()) << fetch.status();
+  DebuginfodFetcher f(c, *std::move(fetch));
   const std::string missing(40, 'e');
   f.Request(missing);
   f.WaitIdle();
