@@ -3,11 +3,14 @@
 // `debuginfod -F`) serving the debug file the build split off
 // (tests/workloads/split_debug.sh). The symbolizer-level tests need no
 // privileges; the vigild test needs BPF.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -243,6 +246,62 @@ TEST_F(DebuginfodSymbolsTest, UnknownBuildIdFailsOnceAndIsNegativeCached) {
   DebuginfodFetcher::Answer a = f.Peek(build_id_);
   ASSERT_EQ(a.state, DebuginfodFetcher::State::kReady) << server_->log();
   EXPECT_EQ(BuildIdOf(a.path), build_id_);
+}
+
+TEST_F(DebuginfodSymbolsTest, AFileOverTheDownloadBoundIsRefused) {
+  DebuginfodConfig c;
+  c.cache_dir = cache_.path() + "/small";
+  c.max_download_bytes = 4096;  // the debug file is ~10 KB
+  ASSERT_LT(c.max_download_bytes, std::filesystem::file_size(DebugDir() + "/stripped_spin.debug"));
+  ASSERT_TRUE(PrepareCacheDir(c.cache_dir).ok());
+  absl::StatusOr<FetchFn> fetch = NewLibdebuginfodFetch(c, server_->url());
+  ASSERT_TRUE(fetch.ok()) << fetch.status();
+  DebuginfodFetcher f(c, *std::move(fetch));
+  f.Request(build_id_);
+  f.WaitIdle();
+  EXPECT_EQ(f.Peek(build_id_).state, DebuginfodFetcher::State::kFailed);
+  EXPECT_EQ(f.stats().failed, 1u);
+  EXPECT_EQ(f.stats().fetched, 0u);
+  // Nothing of it was kept (libdebuginfod may leave an empty miss marker).
+  for (const auto& e : std::filesystem::recursive_directory_iterator(c.cache_dir)) {
+    if (e.is_regular_file() && e.path().parent_path() != c.cache_dir) {
+      EXPECT_EQ(e.file_size(), 0u) << e.path();
+    }
+  }
+}
+
+TEST(DebuginfodTimeoutTest, AStalledServerIsAbandonedWithinTheTimeout) {
+  // A server that accepts connections (the kernel's backlog does) and never
+  // answers.
+  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(s, 0);
+  sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(s, 16), 0);
+  ASSERT_EQ(getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  test::TempDir dir;
+  DebuginfodConfig c;
+  c.cache_dir = dir.path() + "/cache";
+  c.timeout = absl::Seconds(2);
+  ASSERT_TRUE(PrepareCacheDir(c.cache_dir).ok());
+  absl::StatusOr<FetchFn> fetch =
+      NewLibdebuginfodFetch(c, absl::StrCat("http://127.0.0.1:", ntohs(addr.sin_port)));
+  ASSERT_TRUE(fetch.ok()) << fetch.status();
+  const absl::Time began = absl::Now();
+  {
+    DebuginfodFetcher f(c, *std::move(fetch));
+    f.Request(std::string(40, 'a'));
+    f.WaitIdle();
+    EXPECT_EQ(f.stats().failed, 1u);
+  }
+  const absl::Duration took = absl::Now() - began;
+  EXPECT_GE(took, absl::Seconds(1)) << "it did not wait for the server at all";
+  EXPECT_LT(took, absl::Seconds(8)) << "a 2 s timeout took " << took;
+  close(s);
+  unsetenv("DEBUGINFOD_URLS");
 }
 
 // `vigil hot` over a real agent: without debuginfod the stripped burner is
