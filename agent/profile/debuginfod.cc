@@ -161,24 +161,31 @@ absl::Status PrepareCacheDir(const std::string& dir) {
   if (dir.empty() || dir[0] != '/') {
     return absl::InvalidArgumentError(absl::StrCat("debuginfod cache \"", dir, "\": not absolute"));
   }
+  // The parents as the umask makes them; the cache itself private from the
+  // start (the umask can only take bits away from 0700).
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) {
-    return absl::PermissionDeniedError(absl::StrCat("debuginfod cache ", dir, ": ", ec.message()));
+  std::filesystem::create_directories(std::filesystem::path(dir).parent_path(), ec);
+  if (ec || (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "debuginfod cache ", dir, ": ", ec ? ec.message() : std::string(strerror(errno))));
   }
-  chmod(dir.c_str(), 0700);  // create_directories leaves the umask's mode
+  // O_NOFOLLOW, then fstat/fchmod on what was opened: a symlink planted at
+  // the path is refused, never followed (a chmod through it could reach
+  // any file).
+  ScopedFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   struct stat st;
-  if (lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+  if (fd.get() < 0 || fstat(fd.get(), &st) != 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("debuginfod cache ", dir, ": not a directory (or a symlink)"));
   }
-  // Files fetched here are parsed by a root process: nobody else may plant
-  // them.
+  // Files fetched here are parsed by a root process and trusted for names:
+  // nobody else may have planted them.
   if (st.st_uid != geteuid() || (st.st_mode & 022) != 0) {
     return absl::FailedPreconditionError(absl::StrCat("debuginfod cache ", dir,
                                                       ": must be owned by uid ", geteuid(),
                                                       " and not writable by others"));
   }
+  if ((st.st_mode & 077) != 0) fchmod(fd.get(), 0700);  // readable by others: no longer
   return absl::OkStatus();
 }
 

@@ -88,9 +88,13 @@ TEST(DebugFileCacheTest, PrepareCacheDirRefusesWhatOthersCouldWrite) {
   struct stat st;
   ASSERT_EQ(stat(d.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0700u);
-  chmod(d.c_str(), 0777);
-  // Made private again: chmod is part of preparing.
-  EXPECT_TRUE(PrepareCacheDir(d).ok());
+  chmod(d.c_str(), 0755);
+  EXPECT_TRUE(PrepareCacheDir(d).ok());  // readable by others: made private
+  ASSERT_EQ(stat(d.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  chmod(d.c_str(), 0777);  // others could have planted files: refused
+  EXPECT_FALSE(PrepareCacheDir(d).ok());
+  chmod(d.c_str(), 0700);
   fs::create_symlink(d, dir.path() + "/link");
   EXPECT_FALSE(PrepareCacheDir(dir.path() + "/link").ok());
   EXPECT_FALSE(PrepareCacheDir("relative/dir").ok());
