@@ -97,6 +97,18 @@ const std::vector<SettingInfo>& BaseSettings() {
        "4194304)"},
       {"profile-unwind-max-processes", true,
        "processes whose mappings the unwinder keeps, up to 8 KiB each (default 4096)"},
+      {"debuginfod-urls", true,
+       "debuginfod servers for stripped binaries' debug files (default: $DEBUGINFOD_URLS, else "
+       "off; \"off\": never)"},
+      {"debuginfod-cache-dir", true,
+       "where fetched debug files are kept (default /var/cache/vigil/debuginfod)"},
+      {"debuginfod-cache-max-bytes", true,
+       "bytes of fetched debug files kept on disk, oldest deleted first (default 268435456)"},
+      {"debuginfod-max-download-bytes", true,
+       "largest debug file fetched (default 134217728; at most the cache size)"},
+      {"debuginfod-timeout", true, "one fetch, connect to last byte (default 30s)"},
+      {"debuginfod-retry-after", true,
+       "a build-id that failed is not asked for again before (default 10m)"},
       {"metrics-listen", true,
        "Prometheus /metrics on HOST:PORT (default 127.0.0.1:9464; empty: off)"},
       {"metrics-max-processes", true,
@@ -144,6 +156,29 @@ absl::Status ApplySetting(absl::string_view key, absl::string_view value, AgentC
   }
   if (key == "profile-store-max-records") {
     return Count(key, value, 1000, 100000000, &c->profile_store_max_records);
+  }
+  if (key == "debuginfod-urls") {
+    if (value.empty()) return Bad(key, value, "URLs, or off");
+    c->profile.symbols.debuginfod.urls = std::string(value);
+    return absl::OkStatus();
+  }
+  if (key == "debuginfod-cache-dir") {
+    if (value.empty() || value[0] != '/') return Bad(key, value, "an absolute directory");
+    c->profile.symbols.debuginfod.cache_dir = std::string(value);
+    return absl::OkStatus();
+  }
+  if (key == "debuginfod-cache-max-bytes") {
+    return Count(key, value, 1 << 20, uint64_t{1} << 40,
+                 &c->profile.symbols.debuginfod.cache_max_bytes);
+  }
+  if (key == "debuginfod-max-download-bytes") {
+    return Count(key, value, 1 << 16, uint64_t{1} << 40,
+                 &c->profile.symbols.debuginfod.max_download_bytes);
+  }
+  if (key == "debuginfod-timeout")
+    return Duration(key, value, &c->profile.symbols.debuginfod.timeout);
+  if (key == "debuginfod-retry-after") {
+    return Duration(key, value, &c->profile.symbols.debuginfod.retry_after);
   }
   if (key == "metrics-listen") {
     c->metrics.listen = std::string(value);  // empty is valid: off
@@ -193,6 +228,12 @@ absl::Status ValidateConfig(const AgentConfig& c) {
   if (!p.ok()) return p.status();
   if (absl::Status s = ValidateListen(*p, c.listen); !s.ok()) return s;
   if (absl::Status s = ValidateSpinConfig(c.spin); !s.ok()) return s;
+  const DebuginfodConfig& d = c.profile.symbols.debuginfod;
+  if (d.max_download_bytes > d.cache_max_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("debuginfod-max-download-bytes (", d.max_download_bytes,
+                     ") must not exceed debuginfod-cache-max-bytes (", d.cache_max_bytes, ")"));
+  }
   if (!c.metrics.listen.empty()) {
     absl::StatusOr<ParsedListen> m = ParseListenAddress(c.metrics.listen);
     if (!m.ok() || m->is_unix) {

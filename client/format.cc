@@ -202,6 +202,16 @@ std::string FormatStatus(const v1::StatusResponse& s) {
             p.symbol_cache_evicted_exec(), p.symbol_cache_evicted_capacity(),
             p.symbol_module_evictions(), p.unnamed_frames()));
     absl::StrAppend(&out, FormatUnwinder(p.unwinder()));
+    const v1::DebuginfodStatus& d = p.debuginfod();
+    if (d.enabled()) {
+      absl::StrAppend(
+          &out, absl::StrFormat("  debuginfod: %d fetched, %d failed, %d negative-cache hits, %d "
+                                "queue drops; cache %d bytes, %d evicted\n",
+                                d.fetched(), d.failed(), d.negative_cache_hits(), d.queue_drops(),
+                                d.cache_bytes(), d.cache_evictions()));
+    } else {
+      absl::StrAppend(&out, "  debuginfod: off\n");
+    }
   }
   if (!s.last_error().empty()) absl::StrAppend(&out, "  last error: ", s.last_error(), "\n");
   return out;

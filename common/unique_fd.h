@@ -1,4 +1,5 @@
-// An owned file descriptor, closed on destruction unless released.
+// An owned file descriptor, closed on destruction unless released;
+// move-only.
 #pragma once
 
 #include <unistd.h>
@@ -10,6 +11,14 @@ class UniqueFd {
   explicit UniqueFd(int fd = -1) : fd_(fd) {}
   ~UniqueFd() {
     if (fd_ >= 0) close(fd_);
+  }
+  UniqueFd(UniqueFd&& o) noexcept : fd_(o.release()) {}
+  UniqueFd& operator=(UniqueFd&& o) noexcept {
+    if (this != &o) {
+      if (fd_ >= 0) close(fd_);
+      fd_ = o.release();
+    }
+    return *this;
   }
   UniqueFd(const UniqueFd&) = delete;
   UniqueFd& operator=(const UniqueFd&) = delete;

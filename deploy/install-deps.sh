@@ -9,7 +9,7 @@ build_pkgs=(
   build-essential cmake pkg-config git dpkg-dev
   clang llvm
   libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libzstd-dev liblzma-dev
-  libbpfcc-dev
+  libbpfcc-dev libdebuginfod-dev
   libabsl-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libre2-dev
   libcli11-dev
   libgtest-dev libgmock-dev
@@ -17,9 +17,12 @@ build_pkgs=(
   iproute2 procps
 )
 # clang-14 (clang++-14) and clang-format: the style checks in tests/style;
-# libclang-rt-14-dev: libFuzzer for tests/fuzz.
+# libclang-rt-14-dev: libFuzzer for tests/fuzz; debuginfod (the server) and
+# xz-utils: tests/e2e/symbols_test.cc serves a split-off debug file and
+# builds a MiniDebugInfo binary.
 test_pkgs=(strace linux-perf bpftrace libbpf-tools openssl systemd prometheus curl golang-go chromium
-  qemu-system-x86 debootstrap e2fsprogs jq clang-14 libclang-rt-14-dev clang-format)
+  qemu-system-x86 debootstrap e2fsprogs jq clang-14 libclang-rt-14-dev clang-format debuginfod
+  xz-utils)
 
 want=("${build_pkgs[@]}")
 case "${1:-}" in

@@ -43,6 +43,7 @@ int FreeLoopbackPort() {
 std::string ProfileWorkloadPath() { return VIGIL_TEST_PROFILE_WORKLOAD; }
 std::string ProfileLibPath() { return VIGIL_TEST_PROFILE_LIB; }
 std::string SpinWorkloadPath() { return VIGIL_TEST_SPIN_WORKLOAD; }
+std::string StrippedSpinDir() { return VIGIL_TEST_SPLIT_DIR; }
 
 CommandResult RunCommand(const std::vector<std::string>& argv, absl::Duration timeout) {
   CommandResult r;

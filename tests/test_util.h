@@ -94,5 +94,8 @@ std::string SourceDir();
 std::string ProfileWorkloadPath();
 std::string ProfileLibPath();
 std::string SpinWorkloadPath();
+// tests/workloads/split_debug.sh's output: stripped, srv/stripped_spin.debug,
+// minidebuginfo.
+std::string StrippedSpinDir();
 
 }  // namespace vigil::test

@@ -69,6 +69,14 @@ absl::Status ProfileCapability::Collect(const IntervalSpan& span, StoreWriter& s
     status_.set_functions_overflow(st.functions_overflow);
     FillUnwinder(collector_->cfi(), collector_->unwind_stats(), collector_->unwind_counts(),
                  status_.mutable_unwinder());
+    v1::DebuginfodStatus* d = status_.mutable_debuginfod();
+    d->set_enabled(st.debuginfod.enabled);
+    d->set_fetched(st.debuginfod.fetched);
+    d->set_failed(st.debuginfod.failed);
+    d->set_negative_cache_hits(st.debuginfod.negative_hits);
+    d->set_queue_drops(st.debuginfod.queue_drops);
+    d->set_cache_bytes(st.debuginfod.cache_bytes);
+    d->set_cache_evictions(st.debuginfod.cache_evictions);
     if (iv.ok()) loss_total_ += iv->loss;
   }
   if (!iv.ok()) return iv.status();
@@ -152,6 +160,25 @@ void ProfileCapability::RenderMetrics(const StoreView&, Exposition* e) const {
   e->Sample("vigil_profile_samples_total", {{"cpu_state", "busy"}},
             static_cast<double>(pl.samples - std::min(pl.samples, pl.idle)));
   e->Sample("vigil_profile_samples_total", {{"cpu_state", "idle"}}, static_cast<double>(pl.idle));
+  const v1::DebuginfodStatus& d = status_.debuginfod();
+  if (!d.enabled()) return;
+  e->Family("vigil_debuginfod_fetches_total", "counter",
+            "Debug files of stripped modules asked of debuginfod servers, by result.");
+  e->Sample("vigil_debuginfod_fetches_total", {{"result", "fetched"}},
+            static_cast<double>(d.fetched()));
+  e->Sample("vigil_debuginfod_fetches_total", {{"result", "failed"}},
+            static_cast<double>(d.failed()));
+  e->Family("vigil_debuginfod_requests_not_sent_total", "counter",
+            "debuginfod requests not sent: refused by the negative cache, or the queue was full.");
+  e->Sample("vigil_debuginfod_requests_not_sent_total", {{"reason", "negative_cache"}},
+            static_cast<double>(d.negative_cache_hits()));
+  e->Sample("vigil_debuginfod_requests_not_sent_total", {{"reason", "queue_full"}},
+            static_cast<double>(d.queue_drops()));
+  e->Family("vigil_debuginfod_cache_bytes", "gauge", "Bytes of fetched debug files on disk.");
+  e->Sample("vigil_debuginfod_cache_bytes", {}, static_cast<double>(d.cache_bytes()));
+  e->Family("vigil_debuginfod_cache_evictions_total", "counter",
+            "Fetched debug files deleted to keep the cache within its byte bound.");
+  e->Sample("vigil_debuginfod_cache_evictions_total", {}, static_cast<double>(d.cache_evictions()));
 }
 
 }  // namespace vigil

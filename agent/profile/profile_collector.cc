@@ -147,8 +147,7 @@ absl::StatusOr<std::unique_ptr<ProfileCollector>> ProfileCollector::Create(
 ProfileCollector::ProfileCollector(const ProfileConfig& config, SkelPtr<profile_bpf> skel)
     : config_(config),
       skel_(std::move(skel)),
-      symbols_(NewBccSymbolizer(config.symbols.max_module_bytes), NewProcProcessInfo(),
-               config.symbols),
+      symbols_(NewBccSymbolizer(config.symbols), NewProcProcessInfo(), config.symbols),
       keys_(config.batch_size),
       values_(config.batch_size) {}
 

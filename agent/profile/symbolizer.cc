@@ -3,7 +3,9 @@
 #include <bcc/bcc_elf.h>
 #include <bcc/bcc_syms.h>
 #include <cxxabi.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -11,6 +13,7 @@
 #include <deque>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <utility>
 #include <vector>
@@ -18,6 +21,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "agent/profile/elf_info.h"
 
 namespace vigil {
 
@@ -133,18 +137,23 @@ class ModuleTable {
     uint64_t vaddr, memsz, offset;
   };
 
-  static std::shared_ptr<ModuleTable> Load(const std::string& path, bool vdso) {
+  // path: how bcc opens the file (its directory matters for debuglink
+  // lookups); id_path: the very file mapped (/proc/PID/map_files/...), read
+  // for the build-id and MiniDebugInfo, falling back to path.
+  static std::shared_ptr<ModuleTable> Load(const std::string& path, const std::string& id_path,
+                                           bool vdso, DebuginfodFetcher* fetcher) {
     auto t = std::make_shared<ModuleTable>();
     bcc_symbol_option opt = {};
     opt.use_debug_file = 1;
     opt.check_debug_file_crc = 1;
     opt.lazy_symbolize = 0;
-    opt.use_symbol_type = (1 << 2) | (1 << 10);  // STT_FUNC | STT_GNU_IFUNC
+    opt.use_symbol_type = kFuncTypes;
     if (vdso) {
       bcc_elf_foreach_vdso_sym(&ModuleTable::AddSym, t.get());
     } else {
       bcc_elf_foreach_sym(path.c_str(), &ModuleTable::AddSym, &opt, t.get());
       bcc_elf_foreach_load_section(path.c_str(), &ModuleTable::AddSegment, t.get());
+      t->LoadStripped(path, id_path, fetcher);
     }
     std::sort(t->syms_.begin(), t->syms_.end(),
               [](const Sym& a, const Sym& b) { return a.start < b.start; });
@@ -152,6 +161,9 @@ class ModuleTable {
     t->names_.shrink_to_fit();
     return t;
   }
+
+  // Set while the module waits for a debug file from debuginfod.
+  const std::string& awaiting_build_id() const { return awaiting_build_id_; }
 
   // Maps a file offset to the ELF virtual address symbols use.
   bool FileOffsetToVaddr(uint64_t off, uint64_t* vaddr) const {
@@ -190,12 +202,74 @@ class ModuleTable {
     uint32_t name;  // offset into names_
   };
   static int AddSym(const char* name, uint64_t start, uint64_t size, void* p) {
-    auto* t = static_cast<ModuleTable*>(p);
-    t->syms_.push_back(Sym{start, size, static_cast<uint32_t>(t->names_.size())});
-    t->names_.append(name);
-    t->names_.push_back('\0');
+    static_cast<ModuleTable*>(p)->Add(name, start, size);
     return 0;
   }
+  static constexpr int kFuncTypes = (1 << 2) | (1 << 10);  // STT_FUNC | STT_GNU_IFUNC
+  // Bounds on MiniDebugInfo: Fedora's .gnu_debugdata is tens of KiB
+  // compressed and a few hundred KiB inflated, even for large programs.
+  static constexpr size_t kMaxDebugdataCompressed = 8 << 20;
+  static constexpr size_t kMaxDebugdataInflated = 64 << 20;
+
+  // For a file without .symtab: its MiniDebugInfo symbols, else (unless a
+  // local debug file served bcc) a debug file from debuginfod if one was
+  // fetched, else a request for one.
+  void LoadStripped(const std::string& path, const std::string& id_path,
+                    DebuginfodFetcher* fetcher) {
+    // O_NONBLOCK: a FIFO planted at the path must not hang the collector;
+    // ReadElfInfo rejects what is not a regular file.
+    constexpr int kFlags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+    UniqueFd fd(open(id_path.c_str(), kFlags));
+    if (fd.get() < 0) fd = UniqueFd(open(path.c_str(), kFlags));
+    if (fd.get() < 0) return;
+    absl::StatusOr<ElfInfo> info = ReadElfInfo(fd.get());
+    if (!info.ok() || info->has_symtab) return;
+    absl::StatusOr<size_t> mini = ReadMiniDebugInfo(
+        fd.get(), *info, kMaxDebugdataCompressed, kMaxDebugdataInflated,
+        [this](const char* name, uint64_t start, uint64_t size) { Add(name, start, size); });
+    fd = UniqueFd(-1);
+    // A corrupt .gnu_debugdata is ignored: the module is named as if it had
+    // none.
+    if (mini.ok() && *mini > 0) return;
+    if (fetcher == nullptr || info->build_id.empty() || HasLocalDebugFile(*info, path)) return;
+    const std::string id = BuildIdHex(info->build_id);
+    DebuginfodFetcher::Answer a = fetcher->Request(id);
+    if (a.state == DebuginfodFetcher::State::kReady) {
+      bcc_symbol_option opt = {};
+      opt.use_debug_file = 0;
+      opt.lazy_symbolize = 0;
+      opt.use_symbol_type = kFuncTypes;
+      bcc_elf_foreach_sym(a.path.c_str(), &ModuleTable::AddSym, &opt, this);
+      return;
+    }
+    awaiting_build_id_ = id;
+  }
+
+  // Whether bcc found (or could have found) a debug file on this host: the
+  // places it looks, by build-id and by .gnu_debuglink.
+  static bool HasLocalDebugFile(const ElfInfo& info, const std::string& path) {
+    const std::string hex = BuildIdHex(info.build_id);
+    std::vector<std::string> candidates = {
+        absl::StrFormat("/usr/lib/debug/.build-id/%s/%s.debug", hex.substr(0, 2), hex.substr(2))};
+    if (!info.debuglink.empty()) {
+      const std::string dir = path.substr(0, path.rfind('/') + 1);
+      candidates.push_back(dir + info.debuglink);
+      candidates.push_back(dir + ".debug/" + info.debuglink);
+      candidates.push_back("/usr/lib/debug" + dir + info.debuglink);
+    }
+    for (const std::string& c : candidates) {
+      struct stat st;
+      if (c != path && stat(c.c_str(), &st) == 0 && S_ISREG(st.st_mode)) return true;
+    }
+    return false;
+  }
+
+  void Add(const char* name, uint64_t start, uint64_t size) {
+    syms_.push_back(Sym{start, size, static_cast<uint32_t>(names_.size())});
+    names_.append(name);
+    names_.push_back('\0');
+  }
+
   static int AddSegment(uint64_t vaddr, uint64_t memsz, uint64_t offset, void* p) {
     static_cast<ModuleTable*>(p)->segments_.push_back(Segment{vaddr, memsz, offset});
     return 0;
@@ -204,6 +278,7 @@ class ModuleTable {
   std::vector<Sym> syms_;
   std::string names_;
   std::vector<Segment> segments_;
+  std::string awaiting_build_id_;
 };
 
 std::string Demangle(const char* name) {
@@ -220,13 +295,18 @@ std::string Demangle(const char* name) {
 // needed again. Processes hold keys, not tables, so eviction frees memory.
 class ModuleCache {
  public:
-  explicit ModuleCache(size_t max_bytes) : max_bytes_(max_bytes) {}
+  ModuleCache(size_t max_bytes, DebuginfodFetcher* fetcher)
+      : max_bytes_(max_bytes), fetcher_(fetcher) {}
   std::shared_ptr<ModuleTable> Get(uint64_t dev, uint64_t ino, const std::string& open_path,
-                                   bool vdso) {
+                                   const std::string& id_path, bool vdso) {
     const auto key = std::make_pair(dev, ino);
     auto it = tables_.find(key);
     if (it != tables_.end()) return it->second;
-    std::shared_ptr<ModuleTable> t = ModuleTable::Load(open_path, vdso);
+    std::shared_ptr<ModuleTable> t = ModuleTable::Load(open_path, id_path, vdso, fetcher_);
+    if (!t->awaiting_build_id().empty()) {
+      awaiting_.insert(key);
+      next_poll_ = absl::InfinitePast();
+    }
     bytes_ += t->bytes();
     while (bytes_ > max_bytes_ && !order_.empty()) {
       auto old = tables_.find(order_.front());
@@ -241,8 +321,54 @@ class ModuleCache {
   }
   uint64_t evictions() const { return evictions_; }
 
+  // Drops the tables whose debug file has arrived (the next Get re-reads
+  // them, with it), and asks again for those whose retry time has come.
+  // Cheap when nothing changed: no fetch finished and no retry is due.
+  bool Poll() {
+    if (fetcher_ == nullptr || awaiting_.empty()) return false;
+    const uint64_t gen = fetcher_->generation();
+    const absl::Time now = absl::Now();
+    if (gen == seen_generation_ && now < next_poll_) return false;
+    seen_generation_ = gen;
+    next_poll_ = absl::InfiniteFuture();
+    bool changed = false;
+    for (auto it = awaiting_.begin(); it != awaiting_.end();) {
+      auto t = tables_.find(*it);
+      if (t == tables_.end()) {  // evicted meanwhile: asks again when re-read
+        awaiting_.erase(it++);
+        continue;
+      }
+      const std::string& id = t->second->awaiting_build_id();
+      DebuginfodFetcher::Answer a = fetcher_->Peek(id);
+      if (a.state == DebuginfodFetcher::State::kUnknown) a = fetcher_->Request(id);
+      if (a.state == DebuginfodFetcher::State::kReady) {
+        Drop(*it);
+        awaiting_.erase(it++);
+        changed = true;
+        continue;
+      }
+      if (a.state == DebuginfodFetcher::State::kFailed)
+        next_poll_ = std::min(next_poll_, a.retry_at);
+      if (a.state == DebuginfodFetcher::State::kUnknown) next_poll_ = now;  // queue was full
+      ++it;
+    }
+    return changed;
+  }
+
  private:
+  void Drop(const std::pair<uint64_t, uint64_t>& key) {
+    auto t = tables_.find(key);
+    if (t == tables_.end()) return;
+    bytes_ -= t->second->bytes();
+    tables_.erase(t);
+    order_.erase(std::find(order_.begin(), order_.end(), key));
+  }
+
   size_t max_bytes_;
+  DebuginfodFetcher* fetcher_;  // null: no debuginfod
+  std::set<std::pair<uint64_t, uint64_t>> awaiting_;
+  uint64_t seen_generation_ = 0;
+  absl::Time next_poll_ = absl::InfinitePast();
   size_t bytes_ = 0;
   uint64_t evictions_ = 0;
   std::map<std::pair<uint64_t, uint64_t>, std::shared_ptr<ModuleTable>> tables_;
@@ -304,8 +430,12 @@ class ElfProcessSymbols final : public ProcessSymbols {
         struct stat st;
         if (!vdso && stat(m.open_path.c_str(), &st) != 0) m.open_path = m.path;
       }
+      // The mapped file itself, even if the path now names another (it
+      // was replaced, or is a link someone swapped): for the build-id.
+      const std::string id_path =
+          vdso ? "" : absl::StrFormat("/proc/%u/map_files/%x-%x", pid_, m.start, m.end);
       std::shared_ptr<ModuleTable> table =
-          modules_->Get(vdso ? ~0ull : m.dev, vdso ? 0 : m.ino, m.open_path, vdso);
+          modules_->Get(vdso ? ~0ull : m.dev, vdso ? 0 : m.ino, m.open_path, id_path, vdso);
       uint64_t vaddr = 0, sym_off = 0;
       if (vdso) {
         vaddr = addr - m.start;
@@ -374,8 +504,13 @@ class ElfProcessSymbols final : public ProcessSymbols {
 
 class BccSymbolizer final : public Symbolizer {
  public:
-  explicit BccSymbolizer(size_t max_module_bytes) : modules_(max_module_bytes) {}
+  BccSymbolizer(size_t max_module_bytes, std::unique_ptr<DebuginfodFetcher> fetcher)
+      : fetcher_(std::move(fetcher)), modules_(max_module_bytes, fetcher_.get()) {}
   uint64_t module_evictions() const override { return modules_.evictions(); }
+  bool Poll() override { return modules_.Poll(); }
+  DebuginfodStats debuginfod_stats() const override {
+    return fetcher_ != nullptr ? fetcher_->stats() : DebuginfodStats{};
+  }
   std::unique_ptr<ProcessSymbols> OpenProcess(uint32_t pid) override {
     return std::make_unique<ElfProcessSymbols>(pid, &modules_);
   }
@@ -384,6 +519,7 @@ class BccSymbolizer final : public Symbolizer {
   Frame ResolveKernel(uint64_t addr) override { return kernel_.Resolve(addr); }
 
  private:
+  std::unique_ptr<DebuginfodFetcher> fetcher_;  // before modules_, which points to it
   ModuleCache modules_;
   KernelSymbols kernel_;
 };
@@ -414,7 +550,25 @@ class ProcProcessInfo final : public ProcessInfo {
 }  // namespace
 
 std::unique_ptr<Symbolizer> NewBccSymbolizer(size_t max_module_bytes) {
-  return std::make_unique<BccSymbolizer>(max_module_bytes);
+  return std::make_unique<BccSymbolizer>(max_module_bytes, nullptr);
+}
+
+std::unique_ptr<Symbolizer> NewBccSymbolizer(const SymbolCacheConfig& config) {
+  std::unique_ptr<DebuginfodFetcher> fetcher;
+  const std::string urls = EffectiveDebuginfodUrls(config.debuginfod, getenv("DEBUGINFOD_URLS"));
+  if (!urls.empty()) {
+    absl::Status s = PrepareCacheDir(config.debuginfod.cache_dir);
+    absl::StatusOr<FetchFn> fetch = s.ok() ? NewLibdebuginfodFetch(config.debuginfod, urls) : s;
+    if (fetch.ok()) {
+      fetcher = std::make_unique<DebuginfodFetcher>(config.debuginfod, *std::move(fetch));
+    } else {
+      // The profiler works without it: one line, and stripped modules stay
+      // module+offset (vigil status shows debuginfod off).
+      fprintf(stderr, "vigild: debuginfod off: %s\n",
+              std::string(fetch.status().message()).c_str());
+    }
+  }
+  return std::make_unique<BccSymbolizer>(config.max_module_bytes, std::move(fetcher));
 }
 std::unique_ptr<ProcessInfo> NewProcProcessInfo() { return std::make_unique<ProcProcessInfo>(); }
 
@@ -423,10 +577,23 @@ SymbolCache::SymbolCache(std::unique_ptr<Symbolizer> backend, std::unique_ptr<Pr
     : backend_(std::move(backend)), info_(std::move(info)), config_(config) {}
 
 void SymbolCache::BeginInterval() {
+  if (backend_->Poll()) ForgetUnnamed();
   checked_this_interval_.clear();
   for (auto& [pid, e] : procs_) {
     e->reloaded_this_interval = false;
     e->seen_this_interval = false;
+  }
+}
+
+void SymbolCache::ForgetUnnamed() {
+  for (auto& [pid, e] : procs_) {
+    for (auto it = e->memo.begin(); it != e->memo.end();) {
+      if (!it->second->named()) {
+        e->memo.erase(it++);
+      } else {
+        ++it;
+      }
+    }
   }
 }
 
@@ -569,6 +736,7 @@ SymbolCacheStats SymbolCache::stats() const {
   SymbolCacheStats s = stats_;
   s.processes = procs_.size();
   s.module_evictions = backend_->module_evictions();
+  s.debuginfod = backend_->debuginfod_stats();
   s.functions = fn_reps_.size();
   return s;
 }

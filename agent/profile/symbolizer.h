@@ -15,6 +15,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
+#include "agent/profile/debuginfod.h"
 #include "agent/profile/frame.h"
 
 namespace vigil {
@@ -39,13 +40,25 @@ class Symbolizer {
   virtual Frame ResolveKernel(uint64_t addr) = 0;
   // Module symbol tables dropped to stay within the memory bound.
   virtual uint64_t module_evictions() const { return 0; }
+  // Takes up debug files fetched (debuginfod) since the last call. True if
+  // a module's symbols changed: frames resolved unnamed before may have
+  // names now.
+  virtual bool Poll() { return false; }
+  virtual DebuginfodStats debuginfod_stats() const { return {}; }
 };
+
+struct SymbolCacheConfig;
 
 // bcc's ELF layer for user code (symbols of PIE executables and shared
 // libraries, debug files in /usr/lib/debug by build-id or .gnu_debuglink, the
 // vDSO) with /proc/PID/maps and /tmp/perf-PID.map (JIT) read here; a
 // compact /proc/kallsyms table for the kernel. C++ names demangled. Module symbol tables
-// are shared by every process mapping the same file.
+// are shared by every process mapping the same file. Stripped modules are
+// named from their MiniDebugInfo (.gnu_debugdata), else from a debug file
+// fetched from debuginfod when config.debuginfod (or $DEBUGINFOD_URLS)
+// names servers.
+std::unique_ptr<Symbolizer> NewBccSymbolizer(const SymbolCacheConfig& config);
+// As above without debuginfod.
 std::unique_ptr<Symbolizer> NewBccSymbolizer(size_t max_module_bytes);
 
 // What identifies a process across pid reuse, and notices exec.
@@ -75,6 +88,8 @@ struct SymbolCacheConfig {
   // Distinct (function, module) pairs given ids for fast merging; frames
   // beyond it merge by name instead (slower, still correct) and are counted.
   uint32_t max_functions = 200000;
+  // Debug files of stripped modules from debuginfod servers.
+  DebuginfodConfig debuginfod;
 };
 
 struct SymbolCacheStats {
@@ -87,6 +102,7 @@ struct SymbolCacheStats {
   uint64_t module_evictions = 0;    // module symbol tables dropped (bytes cap)
   uint64_t functions = 0;           // function ids handed out
   uint64_t functions_overflow = 0;  // frames left without an id (table full)
+  DebuginfodStats debuginfod;
 };
 
 // Caching layer: one ProcessSymbols per (pid, start time), a memo of resolved
@@ -122,6 +138,8 @@ class SymbolCache {
   // Sets f->fn_id from the function table (adding the function if there is
   // room) and wraps it for sharing.
   FramePtr Intern(Frame f);
+  // Drops memoized unnamed frames, so they are resolved again.
+  void ForgetUnnamed();
 
   std::unique_ptr<Symbolizer> backend_;
   std::unique_ptr<ProcessInfo> info_;

@@ -52,6 +52,32 @@ TEST(SettingsTest, EveryAdvertisedSettingIsAccepted) {
   }
 }
 
+TEST(SettingsTest, DebuginfodKeysReachTheSymbolizerConfig) {
+  AgentConfig c;
+  ASSERT_TRUE(ApplyConfigText("debuginfod-urls = http://a:8002 http://b:8002\n"
+                              "debuginfod-cache-dir = /tmp/dbg\n"
+                              "debuginfod-cache-max-bytes = 10485760\n"
+                              "debuginfod-max-download-bytes = 1048576\n"
+                              "debuginfod-timeout = 5s\n"
+                              "debuginfod-retry-after = 1m\n",
+                              "f", &c)
+                  .ok());
+  const DebuginfodConfig& d = c.profile.symbols.debuginfod;
+  EXPECT_EQ(d.urls, "http://a:8002 http://b:8002");
+  EXPECT_EQ(d.cache_dir, "/tmp/dbg");
+  EXPECT_EQ(d.cache_max_bytes, 10485760u);
+  EXPECT_EQ(d.max_download_bytes, 1048576u);
+  EXPECT_EQ(d.timeout, absl::Seconds(5));
+  EXPECT_EQ(d.retry_after, absl::Minutes(1));
+  EXPECT_TRUE(ValidateConfig(c).ok());
+  // One file larger than the whole cache could never be kept.
+  c.profile.symbols.debuginfod.max_download_bytes = 20 << 20;
+  EXPECT_FALSE(ValidateConfig(c).ok());
+  EXPECT_FALSE(ApplySetting("debuginfod-cache-dir", "relative", &c).ok());
+  EXPECT_FALSE(ApplySetting("debuginfod-cache-max-bytes", "12", &c).ok());
+  EXPECT_FALSE(ApplySetting("debuginfod-urls", "", &c).ok());
+}
+
 TEST(SettingsTest, ValidateCatchesCrossFieldMistakes) {
   AgentConfig c;
   c.interval = absl::Seconds(10);
