@@ -94,7 +94,7 @@ const std::vector<SettingInfo>& BaseSettings() {
        "a file has none (default cfi); fp: frame pointers everywhere"},
       {"profile-unwind-max-rows", true,
        "unwind table rows across all files, 8 bytes of locked kernel memory each (default "
-       "4194304)"},
+       "2097152)"},
       {"profile-unwind-max-processes", true,
        "processes whose mappings the unwinder keeps, up to 8 KiB each (default 4096)"},
       {"debuginfod-urls", true,

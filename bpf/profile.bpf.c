@@ -504,8 +504,8 @@ int vigil_profile_sample(struct bpf_perf_event_data *ctx)
 }
 
 /* exec replaces every mapping: forget the old ones at once, so the next
- * sample asks the agent for the new (a pc of the new image could fall inside
- * an old mapping's range and be walked with the wrong table). */
+ * sample does not walk the new image with the old tables, and ask the agent
+ * for the new ones now, before the process's first sample needs them. */
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(vigil_profile_exec, struct task_struct *p, pid_t old_pid,
 	     struct linux_binprm *bprm)
@@ -513,5 +513,27 @@ int BPF_PROG(vigil_profile_exec, struct task_struct *p, pid_t old_pid,
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
 	bpf_map_delete_elem(&unwind_procs, &tgid);
+	want(tgid, UNWIND_WANT_NEW);
+	return 0;
+}
+
+/* A forked process starts with its parent's mappings: it can be unwound
+ * from its first sample with a copy of its parent's, while the agent reads
+ * its own (it learns of the child through the request). Threads share
+ * their process's entry and need nothing. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(vigil_profile_fork, struct task_struct *parent,
+	     struct task_struct *child)
+{
+	__u32 ptgid = parent->tgid, ctgid = child->tgid;
+	struct unwind_proc *pp;
+
+	if (ptgid == ctgid)
+		return 0;
+	pp = bpf_map_lookup_elem(&unwind_procs, &ptgid);
+	if (!pp)
+		return 0;
+	if (bpf_map_update_elem(&unwind_procs, &ctgid, pp, BPF_NOEXIST) == 0)
+		want(ctgid, UNWIND_WANT_NEW);
 	return 0;
 }

@@ -156,6 +156,7 @@ ProfileCollector::ProfileCollector(const ProfileConfig& config, SkelPtr<profile_
 ProfileCollector::~ProfileCollector() {
   links_.clear();
   exec_link_.reset();
+  fork_link_.reset();
   unwind_.reset();
   rows_.reset();
 }
@@ -195,8 +196,9 @@ absl::Status ProfileCollector::AttachAllCpus() {
     links_.emplace_back(link);
   }
   if (links_.empty()) return absl::InternalError("profile: no CPU accepted a sampling event");
-  // Without it an exec()ed process keeps its old mappings until the
-  // agent's next check: degraded, not fatal.
+  // Without these a new process's first samples stop at the leaf, and an
+  // exec()ed one keeps its old mappings until a pc falls outside them:
+  // degraded, not fatal.
   exec_link_.reset(bpf_program__attach(skel_->progs.vigil_profile_exec));
   if (exec_link_ == nullptr) {
     fprintf(stderr,
@@ -204,11 +206,19 @@ absl::Status ProfileCollector::AttachAllCpus() {
             "re-read only when a pc falls outside them\n",
             strerror(errno));
   }
+  fork_link_.reset(bpf_program__attach(skel_->progs.vigil_profile_fork));
+  if (fork_link_ == nullptr) {
+    fprintf(stderr,
+            "vigild: profile: sched_process_fork not attached (%s): a new process's first "
+            "samples keep only their leaf frame\n",
+            strerror(errno));
+  }
   return absl::OkStatus();
 }
 
 std::vector<uint32_t> ProfileCollector::ProgramIds() const {
-  return LoadedProgramIds({skel_->progs.vigil_profile_sample, skel_->progs.vigil_profile_exec});
+  return LoadedProgramIds({skel_->progs.vigil_profile_sample, skel_->progs.vigil_profile_exec,
+                           skel_->progs.vigil_profile_fork});
 }
 
 absl::StatusOr<ProfileLossCounts> ProfileCollector::ReadCounters() {

@@ -71,6 +71,7 @@ class ProfileCollector {
   SkelPtr<profile_bpf> skel_;
   std::vector<LinkPtr> links_;  // one per CPU; each owns its perf event fd
   LinkPtr exec_link_;           // forgets a process's mappings on exec
+  LinkPtr fork_link_;           // gives a child its parent's mappings
   RowsPtr rows_;                // the mmapped unwind_rows map
   std::unique_ptr<UnwindTables> unwind_;
   std::string event_;

@@ -432,9 +432,11 @@ bool UnwindTables::EvictOneIdle() {
 }
 
 void UnwindTables::Drop(uint32_t tgid) {
+  // Also when we never loaded it: the fork hook copies a parent's entry
+  // for a child the agent has not read yet.
+  bpf_map_delete_elem(maps_.procs_fd, &tgid);
   auto it = procs_.find(tgid);
   if (it == procs_.end()) return;
-  bpf_map_delete_elem(maps_.procs_fd, &tgid);
   for (const FileKey& k : it->second.files) Unref(k);
   procs_.erase(it);
 }
@@ -444,6 +446,17 @@ void UnwindTables::Prune() {
   std::vector<uint32_t> gone;
   for (const auto& [tgid, p] : procs_) {
     if (StartTime(tgid) != p.start_time) gone.push_back(tgid);
+  }
+  // Entries the fork hook made for children whose request was lost (the
+  // request map is an LRU) and that exited before the agent read them.
+  uint32_t key = 0, next = 0;
+  int err = bpf_map_get_next_key(maps_.procs_fd, nullptr, &next);
+  for (uint32_t n = 0; err == 0 && n < config_.max_processes; ++n) {
+    if (!procs_.contains(next) && !pending_set_.contains(next) && StartTime(next) == 0) {
+      gone.push_back(next);
+    }
+    key = next;
+    err = bpf_map_get_next_key(maps_.procs_fd, &key, &next);
   }
   for (uint32_t tgid : gone) Drop(tgid);
   const absl::Time now = absl::Now();

@@ -42,7 +42,7 @@ struct UnwindConfig {
   // mode, and what a kernel without bpf_loop gets).
   bool cfi = true;
   // Rows of all files together (8 bytes each, locked kernel memory).
-  uint32_t max_rows = 4u << 20;
+  uint32_t max_rows = 2u << 20;
   // Rows one file may have; a bigger file is walked with frame pointers.
   uint32_t max_file_rows = 1u << 20;
   // Distinct files with tables, and processes with mappings loaded.

@@ -93,7 +93,7 @@ TEST_F(ProfileBpfTest, DestroyDetachesEverything) {
     auto c = ProfileCollector::Create(ProfileConfig{});
     ASSERT_TRUE(c.ok()) << c.status();
     ids = (*c)->ProgramIds();
-    ASSERT_EQ(ids.size(), 2u);  // the sampler and the exec hook
+    ASSERT_EQ(ids.size(), 3u);  // the sampler, the exec and fork hooks
   }
   for (uint32_t id : ids) {
     int fd = -1;
