@@ -177,6 +177,13 @@ int ScopedVigild::Stop() {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+std::string ScopedVigild::CurrentLog() const {
+  std::ifstream f(log_path_);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
 ScopedVigild::~ScopedVigild() { Stop(); }
 
 }  // namespace vigil::test

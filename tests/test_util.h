@@ -70,6 +70,8 @@ class ScopedVigild {
   bool ok() const { return pid_ > 0 && ready_; }
   const std::string& agent() const { return agent_; }  // "unix:/..."
   const std::string& log() const { return log_; }
+  // The log as it is now, while the agent runs.
+  std::string CurrentLog() const;
   pid_t pid() const { return pid_; }
   // Stops vigild; returns its exit code (-1 if killed by a signal).
   int Stop();

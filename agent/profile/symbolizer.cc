@@ -617,7 +617,10 @@ SymbolCache::Entry* SymbolCache::Lookup(uint32_t pid) {
         ++stats_.evicted_exit;
         Evict(pid);
         e = nullptr;
-      } else if (now.exe_inode != e->id.exe_inode) {
+      } else if (now.exe_inode != 0 && now.exe_inode != e->id.exe_inode) {
+        // exe_inode 0: /proc/PID/exe is gone because the process is
+        // exiting (its maps are empty too). Not an exec: its last samples
+        // keep the tables we have.
         ++stats_.evicted_exec;
         Evict(pid);
         e = nullptr;
@@ -724,7 +727,7 @@ void SymbolCache::EndInterval() {
     if (!info_->Identify(pid, &now) || now.start_time != e->id.start_time) {
       ++stats_.evicted_exit;
       drop.push_back(pid);
-    } else if (now.exe_inode != e->id.exe_inode) {
+    } else if (now.exe_inode != 0 && now.exe_inode != e->id.exe_inode) {
       ++stats_.evicted_exec;
       drop.push_back(pid);
     }

@@ -178,13 +178,14 @@ TEST_F(ProfileE2ETest, HotAttributesTheSplitWithExactNamesAndModules) {
                                 << " ns";
   EXPECT_NEAR(truth, 75.0, 5.0);  // the workload did what it promised
   // Their caller is on every one of their stacks (total >= its children),
-  // except the process's first samples, taken before the agent loaded its
-  // mappings: those stop at the leaf and are counted as truncated.
+  // except samples taken before the agent read the process's new mappings
+  // (after its exec, and after it dlopen()s the library: up to ~100 ms
+  // each): those stop at the leaf and are counted as truncated.
   const v1::HotFunction* caller = FindFn(r, "(anonymous namespace)::Spin(double, int)");
   if (caller == nullptr) caller = FindFn(r, "main");
   ASSERT_NE(caller, nullptr);
   EXPECT_GE(caller->total_samples() + r.truncated_samples(), m->self_samples() + l->self_samples());
-  EXPECT_LT(r.truncated_samples(), r.samples() / 50) << "more than the first moments truncated";
+  EXPECT_LT(r.truncated_samples(), r.samples() / 20) << "more than the first moments truncated";
 }
 
 TEST_F(ProfileE2ETest, ExitedProcessStillHasNamedFrames) {

@@ -249,7 +249,9 @@ class UnwindE2ETest : public ::testing::Test {
     EXPECT_GE(b.vigil.RootedPct(), 98.0) << "vigil stacks reaching an entry point; folded:\n"
                                          << b.folded.substr(0, 4000);
     EXPECT_TRUE(b.vigil.outside.empty())
-        << "a stack with a frame outside every mapping: " << b.vigil.outside.front();
+        << "a stack with a frame outside every mapping: " << b.vigil.outside.front()
+        << "\nagent log:\n"
+        << agent_->CurrentLog();
     std::vector<std::pair<uint64_t, std::string>> top;
     for (const auto& [fn, n] : b.perf.inclusive) {
       if (fn == "?" || b.libc_names.count(fn) > 0) continue;
@@ -321,13 +323,52 @@ TEST_F(UnwindE2ETest, DebianPython311MatchesPerfDwarf) {
   ExpectMatchesPerf(SampleBoth(pid), "python3.11");
 }
 
+// The flame graph of Debian's python3.11, opened in a real browser, stands
+// on _start: the frame under everything the interpreter did.
+TEST_F(UnwindE2ETest, Python311FlameGraphStandsOnStartInChromium) {
+  std::string chromium;
+  for (const char* b : {"chromium", "chromium-browser"}) {
+    if (RunCommand({"sh", "-c", absl::StrCat("command -v ", b)}).exit_code == 0) chromium = b;
+  }
+  if (chromium.empty())
+    VIGIL_SKIP_OR_FAIL("chromium is not installed: deploy/install-deps.sh --test");
+  const pid_t pid = Spawn(
+      {"/usr/bin/python3.11", "-c", "while True: sorted(str(sum(i * i for i in range(20000))))"});
+  ASSERT_GT(pid, 0);
+  absl::SleepFor(absl::Seconds(4));
+  const std::string html = dir_.path() + "/flame.html";
+  CommandResult c =
+      RunCommand({test::VigilPath(), "flamegraph", "--agent", agent_->agent(), "--pid",
+                  std::to_string(pid), "--since", "3s", "--user-only", "-o", html});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  CommandResult dom = RunCommand(
+      {chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+       "--disable-component-update", "--disable-sync", "--no-first-run",
+       "--user-data-dir=" + dir_.path() + "/chromium", "--dump-dom", "file://" + html},
+      absl::Seconds(120));
+  ASSERT_EQ(dom.exit_code, 0) << dom.err;
+  EXPECT_FALSE(absl::StrContains(dom.out, "data-ready=\"0\""));
+  // "<title>_start (/usr/bin/python3.11): N samples, P%</title>"
+  const std::string key = "<title>_start (/usr/bin/python3.11): ";
+  const size_t at = dom.out.find(key);
+  ASSERT_NE(at, std::string::npos) << dom.out.substr(0, 3000);
+  const size_t comma = dom.out.find(", ", at + key.size());
+  const size_t pct_end = dom.out.find('%', comma);
+  ASSERT_NE(pct_end, std::string::npos);
+  double pct = 0;
+  ASSERT_TRUE(absl::SimpleAtod(dom.out.substr(comma + 2, pct_end - comma - 2), &pct));
+  EXPECT_GE(pct, 98.0) << "share of the flame graph standing on _start";
+  EXPECT_NE(dom.out.find("<title>__libc_start_call_main ("), std::string::npos);
+  EXPECT_NE(dom.out.find("<title>PyEval_EvalCode ("), std::string::npos);
+}
+
 TEST_F(UnwindE2ETest, DebianXzMatchesPerfDwarf) {
-  // xz and liblzma as Debian ships them, compressing 24 MiB of libraries
+  // xz and liblzma as Debian ships them, compressing 64 MiB of libraries
   // (longer than the sampling window at -9e).
   const std::string input = absl::StrCat(dir_.path(), "/input");
   CommandResult mk = RunCommand(
       {"/bin/sh", "-c",
-       absl::StrCat("cat /usr/lib/x86_64-linux-gnu/*.so* 2>/dev/null | head -c 25165824 > ",
+       absl::StrCat("cat /usr/lib/x86_64-linux-gnu/*.so* 2>/dev/null | head -c 67108864 > ",
                     input)});
   ASSERT_EQ(mk.exit_code, 0) << mk.err;
   const pid_t pid = Spawn({"/usr/bin/xz", "-9e", "-T1", "-c", "-k", input});

@@ -433,6 +433,27 @@ TEST(SymbolCacheTest, ExitedProcessKeepsNamesUntilItStopsAppearing) {
   EXPECT_EQ(w.opens[5], 1);
 }
 
+// An exiting process (a zombie, or one being killed) still has a stat file
+// but no /proc/PID/exe and no maps: that is not an exec, and its last
+// samples keep their names (found by the unwinder test: xz's last stack
+// came out all "[unknown]").
+TEST(SymbolCacheTest, AnExitingProcessIsNotAnExec) {
+  FakeWorld w;
+  w.alive[5] = {100, 7};
+  w.names[5] = "running";
+  SymbolCache c(std::make_unique<FakeSymbolizer>(&w), std::make_unique<FakeInfo>(&w), {});
+  c.BeginInterval();
+  EXPECT_EQ(c.User(5, 1)->name, "running");
+  c.EndInterval();
+  w.alive[5] = {100, 0};  // exiting: exe unreadable
+  w.names[5] = "[unknown]";
+  c.BeginInterval();
+  EXPECT_EQ(c.User(5, 2)->name, "running");
+  c.EndInterval();
+  EXPECT_EQ(c.stats().evicted_exec, 0u);
+  EXPECT_EQ(w.opens[5], 1);
+}
+
 TEST(SymbolCacheTest, PidReuseAndExecGetFreshTables) {
   FakeWorld w;
   w.alive[5] = {100, 1};

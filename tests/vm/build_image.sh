@@ -15,12 +15,13 @@ cache_root=${1:-${VIGIL_VM_CACHE:-/var/cache/vigil-vm}}
 
 # systemd + udev + dbus: a real init. linux-image-amd64: Debian 12's 6.1.
 # bpftool checks `systemctl stop` leaves no program behind. The libraries
-# are vigil's Depends (dpkg-deb -f vigil_*.deb Depends) plus libelf1/zlib1g
-# for build/tests/bpf_tests, whose gtest is linked statically.
+# are vigil's Depends (dpkg-deb -f vigil_*.deb Depends: libdw1 for the
+# profiler's unwind tables) and Recommends (libdebuginfod1), plus
+# libelf1/zlib1g for build/tests/bpf_tests, whose gtest is linked statically.
 packages=(
   systemd systemd-sysv udev dbus kmod procps iproute2
   linux-image-amd64 initramfs-tools
-  libbpf1 bpftool libelf1 zlib1g
+  libbpf1 bpftool libelf1 zlib1g libdw1 libdebuginfod1 liblzma5
   'libgrpc++1.51' libprotobuf32 libabsl20220623 libre2-9 libsystemd0 libcpp-httplib0.11
   libstdc++6
 )
