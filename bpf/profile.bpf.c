@@ -141,7 +141,18 @@ struct walk {
 	__u32 depth;
 	__u32 end;
 	__u32 bp_known;
+	/* The binary searches' bounds. They live here, not in registers, so
+	 * the verifier does not track them: every path through one search
+	 * step reaches the next with the same register state and is pruned.
+	 * In registers each step doubled the states (the index offsets a map
+	 * value pointer, so its range is kept precise) and the program hit
+	 * the 1M-instruction limit on 6.18.44. */
+	__u32 lo, hi;
 };
+
+/* Forces the access through memory: the compiler may not keep it in a
+ * register across search steps. */
+#define MEM(x) (*(volatile __typeof__(x) *)&(x))
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -170,52 +181,58 @@ static __always_inline __u64 mix(__u64 h, __u64 pc)
 }
 
 static __always_inline const struct unwind_mapping *
-find_mapping(const struct unwind_proc *proc, __u64 pc)
+find_mapping(struct walk *w, const struct unwind_proc *proc, __u64 pc)
 {
-	__u32 lo = 0, hi = proc->count, mid;
 	const struct unwind_mapping *m;
+	__u32 mid, count = proc->count;
 
-	if (hi > VIGIL_UNWIND_MAX_MAPPINGS)
-		hi = VIGIL_UNWIND_MAX_MAPPINGS;
+	MEM(w->lo) = 0;
+	MEM(w->hi) = count < VIGIL_UNWIND_MAX_MAPPINGS ?
+			     count :
+			     VIGIL_UNWIND_MAX_MAPPINGS;
 	for (int i = 0; i < VIGIL_UNWIND_MAPPING_STEPS; i++) {
-		if (lo >= hi)
+		if (MEM(w->lo) >= MEM(w->hi))
 			break;
-		mid = (lo + hi) / 2;
+		mid = (MEM(w->lo) + MEM(w->hi)) / 2;
 		if (pc <
 		    proc->maps[mid & (VIGIL_UNWIND_MAX_MAPPINGS - 1)].start)
-			hi = mid;
+			MEM(w->hi) = mid;
 		else
-			lo = mid + 1;
+			MEM(w->lo) = mid + 1;
 	}
-	if (lo == 0)
+	mid = MEM(w->lo);
+	if (mid == 0)
 		return NULL;
-	m = &proc->maps[(lo - 1) & (VIGIL_UNWIND_MAX_MAPPINGS - 1)];
+	m = &proc->maps[(mid - 1) & (VIGIL_UNWIND_MAX_MAPPINGS - 1)];
 	return pc < m->end ? m : NULL;
 }
 
 /* The row covering rel in a file's rows, or NULL. */
 static __always_inline const struct unwind_row *
-find_row(const struct unwind_file *f, __u32 rel)
+find_row(struct walk *w, const struct unwind_file *f, __u32 rel)
 {
-	__u32 lo = 0, hi = f->rows, mid, idx;
 	const struct unwind_row *row;
+	__u32 mid, idx;
 
+	MEM(w->lo) = 0;
+	MEM(w->hi) = f->rows;
 	for (int i = 0; i < VIGIL_UNWIND_ROW_STEPS; i++) {
-		if (lo >= hi)
+		if (MEM(w->lo) >= MEM(w->hi))
 			break;
-		mid = (lo + hi) / 2;
+		mid = (MEM(w->lo) + MEM(w->hi)) / 2;
 		idx = f->first_row + mid;
 		row = bpf_map_lookup_elem(&unwind_rows, &idx);
 		if (!row)
 			return NULL;
 		if (rel < row->pc)
-			hi = mid;
+			MEM(w->hi) = mid;
 		else
-			lo = mid + 1;
+			MEM(w->lo) = mid + 1;
 	}
-	if (lo == 0)
+	mid = MEM(w->lo);
+	if (mid == 0)
 		return NULL;
-	idx = f->first_row + lo - 1;
+	idx = f->first_row + mid - 1;
 	return bpf_map_lookup_elem(&unwind_rows, &idx);
 }
 
@@ -343,7 +360,7 @@ static long unwind_step(__u32 i, void *unused)
 		w->end = UNWIND_END_DEPTH;
 		return 1;
 	}
-	m = find_mapping(proc, w->pc);
+	m = find_mapping(w, proc, w->pc);
 	if (!m) {
 		/* Mapped since the agent read the maps (dlopen, JIT). The leaf
 		 * is where the CPU was, so it is kept; a caller is not. */
@@ -368,7 +385,7 @@ static long unwind_step(__u32 i, void *unused)
 		w->end = UNWIND_END_NO_ROW;
 		return 1;
 	}
-	row = find_row(f, (__u32)rel);
+	row = find_row(w, f, (__u32)rel);
 	if (!row) {
 		w->end = UNWIND_END_NO_ROW;
 		return 1;
@@ -395,10 +412,11 @@ walk_user_stack(struct bpf_perf_event_data *ctx, struct task_struct *task,
 		key->user_end = UNWIND_END_NO_USER;
 		return NULL;
 	}
-	/* cs as the whole 8-byte slot: the context allows only full-width
-	 * loads of pt_regs (the u64 `csx` view; 6.1 declares it `unsigned
-	 * long cs`, same offset). CPL 3 is user mode. */
-	if (ctx->regs.csx & 3) {
+	/* User mode or kernel mode by the sampled ip: x86-64 user addresses
+	 * have bit 63 clear, kernel text has it set. Not `regs.cs & 3`: the
+	 * field is `csx` in 6.18's BTF and `cs` in 6.1's, and a CO-RE
+	 * relocation against the missing name poisons the program. */
+	if ((__s64)ctx->regs.ip >= 0) {
 		/* ctx fields are loaded directly: the verifier rewrites them. */
 		w->pc = ctx->regs.ip;
 		w->sp = ctx->regs.sp;

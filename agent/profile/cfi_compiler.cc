@@ -31,6 +31,11 @@ struct CfiCloser {
 };
 using CfiPtr = std::unique_ptr<Dwarf_CFI, CfiCloser>;
 
+struct DwarfCloser {
+  void operator()(Dwarf* d) const { dwarf_end(d); }
+};
+using DwarfPtr = std::unique_ptr<Dwarf, DwarfCloser>;
+
 struct FrameFree {
   void operator()(Dwarf_Frame* f) const { free(f); }
 };
@@ -108,6 +113,50 @@ absl::StatusOr<std::vector<uint64_t>> FdeStarts(Elf* elf) {
     return starts;
   }
   return absl::NotFoundError("no .eh_frame_hdr (PT_GNU_EH_FRAME)");
+}
+
+// The .debug_frame section's data, decompressed if needed; nullptr if the
+// file has none. Unstripped builds made without unwind tables (-fno-
+// asynchronous-unwind-tables, some kernels' and embedded toolchains'
+// defaults) describe their frames only there.
+Elf_Data* DebugFrameData(Elf* elf) {
+  size_t shstrndx = 0;
+  if (elf_getshdrstrndx(elf, &shstrndx) != 0) return nullptr;
+  Elf_Scn* scn = nullptr;
+  for (int i = 0; i < 65536 && (scn = elf_nextscn(elf, scn)) != nullptr; ++i) {
+    GElf_Shdr sh;
+    if (gelf_getshdr(scn, &sh) == nullptr || sh.sh_type != SHT_PROGBITS) continue;
+    const char* name = elf_strptr(elf, shstrndx, sh.sh_name);
+    if (name == nullptr || strcmp(name, ".debug_frame") != 0) continue;
+    if ((sh.sh_flags & SHF_COMPRESSED) != 0 && elf_compress(scn, 0, 0) < 0) return nullptr;
+    Elf_Data* d = elf_getdata(scn, nullptr);
+    return d != nullptr && d->d_buf != nullptr && d->d_size > 0 ? d : nullptr;
+  }
+  return nullptr;
+}
+
+// The FDE start addresses in .debug_frame (libdw parses each entry; only
+// the 8-byte initial location an x86-64 CIE declares is read here).
+std::vector<uint64_t> DebugFrameStarts(Elf* elf, Elf_Data* data) {
+  std::vector<uint64_t> starts;
+  const char* ident = elf_getident(elf, nullptr);
+  if (ident == nullptr) return starts;
+  Dwarf_Off off = 0, next = 0;
+  // Each entry is at least 16 bytes: the count bounds a hostile section.
+  for (size_t k = 0; k <= data->d_size / 16; ++k, off = next) {
+    Dwarf_CFI_Entry entry;
+    if (dwarf_next_cfi(reinterpret_cast<const unsigned char*>(ident), data, false, off, &next,
+                       &entry) != 0 ||
+        next <= off) {
+      break;
+    }
+    if (dwarf_cfi_cie_p(&entry)) continue;
+    if (entry.fde.start == nullptr || entry.fde.end < entry.fde.start + 16) continue;
+    const uint64_t start = ReadLe(entry.fde.start, 8);
+    const uint64_t len = ReadLe(entry.fde.start + 8, 8);
+    if (len != 0) starts.push_back(start);
+  }
+  return starts;
 }
 
 bool IsOp(const Dwarf_Op& op, uint8_t atom) { return op.atom == atom; }
@@ -220,10 +269,46 @@ absl::StatusOr<CompiledCfi> CompileCfi(Elf* elf, const CfiLimits& limits) {
   absl::StatusOr<std::vector<LoadSegment>> segs = ReadLoadSegments(elf);
   if (!segs.ok()) return segs.status();
   out.segments = *std::move(segs);
-  absl::StatusOr<std::vector<uint64_t>> starts = FdeStarts(elf);
-  if (!starts.ok()) return starts.status();
-  CfiPtr cfi(dwarf_getcfi_elf(elf));
-  if (cfi == nullptr) return absl::NotFoundError("no .eh_frame");
+  // Function starts from both tables, each with the CFI that describes it;
+  // where both describe a function, .eh_frame (what the loader and C++
+  // exceptions use) wins.
+  struct Start {
+    uint64_t pc;
+    int table;  // 0: .eh_frame, 1: .debug_frame
+  };
+  std::vector<Start> starts;
+  CfiPtr eh_cfi;
+  DwarfPtr dwarf;
+  Dwarf_CFI* debug_cfi = nullptr;  // owned by `dwarf`
+  absl::StatusOr<std::vector<uint64_t>> eh_starts = FdeStarts(elf);
+  if (eh_starts.ok()) {
+    eh_cfi.reset(dwarf_getcfi_elf(elf));
+    if (eh_cfi == nullptr) return absl::FailedPreconditionError(".eh_frame_hdr but no .eh_frame");
+    for (uint64_t pc : *eh_starts) starts.push_back(Start{pc, 0});
+  } else if (!absl::IsNotFound(eh_starts.status())) {
+    return eh_starts.status();
+  }
+  if (Elf_Data* debug_frame = DebugFrameData(elf)) {
+    dwarf.reset(dwarf_begin_elf(elf, DWARF_C_READ, nullptr));
+    if (dwarf != nullptr) debug_cfi = dwarf_getcfi(dwarf.get());
+    if (debug_cfi != nullptr) {
+      for (uint64_t pc : DebugFrameStarts(elf, debug_frame)) {
+        starts.push_back(Start{pc, 1});
+        ++out.debug_frame_fdes;
+      }
+    }
+  }
+  if (starts.empty()) {
+    return eh_starts.ok() ? absl::NotFoundError("no FDE in .eh_frame or .debug_frame")
+                          : absl::NotFoundError("no .eh_frame_hdr and no .debug_frame");
+  }
+  std::sort(starts.begin(), starts.end(), [](const Start& a, const Start& b) {
+    return a.pc != b.pc ? a.pc < b.pc : a.table < b.table;
+  });
+  starts.erase(std::unique(starts.begin(), starts.end(),
+                           [](const Start& a, const Start& b) { return a.pc == b.pc; }),
+               starts.end());
+  Dwarf_CFI* const tables[2] = {eh_cfi.get(), debug_cfi};
 
   // Adversarial CFI can make each lookup re-run a long program: the time
   // bound keeps a hostile file from holding the agent.
@@ -237,9 +322,10 @@ absl::StatusOr<CompiledCfi> CompileCfi(Elf* elf, const CfiLimits& limits) {
     }
   };
   uint64_t steps = 0;
-  for (size_t i = 0; i < starts->size(); ++i) {
-    const uint64_t begin = (*starts)[i];
-    const uint64_t next = i + 1 < starts->size() ? (*starts)[i + 1] : UINT64_MAX;
+  for (size_t i = 0; i < starts.size(); ++i) {
+    const uint64_t begin = starts[i].pc;
+    const uint64_t next = i + 1 < starts.size() ? starts[i + 1].pc : UINT64_MAX;
+    Dwarf_CFI* const cfi = tables[starts[i].table];
     if (begin > UINT32_MAX) return absl::FailedPreconditionError("code above 4 GiB");
     ++out.fdes;
     uint64_t pc = begin;
@@ -253,7 +339,7 @@ absl::StatusOr<CompiledCfi> CompileCfi(Elf* elf, const CfiLimits& limits) {
             absl::StrCat("compiling CFI took over ", absl::FormatDuration(limits.max_time)));
       }
       Dwarf_Frame* raw = nullptr;
-      if (dwarf_cfi_addrframe(cfi.get(), pc, &raw) != 0) {
+      if (dwarf_cfi_addrframe(cfi, pc, &raw) != 0) {
         // A gap between functions (or a broken FDE): nothing here unwinds.
         if (pc <= UINT32_MAX) emit(unwind_row{static_cast<uint32_t>(pc), UNWIND_CFA_INVALID, 0, 0});
         break;

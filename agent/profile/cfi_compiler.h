@@ -1,8 +1,10 @@
 // Compiles an ELF file's call-frame information (.eh_frame, found through
-// PT_GNU_EH_FRAME) into the compact rows bpf/profile.bpf.c walks stacks with
-// (bpf/unwind.h). elfutils' CFI interpreter executes the DWARF programs; this
-// file only enumerates address ranges and maps each rule onto what the
-// kernel-side walker can follow, so the walker stays small and verifiable.
+// PT_GNU_EH_FRAME, and .debug_frame where the file carries one: functions
+// built without unwind tables are described only there) into the compact
+// rows bpf/profile.bpf.c walks stacks with (bpf/unwind.h). elfutils' CFI
+// interpreter executes the DWARF programs; this file only enumerates address
+// ranges and maps each rule onto what the kernel-side walker can follow, so
+// the walker stays small and verifiable.
 //
 // Input is any file a local user can write (the agent maps what processes
 // map): every count is bounded, and a malformed file yields an error or
@@ -41,14 +43,16 @@ struct LoadSegment {
 struct CompiledCfi {
   std::vector<unwind_row> rows;  // sorted by pc, adjacent duplicates merged
   std::vector<LoadSegment> segments;
-  uint64_t fdes = 0;         // function ranges walked
-  uint64_t unsupported = 0;  // rows whose rule the walker cannot follow
+  uint64_t fdes = 0;              // function ranges walked
+  uint64_t debug_frame_fdes = 0;  // of which described by .debug_frame
+  uint64_t unsupported = 0;       // rows whose rule the walker cannot follow
 };
 
 // The loadable segments alone (every mapped file needs them, CFI or not).
 absl::StatusOr<std::vector<LoadSegment>> ReadLoadSegments(Elf* elf);
 
-// NOT_FOUND: no .eh_frame_hdr (the caller falls back to frame pointers).
+// NOT_FOUND: neither .eh_frame_hdr nor .debug_frame (the caller falls back
+// to frame pointers).
 // FAILED_PRECONDITION: not an x86-64 ELF, or more rows than the limit.
 absl::StatusOr<CompiledCfi> CompileCfi(Elf* elf, const CfiLimits& limits);
 absl::StatusOr<CompiledCfi> CompileCfiFromFd(int fd, const CfiLimits& limits);

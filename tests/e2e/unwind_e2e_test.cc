@@ -384,6 +384,68 @@ TEST_F(UnwindE2ETest, OmitFramePointerProgramMatchesPerfDwarf) {
   EXPECT_GE(b.vigil.Pct("(anonymous namespace)::ChainMiddle(unsigned long)"), 90.0) << b.folded;
 }
 
+// Functions built without unwind tables are described only in -g's
+// .debug_frame. perf's libunwind reads .eh_frame only and stops at the leaf
+// here, so the reference is gdb's DWARF unwinder: its backtrace of the
+// running process is the stack vigil's samples must show.
+TEST_F(UnwindE2ETest, DebugFrameOnlyProgramMatchesGdb) {
+  if (RunCommand({"gdb", "--version"}).exit_code != 0) {
+    VIGIL_SKIP_OR_FAIL("gdb is not installed (deploy/install-deps.sh --test installs it)");
+  }
+  const pid_t pid = Spawn({VIGIL_TEST_UNWIND_DEBUGFRAME, "chain", std::to_string(kSeconds + 10)});
+  ASSERT_GT(pid, 0);
+  const Both b = SampleBoth(pid);
+  // Root first, as in the folded stacks: "#N 0x... in NAME (args) at ..."
+  // or "#0  NAME (args)" for the leaf.
+  CommandResult bt = RunCommand({"gdb", "-q", "-batch", "-nx", "-p", std::to_string(pid), "-ex",
+                                 "set backtrace past-main on", "-ex", "bt"},
+                                absl::Seconds(60));
+  ASSERT_EQ(bt.exit_code, 0) << bt.err;
+  std::vector<std::string> want;
+  for (absl::string_view line : absl::StrSplit(bt.out, '\n')) {
+    if (!absl::StartsWith(line, "#")) continue;
+    const size_t in = line.find(" in ");
+    absl::string_view rest = in != absl::string_view::npos
+                                 ? line.substr(in + 4)
+                                 : absl::StripLeadingAsciiWhitespace(line.substr(line.find(' ')));
+    want.insert(want.begin(), std::string(rest.substr(0, rest.find(" ("))));
+  }
+  ASSERT_GE(want.size(), 5u) << bt.out;
+  EXPECT_EQ(want.front(), "_start") << "gdb did not unwind to the entry:\n" << bt.out;
+  EXPECT_GE(b.vigil.RootedPct(), 98.0) << b.folded.substr(0, 4000);
+  // Every function gdb names, in order, on the hottest stack (glibc's may
+  // carry other names in .dynsym: compared from main up).
+  const auto main_at = std::find(want.begin(), want.end(), "main");
+  ASSERT_NE(main_at, want.end()) << bt.out;
+  std::vector<std::string> from_main(main_at, want.end());
+  uint64_t matching = 0;
+  for (absl::string_view line : absl::StrSplit(b.folded, '\n', absl::SkipEmpty())) {
+    const size_t sp = line.rfind(' ');
+    uint64_t n = 0;
+    if (sp == absl::string_view::npos || !absl::SimpleAtoi(line.substr(sp + 1), &n)) continue;
+    std::vector<std::string> frames = absl::StrSplit(line.substr(0, sp), ';');
+    const auto m = std::find(frames.begin(), frames.end(), "main");
+    if (m == frames.end()) continue;
+    std::vector<std::string> got(m, frames.end());
+    // gdb stopped the process somewhere in the hot loop: the leaf may be
+    // ChainInner or ChainMiddle itself; the callers are the same. vigil
+    // names carry the parameter list, gdb's do not.
+    auto same = [](const std::string& g, const std::string& v) {
+      return v == g || absl::StartsWith(v, g + "(");
+    };
+    if (got.size() >= from_main.size() - 1 &&
+        std::equal(from_main.begin(), from_main.end() - 1, got.begin(), same)) {
+      matching += n;
+    }
+  }
+  printf("gdb: %s\nvigil samples whose stack from main matches gdb's: %lu of %lu\n",
+         absl::StrJoin(want, ";").c_str(), static_cast<unsigned long>(matching),
+         static_cast<unsigned long>(b.vigil.samples));
+  EXPECT_GE(matching, b.vigil.samples * 95 / 100) << bt.out << "\n" << b.folded.substr(0, 4000);
+  // perf for the record (README): its libunwind cannot follow .debug_frame.
+  printf("perf --call-graph dwarf reaching an entry point: %.1f%%\n", b.perf.RootedPct());
+}
+
 TEST_F(UnwindE2ETest, FramePointerCallerOfFramelessGlibcIsPresent) {
   // The seeds' librdkafka thread: the hot code is glibc's timed wait (no
   // frame pointers), called from a frame-pointer application function.

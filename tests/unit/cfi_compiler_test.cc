@@ -146,6 +146,29 @@ TEST(CfiCompilerTest, DebianLibcMatchesReadelfRowForRow) {
   EXPECT_GT(CheckAgainstReadelf("/lib/x86_64-linux-gnu/libc.so.6"), 20000u);
 }
 
+// A program built without unwind tables (-g only): its functions are in
+// .debug_frame, crt's _start in .eh_frame; both tables feed one row set.
+TEST(CfiCompilerTest, DebugFrameOnlyFunctionsMatchReadelfRowForRow) {
+  const std::string path = VIGIL_TEST_UNWIND_DEBUGFRAME;
+  const CompiledCfi c = CompilePath(path);
+  EXPECT_GE(c.debug_frame_fdes, 5u);
+  EXPECT_GT(CheckAgainstReadelf(path), 20u);
+  test::CommandResult nm = test::RunCommand({"nm", path});
+  ASSERT_EQ(nm.exit_code, 0) << nm.err;
+  uint64_t inner = 0;
+  for (absl::string_view line : absl::StrSplit(nm.out, '\n')) {
+    if (absl::EndsWith(line, " _ZN12_GLOBAL__N_110ChainInnerEm")) {
+      ASSERT_TRUE(absl::SimpleHexAtoi(line.substr(0, line.find(' ')), &inner)) << line;
+    }
+  }
+  ASSERT_NE(inner, 0u) << nm.out;
+  // Without .debug_frame this address has no row and the walk would stop.
+  const unwind_row* r = Lookup(c.rows, inner);
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->kind & 0xf, UNWIND_CFA_RSP);
+  EXPECT_EQ(r->cfa_off * 8, 8);
+}
+
 TEST(CfiCompilerTest, EntryPointsEndTheStack) {
   // _start of python3.11 and glibc's thread start (clone3) mark the return
   // address undefined: the walker's "complete" signal.

@@ -1,7 +1,8 @@
-// Workloads for the unwinder tests, built twice from this file: once with
-// -O2 -fomit-frame-pointer (unwind_workload_nofp) and once with
-// -fno-omit-frame-pointer (unwind_workload_fp). Nothing here is shaped to
-// help a stack walker: the hot code is where it would be in production.
+// Workloads for the unwinder tests, built three times from this file: with
+// -O2 -fomit-frame-pointer (unwind_workload_nofp), with
+// -fno-omit-frame-pointer (unwind_workload_fp), and without unwind tables,
+// so only -g's .debug_frame describes its frames (unwind_workload_debugframe). Nothing here is
+// shaped to help a stack walker: the hot code is where it would be in production.
 //
 //   unwind_workload chain SECONDS
 //       main -> ChainOuter -> ChainMiddle -> ChainInner, the inner loop hot.
