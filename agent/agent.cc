@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "agent/memory/memory_capability.h"
 #include "agent/metrics/exposition.h"
 #include "agent/profile/profile_capability.h"
 #include "agent/spin/spin_capability.h"
@@ -173,6 +174,9 @@ const UdpDropsCapability* Agent::udpdrops() const {
 }
 const ProfileCapability* Agent::profile() const {
   return dynamic_cast<const ProfileCapability*>(Find("profile"));
+}
+const MemoryCapability* Agent::memory() const {
+  return dynamic_cast<const MemoryCapability*>(Find("memory"));
 }
 const SpinCapability* Agent::spin() const {
   return dynamic_cast<const SpinCapability*>(Find("spin"));

@@ -26,6 +26,7 @@ class ProfileCapability;
 class SpinCapability;
 class SyscallsCapability;
 class UdpDropsCapability;
+class MemoryCapability;
 
 // The capabilities vigild runs, in collection order (agent/capabilities.cc).
 std::vector<std::unique_ptr<Capability>> RegisteredCapabilities(const AgentConfig& config);
@@ -61,6 +62,7 @@ class Agent {
   const UdpDropsCapability* udpdrops() const;
   const ProfileCapability* profile() const;
   const SpinCapability* spin() const;
+  const MemoryCapability* memory() const;
 
   v1::StatusResponse Status() const;
   // Prometheus exposition text for one scrape.

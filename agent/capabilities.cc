@@ -3,6 +3,7 @@
 // command). Order matters only for readers of other capabilities' tables:
 // spin reads what syscalls and profile stored in the same interval.
 #include "agent/agent.h"
+#include "agent/memory/memory_capability.h"
 #include "agent/profile/profile_capability.h"
 #include "agent/spin/spin_capability.h"
 #include "agent/syscalls/syscalls_capability.h"
@@ -16,6 +17,7 @@ std::vector<std::unique_ptr<Capability>> RegisteredCapabilities(const AgentConfi
                                                       c.metrics_max_processes));
   caps.push_back(std::make_unique<UdpDropsCapability>(c.udpdrops, c.store_max_records));
   caps.push_back(std::make_unique<ProfileCapability>(c.profile, c.profile_store_max_records));
+  caps.push_back(std::make_unique<MemoryCapability>(c.memory));
   caps.push_back(std::make_unique<SpinCapability>(c.spin));
   return caps;
 }

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "agent/memory/memory_config.h"
 #include "agent/metrics/metrics_server.h"
 #include "agent/profile/profile_config.h"
 #include "agent/spin/spin_config.h"
@@ -50,6 +51,8 @@ struct AgentConfig {
   // intervals are evicted first and counted. A 2-CPU host at 49 Hz makes at
   // most ~59k in 10 minutes.
   size_t profile_store_max_records = 100000;
+  // Memory over time per process and cgroup, OOM kills.
+  MemoryConfig memory;
   // Spin alerts (needs the syscalls and profile capabilities).
   SpinConfig spin;
   ListenConfig listen;

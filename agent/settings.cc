@@ -109,6 +109,15 @@ const std::vector<SettingInfo>& BaseSettings() {
       {"debuginfod-timeout", true, "one fetch, connect to last byte (default 30s)"},
       {"debuginfod-retry-after", true,
        "a build-id that failed is not asked for again before (default 10m)"},
+      {"memory", true,
+       "on|off: per-process RSS and cgroup memory every interval, OOM kills (default on)"},
+      {"memory-max-processes", true,
+       "processes recorded per interval, the largest by RSS (default 4096; the rest are counted)"},
+      {"memory-max-cgroups", true,
+       "memory cgroups whose usage is read per interval (default 256; the rest are counted)"},
+      {"memory-store-max-records", true,
+       "cap on memory records (process and cgroup samples) kept across the window (default "
+       "400000, ~48 bytes each)"},
       {"metrics-listen", true,
        "Prometheus /metrics on HOST:PORT (default 127.0.0.1:9464; empty: off)"},
       {"metrics-max-processes", true,
@@ -140,6 +149,14 @@ absl::Status ApplySetting(absl::string_view key, absl::string_view value, AgentC
     return Count(key, value, 16, 1000000, &c->udpdrops.owner_cache_entries);
   }
   if (key == "profile") return Bool(key, value, &c->profile.enabled);
+  if (key == "memory") return Bool(key, value, &c->memory.enabled);
+  if (key == "memory-max-processes") {
+    return Count(key, value, 1, 1000000, &c->memory.max_processes);
+  }
+  if (key == "memory-max-cgroups") return Count(key, value, 1, 100000, &c->memory.max_cgroups);
+  if (key == "memory-store-max-records") {
+    return Count(key, value, 1000, 100000000, &c->memory.store_max_records);
+  }
   if (key == "sample-hz") return Count(key, value, 1, 1000, &c->profile.sample_hz);
   if (key == "profile-unwinder") {
     if (value != "cfi" && value != "fp") {

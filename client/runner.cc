@@ -70,6 +70,7 @@ std::vector<std::unique_ptr<Command>> AllCommands() {
   all.push_back(NewProfileCommand(false));
   all.push_back(NewProfileCommand(true));
   all.push_back(NewAlertsCommand());
+  all.push_back(NewMemoryCommand());
   return all;
 }
 

@@ -236,6 +236,17 @@ void UnwindTables::Service() {
     }
     if (pending_set_.insert(tgid).second) pending_.push_back(tgid);
   }
+  // Processes left on frame pointers for want of rows, once rows are freed.
+  if (frees_ != frees_at_retry_ && !starved_.empty()) {
+    frees_at_retry_ = frees_;
+    for (uint32_t tgid : starved_) {
+      if (pending_set_.size() < kMaxPending && pending_set_.insert(tgid).second) {
+        pending_.push_back(tgid);
+        ++stats_.retried;
+      }
+    }
+    starved_.clear();
+  }
   // 2. Load within the budget, oldest request first.
   const absl::Time deadline = now + config_.budget;
   size_t done = 0;
@@ -285,6 +296,9 @@ absl::Status UnwindTables::Load(uint32_t tgid) {
     um.file = VIGIL_UNWIND_FILE_FP;
     FileKey key;
     File* f = FileFor(tgid, m, &key);
+    if (f == nullptr && refused_full_.contains(key)) {
+      if (starved_.size() < config_.max_processes) starved_.insert(tgid);
+    }
     if (f == nullptr) {
       // Unreadable or swapped on disk: anonymous memory and JIT code too.
       // Frame pointers are all there is for them.
@@ -348,6 +362,10 @@ UnwindTables::File* UnwindTables::FileFor(uint32_t tgid, const ExecMapping& m, F
   *key = FileKey{st.st_dev, st.st_ino, static_cast<uint64_t>(st.st_size),
                  static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
   if (auto it = files_.find(*key); it != files_.end()) return &it->second;
+  // Refused for room and nothing freed since: frame pointers for now.
+  if (auto it = refused_full_.find(*key); it != refused_full_.end() && it->second == frees_) {
+    return nullptr;
+  }
   const absl::Time t0 = absl::Now();
   absl::StatusOr<CompiledCfi> c = CompileCfiFromFd(fd.get(), limits);
   stats_.compile_ns += absl::ToInt64Nanoseconds(absl::Now() - t0);
@@ -377,7 +395,9 @@ UnwindTables::File* UnwindTables::Compile(const FileKey& key, absl::StatusOr<Com
   while (!rows_.Allocate(n, &first)) {
     if (!EvictOneIdle()) {
       ++stats_.rows_full;
-      return &(files_[key] = std::move(f));
+      if (refused_full_.size() >= 4096) refused_full_.clear();  // bounded; only costs a recompile
+      refused_full_[key] = frees_;
+      return nullptr;
     }
   }
   memcpy(maps_.rows + first, cfi->rows.data(), n * sizeof(unwind_row));
@@ -412,6 +432,7 @@ void UnwindTables::Evict(absl::flat_hash_map<FileKey, File>::iterator it) {
     bpf_map_update_elem(maps_.files_fd, &f.id, &none, BPF_ANY);
     rows_.Free(f.first, f.rows);
     free_ids_.push_back(f.id);
+    ++frees_;
   }
   ++stats_.evicted_files;
   files_.erase(it);
@@ -435,6 +456,7 @@ void UnwindTables::Drop(uint32_t tgid) {
   // Also when we never loaded it: the fork hook copies a parent's entry
   // for a child the agent has not read yet.
   bpf_map_delete_elem(maps_.procs_fd, &tgid);
+  starved_.erase(tgid);
   auto it = procs_.find(tgid);
   if (it == procs_.end()) return;
   for (const FileKey& k : it->second.files) Unref(k);

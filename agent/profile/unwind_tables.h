@@ -72,6 +72,7 @@ struct UnwindStats {
   uint64_t compile_failed = 0;    // files whose CFI could not be compiled
   uint64_t compile_ns = 0;        // time spent compiling
   uint64_t rows_full = 0;         // files refused: the row table was full
+  uint64_t retried = 0;           // processes re-read after rows were freed
   uint64_t files_full = 0;        // files refused: max_files reached
   uint64_t processes_full = 0;    // processes refused: max_processes reached
   uint64_t mappings_dropped = 0;  // mappings beyond VIGIL_UNWIND_MAX_MAPPINGS
@@ -190,6 +191,15 @@ class UnwindTables {
   std::vector<uint32_t> pending_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<uint32_t> pending_set_ ABSL_GUARDED_BY(mu_);
   absl::Time last_prune_ ABSL_GUARDED_BY(mu_);
+  // A file refused for want of rows is not cached as "no CFI": that would
+  // pin it to frame pointers for as long as any process maps it (a burst
+  // of big compilers once left python3.11 without tables). Instead it is
+  // remembered with the free count it failed against, not compiled again
+  // until rows are freed, and the processes that map it are re-read then.
+  absl::flat_hash_map<FileKey, uint64_t> refused_full_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<uint32_t> starved_ ABSL_GUARDED_BY(mu_);
+  uint64_t frees_ ABSL_GUARDED_BY(mu_) = 0;  // rows extents freed, since start
+  uint64_t frees_at_retry_ ABSL_GUARDED_BY(mu_) = 0;
   UnwindStats stats_ ABSL_GUARDED_BY(mu_);
   struct RingBufferFree {
     void operator()(ring_buffer* rb) const;

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "agent/memory/memory_capability.h"
 #include "agent/profile/profile_capability.h"
 #include "agent/spin/spin_capability.h"
 #include "agent/syscalls/syscalls_capability.h"
@@ -63,6 +64,15 @@ grpc::Status VigilService::GetDrops(grpc::ServerContext* ctx, const v1::DropsReq
   return Answer(
       "GetDrops",
       cap ? cap->Query(agent_->store(), ContextOf(ctx), *req) : Off("the udpdrops capability is"),
+      resp);
+}
+
+grpc::Status VigilService::GetMemory(grpc::ServerContext* ctx, const v1::MemoryRequest* req,
+                                     v1::MemoryResponse* resp) {
+  const MemoryCapability* cap = agent_->memory();
+  return Answer(
+      "GetMemory",
+      cap ? cap->Query(agent_->store(), ContextOf(ctx), *req) : Off("the memory capability is"),
       resp);
 }
 

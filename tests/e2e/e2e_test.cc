@@ -468,8 +468,9 @@ TEST_F(E2ETest, StopDetachesEverything) {
   for (uint32_t id : VigilProgramIds()) {
     if (!before.count(id)) ours.insert(id);
   }
-  EXPECT_EQ(ours.size(), 6u) << "sys_enter, sys_exit, one kfree_skb variant, the profiler's "
-                                "perf_event program and its exec and fork hooks";
+  EXPECT_EQ(ours.size(), 8u) << "sys_enter, sys_exit, one kfree_skb variant, the profiler's "
+                                "perf_event program and its exec and fork hooks, the memory "
+                                "task iterator and one mark_victim variant";
   EXPECT_EQ(agent.Stop(), 0) << agent.log();
   EXPECT_NE(agent.log().find("stopping"), std::string::npos) << agent.log();
   // The kernel frees programs from a work queue; allow it a moment.

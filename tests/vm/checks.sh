@@ -99,7 +99,10 @@ check_probing() {
   grep -q '^6\.1\.' <<<"$out" || fail "guest kernel is not 6.1"
   grep -q 'name vigil_udp_fail' <<<"$out" || fail "udp_fail_queue_rcv_skb not attached on 6.1"
   grep -q 'name vigil_sys_enter' <<<"$out" || fail "sys_enter not attached"
-  vigil_cli status | grep -E '^  (syscalls|udpdrops) '
+  # mark_victim(int pid) on 6.1: the pid-only variant.
+  grep -q 'name vigil_mark_victim_pid' <<<"$out" || fail "mark_victim (pid variant) not attached on 6.1"
+  grep -q 'name vigil_memory_iter' <<<"$out" || fail "memory task iterator not loaded"
+  vigil_cli status | grep -E '^  (syscalls|udpdrops|memory) '
 }
 
 # The hardening leaves every capability working: status over mTLS says so.
@@ -109,6 +112,7 @@ check_status_running() {
   echo "$out"
   grep -Eq '^  syscalls +running$' <<<"$out" || fail "syscalls not running"
   grep -Eq '^  udpdrops +running$' <<<"$out" || fail "udpdrops not running"
+  grep -Eq '^  memory +running$' <<<"$out" || fail "memory not running"
 }
 
 # CapabilityBoundingSet holds: bounding and effective sets are exactly

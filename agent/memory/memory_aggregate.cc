@@ -1,0 +1,176 @@
+#include "agent/memory/memory_aggregate.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace vigil {
+
+void CapProcesses(std::vector<ProcMemSample>* procs, uint32_t max_processes,
+                  MemoryLossCounts* loss) {
+  if (procs->size() <= max_processes) return;
+  std::nth_element(procs->begin(), procs->begin() + max_processes, procs->end(),
+                   [](const ProcMemSample& a, const ProcMemSample& b) {
+                     return a.rss_pages() > b.rss_pages();
+                   });
+  loss->processes_over_cap += procs->size() - max_processes;
+  procs->resize(max_processes);
+}
+
+absl::StatusOr<MemoryQuery> ValidateMemoryRequest(const v1::MemoryRequest& req) {
+  MemoryQuery q;
+  q.pid = req.pid();
+  switch (req.sort()) {
+    case v1::MEMORY_SORT_UNSPECIFIED:
+    case v1::MEMORY_SORT_RSS:
+      q.sort = v1::MEMORY_SORT_RSS;
+      break;
+    case v1::MEMORY_SORT_GROWTH:
+      q.sort = v1::MEMORY_SORT_GROWTH;
+      break;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat("unknown sort ", req.sort()));
+  }
+  if (req.top() > 10000) {
+    return absl::InvalidArgumentError(absl::StrCat("top ", req.top(), " is above 10000"));
+  }
+  if (req.top() != 0) q.top = req.top();
+  return q;
+}
+
+void MemoryMerger::Series::Add(double t, uint64_t bytes, absl::Time at) {
+  if (n == 0) {
+    first = bytes;
+    first_at = at;
+  }
+  n += 1;
+  st += t;
+  sb += static_cast<double>(bytes);
+  stt += t * t;
+  stb += t * static_cast<double>(bytes);
+  last = bytes;
+  last_at = at;
+  min = std::min(min, bytes);
+  max = std::max(max, bytes);
+}
+
+double MemoryMerger::Series::Slope() const {
+  const double d = n * stt - st * st;
+  if (n < 2 || d <= 0) return 0;
+  return (n * stb - st * sb) / d;
+}
+
+void MemoryMerger::Add(const MemoryInterval& iv, absl::Time end) {
+  if (origin_ == absl::InfinitePast()) origin_ = end;
+  const double t = absl::ToDoubleSeconds(end - origin_);
+  for (const CgroupMemSample& c : iv.cgroups) {
+    Cgroup& g = cgroups_[c.id];
+    g.last = c;
+    g.usage.Add(t, c.usage_bytes, end);
+  }
+  for (const ProcMemSample& s : iv.procs) {
+    if (q_.pid != 0 && s.tgid != q_.pid) continue;
+    Proc& p = procs_[{s.tgid, s.start_ns}];
+    p.last = s;
+    p.page_size = iv.page_size;
+    const uint64_t rss = s.rss_pages() * iv.page_size;
+    p.rss.Add(t, rss, end);
+    if (q_.pid != 0) {
+      v1::MemorySample* m = &timeline_.emplace_back();
+      m->set_unix_ns(absl::ToUnixNanos(end));
+      m->set_rss_bytes(rss);
+      m->set_anon_bytes(uint64_t{s.anon} * iv.page_size);
+      m->set_file_bytes(uint64_t{s.file} * iv.page_size);
+      m->set_shmem_bytes(uint64_t{s.shmem} * iv.page_size);
+      m->set_swap_bytes(uint64_t{s.swap} * iv.page_size);
+    }
+  }
+  for (const OomKillRecord& o : iv.ooms) {
+    if (q_.pid == 0 || o.victim_pid == q_.pid || o.trigger_pid == q_.pid) ooms_.push_back(o);
+  }
+  host_total_ = iv.host_total_bytes;
+  host_available_ = iv.host_available_bytes;
+  loss_ += iv.loss;
+}
+
+void MemoryMerger::Finish(v1::MemoryResponse* out) {
+  std::vector<const Proc*> rows;
+  rows.reserve(procs_.size());
+  for (const auto& [key, p] : procs_) rows.push_back(&p);
+  auto by_rss = [](const Proc* a, const Proc* b) {
+    return a->rss.last != b->rss.last ? a->rss.last > b->rss.last : a->last.tgid < b->last.tgid;
+  };
+  auto by_growth = [](const Proc* a, const Proc* b) {
+    const double x = a->rss.Slope(), y = b->rss.Slope();
+    return x != y ? x > y : a->last.tgid < b->last.tgid;
+  };
+  if (q_.sort == v1::MEMORY_SORT_GROWTH) {
+    std::sort(rows.begin(), rows.end(), by_growth);
+  } else {
+    std::sort(rows.begin(), rows.end(), by_rss);
+  }
+  if (rows.size() > q_.top) {
+    out->set_rows_omitted(static_cast<uint32_t>(rows.size() - q_.top));
+    rows.resize(q_.top);
+  }
+  for (const Proc* p : rows) {
+    v1::ProcessMemory* m = out->add_processes();
+    const ProcMemSample& s = p->last;
+    m->set_pid(s.tgid);
+    m->set_ppid(s.ppid);
+    m->set_comm(std::string(s.comm, strnlen(s.comm, sizeof(s.comm))));
+    m->set_rss_bytes(p->rss.last);
+    m->set_anon_bytes(uint64_t{s.anon} * p->page_size);
+    m->set_file_bytes(uint64_t{s.file} * p->page_size);
+    m->set_shmem_bytes(uint64_t{s.shmem} * p->page_size);
+    m->set_swap_bytes(uint64_t{s.swap} * p->page_size);
+    m->set_growth_bytes_per_s(p->rss.Slope());
+    m->set_rss_change_bytes(static_cast<int64_t>(p->rss.last) - static_cast<int64_t>(p->rss.first));
+    m->set_rss_min_bytes(p->rss.min);
+    m->set_rss_max_bytes(p->rss.max);
+    m->set_first_seen_unix_ns(absl::ToUnixNanos(p->rss.first_at));
+    m->set_last_seen_unix_ns(absl::ToUnixNanos(p->rss.last_at));
+    m->set_samples(static_cast<uint32_t>(p->rss.n));
+    auto g = cgroups_.find(s.cgroup_id);
+    if (g != cgroups_.end()) m->set_cgroup(g->second.last.path);
+  }
+  std::vector<const Cgroup*> groups;
+  for (const auto& [id, g] : cgroups_) groups.push_back(&g);
+  std::sort(groups.begin(), groups.end(), [](const Cgroup* a, const Cgroup* b) {
+    return a->usage.last != b->usage.last ? a->usage.last > b->usage.last
+                                          : a->last.path < b->last.path;
+  });
+  for (const Cgroup* g : groups) {
+    if (out->cgroups_size() >= static_cast<int>(q_.top)) break;
+    v1::CgroupMemory* c = out->add_cgroups();
+    c->set_path(g->last.path);
+    c->set_id(g->last.id);
+    c->set_usage_bytes(g->usage.last);
+    c->set_limit_bytes(g->last.limit_bytes);
+    c->set_swap_bytes(g->last.swap_bytes);
+    c->set_growth_bytes_per_s(g->usage.Slope());
+    c->set_processes(g->last.processes);
+  }
+  for (const OomKillRecord& o : ooms_) {
+    v1::OomKill* k = out->add_oom_kills();
+    k->set_unix_ns(absl::ToUnixNanos(o.at));
+    k->set_victim_pid(o.victim_pid);
+    k->set_victim_comm(o.victim_comm);
+    k->set_victim_cgroup(o.victim_cgroup);
+    k->set_victim_rss_bytes(o.victim_rss_bytes);
+    k->set_victim_rss_at_kill(o.victim_rss_at_kill);
+    k->set_trigger_pid(o.trigger_pid);
+    k->set_trigger_comm(o.trigger_comm);
+  }
+  *out->mutable_timeline() = {timeline_.begin(), timeline_.end()};
+  out->set_host_total_bytes(host_total_);
+  out->set_host_available_bytes(host_available_);
+  v1::MemoryLoss* l = out->mutable_loss();
+  l->set_processes_over_cap(loss_.processes_over_cap);
+  l->set_cgroups_over_cap(loss_.cgroups_over_cap);
+  l->set_oom_ringbuf_full(loss_.oom_ringbuf_full);
+  l->set_read_failed(loss_.read_failed);
+}
+
+}  // namespace vigil

@@ -1,0 +1,57 @@
+// The memory capability: every process's RSS (anon, file, shmem) and swap
+// per interval, its memory cgroup's usage and limit, and OOM kills
+// (bpf/memory.bpf.c -> MemoryCollector -> the "memory" store table ->
+// GetMemory, vigil memory).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "agent/capability.h"
+#include "agent/memory/memory_aggregate.h"
+#include "agent/memory/memory_collector.h"
+#include "agent/memory/memory_config.h"
+
+namespace vigil {
+
+class MemoryCapability final : public Capability {
+ public:
+  explicit MemoryCapability(const MemoryConfig& config) : config_(config) {}
+
+  const char* name() const override { return "memory"; }
+  absl::Status Init(const InitContext& ctx) override;
+  absl::Status Collect(const IntervalSpan& span, StoreWriter& store) override;
+  void Stop() override;
+  CapabilityState state() const override {
+    return degraded_.empty() ? CapabilityState::kOn : CapabilityState::kDegraded;
+  }
+  std::string degraded_reason() const override { return degraded_; }
+  void FillStatus(const StoreView& store, v1::StatusResponse* out) const override;
+  void RenderMetrics(const StoreView& store, Exposition* out) const override;
+  std::vector<std::pair<std::string, uint64_t>> Losses(const StoreView& store) const override;
+
+  // GetMemory, from the store only.
+  absl::StatusOr<v1::MemoryResponse> Query(const StoreView& store, const QueryContext& ctx,
+                                           const v1::MemoryRequest& req) const;
+
+  Table<MemoryInterval> table() const { return table_; }
+
+ private:
+  const MemoryConfig config_;
+  std::string degraded_;  // set once by Init
+  Table<MemoryInterval> table_;
+  std::unique_ptr<MemoryCollector> collector_;  // collection thread only
+
+  mutable absl::Mutex mu_;
+  MemoryLossCounts loss_total_ ABSL_GUARDED_BY(mu_);
+  uint64_t oom_kills_total_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Duration last_iteration_ ABSL_GUARDED_BY(mu_);
+  size_t last_processes_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace vigil

@@ -1,0 +1,307 @@
+// The memory capability against ground truth: a real vigild, Debian's own
+// python3.11 as the workload, /proc/PID/status read at the same moment,
+// and a real OOM kill in a memory-limited cgroup the test creates.
+#include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "tests/test_util.h"
+#include "vigil/v1/vigil.pb.h"
+
+namespace vigil {
+namespace {
+
+using test::CommandResult;
+using test::RunCommand;
+
+// /proc/PID/status fields in bytes (RssAnon, RssFile, RssShmem, VmSwap,
+// VmRSS).
+std::map<std::string, uint64_t> ProcStatus(pid_t pid) {
+  std::map<std::string, uint64_t> out;
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f = absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    uint64_t kib = 0;
+    if (f.size() == 3 && f[2] == "kB" && absl::SimpleAtoi(f[1], &kib)) {
+      out[f[0].substr(0, f[0].size() - 1)] = kib * 1024;
+    }
+  }
+  return out;
+}
+
+class MemoryE2ETest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    skip_reason_ = new std::string(test::BpfUnavailableReason());
+    if (!skip_reason_->empty()) return;
+    agent_ = new test::ScopedVigild(
+        {"--interval", "250ms", "--profile", "off", "--spin", "off"});
+  }
+  static void TearDownTestSuite() {
+    delete agent_;
+    agent_ = nullptr;
+    delete skip_reason_;
+    skip_reason_ = nullptr;
+  }
+  void SetUp() override {
+    if (!skip_reason_->empty()) VIGIL_SKIP_OR_FAIL("BPF not permitted here: " + *skip_reason_);
+    ASSERT_TRUE(agent_->ok()) << agent_->log();
+  }
+  void TearDown() override {
+    for (pid_t p : children_) {
+      kill(p, SIGKILL);
+      waitpid(p, nullptr, 0);
+    }
+  }
+
+  // python3.11 -c code, stdout to `out` (a file) so the test can wait for
+  // its "ready" line.
+  pid_t Python(const std::string& code, const std::string& out, const std::string& cgroup_procs = "") {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      if (!cgroup_procs.empty()) {
+        FILE* f = fopen(cgroup_procs.c_str(), "w");
+        if (f == nullptr) _exit(125);
+        fprintf(f, "%d\n", getpid());
+        if (fclose(f) != 0) _exit(125);
+      }
+      FILE* o = fopen(out.c_str(), "w");
+      if (o != nullptr) dup2(fileno(o), STDOUT_FILENO);
+      execl("/usr/bin/python3.11", "python3.11", "-u", "-c", code.c_str(), nullptr);
+      _exit(127);
+    }
+    children_.push_back(pid);
+    return pid;
+  }
+
+  static bool WaitForLine(const std::string& path, const std::string& want, absl::Duration d) {
+    const absl::Time end = absl::Now() + d;
+    while (absl::Now() < end) {
+      std::ifstream in(path);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      if (absl::StrContains(ss.str(), want)) return true;
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    return false;
+  }
+
+  v1::MemoryResponse Memory(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {test::VigilPath(), "memory", "--agent", agent_->agent(),
+                                     "--json"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    CommandResult r = RunCommand(argv);
+    v1::MemoryResponse resp;
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &resp).ok()) << r.out;
+    return resp;
+  }
+
+  test::TempDir dir_;
+  std::vector<pid_t> children_;
+  static std::string* skip_reason_;
+  static test::ScopedVigild* agent_;
+};
+
+std::string* MemoryE2ETest::skip_reason_ = nullptr;
+test::ScopedVigild* MemoryE2ETest::agent_ = nullptr;
+
+// A process holding 200 MiB of anonymous memory and a 64 MiB shared
+// mapping, then sleeping: vigil's last sample against /proc/PID/status.
+// Both read the same counters, mm->rss_stat. Since 6.2 each is a
+// percpu_counter: a CPU keeps up to max(32, 2 x CPUs) pages of its own
+// changes before folding them into the shared count. vigil reads the
+// folded count (as get_mm_counter() does); /proc/PID/status on 6.16+ adds
+// every CPU's unfolded part too (6.1 has no batching here). So the two may
+// differ by up to batch x CPUs pages per counter, even for an idle process:
+// that is the tolerance (64 pages = 256 KiB on this 2-CPU host).
+TEST_F(MemoryE2ETest, RssMatchesProcStatusOfAnIdleProcess) {
+  const std::string out = dir_.path() + "/py.out";
+  const pid_t pid = Python(
+      "import mmap, time\n"
+      "a = b'x' * (200 << 20)\n"
+      "m = mmap.mmap(-1, 64 << 20)\n"
+      "m.write(b'y' * (64 << 20))\n"
+      "print('ready', flush=True)\n"
+      "time.sleep(60)\n",
+      out);
+  ASSERT_TRUE(WaitForLine(out, "ready", absl::Seconds(30)));
+  absl::SleepFor(absl::Milliseconds(800));  // at least two samples after "ready"
+  const std::map<std::string, uint64_t> proc = ProcStatus(pid);
+  const v1::MemoryResponse r = Memory({"--pid", std::to_string(pid), "--since", "400ms"});
+  ASSERT_EQ(r.processes_size(), 1) << r.DebugString();
+  const v1::ProcessMemory& p = r.processes(0);
+  EXPECT_EQ(p.comm(), "python3.11");
+  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  const double tolerance = static_cast<double>(std::max(32L, 2 * cpus) * cpus * 4096);
+  printf("/proc: RssAnon %lu RssFile %lu RssShmem %lu VmSwap %lu\n"
+         "vigil: anon    %lu file    %lu shmem    %lu swap   %lu\n",
+         static_cast<unsigned long>(proc.at("RssAnon")),
+         static_cast<unsigned long>(proc.at("RssFile")),
+         static_cast<unsigned long>(proc.at("RssShmem")),
+         static_cast<unsigned long>(proc.at("VmSwap")), static_cast<unsigned long>(p.anon_bytes()),
+         static_cast<unsigned long>(p.file_bytes()), static_cast<unsigned long>(p.shmem_bytes()),
+         static_cast<unsigned long>(p.swap_bytes()));
+  EXPECT_NEAR(static_cast<double>(p.anon_bytes()), static_cast<double>(proc.at("RssAnon")),
+              tolerance);
+  EXPECT_NEAR(static_cast<double>(p.file_bytes()), static_cast<double>(proc.at("RssFile")),
+              tolerance);
+  EXPECT_NEAR(static_cast<double>(p.shmem_bytes()), static_cast<double>(proc.at("RssShmem")),
+              tolerance);
+  EXPECT_EQ(p.swap_bytes(), proc.at("VmSwap"));
+  EXPECT_NEAR(static_cast<double>(p.rss_bytes()), static_cast<double>(proc.at("VmRSS")),
+              3 * tolerance);
+  // The 200 MiB and the 64 MiB shared mapping are where they belong.
+  EXPECT_GE(static_cast<double>(p.anon_bytes()), (200 << 20) - tolerance);
+  EXPECT_GE(static_cast<double>(p.shmem_bytes()), (64 << 20) - tolerance);
+  EXPECT_GE(r.timeline_size(), 1);
+}
+
+// A process growing by 1 MiB every 50 ms (20 MiB/s) for 12 s: it tops
+// --sort growth, at the rate /proc shows over the same span (within 10%).
+TEST_F(MemoryE2ETest, GrowingProcessTopsGrowthAtItsRate) {
+  const std::string out = dir_.path() + "/grow.out";
+  const pid_t pid = Python(
+      "import time\n"
+      "keep = []\n"
+      "print('ready', flush=True)\n"
+      "t = time.monotonic()\n"
+      "for i in range(240):\n"
+      "  keep.append(b'x' * (1 << 20))\n"
+      "  t += 0.05\n"
+      "  time.sleep(max(0, t - time.monotonic()))\n"
+      "print('grown', flush=True)\n"
+      "time.sleep(60)\n",
+      out);
+  ASSERT_TRUE(WaitForLine(out, "ready", absl::Seconds(30)));
+  absl::SleepFor(absl::Seconds(2));
+  const uint64_t rss0 = ProcStatus(pid)["VmRSS"];
+  const absl::Time t0 = absl::Now();
+  absl::SleepFor(absl::Seconds(6));
+  const uint64_t rss1 = ProcStatus(pid)["VmRSS"];
+  const double truth =
+      (static_cast<double>(rss1) - static_cast<double>(rss0)) / absl::ToDoubleSeconds(absl::Now() - t0);
+  const v1::MemoryResponse r = Memory({"--sort", "growth", "--since", "6s", "--top", "10000"});
+  // Other processes on the host (a compiler) may grow faster: the rows are
+  // in growth order, and this one is among them at its rate.
+  const v1::ProcessMemory* row = nullptr;
+  for (int i = 0; i < r.processes_size(); ++i) {
+    if (i > 0) {
+      EXPECT_GE(r.processes(i - 1).growth_bytes_per_s(), r.processes(i).growth_bytes_per_s());
+    }
+    if (r.processes(i).pid() == static_cast<uint32_t>(pid)) row = &r.processes(i);
+  }
+  ASSERT_NE(row, nullptr) << r.DebugString();
+  printf("growth: vigil %.1f MiB/s over %u samples, /proc %.1f MiB/s\n",
+         row->growth_bytes_per_s() / (1 << 20), row->samples(), truth / (1 << 20));
+  EXPECT_NEAR(row->growth_bytes_per_s(), truth, truth * 0.10);
+  EXPECT_GE(row->samples(), 20u);  // 6 s at 250 ms
+  EXPECT_GT(truth, 15.0 * (1 << 20));  // the workload did grow as meant
+}
+
+// A real OOM kill: a memory cgroup limited to 64 MiB (v2 memory.max, or
+// v1's memory.limit_in_bytes on hybrid hosts like this one), a python3.11
+// in it allocating 256 MiB. vigil names the victim, its cgroup, its RSS
+// and who allocated.
+TEST_F(MemoryE2ETest, OomKillInALimitedCgroupIsRecorded) {
+  std::string mount, limit_file, swap_file;
+  if (access("/sys/fs/cgroup/memory/memory.limit_in_bytes", F_OK) == 0) {
+    mount = "/sys/fs/cgroup/memory";
+    limit_file = "memory.limit_in_bytes";
+    swap_file = "memory.memsw.limit_in_bytes";
+  } else if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0) {
+    mount = "/sys/fs/cgroup";
+    limit_file = "memory.max";
+    swap_file = "memory.swap.max";
+  }
+  ASSERT_FALSE(mount.empty()) << "no memory cgroup controller mounted";
+  const std::string name = absl::StrCat("vigil-oom-test-", getpid());
+  const std::string dir = mount + "/" + name;
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0) << dir << ": " << strerror(errno);
+  auto write = [](const std::string& path, const std::string& v) {
+    std::ofstream f(path);
+    f << v;
+    f.flush();
+    return f.good();
+  };
+  ASSERT_TRUE(write(dir + "/" + limit_file, std::to_string(64 << 20))) << limit_file;
+  write(dir + "/" + swap_file, std::to_string(64 << 20));  // no swap either, where it exists
+  const std::string out = dir_.path() + "/oom.out";
+  const pid_t pid = Python(
+      "print('ready', flush=True)\n"
+      "keep = []\n"
+      "for i in range(256):\n"
+      "  keep.append(b'x' * (1 << 20))\n"
+      "print('survived', flush=True)\n",
+      out, dir + "/cgroup.procs");
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  children_.clear();
+  struct RmdirLater {
+    std::string dir;
+    ~RmdirLater() { rmdir(dir.c_str()); }
+  } rmdir_later{dir};
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+      << "the workload was not OOM-killed: status " << status;
+  absl::SleepFor(absl::Milliseconds(600));  // two intervals
+  const v1::MemoryResponse r = Memory({"--since", "30s"});
+  const v1::OomKill* kill = nullptr;
+  for (const v1::OomKill& k : r.oom_kills()) {
+    if (k.victim_pid() == static_cast<uint32_t>(pid)) kill = &k;
+  }
+  ASSERT_NE(kill, nullptr) << r.DebugString();
+  printf("OOM kill: victim %u %s rss %lu cgroup %s, trigger %u %s\n", kill->victim_pid(),
+         kill->victim_comm().c_str(), static_cast<unsigned long>(kill->victim_rss_bytes()),
+         kill->victim_cgroup().c_str(), kill->trigger_pid(), kill->trigger_comm().c_str());
+  EXPECT_EQ(kill->victim_comm(), "python3.11");
+  EXPECT_EQ(kill->victim_cgroup(), "/" + name);
+  EXPECT_EQ(kill->trigger_pid(), static_cast<uint32_t>(pid));  // it allocated itself
+  EXPECT_GE(kill->victim_rss_bytes(), 32u << 20);
+  EXPECT_LE(kill->victim_rss_bytes(), 80u << 20);
+  // And the CLI's table says it in one line.
+  CommandResult t = RunCommand({test::VigilPath(), "memory", "--agent", agent_->agent(),
+                                "--since", "30s"});
+  EXPECT_TRUE(absl::StrContains(t.out, absl::StrCat("killed ", pid, " python3.11"))) << t.out;
+}
+
+TEST_F(MemoryE2ETest, BadInputIsOneLineAndExit2) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"--top", "0"},
+                                             {"--top", "20000"},
+                                             {"--sort", "size"},
+                                             {"--pid", "0"},
+                                             {"--pid", "-3"},
+                                             {"--since", "-1s"}}) {
+    std::vector<std::string> argv = {test::VigilPath(), "memory", "--agent", agent_->agent()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    CommandResult r = RunCommand(argv);
+    EXPECT_EQ(r.exit_code, 2) << args[0] << " " << args[1] << ": " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+  for (const char* bad : {"0", "-1", "99999999999", "lots"}) {
+    CommandResult r =
+        RunCommand({test::VigildPath(), "--memory-max-processes", bad, "--check-config"});
+    EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+}
+
+}  // namespace
+}  // namespace vigil
