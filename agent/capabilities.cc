@@ -17,8 +17,9 @@ std::vector<std::unique_ptr<Capability>> RegisteredCapabilities(const AgentConfi
                                                       c.metrics_max_processes));
   caps.push_back(std::make_unique<UdpDropsCapability>(c.udpdrops, c.store_max_records));
   caps.push_back(std::make_unique<ProfileCapability>(c.profile, c.profile_store_max_records));
-  caps.push_back(std::make_unique<MemoryCapability>(c.memory));
   caps.push_back(std::make_unique<SpinCapability>(c.spin));
+  // After spin: its growth alerts go out on spin's alert stream.
+  caps.push_back(std::make_unique<MemoryCapability>(c.memory));
   return caps;
 }
 

@@ -1,5 +1,6 @@
 #include "agent/settings.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -37,6 +38,36 @@ absl::Status Count(absl::string_view key, absl::string_view value, uint64_t min,
     return Bad(key, value, absl::StrCat("an integer in [", min, ", ", max, "]"));
   }
   *out = static_cast<T>(v);
+  return absl::OkStatus();
+}
+
+// A size: an integer with an optional binary unit (64MiB, 512KiB, 2GiB;
+// K, M, G alone mean the same), within [min, max] bytes.
+absl::Status Bytes(absl::string_view key, absl::string_view value, uint64_t min, uint64_t max,
+                   uint64_t* out) {
+  absl::string_view v = absl::StripAsciiWhitespace(value);
+  size_t digits = 0;
+  while (digits < v.size() && absl::ascii_isdigit(v[digits])) ++digits;
+  uint64_t n = 0, mult = 1;
+  const absl::string_view unit = v.substr(digits);
+  if (unit.empty() || unit == "B") {
+    mult = 1;
+  } else if (unit == "K" || unit == "KiB") {
+    mult = uint64_t{1} << 10;
+  } else if (unit == "M" || unit == "MiB") {
+    mult = uint64_t{1} << 20;
+  } else if (unit == "G" || unit == "GiB") {
+    mult = uint64_t{1} << 30;
+  } else {
+    digits = 0;  // unknown unit: rejected below
+  }
+  const std::string want =
+      absl::StrCat("a size from ", min, " bytes to ", max >> 30, "GiB, like 64MiB or 1GiB");
+  if (digits == 0 || digits > 12 || !absl::SimpleAtoi(v.substr(0, digits), &n)) {
+    return Bad(key, value, want);
+  }
+  if (n > max / mult || n * mult < min) return Bad(key, value, want);
+  *out = n * mult;
   return absl::OkStatus();
 }
 
@@ -115,6 +146,12 @@ const std::vector<SettingInfo>& BaseSettings() {
        "processes recorded per interval, the largest by RSS (default 4096; the rest are counted)"},
       {"memory-max-cgroups", true,
        "memory cgroups whose usage is read per interval (default 256; the rest are counted)"},
+      {"mem-growth", true,
+       "on|off: memory-growth alerts on the alert stream (default on; needs spin on)"},
+      {"mem-growth-min-duration", true,
+       "a process's RSS must rise in most intervals for this long to alert (default 60s)"},
+      {"mem-growth-min-bytes", true,
+       "and by at least this much over it (default 64MiB; 1MiB to 16384GiB)"},
       {"memory-store-max-records", true,
        "cap on memory records (process and cgroup samples) kept across the window (default "
        "400000, ~48 bytes each)"},
@@ -150,6 +187,13 @@ absl::Status ApplySetting(absl::string_view key, absl::string_view value, AgentC
   }
   if (key == "profile") return Bool(key, value, &c->profile.enabled);
   if (key == "memory") return Bool(key, value, &c->memory.enabled);
+  if (key == "mem-growth") return Bool(key, value, &c->memory.growth.enabled);
+  if (key == "mem-growth-min-duration") {
+    return Duration(key, value, &c->memory.growth.min_duration);
+  }
+  if (key == "mem-growth-min-bytes") {
+    return Bytes(key, value, uint64_t{1} << 20, uint64_t{16384} << 30, &c->memory.growth.min_bytes);
+  }
   if (key == "memory-max-processes") {
     return Count(key, value, 1, 1000000, &c->memory.max_processes);
   }

@@ -14,7 +14,41 @@
 namespace vigil::cli {
 namespace {
 
+std::string MiB(double b) { return absl::StrFormat("%.1f MiB", b / (1 << 20)); }
+
+// A memory-growth alert's first line.
+std::string MemoryGrowthLine(const v1::SpinAlert& a) {
+  const v1::MemoryGrowthAlert& g = a.memory_growth();
+  std::string s = absl::StrFormat(
+      "%-8s #%d  %s  memory growth  pid %d  %s  +%s/s  rss %s (from %s)  for %s",
+      StateName(a.state()), a.id(), a.host(), a.pid(), a.comm(), MiB(g.growth_bytes_per_s()),
+      MiB(static_cast<double>(g.rss_bytes())), MiB(static_cast<double>(g.rss_start_bytes())),
+      absl::FormatDuration(absl::Seconds(a.duration_ns() / 1000000000)));
+  if (a.state() == v1::ALERT_STATE_FIRING && g.seconds_left() > 0) {
+    absl::StrAppend(&s, "  ", g.limit_kind(), " limit ", MiB(static_cast<double>(g.limit_bytes())),
+                    " in ",
+                    absl::FormatDuration(absl::Seconds(static_cast<int64_t>(g.seconds_left()))));
+  }
+  return s;
+}
+
 std::string FormatAlert(const v1::SpinAlert& a, int stacks) {
+  if (a.kind() == v1::ALERT_KIND_MEMORY_GROWTH) {
+    std::string s = MemoryGrowthLine(a);
+    if (a.state() == v1::ALERT_STATE_RESOLVED) {
+      absl::StrAppend(&s, "  resolved: ", a.resolved_reason());
+    }
+    absl::StrAppend(&s, "\n");
+    if (!a.cgroup().empty()) absl::StrAppend(&s, "    cgroup:  ", a.cgroup(), "\n");
+    for (int i = 0; i < a.stacks_size() && i < stacks; ++i) {
+      absl::StrAppend(&s, "    stack (", i < a.stack_samples_size() ? a.stack_samples(i) : 0,
+                      " samples):\n");
+      for (const auto& f : a.stacks(i).values()) {
+        absl::StrAppend(&s, "      ", f.string_value(), "\n");
+      }
+    }
+    return s;
+  }
   std::string s = absl::StrFormat(
       "%-8s #%d  %s  pid %d tid %d  %s (%s)  cpu %.0f%%  for %s  since %s", StateName(a.state()),
       a.id(), a.host(), a.pid(), a.tid(), a.comm(), a.process_comm(), a.cpu_share() * 100,
@@ -40,7 +74,7 @@ class AlertsCommand : public Command {
  public:
   const char* Name() const override { return "alerts"; }
   const char* Summary() const override {
-    return "spin alerts: threads burning CPU without syscalls (--follow)";
+    return "alerts: threads spinning without syscalls, processes whose memory keeps growing";
   }
   const char* Description() const override {
     return R"(usage: vigil alerts [options]
@@ -49,6 +83,12 @@ Spin alerts: a thread on CPU for at least spin-cpu-threshold of one CPU
 (default 0.9) with no syscalls and no blocking, for at least
 spin-min-duration (default 30s). Lists the firing alerts, then the recent
 resolved ones, with each thread's hottest stack during the spin.
+
+Memory-growth alerts: a process whose resident memory rose in most
+intervals across mem-growth-min-duration (default 60s), by at least
+mem-growth-min-bytes (default 64MiB), with its growth rate and how long
+until its cgroup's limit (or the host's memory) at that rate. It resolves
+when the growth stops or the process exits. --json: `kind` says which.
 )";
   }
 

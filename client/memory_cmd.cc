@@ -44,8 +44,8 @@ std::string FullIn(const v1::MemoryResponse& r, const v1::ProcessMemory& p) {
   double room = static_cast<double>(r.host_available_bytes());
   for (const v1::CgroupMemory& c : r.cgroups()) {
     if (c.path() == p.cgroup() && c.limit_bytes() > 0) {
-      room = std::min(room, static_cast<double>(c.limit_bytes()) -
-                                static_cast<double>(c.usage_bytes()));
+      room = std::min(room,
+                      static_cast<double>(c.limit_bytes()) - static_cast<double>(c.usage_bytes()));
     }
   }
   return TimeLeft(room, p.growth_bytes_per_s());
@@ -84,12 +84,11 @@ std::string FormatMemory(const v1::MemoryResponse& r, bool with_pid) {
     const int step = n > 30 ? (n + 29) / 30 : 1;
     for (int i = (n - 1) % step; i < n; i += step) {
       const v1::MemorySample& s = r.timeline(i);
-      absl::StrAppendFormat(&out, "%10s %10s %10s %10s %10s %10s\n", Clock(s.unix_ns()),
-                            Bytes(static_cast<double>(s.rss_bytes())),
-                            Bytes(static_cast<double>(s.anon_bytes())),
-                            Bytes(static_cast<double>(s.file_bytes())),
-                            Bytes(static_cast<double>(s.shmem_bytes())),
-                            Bytes(static_cast<double>(s.swap_bytes())));
+      absl::StrAppendFormat(
+          &out, "%10s %10s %10s %10s %10s %10s\n", Clock(s.unix_ns()),
+          Bytes(static_cast<double>(s.rss_bytes())), Bytes(static_cast<double>(s.anon_bytes())),
+          Bytes(static_cast<double>(s.file_bytes())), Bytes(static_cast<double>(s.shmem_bytes())),
+          Bytes(static_cast<double>(s.swap_bytes())));
     }
   }
   if (!with_pid && !r.cgroups().empty()) {
@@ -97,10 +96,9 @@ std::string FormatMemory(const v1::MemoryResponse& r, bool with_pid) {
     absl::StrAppendFormat(&out, "%10s %10s %12s %10s %6s  %s\n", "USAGE", "LIMIT", "GROWTH/s",
                           "FULL IN", "PROCS", "PATH");
     for (const v1::CgroupMemory& c : r.cgroups()) {
-      const double room = c.limit_bytes() > 0
-                              ? static_cast<double>(c.limit_bytes()) -
-                                    static_cast<double>(c.usage_bytes())
-                              : static_cast<double>(r.host_available_bytes());
+      const double room = c.limit_bytes() > 0 ? static_cast<double>(c.limit_bytes()) -
+                                                    static_cast<double>(c.usage_bytes())
+                                              : static_cast<double>(r.host_available_bytes());
       absl::StrAppendFormat(
           &out, "%10s %10s %12s %10s %6u  %s\n", Bytes(static_cast<double>(c.usage_bytes())),
           c.limit_bytes() > 0 ? Bytes(static_cast<double>(c.limit_bytes())) : "none",
@@ -111,12 +109,11 @@ std::string FormatMemory(const v1::MemoryResponse& r, bool with_pid) {
   if (!r.oom_kills().empty()) {
     out += "\nOOM kills:\n";
     for (const v1::OomKill& k : r.oom_kills()) {
-      absl::StrAppendFormat(&out, "%s  killed %u %s (rss %s%s) in %s; allocation by %u %s\n",
-                            Clock(k.unix_ns()), k.victim_pid(), k.victim_comm(),
-                            Bytes(static_cast<double>(k.victim_rss_bytes())),
-                            k.victim_rss_at_kill() ? "" : " at its last sample",
-                            k.victim_cgroup().empty() ? "?" : k.victim_cgroup(), k.trigger_pid(),
-                            k.trigger_comm());
+      absl::StrAppendFormat(
+          &out, "%s  killed %u %s (rss %s%s) in %s; allocation by %u %s\n", Clock(k.unix_ns()),
+          k.victim_pid(), k.victim_comm(), Bytes(static_cast<double>(k.victim_rss_bytes())),
+          k.victim_rss_at_kill() ? "" : " at its last sample",
+          k.victim_cgroup().empty() ? "?" : k.victim_cgroup(), k.trigger_pid(), k.trigger_comm());
     }
   }
   const v1::MemoryLoss& l = r.loss();
@@ -155,7 +152,8 @@ With --pid, that process's timeline.
   void AddFlags(CLI::App& app) override {
     AddDuration(app, "--since", &since_, absl::Nanoseconds(1), absl::Hours(24 * 30),
                 "start of the range, that long ago (default: whole window)");
-    AddCount(app, "--pid", &pid_, 1, UINT32_MAX, "a process id", "only this process, with its "
+    AddCount(app, "--pid", &pid_, 1, UINT32_MAX, "a process id",
+             "only this process, with its "
              "timeline");
     AddChoice(
         app, "--sort", {"rss", "growth"},

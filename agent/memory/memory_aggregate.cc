@@ -10,10 +10,9 @@ namespace vigil {
 void CapProcesses(std::vector<ProcMemSample>* procs, uint32_t max_processes,
                   MemoryLossCounts* loss) {
   if (procs->size() <= max_processes) return;
-  std::nth_element(procs->begin(), procs->begin() + max_processes, procs->end(),
-                   [](const ProcMemSample& a, const ProcMemSample& b) {
-                     return a.rss_pages() > b.rss_pages();
-                   });
+  std::nth_element(
+      procs->begin(), procs->begin() + max_processes, procs->end(),
+      [](const ProcMemSample& a, const ProcMemSample& b) { return a.rss_pages() > b.rss_pages(); });
   loss->processes_over_cap += procs->size() - max_processes;
   procs->resize(max_processes);
 }

@@ -1,5 +1,11 @@
 #include "agent/memory/memory_capability.h"
 
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
 namespace vigil {
 
 absl::Status MemoryCapability::Init(const InitContext& ctx) {
@@ -9,12 +15,34 @@ absl::Status MemoryCapability::Init(const InitContext& ctx) {
   collector_ = *std::move(c);
   degraded_ = collector_->degraded();
   table_ = ctx.store->Register<MemoryInterval>(config_.store_max_records);
+  hostname_ = ctx.hostname;
+  if (config_.growth.enabled) {
+    alerts_ = dynamic_cast<const SpinCapability*>(ctx.Find("spin"));
+    if (alerts_ != nullptr) {
+      growth_ = std::make_unique<GrowthDetector>(config_.growth);
+    } else {
+      absl::StrAppend(&degraded_, degraded_.empty() ? "" : "; ",
+                      "without growth alerts (they go out on the spin capability's alert "
+                      "stream, which is off)");
+    }
+  }
   return absl::OkStatus();
 }
 
 absl::Status MemoryCapability::Collect(const IntervalSpan& span, StoreWriter& store) {
   absl::StatusOr<MemoryInterval> iv = collector_->Collect(span.end);
   if (!iv.ok()) return iv.status();
+  if (growth_ != nullptr && iv->loss.read_failed == 0) {
+    std::vector<GrowthSample> samples;
+    samples.reserve(iv->procs.size());
+    for (const ProcMemSample& p : iv->procs) {
+      samples.push_back(GrowthSample{p.tgid, p.start_ns, p.rss_pages() * iv->page_size});
+    }
+    for (const GrowthEvent& e : growth_->Observe(span.end, samples)) Alert(e, *iv, span.end);
+    absl::MutexLock lock(&mu_);
+    growth_firing_ = growth_->firing();
+    growth_overflow_ = growth_->tracking_overflow();
+  }
   {
     absl::MutexLock lock(&mu_);
     loss_total_ += iv->loss;
@@ -27,6 +55,67 @@ absl::Status MemoryCapability::Collect(const IntervalSpan& span, StoreWriter& st
 }
 
 void MemoryCapability::Stop() { collector_.reset(); }
+
+void MemoryCapability::Alert(const GrowthEvent& e, const MemoryInterval& iv, absl::Time now) {
+  // Spin's ids count up from 1; these stay clear of them.
+  const uint64_t id = (uint64_t{1} << 62) | e.id;
+  v1::SpinAlert a;
+  if (e.kind == GrowthEvent::kResolved) {
+    if (!alerts_->ActiveAlert(id, &a)) return;
+    a.set_state(v1::ALERT_STATE_RESOLVED);
+    a.set_resolved_reason(e.reason);
+    a.set_duration_ns(absl::ToInt64Nanoseconds(now - absl::FromUnixNanos(a.start_unix_ns())));
+    a.set_event_unix_ns(absl::ToUnixNanos(now));
+    if (e.rss_bytes != 0) a.mutable_memory_growth()->set_rss_bytes(e.rss_bytes);
+    a.mutable_memory_growth()->set_growth_bytes_per_s(e.rate_bytes_per_s);
+    a.mutable_memory_growth()->set_seconds_left(0);
+    alerts_->PublishAlert(a);
+    return;
+  }
+  const ProcMemSample* p = nullptr;
+  for (const ProcMemSample& s : iv.procs) {
+    if (s.tgid == e.pid) p = &s;
+  }
+  a.set_id(id);
+  a.set_state(v1::ALERT_STATE_FIRING);
+  a.set_kind(v1::ALERT_KIND_MEMORY_GROWTH);
+  a.set_host(hostname_);
+  a.set_pid(e.pid);
+  a.set_start_unix_ns(absl::ToUnixNanos(e.since));
+  a.set_duration_ns(absl::ToInt64Nanoseconds(now - e.since));
+  a.set_event_unix_ns(absl::ToUnixNanos(now));
+  v1::MemoryGrowthAlert* g = a.mutable_memory_growth();
+  g->set_growth_bytes_per_s(e.rate_bytes_per_s);
+  g->set_rss_bytes(e.rss_bytes);
+  g->set_rss_start_bytes(e.rss_start_bytes);
+  g->set_rising_intervals(e.rising);
+  g->set_intervals(e.intervals);
+  // The limit it runs into first: its cgroup's, or the host's.
+  double room = static_cast<double>(iv.host_available_bytes);
+  g->set_limit_bytes(iv.host_total_bytes);
+  g->set_limit_kind("host");
+  if (p != nullptr) {
+    const std::string comm(p->comm, strnlen(p->comm, sizeof(p->comm)));
+    a.set_comm(comm);
+    a.set_process_comm(comm);
+    for (const CgroupMemSample& c : iv.cgroups) {
+      if (c.id != p->cgroup_id) continue;
+      a.set_cgroup(c.path);
+      if (c.limit_bytes > 0 && c.limit_bytes < iv.host_total_bytes) {
+        g->set_limit_bytes(c.limit_bytes);
+        g->set_limit_kind("cgroup");
+        room = std::min(room, static_cast<double>(c.limit_bytes) -
+                                  static_cast<double>(std::min(c.usage_bytes, c.limit_bytes)));
+      }
+    }
+  }
+  if (e.rate_bytes_per_s > 0) g->set_seconds_left(std::max(0.0, room) / e.rate_bytes_per_s);
+  {
+    absl::MutexLock lock(&mu_);
+    ++growth_fired_;
+  }
+  alerts_->PublishAlert(a);
+}
 
 absl::StatusOr<v1::MemoryResponse> MemoryCapability::Query(const StoreView& store,
                                                            const QueryContext& ctx,
@@ -63,6 +152,7 @@ std::vector<std::pair<std::string, uint64_t>> MemoryCapability::Losses(
           {"cgroups_over_cap", loss_total_.cgroups_over_cap},
           {"oom_ringbuf_full", loss_total_.oom_ringbuf_full},
           {"read_failed", loss_total_.read_failed},
+          {"growth_tracking_overflow", growth_overflow_},
           {"window_cap", window_cap}};
 }
 
@@ -76,6 +166,12 @@ void MemoryCapability::RenderMetrics(const StoreView&, Exposition* e) const {
   e->Family("vigil_memory_iteration_seconds", "gauge",
             "Time the last task iteration took (every process's RSS counters), in seconds.");
   e->Sample("vigil_memory_iteration_seconds", absl::ToDoubleSeconds(last_iteration_));
+  e->Family("vigil_memory_growth_alerts_firing", "gauge",
+            "Processes whose memory-growth alert is firing now.");
+  e->Sample("vigil_memory_growth_alerts_firing", static_cast<double>(growth_firing_));
+  e->Family("vigil_memory_growth_alerts_total", "counter",
+            "Memory-growth alerts fired since the agent started.");
+  e->Sample("vigil_memory_growth_alerts_total", static_cast<double>(growth_fired_));
 }
 
 }  // namespace vigil

@@ -16,6 +16,7 @@
 #include "agent/memory/memory_aggregate.h"
 #include "agent/memory/memory_collector.h"
 #include "agent/memory/memory_config.h"
+#include "agent/spin/spin_capability.h"
 
 namespace vigil {
 
@@ -42,16 +43,26 @@ class MemoryCapability final : public Capability {
   Table<MemoryInterval> table() const { return table_; }
 
  private:
+  // Turns a detector event into an alert and publishes it.
+  void Alert(const GrowthEvent& e, const MemoryInterval& iv, absl::Time now);
+
   const MemoryConfig config_;
   std::string degraded_;  // set once by Init
   Table<MemoryInterval> table_;
   std::unique_ptr<MemoryCollector> collector_;  // collection thread only
+  std::string hostname_;
+  // The alert stream's owner (set by Init; nullptr: growth alerts off).
+  const SpinCapability* alerts_ = nullptr;
+  std::unique_ptr<GrowthDetector> growth_;  // collection thread only
 
   mutable absl::Mutex mu_;
   MemoryLossCounts loss_total_ ABSL_GUARDED_BY(mu_);
   uint64_t oom_kills_total_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Duration last_iteration_ ABSL_GUARDED_BY(mu_);
   size_t last_processes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t growth_fired_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t growth_firing_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t growth_overflow_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace vigil

@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 
@@ -65,7 +65,8 @@ absl::StatusOr<std::unique_ptr<MemoryCollector>> MemoryCollector::Create(
     absl::StatusOr<int> n = TracepointArgCount(vmlinux->get(), "mark_victim");
     if (n.ok()) oom_args = *n;
   }
-  if (oom_args == 0) missing.push_back("OOM kills (no mark_victim tracepoint in this kernel's BTF)");
+  if (oom_args == 0)
+    missing.push_back("OOM kills (no mark_victim tracepoint in this kernel's BTF)");
 
   LibbpfLogCapture libbpf_log;
   SkelPtr<memory_bpf> skel(memory_bpf::open());
@@ -81,12 +82,12 @@ absl::StatusOr<std::unique_ptr<MemoryCollector>> MemoryCollector::Create(
     return libbpf_log.Annotate(ErrnoStatus(errno, "attaching the task iterator"));
   }
   if (oom_args != 0) {
-    bpf_program* p =
-        oom_args == 1 ? c->skel_->progs.vigil_mark_victim_pid : c->skel_->progs.vigil_mark_victim_task;
+    bpf_program* p = oom_args == 1 ? c->skel_->progs.vigil_mark_victim_pid
+                                   : c->skel_->progs.vigil_mark_victim_task;
     bpf_link* l = bpf_program__attach(p);
     if (l == nullptr) {
-      missing.push_back(absl::StrCat("OOM kills (attaching tp_btf/mark_victim: ", strerror(errno),
-                                     ")"));
+      missing.push_back(
+          absl::StrCat("OOM kills (attaching tp_btf/mark_victim: ", strerror(errno), ")"));
     } else {
       c->skel_->links.vigil_mark_victim_pid = oom_args == 1 ? l : nullptr;
       c->skel_->links.vigil_mark_victim_task = oom_args == 1 ? nullptr : l;

@@ -4,6 +4,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "agent/memory/growth_detector.h"
+
 namespace vigil {
 
 struct MemoryConfig {
@@ -20,6 +22,8 @@ struct MemoryConfig {
   // Records (processes + cgroups + OOM kills) the store keeps; with 300
   // processes at 1 s that is ~10 minutes. ~48 bytes each.
   size_t store_max_records = 400000;
+  // Memory-growth alerts (mem-growth-*): published on the alert stream.
+  GrowthConfig growth;
 };
 
 }  // namespace vigil

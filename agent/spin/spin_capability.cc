@@ -99,6 +99,11 @@ absl::Status SpinCapability::Collect(const IntervalSpan& span, StoreWriter&) {
   return absl::OkStatus();
 }
 
+void SpinCapability::PublishAlert(const v1::SpinAlert& a) const {
+  alerts_.Publish(a);
+  if (on_alert_ != nullptr) on_alert_->Enqueue(JsonLine(a));
+}
+
 void SpinCapability::Stop() {
   alerts_.CloseAll();
   on_alert_.reset();

@@ -47,6 +47,14 @@ class SpinCapability final : public Capability {
   // Ends every WatchAlerts stream (before the gRPC server shuts down).
   void CloseAlertStreams() const { alerts_.CloseAll(); }
 
+  // The one alert stream other capabilities' alerts go through (memory
+  // growth): the alert book, WatchAlerts and the on-alert command. Their
+  // ids must not collide with spin's (spin's count up from 1). Collection
+  // thread only.
+  void PublishAlert(const v1::SpinAlert& a) const;
+  // The firing alert with this id, if any.
+  bool ActiveAlert(uint64_t id, v1::SpinAlert* out) const { return alerts_.Active(id, out); }
+
  private:
   v1::SpinAlert MakeAlert(const SpinEvent& e, absl::Time now);
 

@@ -51,8 +51,7 @@ class MemoryE2ETest : public ::testing::Test {
   static void SetUpTestSuite() {
     skip_reason_ = new std::string(test::BpfUnavailableReason());
     if (!skip_reason_->empty()) return;
-    agent_ = new test::ScopedVigild(
-        {"--interval", "250ms", "--profile", "off", "--spin", "off"});
+    agent_ = new test::ScopedVigild({"--interval", "250ms", "--profile", "off", "--spin", "off"});
   }
   static void TearDownTestSuite() {
     delete agent_;
@@ -73,7 +72,8 @@ class MemoryE2ETest : public ::testing::Test {
 
   // python3.11 -c code, stdout to `out` (a file) so the test can wait for
   // its "ready" line.
-  pid_t Python(const std::string& code, const std::string& out, const std::string& cgroup_procs = "") {
+  pid_t Python(const std::string& code, const std::string& out,
+               const std::string& cgroup_procs = "") {
     const pid_t pid = fork();
     if (pid == 0) {
       if (!cgroup_procs.empty()) {
@@ -151,14 +151,15 @@ TEST_F(MemoryE2ETest, RssMatchesProcStatusOfAnIdleProcess) {
   EXPECT_EQ(p.comm(), "python3.11");
   const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   const double tolerance = static_cast<double>(std::max(32L, 2 * cpus) * cpus * 4096);
-  printf("/proc: RssAnon %lu RssFile %lu RssShmem %lu VmSwap %lu\n"
-         "vigil: anon    %lu file    %lu shmem    %lu swap   %lu\n",
-         static_cast<unsigned long>(proc.at("RssAnon")),
-         static_cast<unsigned long>(proc.at("RssFile")),
-         static_cast<unsigned long>(proc.at("RssShmem")),
-         static_cast<unsigned long>(proc.at("VmSwap")), static_cast<unsigned long>(p.anon_bytes()),
-         static_cast<unsigned long>(p.file_bytes()), static_cast<unsigned long>(p.shmem_bytes()),
-         static_cast<unsigned long>(p.swap_bytes()));
+  printf(
+      "/proc: RssAnon %lu RssFile %lu RssShmem %lu VmSwap %lu\n"
+      "vigil: anon    %lu file    %lu shmem    %lu swap   %lu\n",
+      static_cast<unsigned long>(proc.at("RssAnon")),
+      static_cast<unsigned long>(proc.at("RssFile")),
+      static_cast<unsigned long>(proc.at("RssShmem")),
+      static_cast<unsigned long>(proc.at("VmSwap")), static_cast<unsigned long>(p.anon_bytes()),
+      static_cast<unsigned long>(p.file_bytes()), static_cast<unsigned long>(p.shmem_bytes()),
+      static_cast<unsigned long>(p.swap_bytes()));
   EXPECT_NEAR(static_cast<double>(p.anon_bytes()), static_cast<double>(proc.at("RssAnon")),
               tolerance);
   EXPECT_NEAR(static_cast<double>(p.file_bytes()), static_cast<double>(proc.at("RssFile")),
@@ -196,8 +197,8 @@ TEST_F(MemoryE2ETest, GrowingProcessTopsGrowthAtItsRate) {
   const absl::Time t0 = absl::Now();
   absl::SleepFor(absl::Seconds(6));
   const uint64_t rss1 = ProcStatus(pid)["VmRSS"];
-  const double truth =
-      (static_cast<double>(rss1) - static_cast<double>(rss0)) / absl::ToDoubleSeconds(absl::Now() - t0);
+  const double truth = (static_cast<double>(rss1) - static_cast<double>(rss0)) /
+                       absl::ToDoubleSeconds(absl::Now() - t0);
   const v1::MemoryResponse r = Memory({"--sort", "growth", "--since", "6s", "--top", "10000"});
   // Other processes on the host (a compiler) may grow faster: the rows are
   // in growth order, and this one is among them at its rate.
@@ -212,7 +213,7 @@ TEST_F(MemoryE2ETest, GrowingProcessTopsGrowthAtItsRate) {
   printf("growth: vigil %.1f MiB/s over %u samples, /proc %.1f MiB/s\n",
          row->growth_bytes_per_s() / (1 << 20), row->samples(), truth / (1 << 20));
   EXPECT_NEAR(row->growth_bytes_per_s(), truth, truth * 0.10);
-  EXPECT_GE(row->samples(), 20u);  // 6 s at 250 ms
+  EXPECT_GE(row->samples(), 20u);      // 6 s at 250 ms
   EXPECT_GT(truth, 15.0 * (1 << 20));  // the workload did grow as meant
 }
 
@@ -276,8 +277,8 @@ TEST_F(MemoryE2ETest, OomKillInALimitedCgroupIsRecorded) {
   EXPECT_GE(kill->victim_rss_bytes(), 32u << 20);
   EXPECT_LE(kill->victim_rss_bytes(), 80u << 20);
   // And the CLI's table says it in one line.
-  CommandResult t = RunCommand({test::VigilPath(), "memory", "--agent", agent_->agent(),
-                                "--since", "30s"});
+  CommandResult t =
+      RunCommand({test::VigilPath(), "memory", "--agent", agent_->agent(), "--since", "30s"});
   EXPECT_TRUE(absl::StrContains(t.out, absl::StrCat("killed ", pid, " python3.11"))) << t.out;
 }
 
@@ -295,12 +296,140 @@ TEST_F(MemoryE2ETest, BadInputIsOneLineAndExit2) {
     EXPECT_EQ(r.exit_code, 2) << args[0] << " " << args[1] << ": " << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   }
-  for (const char* bad : {"0", "-1", "99999999999", "lots"}) {
-    CommandResult r =
-        RunCommand({test::VigildPath(), "--memory-max-processes", bad, "--check-config"});
-    EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.err;
+  const std::vector<std::pair<std::string, std::string>> bad_flags = {
+      {"--memory-max-processes", "0"},
+      {"--memory-max-processes", "-1"},
+      {"--memory-max-processes", "99999999999"},
+      {"--memory-max-processes", "lots"},
+      {"--mem-growth-min-bytes", "0"},
+      {"--mem-growth-min-bytes", "-5MiB"},
+      {"--mem-growth-min-bytes", "999999GiB"},
+      {"--mem-growth-min-bytes", "64XB"},
+      {"--mem-growth-min-duration", "0s"},
+      {"--mem-growth-min-duration", "-1s"},
+      {"--mem-growth", "maybe"}};
+  for (const auto& [flag, bad] : bad_flags) {
+    CommandResult r = RunCommand({test::VigildPath(), flag, bad, "--check-config"});
+    EXPECT_EQ(r.exit_code, 2) << flag << " " << bad << ": " << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   }
+  CommandResult ok =
+      RunCommand({test::VigildPath(), "--mem-growth-min-bytes", "512MiB", "--check-config"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+}
+
+// Growth alerts on real processes, with a short min-duration (6 s, 48 MiB)
+// so the test takes seconds: a python3.11 growing 16 MiB/s alerts within
+// min-duration plus two intervals of its start, at the rate /proc shows;
+// a 300 MiB fill that plateaus and 64 MiB of alloc/free churn stay quiet;
+// and when the grower frees its memory and idles, the alert resolves.
+TEST_F(MemoryE2ETest, GrowthAlertFiresOnSustainedGrowthOnlyAndResolves) {
+  // Spin on (the alert stream is its): it needs the profiler too.
+  test::ScopedVigild agent({"--interval", "250ms", "--mem-growth-min-duration", "6s",
+                            "--mem-growth-min-bytes", "48MiB"});
+  ASSERT_TRUE(agent.ok()) << agent.log();
+  const std::string grow_out = dir_.path() + "/g.out", fill_out = dir_.path() + "/f.out",
+                    churn_out = dir_.path() + "/c.out";
+  // Grows 1 MiB every 62.5 ms for 14 s, then frees it all and idles.
+  const pid_t grower = Python(
+      "import time\n"
+      "def leak(keep, n):\n"
+      "  keep.append(b'x' * (1 << 20))\n"
+      "keep = []\n"
+      "print('ready', flush=True)\n"
+      "t = time.monotonic()\n"
+      "for i in range(224):\n"
+      "  leak(keep, i)\n"
+      "  t += 0.0625\n"
+      "  time.sleep(max(0, t - time.monotonic()))\n"
+      "keep = None\n"
+      "print('freed', flush=True)\n"
+      "time.sleep(60)\n",
+      grow_out);
+  const pid_t filler = Python(
+      "import time\n"
+      "cache = [b'x' * (1 << 20) for i in range(300)]\n"
+      "print('ready', flush=True)\n"
+      "time.sleep(60)\n",
+      fill_out);
+  const pid_t churner = Python(
+      "import time\n"
+      "print('ready', flush=True)\n"
+      "while True:\n"
+      "  a = b'x' * (64 << 20)\n"
+      "  time.sleep(0.3)\n"
+      "  a = None\n"
+      "  time.sleep(0.3)\n",
+      churn_out);
+  ASSERT_TRUE(WaitForLine(grow_out, "ready", absl::Seconds(30)));
+  const absl::Time grow_start = absl::Now();
+  const uint64_t rss0 = ProcStatus(grower)["VmRSS"];
+
+  // Poll the alert list until the grower fires (or 6 s + 2 intervals + a
+  // second of slack for the poll and python's start have passed).
+  auto alerts = [&]() {
+    CommandResult r = RunCommand({test::VigilPath(), "alerts", "--agent", agent.agent(), "--json"});
+    v1::ListAlertsResponse resp;
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &resp).ok()) << r.out;
+    return resp;
+  };
+  auto find = [](const v1::ListAlertsResponse& r, pid_t pid) -> const v1::SpinAlert* {
+    for (const v1::SpinAlert& a : r.alerts()) {
+      if (a.kind() == v1::ALERT_KIND_MEMORY_GROWTH && a.pid() == static_cast<uint32_t>(pid)) {
+        return &a;
+      }
+    }
+    return nullptr;
+  };
+  v1::ListAlertsResponse r;
+  absl::Duration fired_after = absl::InfiniteDuration();
+  while (absl::Now() - grow_start < absl::Seconds(12)) {
+    r = alerts();
+    if (find(r, grower) != nullptr) {
+      fired_after = absl::Now() - grow_start;
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  const v1::SpinAlert* a = find(r, grower);
+  ASSERT_NE(a, nullptr) << "no growth alert for the grower within 12 s\n" << r.DebugString();
+  const double truth =
+      (static_cast<double>(ProcStatus(grower)["VmRSS"]) - static_cast<double>(rss0)) /
+      absl::ToDoubleSeconds(absl::Now() - grow_start);
+  printf(
+      "growth alert after %s: %.1f MiB/s (/proc %.1f MiB/s), rss %lu, %u of %u intervals rising, "
+      "%s limit in %.0f s\n",
+      absl::FormatDuration(fired_after).c_str(),
+      a->memory_growth().growth_bytes_per_s() / (1 << 20), truth / (1 << 20),
+      static_cast<unsigned long>(a->memory_growth().rss_bytes()),
+      a->memory_growth().rising_intervals(), a->memory_growth().intervals(),
+      a->memory_growth().limit_kind().c_str(), a->memory_growth().seconds_left());
+  EXPECT_EQ(a->state(), v1::ALERT_STATE_FIRING);
+  EXPECT_EQ(a->comm(), "python3.11");
+  // min-duration plus two intervals, plus the poll's and start's slack.
+  EXPECT_LE(fired_after, absl::Seconds(6) + absl::Milliseconds(500) + absl::Seconds(1));
+  EXPECT_NEAR(a->memory_growth().growth_bytes_per_s(), truth, truth * 0.10);
+  EXPECT_GT(a->memory_growth().seconds_left(), 0);
+
+  // The grower frees and idles: the alert resolves. The controls never fired.
+  ASSERT_TRUE(WaitForLine(grow_out, "freed", absl::Seconds(30)));
+  const v1::SpinAlert* resolved = nullptr;
+  for (int i = 0; i < 60 && resolved == nullptr; ++i) {
+    absl::SleepFor(absl::Milliseconds(250));
+    r = alerts();
+    const v1::SpinAlert* x = find(r, grower);
+    if (x != nullptr && x->state() == v1::ALERT_STATE_RESOLVED) resolved = x;
+  }
+  ASSERT_NE(resolved, nullptr) << r.DebugString();
+  EXPECT_EQ(resolved->resolved_reason(), "growth stopped");
+  EXPECT_EQ(find(r, filler), nullptr) << "a fill that plateaus alerted";
+  EXPECT_EQ(find(r, churner), nullptr) << "alloc/free churn alerted";
+  ASSERT_TRUE(WaitForLine(fill_out, "ready", absl::Seconds(1)));  // the controls did run
+  EXPECT_GE(ProcStatus(filler)["VmRSS"], 290u << 20);
+  // The table says it in one line.
+  CommandResult t = RunCommand({test::VigilPath(), "alerts", "--agent", agent.agent()});
+  EXPECT_TRUE(absl::StrContains(t.out, "memory growth  pid " + std::to_string(grower))) << t.out;
 }
 
 }  // namespace
