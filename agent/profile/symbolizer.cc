@@ -22,6 +22,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "agent/profile/elf_info.h"
+#include "agent/profile/perf_map.h"
 
 namespace vigil {
 
@@ -472,25 +473,19 @@ class ElfProcessSymbols final : public ProcessSymbols {
   };
 
   void LoadPerfMap() {
-    char path[96];
-    snprintf(path, sizeof(path), "/proc/%u/root/tmp/perf-%u.map", pid_, pid_);
-    std::ifstream f(path);
-    if (!f) {
-      snprintf(path, sizeof(path), "/tmp/perf-%u.map", pid_);
-      f.open(path);
+    // The process writes this file: bounded in bytes, never a FIFO or a
+    // device (a symlink to /dev/zero must not feed the agent forever).
+    constexpr size_t kMaxPerfMapBytes = 64 << 20;
+    std::string text;
+    if (!ReadPerfMapFile(absl::StrFormat("/proc/%u/root/tmp/perf-%u.map", pid_, pid_),
+                         kMaxPerfMapBytes, &text) &&
+        !ReadPerfMapFile(absl::StrFormat("/tmp/perf-%u.map", pid_), kMaxPerfMapBytes, &text)) {
+      return;
     }
-    if (!f) return;
     std::vector<PerfSym> syms;
-    std::string line;
-    // Bounded: a runaway JIT map must not exhaust the agent.
-    while (syms.size() < 1000000 && std::getline(f, line)) {
-      unsigned long long start, size;
-      int pos = 0;
-      if (sscanf(line.c_str(), "%llx %llx %n", &start, &size, &pos) < 2 || pos <= 0) continue;
-      syms.push_back(PerfSym{start, size, line.substr(pos)});
+    for (PerfMapSymbol& s : ParsePerfMap(text, PerfMapLimits{})) {
+      syms.push_back(PerfSym{s.start, s.size, std::move(s.name)});
     }
-    std::sort(syms.begin(), syms.end(),
-              [](const PerfSym& a, const PerfSym& b) { return a.start < b.start; });
     perf_map_ = std::move(syms);
     perf_map_path_ = absl::StrFormat("/tmp/perf-%u.map", pid_);
   }

@@ -37,11 +37,12 @@ constexpr char kLibFn[] = "vigil_test::SpinInLibrary(unsigned long)";
 struct SpinRun {
   uint32_t pid = 0;
   uint64_t main_ns = 0, lib_ns = 0;
-  absl::Time exited;
+  absl::Time started, exited;
 };
 
 SpinRun RunSpin(const std::string& seconds) {
   SpinRun r;
+  r.started = absl::Now();
   CommandResult c = RunCommand({test::ProfileWorkloadPath(), "spin", seconds});
   r.exited = absl::Now();
   EXPECT_EQ(c.exit_code, 0) << c.err;
@@ -185,7 +186,21 @@ TEST_F(ProfileE2ETest, HotAttributesTheSplitWithExactNamesAndModules) {
   if (caller == nullptr) caller = FindFn(r, "main");
   ASSERT_NE(caller, nullptr);
   EXPECT_GE(caller->total_samples() + r.truncated_samples(), m->self_samples() + l->self_samples());
-  EXPECT_LT(r.truncated_samples(), r.samples() / 20) << "more than the first moments truncated";
+  // How long those first moments last depends on how busy the host is (the
+  // agent's loader shares the CPUs), so the bar is on what follows them:
+  // from 1.5 s after the start, whole intervals, almost nothing truncated.
+  const absl::Time now = absl::Now();
+  v1::HotResponse later =
+      HotAfter({"--pid", std::to_string(spin_->pid), "--user-only", "--since",
+                absl::StrCat(absl::ToInt64Milliseconds(now - spin_->started) - 1500, "ms"),
+                "--until", absl::StrCat(absl::ToInt64Milliseconds(now - spin_->exited), "ms")},
+               spin_->exited);
+  printf("truncated: %lu of %lu samples in all, %lu of %lu after the first 1.5 s\n",
+         static_cast<unsigned long>(r.truncated_samples()), static_cast<unsigned long>(r.samples()),
+         static_cast<unsigned long>(later.truncated_samples()),
+         static_cast<unsigned long>(later.samples()));
+  ASSERT_GT(later.samples(), 500u);
+  EXPECT_LE(later.truncated_samples(), later.samples() / 100) << "truncated past the first moments";
 }
 
 TEST_F(ProfileE2ETest, ExitedProcessStillHasNamedFrames) {
