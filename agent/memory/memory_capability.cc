@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/safe_proto.h"
 
 namespace vigil {
 
@@ -114,6 +115,9 @@ void MemoryCapability::Alert(const GrowthEvent& e, const MemoryInterval& iv, abs
     absl::MutexLock lock(&mu_);
     ++growth_fired_;
   }
+  // Names and cgroup paths are user-chosen: escaped once, for the log, the
+  // on-alert JSON and every stream.
+  MakeStringsSafe(&a);
   alerts_->PublishAlert(a);
 }
 
