@@ -5,6 +5,7 @@
 #include <cxxabi.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -424,17 +425,35 @@ class ElfProcessSymbols final : public ProcessSymbols {
       f.offset = file_off;
       const bool vdso = m.path == "[vdso]";
       if (m.path[0] == '[' && !vdso) return f;
-      if (m.open_path.empty()) {
-        // Open through the process's root (containers), falling back to the
-        // host path once the process is gone.
-        m.open_path = vdso ? m.path : absl::StrFormat("/proc/%u/root%s", pid_, m.path);
-        struct stat st;
-        if (!vdso && stat(m.open_path.c_str(), &st) != 0) m.open_path = m.path;
-      }
       // The mapped file itself, even if the path now names another (it
       // was replaced, or is a link someone swapped): for the build-id.
       const std::string id_path =
           vdso ? "" : absl::StrFormat("/proc/%u/map_files/%x-%x", pid_, m.start, m.end);
+      if (m.open_path.empty()) {
+        // Open through the process's root (containers), else the host path
+        // once the process is gone, but only if that path still names the
+        // mapped file: one renamed over or deleted is read through
+        // map_files (its symbols, not the new file's).
+        auto is_mapped = [&m](const std::string& p) {
+          struct stat st;
+          return stat(p.c_str(), &st) == 0 && st.st_ino == m.ino &&
+                 ((static_cast<uint64_t>(major(st.st_dev)) << 32) | minor(st.st_dev)) == m.dev;
+        };
+        if (vdso) {
+          m.open_path = m.path;
+        } else if (const std::string in_root = absl::StrFormat("/proc/%u/root%s", pid_, m.path);
+                   is_mapped(in_root)) {
+          m.open_path = in_root;
+        } else if (is_mapped(m.path)) {
+          m.open_path = m.path;
+        } else if (is_mapped(id_path)) {
+          m.open_path = id_path;
+        } else {
+          // Gone, and the path names another file (or none): no names
+          // rather than another file's (module+offset stays).
+          m.open_path = id_path;
+        }
+      }
       std::shared_ptr<ModuleTable> table =
           modules_->Get(vdso ? ~0ull : m.dev, vdso ? 0 : m.ino, m.open_path, id_path, vdso);
       uint64_t vaddr = 0, sym_off = 0;

@@ -446,6 +446,38 @@ TEST_F(UnwindE2ETest, DebugFrameOnlyProgramMatchesGdb) {
   printf("perf --call-graph dwarf reaching an entry point: %.1f%%\n", b.perf.RootedPct());
 }
 
+// A file swapped on disk under a running process: the agent must compile
+// what the process maps (/proc/PID/map_files, by inode), not what the path
+// names now. The program runs from a copy, the copy's path is then renamed
+// over with another ELF file (xz, whose CFI is different), and only then
+// does a second agent start and read the process: its stacks still reach
+// the entry point through the right functions.
+TEST_F(UnwindE2ETest, ABinaryReplacedOnDiskStillUnwinds) {
+  const std::string app = dir_.path() + "/app";
+  ASSERT_EQ(RunCommand({"cp", VIGIL_TEST_UNWIND_NOFP, app}).exit_code, 0);
+  const pid_t pid = Spawn({app, "chain", std::to_string(kSeconds + 10)});
+  ASSERT_GT(pid, 0);
+  absl::SleepFor(absl::Milliseconds(300));  // exec'd by now
+  const std::string other = dir_.path() + "/other";
+  ASSERT_EQ(RunCommand({"cp", "/usr/bin/xz", other}).exit_code, 0);
+  ASSERT_EQ(rename(other.c_str(), app.c_str()), 0);
+  test::ScopedVigild fresh({"--interval", "250ms", "--sample-hz", "499", "--spin", "off"});
+  ASSERT_TRUE(fresh.ok()) << fresh.log();
+  absl::SleepFor(absl::Seconds(3));
+  CommandResult v = RunCommand({test::VigilPath(), "profile", "--agent", fresh.agent(), "--pid",
+                                std::to_string(pid), "--user-only", "--format", "folded", "-o", "-",
+                                "--since", "2s"});
+  ASSERT_EQ(v.exit_code, 0) << v.err;
+  const Shares s = FromFolded(v.out);
+  printf("replaced on disk: %lu samples, %.1f%% reach the entry, ChainMiddle %.1f%%\n",
+         static_cast<unsigned long>(s.samples), s.RootedPct(),
+         s.Pct("(anonymous namespace)::ChainMiddle(unsigned long)"));
+  ASSERT_GT(s.samples, 300u) << v.out;
+  EXPECT_GE(s.RootedPct(), 98.0) << v.out.substr(0, 4000);
+  EXPECT_GE(s.Pct("(anonymous namespace)::ChainMiddle(unsigned long)"), 90.0) << v.out;
+  EXPECT_TRUE(s.outside.empty()) << v.out.substr(0, 4000);
+}
+
 TEST_F(UnwindE2ETest, FramePointerCallerOfFramelessGlibcIsPresent) {
   // The seeds' librdkafka thread: the hot code is glibc's timed wait (no
   // frame pointers), called from a frame-pointer application function.
