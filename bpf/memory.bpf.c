@@ -6,7 +6,7 @@
  * mm), with the RSS counters /proc/PID/status prints, read from the same
  * fields: on 6.2+ mm->rss_stat[] is a percpu_counter array whose `count`
  * is what get_mm_counter() returns; on 6.1 it is an atomic_long_t array
- * inside struct mm_rss_stat. The field's size tells them apart (CO-RE).
+ * inside struct mm_rss_stat. A CO-RE existence check tells them apart.
  *
  * vigil_mark_victim_*: tp_btf/mark_victim fires when the OOM killer picks
  * its victim, in the context of the task whose allocation failed. 6.1
@@ -42,9 +42,12 @@ static __always_inline __s64 mm_counter(struct mm_struct *mm, int member)
 {
 	__s64 v;
 
-	if (bpf_core_field_size(mm->rss_stat) == 4 * sizeof(atomic_long_t)) {
-		struct mm_struct___v61 *old = (void *)mm;
+	struct mm_struct___v61 *old = (void *)mm;
 
+	/* Not bpf_core_field_size(mm->rss_stat): that relocation fails
+	 * outright where the field's type differs (6.1's struct vs 6.2's
+	 * array). An existence check on the 6.1 shape is 1 or 0 instead. */
+	if (bpf_core_field_exists(old->rss_stat.count)) {
 		v = BPF_CORE_READ(old, rss_stat.count[member & 3].counter);
 	} else {
 		v = BPF_CORE_READ(mm, rss_stat[member & 3].count);
@@ -83,8 +86,12 @@ static __always_inline void read_rss(struct mm_struct *mm, __u64 *anon,
 }
 
 SEC("iter/task")
-int vigil_memory_iter(struct bpf_iter__task *ctx)
+int vigil_memory_iter(__u64 *raw)
 {
+	/* The argument is declared as BPF_PROG's tracing context is: 6.1
+	 * refuses a program whose BTF says struct bpf_iter__task * ("reg type
+	 * unsupported for arg#0"); the accesses below are the same. */
+	struct bpf_iter__task *ctx = (void *)raw;
 	struct task_struct *task = ctx->task;
 	struct memory_proc p = {};
 	struct mm_struct *mm;
