@@ -183,6 +183,15 @@ std::string FormatStatus(const v1::StatusResponse& s) {
                       "drain_failed %d; owners not cached %d\n",
                       u.map_full(), u.bad_header(), u.store_dropped(), u.drain_failed(),
                       u.owner_cache_full()));
+  if (s.has_memory_loss()) {
+    const v1::MemoryLoss& m = s.memory_loss();
+    absl::StrAppend(
+        &out, absl::StrFormat("  memory not recorded: processes_over_cap %d, "
+                              "cgroups_over_cap %d, oom_ringbuf_full %d, "
+                              "read_failed %d, store_dropped %d\n",
+                              m.processes_over_cap(), m.cgroups_over_cap(), m.oom_ringbuf_full(),
+                              m.read_failed(), m.store_dropped()));
+  }
   if (s.has_profiler()) {
     const v1::ProfilerStatus& p = s.profiler();
     absl::StrAppend(
