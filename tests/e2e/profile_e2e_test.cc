@@ -254,7 +254,31 @@ TEST_F(ProfileE2ETest, JitCodeIsNamedFromPerfMap) {
       << c.out;
   const std::string map = absl::StrCat("/tmp/perf-", pid, ".map");
   v1::HotResponse r = HotAfter({"--pid", std::to_string(pid), "--user-only"}, exited);
+  // Its callers: anonymous code has no CFI, so the walk steps out of it
+  // with frame pointers and goes on with CFI to _start. This JIT leaf is a
+  // 3-instruction loop that pushes no frame, so the step through rbp lands
+  // in Jit()'s caller's caller: main (where Jit() is inlined) is lost, as
+  // with perf -g. Real JITs (V8; HotSpot with -XX:+PreserveFramePointer)
+  // push frames, and then their callers are kept. Every JIT stack must
+  // still reach _start through libc's start code.
+  CommandResult f = RunCommand(Vigil(
+      {"profile", "--pid", std::to_string(pid), "--user-only", "--format", "folded", "-o", "-"}));
   unlink(map.c_str());
+  ASSERT_EQ(f.exit_code, 0) << f.err;
+  uint64_t jit = 0, rooted = 0;
+  for (absl::string_view line : absl::StrSplit(f.out, '\n', absl::SkipEmpty())) {
+    const size_t sp = line.rfind(' ');
+    uint64_t n = 0;
+    if (sp == absl::string_view::npos || !absl::SimpleAtoi(line.substr(sp + 1), &n)) continue;
+    const absl::string_view stack = line.substr(0, sp);
+    if (!absl::EndsWith(stack, ";vigil_jit_spin")) continue;
+    jit += n;
+    if (absl::StartsWith(stack, "_start;__libc_start_main;__libc_start_call_main;")) rooted += n;
+  }
+  printf("JIT stacks: %lu samples, %lu reach _start\n", static_cast<unsigned long>(jit),
+         static_cast<unsigned long>(rooted));
+  ASSERT_GT(jit, 100u) << f.out;
+  EXPECT_GE(rooted, jit * 95 / 100) << f.out.substr(0, 3000);
   ASSERT_GT(r.functions_size(), 0);
   EXPECT_EQ(r.functions(0).name(), "vigil_jit_spin");
   EXPECT_EQ(r.functions(0).module(), map);
