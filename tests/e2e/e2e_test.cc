@@ -382,6 +382,8 @@ TEST(VigildTest, BadFlagsExitTwoWithOneLine) {
       {"--listen", "127.0.0.1:7000", "--tls-cert", "x.pem"},
       {"--syscalls-max-entries", "1"},
       {"--syscalls-latency", "maybe"},
+      {"--profile-fault-period", "1048577"},
+      {"--profile-fault-period", "-1"},
       {"--unknown"},
       {"stray"},
   };

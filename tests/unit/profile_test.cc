@@ -248,6 +248,63 @@ TEST_F(ProfileMergeTest, ProfileMergerSumsSameStackAcrossIntervals) {
   EXPECT_EQ(r.frames(static_cast<int>(r.stacks(0).frame_ids(0))).name(), "ns::Work(int)");
 }
 
+// CPU and page-fault records of one interval never mix: each query sees
+// only its kind, and a fault query reports bytes.
+TEST_F(ProfileMergeTest, KindsAreMergedApart) {
+  ProfileInterval a;
+  a.Append(Rec(1, 1, 10), {}, {work_, main_});  // CPU
+  ProfileStackRecord fault = Rec(1, 1, 3);
+  fault.kind = PROFILE_KIND_FAULT;
+  a.Append(fault, {}, {lib_, main_});
+  fault.samples = 1;
+  a.Append(fault, {}, {work_, main_});
+  ProfileQuery cpu = Query();
+  HotMerger hc(cpu);
+  hc.Add(a);
+  v1::HotResponse rc;
+  hc.Finish(&rc);
+  EXPECT_EQ(rc.kind(), v1::PROFILE_KIND_CPU);
+  EXPECT_EQ(rc.samples(), 10u);
+  EXPECT_EQ(rc.fault_bytes(), 0u);
+  EXPECT_EQ(Find(rc, "ns::Lib()"), nullptr);
+  EXPECT_EQ(Find(rc, "ns::Work(int)")->self_fault_bytes(), 0u);
+
+  ProfileQuery mem = Query();
+  mem.kind = PROFILE_KIND_FAULT;
+  mem.fault_period = 64;
+  HotMerger hm(mem);
+  hm.Add(a);
+  v1::HotResponse rm;
+  hm.Finish(&rm);
+  EXPECT_EQ(rm.kind(), v1::PROFILE_KIND_MEMORY);
+  EXPECT_EQ(rm.samples(), 4u);
+  EXPECT_EQ(rm.fault_period(), 64u);
+  EXPECT_EQ(rm.fault_bytes(), 4u * 64 * 4096);
+  const v1::HotFunction* lib = Find(rm, "ns::Lib()");
+  ASSERT_NE(lib, nullptr);
+  EXPECT_EQ(lib->self_samples(), 3u);
+  EXPECT_EQ(lib->self_fault_bytes(), 3u * 64 * 4096);
+  EXPECT_EQ(Find(rm, "main")->total_fault_bytes(), 4u * 64 * 4096);
+  EXPECT_EQ(rm.functions(0).name(), "ns::Lib()");  // ranked by self
+
+  ProfileMerger pm(mem);
+  pm.Add(a);
+  v1::ProfileResponse pr;
+  pm.Finish(&pr);
+  EXPECT_EQ(pr.kind(), v1::PROFILE_KIND_MEMORY);
+  EXPECT_EQ(pr.samples(), 4u);
+  EXPECT_EQ(pr.fault_bytes(), 4u * 64 * 4096);
+  ASSERT_EQ(pr.stacks_size(), 2);
+  EXPECT_EQ(pr.stacks(0).samples(), 3u);
+  EXPECT_EQ(pr.stacks(0).fault_bytes(), 3u * 64 * 4096);
+  ProfileMerger pc(cpu);
+  pc.Add(a);
+  v1::ProfileResponse prc;
+  pc.Finish(&prc);
+  EXPECT_EQ(prc.samples(), 10u);
+  EXPECT_EQ(prc.stacks(0).fault_bytes(), 0u);
+}
+
 v1::ProfileResponse SampleProfile() {
   v1::ProfileResponse r;
   auto add_frame = [&](const std::string& n, const std::string& m, bool k) {
@@ -366,6 +423,21 @@ TEST(ProfileValidateTest, RejectsBadRequests) {
   p.mutable_range()->set_since_ago_ns(-1);
   EXPECT_EQ(ValidateProfileRequest(p).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(ValidateHotRequest(v1::HotRequest()).ok());
+  // Kinds: the default is CPU, MEMORY selects page faults, anything else
+  // (an int32 on the wire) is refused.
+  EXPECT_EQ(ValidateHotRequest(v1::HotRequest())->kind, PROFILE_KIND_CPU);
+  h.Clear();
+  h.set_kind(v1::PROFILE_KIND_MEMORY);
+  EXPECT_EQ(ValidateHotRequest(h)->kind, PROFILE_KIND_FAULT);
+  h.set_kind(static_cast<v1::ProfileKind>(2));
+  absl::Status bad = ValidateHotRequest(h).status();
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.message(), "kind: unknown profile kind 2");
+  p.Clear();
+  p.set_kind(static_cast<v1::ProfileKind>(-1));
+  EXPECT_EQ(ValidateProfileRequest(p).status().code(), absl::StatusCode::kInvalidArgument);
+  p.set_kind(v1::PROFILE_KIND_MEMORY);
+  EXPECT_EQ(ValidateProfileRequest(p)->kind, PROFILE_KIND_FAULT);
 }
 
 // --- SymbolCache with fakes -------------------------------------------------
