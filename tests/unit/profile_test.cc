@@ -392,6 +392,61 @@ TEST(ProfileExportTest, PprofRoundTripsThroughGzip) {
   EXPECT_EQ(back.mapping_size(), 2);
 }
 
+TEST(ProfileExportTest, MemoryPprofCountsFaultsAndBytes) {
+  v1::ProfileResponse r = SampleProfile();
+  r.set_kind(v1::PROFILE_KIND_MEMORY);
+  r.set_fault_period(64);
+  const perftools::profiles::Profile p = cli::ToPprof(r);
+  ASSERT_EQ(p.sample_type_size(), 2);
+  EXPECT_EQ(p.string_table(p.sample_type(0).type()), "faults");
+  EXPECT_EQ(p.string_table(p.sample_type(0).unit()), "count");
+  EXPECT_EQ(p.string_table(p.sample_type(1).type()), "fault_bytes");
+  EXPECT_EQ(p.string_table(p.sample_type(1).unit()), "bytes");
+  EXPECT_EQ(p.string_table(p.period_type().type()), "faults");
+  EXPECT_EQ(p.period(), 64);
+  ASSERT_EQ(p.sample_size(), 4);
+  EXPECT_EQ(p.sample(0).value(0), 5 * 64);
+  EXPECT_EQ(p.sample(0).value(1), 5 * 64 * 4096);
+}
+
+TEST(ProfileExportTest, MemoryHotTableAndFlameGraphSpeakBytes) {
+  v1::HotResponse h;
+  h.set_kind(v1::PROFILE_KIND_MEMORY);
+  h.set_fault_period(64);
+  h.set_samples(1024);
+  h.set_fault_bytes(1024ull * 64 * 4096);
+  h.mutable_covered()->set_intervals(4);
+  h.mutable_covered()->set_start_unix_ns(1000000000);
+  h.mutable_covered()->set_end_unix_ns(5000000000);
+  v1::HotFunction* f = h.add_functions();
+  f->set_name("TouchPages(unsigned long, double)");
+  f->set_module("/bin/app");
+  f->set_self_samples(1024);
+  f->set_total_samples(1024);
+  f->set_self_pct(100);
+  f->set_total_pct(100);
+  f->set_self_fault_bytes(1024ull * 64 * 4096);
+  f->set_total_fault_bytes(1024ull * 64 * 4096);
+  const std::string t = cli::FormatHot(h);
+  EXPECT_NE(t.find("1024 page-fault samples of 1 per 64 faults: 256.0 MiB newly touched"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("self bytes"), std::string::npos) << t;
+  EXPECT_NE(t.find("256.0 MiB    256.0 MiB  TouchPages"), std::string::npos) << t;
+  EXPECT_EQ(cli::HumanBytes(0), "0 B");
+  EXPECT_EQ(cli::HumanBytes(1023), "1023 B");
+  EXPECT_EQ(cli::HumanBytes(4096), "4.0 KiB");
+  EXPECT_EQ(cli::HumanBytes(3ull << 30), "3.0 GiB");
+
+  v1::ProfileResponse r = SampleProfile();
+  r.set_kind(v1::PROFILE_KIND_MEMORY);
+  r.set_fault_period(100);
+  const std::string page = cli::ToFlameGraph(r, "mem", false);
+  // main is on all 9 samples: 9 * 100 faults * 4 KiB = 3.52 MiB.
+  EXPECT_NE(page.find("main (/bin/app): 9 samples, 100.00%, 3.5 MiB touched"), std::string::npos)
+      << page.substr(0, 3000);
+}
+
 TEST(ProfileExportTest, FlameGraphIsSelfContainedAndEscaped) {
   v1::ProfileResponse r = SampleProfile();
   r.mutable_frames(0)->set_name("std::vector<int> f<a&b>()");
