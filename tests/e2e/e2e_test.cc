@@ -470,8 +470,9 @@ TEST_F(E2ETest, StopDetachesEverything) {
   for (uint32_t id : VigilProgramIds()) {
     if (!before.count(id)) ours.insert(id);
   }
-  EXPECT_EQ(ours.size(), 6u) << "sys_enter, sys_exit, one kfree_skb variant, the profiler's "
-                                "perf_event program and its exec and fork hooks";
+  EXPECT_EQ(ours.size(), 7u) << "sys_enter, sys_exit, one kfree_skb variant, the profiler's "
+                                "CPU and page-fault perf_event programs and its exec and fork "
+                                "hooks";
   EXPECT_EQ(agent.Stop(), 0) << agent.log();
   EXPECT_NE(agent.log().find("stopping"), std::string::npos) << agent.log();
   // The kernel frees programs from a work queue; allow it a moment.
@@ -512,7 +513,7 @@ TEST_F(E2ETest, SigkillLeavesNothingAndARestartServesOnTheStaleSocket) {
     for (uint32_t id : VigilProgramIds()) {
       if (!before.count(id)) ours.insert(id);
     }
-    EXPECT_EQ(ours.size(), 6u);
+    EXPECT_EQ(ours.size(), 7u);
     ASSERT_EQ(kill(agent.pid(), SIGKILL), 0);
     EXPECT_EQ(agent.Stop(), -1);  // killed by a signal, not exited
   }
