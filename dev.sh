@@ -57,6 +57,7 @@ case "$cmd" in
     build/tests/udpdrops_bench --seconds 5
     bash tests/bench/syscall_overhead.sh build
     bash tests/bench/profile_overhead.sh build
+    bash tests/bench/fault_bench.sh build
     ;;
   -h|--help|help) usage ;;
   *) usage >&2; exit 2 ;;

@@ -118,6 +118,9 @@ const std::vector<SettingInfo>& BaseSettings() {
        "socket inodes whose owning processes are cached (default 4096)"},
       {"profile", true, "on|off: CPU profiler, stack sampling on every CPU (default on)"},
       {"sample-hz", true, "profiler samples per second per CPU, 1-1000 (default 49)"},
+      {"profile-fault-period", true,
+       "page faults per page-fault sample (vigil hot|profile --kind memory), 0-1048576; 0: off "
+       "(default 64)"},
       {"profile-store-max-records", true,
        "cap on (thread, stack) records kept across the window (default 100000)"},
       {"profile-unwinder", true,
@@ -202,6 +205,9 @@ absl::Status ApplySetting(absl::string_view key, absl::string_view value, AgentC
     return Count(key, value, 1000, 100000000, &c->memory.store_max_records);
   }
   if (key == "sample-hz") return Count(key, value, 1, 1000, &c->profile.sample_hz);
+  if (key == "profile-fault-period") {
+    return Count(key, value, 0, kMaxFaultPeriod, &c->profile.fault_period);
+  }
   if (key == "profile-unwinder") {
     if (value != "cfi" && value != "fp") {
       return Bad(key, value, "cfi or fp");

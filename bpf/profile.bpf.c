@@ -1,6 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
-/* CPU profiler: a perf_event program on every online CPU samples the running
- * thread and counts (tgid, tid, user stack, kernel stack) in the kernel.
+/* Profiler: perf_event programs on every online CPU count (kind, tgid, tid,
+ * user stack, kernel stack) in the kernel, for two kinds of sample:
+ *   - vigil_profile_sample, on cpu-clock (or cycles): the running thread,
+ *     sample_hz times a second (PROFILE_KIND_CPU);
+ *   - vigil_profile_fault, on the software page-faults event with
+ *     sample_period = fault_period: the faulting thread, every fault_period
+ *     faults on that CPU (PROFILE_KIND_FAULT). The event fires in the fault
+ *     handler with the fault's registers, so the stack is the code that
+ *     first touched the memory.
+ * Both share the unwinder maps, the counts maps and one walk body; they
+ * differ only in the key's kind. They cannot interleave on one CPU (the
+ * per-CPU walk state would be clobbered): perf's BPF overflow handler skips a
+ * program while another runs on that CPU (bpf_prog_active), so a cpu-clock
+ * tick landing inside the fault program is dropped, not mixed in.
  *
  * User stacks are walked here with unwind tables the agent compiled from
  * each mapped file's .eh_frame (bpf/unwind.h): distro binaries and glibc
@@ -31,6 +43,8 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define EEXIST 17
 #define ENOMEM 12
+/* include/linux/sched.h; unchanged since 2.6. */
+#define PF_KTHREAD 0x00200000
 
 /* max_entries of every map sized 1 here is set by the agent before load. */
 struct counts_hash {
@@ -455,10 +469,11 @@ walk_user_stack(struct bpf_perf_event_data *ctx, struct task_struct *task,
 	return w;
 }
 
-SEC("perf_event")
-int vigil_profile_sample(struct bpf_perf_event_data *ctx)
+/* Counts one sample of `kind` (a constant: each program inlines its copy)
+ * for the current thread, with its kernel and user stacks. */
+static __always_inline int record_sample(struct bpf_perf_event_data *ctx,
+					 struct task_struct *task, __u32 kind)
 {
-	struct task_struct *task;
 	struct profile_value *v;
 	struct profile_key key = {};
 	void *counts, *stacks, *ustacks;
@@ -467,13 +482,9 @@ int vigil_profile_sample(struct bpf_perf_event_data *ctx)
 	__u32 buf = active_buf & 1;
 	long sid;
 
-	count(PROFILE_CTR_SAMPLES);
 	key.tgid = id >> 32;
 	key.tid = (__u32)id;
-	if (key.tid == 0) {
-		count(PROFILE_CTR_IDLE);
-		return 0;
-	}
+	key.kind = kind;
 	counts = bpf_map_lookup_elem(&counts_bufs, &buf);
 	stacks = bpf_map_lookup_elem(&stack_bufs, &buf);
 	ustacks = bpf_map_lookup_elem(&ustack_bufs, &buf);
@@ -488,7 +499,6 @@ int vigil_profile_sample(struct bpf_perf_event_data *ctx)
 		count(PROFILE_CTR_STACK_MAP_FULL);
 	key.kernel_stack_id = sid;
 
-	task = bpf_get_current_task_btf();
 	w = walk_user_stack(ctx, task, &key);
 	count(PROFILE_CTR_END_BASE +
 	      (key.user_end < UNWIND_END_MAX ? key.user_end : 0));
@@ -519,6 +529,35 @@ int vigil_profile_sample(struct bpf_perf_event_data *ctx)
 	}
 	__sync_fetch_and_add(&v->samples, 1);
 	return 0;
+}
+
+SEC("perf_event")
+int vigil_profile_sample(struct bpf_perf_event_data *ctx)
+{
+	count(PROFILE_CTR_SAMPLES);
+	if ((__u32)bpf_get_current_pid_tgid() == 0) {
+		count(PROFILE_CTR_IDLE);
+		return 0;
+	}
+	return record_sample(ctx, bpf_get_current_task_btf(), PROFILE_KIND_CPU);
+}
+
+/* Software page-faults event: the kernel counts it on entry to every fault
+ * on a user address (do_user_addr_fault on x86), in user mode or not: a
+ * fault inside copy_to_user() (read() into a fresh buffer) is the process
+ * touching its memory too, and its user stack is walked from where it
+ * entered the kernel. A kernel thread has no user stack to charge it to. */
+SEC("perf_event")
+int vigil_profile_fault(struct bpf_perf_event_data *ctx)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	count(PROFILE_CTR_FAULT_SAMPLES);
+	if (!task->mm || (task->flags & PF_KTHREAD)) {
+		count(PROFILE_CTR_FAULT_NO_USER);
+		return 0;
+	}
+	return record_sample(ctx, task, PROFILE_KIND_FAULT);
 }
 
 /* exec replaces every mapping: forget the old ones at once, so the next

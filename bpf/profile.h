@@ -14,17 +14,28 @@
  * the user-stack walk stops there. */
 #define VIGIL_PROFILE_MAX_DEPTH 127
 
-/* One aggregate: a thread with one (user stack, kernel stack) pair.
- * kernel_stack_id < 0 is the negated errno bpf_get_stackid() returned
- * (-EFAULT: no kernel stack, e.g. a sample taken in user mode). user_stack
- * is the content hash keying the user-stacks map (0: none recorded), and
- * user_end says why the walk stopped (enum unwind_end). */
+/* What a sample stands for: profile_key.kind. */
+enum profile_kind {
+	/* A cpu-clock (or cycles) sample: 1/sample_hz s of CPU time. */
+	PROFILE_KIND_CPU = 0,
+	/* A page-fault sample: fault_period page faults (first touches of
+	 * memory) by this thread at this stack. */
+	PROFILE_KIND_FAULT = 1,
+};
+
+/* One aggregate: a thread with one (user stack, kernel stack) pair, for one
+ * kind of event. kernel_stack_id < 0 is the negated errno bpf_get_stackid()
+ * returned (-EFAULT: no kernel stack, e.g. a sample taken in user mode).
+ * user_stack is the content hash keying the user-stacks map (0: none
+ * recorded), and user_end says why the walk stopped (enum unwind_end). */
 struct profile_key {
 	__u32 tgid;
 	__u32 tid;
 	__s32 kernel_stack_id;
 	__u32 user_end;
 	__u64 user_stack;
+	__u32 kind; /* enum profile_kind */
+	__u32 pad; /* zero: keys are hashed bytewise */
 };
 
 /* A user stack, innermost first; zero-terminated when shorter. */
@@ -40,7 +51,7 @@ struct profile_value {
 
 /* Indexes into the per-CPU `counters` array. */
 enum profile_counter {
-	PROFILE_CTR_SAMPLES = 0, /* every sample the program saw */
+	PROFILE_CTR_SAMPLES = 0, /* every CPU sample the program saw */
 	PROFILE_CTR_IDLE, /* samples in the idle task (not kept) */
 	PROFILE_CTR_MAP_FULL, /* counts map full: sample dropped */
 	PROFILE_CTR_USER_COLLISION, /* unused since user stacks are hashed */
@@ -50,6 +61,10 @@ enum profile_counter {
 	PROFILE_CTR_FRAMES, /* user frames walked */
 	PROFILE_CTR_CFI_FRAMES, /* ... of which stepped with a CFI row */
 	PROFILE_CTR_FP_FRAMES, /* ... of which stepped with frame pointers */
+	PROFILE_CTR_FAULT_SAMPLES, /* every page-fault sample the program saw */
+	/* page-fault samples in a task without user memory (kernel threads,
+	 * some of which borrow a process's mm): not kept */
+	PROFILE_CTR_FAULT_NO_USER,
 	/* Samples by why their user stack ended: + enum unwind_end. */
 	PROFILE_CTR_END_BASE,
 	PROFILE_CTR_MAX = PROFILE_CTR_END_BASE + UNWIND_END_MAX,

@@ -103,6 +103,12 @@ std::string CheckRange(absl::Duration since, absl::Duration until) {
 }
 
 void AddProfileFilter(CLI::App& app, ProfileFilter* f) {
+  AddChoice(
+      app, "--kind", {"cpu", "memory"},
+      [f](size_t i) { f->kind = i == 0 ? v1::PROFILE_KIND_CPU : v1::PROFILE_KIND_MEMORY; },
+      "cpu or memory",
+      "cpu: sampled CPU time (default); memory: sampled page faults, i.e. where memory is first "
+      "touched, in bytes (faults x 4 KiB)");
   AddCount(app, "--pid", &f->pid, 1, UINT32_MAX, "a positive integer", "only this process");
   AddCount(app, "--tid", &f->tid, 1, UINT32_MAX, "a positive integer", "only this thread");
   AddRegex(app, "--comm", &f->comm_regex,

@@ -38,8 +38,10 @@ void AddText(CLI::App& app, const std::string& names, std::string* out,
 void AddSwitch(CLI::App& app, const std::string& name, bool* out, const std::string& help);
 
 // Flags shared by `vigil hot`, `vigil profile` and `vigil flamegraph`: which
-// threads, which frames, which time range.
+// samples (CPU time or page faults), which threads, which frames, which time
+// range.
 struct ProfileFilter {
+  v1::ProfileKind kind = v1::PROFILE_KIND_CPU;
   uint32_t pid = 0, tid = 0;
   std::string comm_regex;
   absl::Duration since = absl::ZeroDuration(), until = absl::ZeroDuration();
@@ -57,6 +59,7 @@ std::string CheckProfileFilter(const ProfileFilter& f);
 
 template <typename Req>
 void ApplyProfileFilter(const ProfileFilter& f, Req* req) {
+  req->set_kind(f.kind);
   req->set_pid(f.pid);
   req->set_tid(f.tid);
   req->set_comm_regex(f.comm_regex);

@@ -202,6 +202,15 @@ std::string FormatStatus(const v1::StatusResponse& s) {
             p.event(), p.sample_hz(), p.cpus(), p.samples(), p.loss().idle_samples(),
             p.loss().map_full(), p.loss().kernel_stack_collisions(), p.loss().stack_map_full(),
             p.loss().store_dropped(), p.loss().drain_failed()));
+    if (p.fault_period() > 0) {
+      absl::StrAppend(
+          &out,
+          absl::StrFormat("  page faults: 1 sample per %d faults, %d samples (%d without user "
+                          "memory, not kept)\n",
+                          p.fault_period(), p.fault_samples(), p.fault_samples_without_user()));
+    } else {
+      absl::StrAppend(&out, "  page faults: not sampled\n");
+    }
     absl::StrAppend(
         &out,
         absl::StrFormat(

@@ -1,5 +1,6 @@
 // vigil hot: the hottest functions by sampled CPU time (perf report, with
-// and without children), from the agent's always-on profiler.
+// and without children), or by sampled page faults (--kind memory), from the
+// agent's always-on profiler.
 #include <CLI/CLI.hpp>
 
 #include "client/flags.h"
@@ -13,7 +14,7 @@ class HotCommand : public Command {
  public:
   const char* Name() const override { return "hot"; }
   const char* Summary() const override {
-    return "hottest functions by sampled CPU time (perf report, always on)";
+    return "hottest functions by sampled CPU time or page faults (perf report, always on)";
   }
   const char* Description() const override {
     return R"(usage: vigil hot [options]
@@ -21,6 +22,14 @@ class HotCommand : public Command {
 The hottest functions by sampled CPU time over a range of the agent's
 always-on profiler: self % (the function itself was running, perf report
 --no-children) and total % (it was anywhere on the stack, --children).
+
+--kind memory ranks them by sampled page faults instead: the code that first
+touched memory, in bytes (each sampled fault stands for vigild's
+--profile-fault-period faults of one 4 KiB page each). It sees anonymous and
+file pages the moment they are first touched; not memory that malloc reuses
+without faulting, memory already freed, or the kernel's own allocations. A
+transparent huge page (2 MiB) or file fault-around (up to 16 pages) is one
+fault: counted as 4 KiB.
 )";
   }
 

@@ -29,7 +29,8 @@ class ProfileCommand : public Command {
 
 Writes a self-contained interactive flame graph of a range of the agent's
 always-on profiler: hover a frame for its name, module and share; click to
-zoom; click the bottom frame to zoom out.
+zoom; click the bottom frame to zoom out. --kind memory draws sampled page
+faults (where memory is first touched, faults x 4 KiB) instead of CPU time.
 )";
     }
     return R"(usage: vigil profile --format pprof|folded -o FILE [options]
@@ -37,6 +38,11 @@ zoom; click the bottom frame to zoom out.
 Exports every sampled stack in a range of the agent's always-on profiler.
   pprof    gzipped profile.proto (go tool pprof -top FILE)
   folded   one line per stack, "root;...;leaf count" (flamegraph.pl input)
+
+--kind memory exports sampled page faults (where memory is first touched)
+instead of CPU time: pprof sample types faults/count and fault_bytes/bytes
+(faults x 4 KiB); folded counts stay samples, each vigild's
+--profile-fault-period faults.
 )";
   }
 
@@ -89,7 +95,12 @@ Exports every sampled stack in a range of the agent's always-on profiler.
       std::string title = "vigil flamegraph";
       if (filter_.pid != 0) absl::StrAppend(&title, " --pid ", filter_.pid);
       if (!filter_.comm_regex.empty()) absl::StrAppend(&title, " --comm ", filter_.comm_regex);
-      absl::StrAppend(&title, " (", resp.samples(), " samples)");
+      if (resp.kind() == v1::PROFILE_KIND_MEMORY) {
+        absl::StrAppend(&title, " --kind memory (", resp.samples(), " page-fault samples, ",
+                        HumanBytes(resp.fault_bytes()), " newly touched)");
+      } else {
+        absl::StrAppend(&title, " (", resp.samples(), " samples)");
+      }
       data = ToFlameGraph(resp, title, absl::EndsWith(output_, ".svg"));
     } else if (format_ == "folded") {
       data = ToFolded(resp);

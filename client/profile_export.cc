@@ -20,6 +20,27 @@ std::string FrameName(const v1::ProfileFrame& f) {
   return absl::StrFormat("%s+0x%x", f.module(), f.offset());
 }
 
+std::string HumanBytes(uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  size_t u = 0;
+  while (v >= 1024 && u + 1 < sizeof(kUnits) / sizeof(kUnits[0])) {
+    v /= 1024;
+    ++u;
+  }
+  return u == 0 ? absl::StrCat(bytes, " B") : absl::StrFormat("%.1f %s", v, kUnits[u]);
+}
+
+namespace {
+
+// Bytes of newly touched memory behind `samples` page-fault samples: one
+// 4 KiB page per fault (agent/profile/profile_aggregate.h kFaultBytes).
+uint64_t FaultBytes(const v1::ProfileResponse& r, uint64_t samples) {
+  return samples * r.fault_period() * 4096;
+}
+
+}  // namespace
+
 namespace {
 
 class StringTable {
@@ -41,16 +62,28 @@ class StringTable {
 perftools::profiles::Profile ToPprof(const v1::ProfileResponse& r) {
   perftools::profiles::Profile p;
   StringTable st(&p);
+  // Two values per sample: a count and its unit. CPU: samples and the CPU
+  // time they stand for. Memory: the page faults the samples stand for
+  // and their bytes (pprof shows the last type by default: bytes).
+  const bool memory = r.kind() == v1::PROFILE_KIND_MEMORY;
   auto* t0 = p.add_sample_type();
-  t0->set_type(st.Index("samples"));
+  t0->set_type(st.Index(memory ? "faults" : "samples"));
   t0->set_unit(st.Index("count"));
   auto* t1 = p.add_sample_type();
-  t1->set_type(st.Index("cpu"));
-  t1->set_unit(st.Index("nanoseconds"));
-  p.mutable_period_type()->set_type(st.Index("cpu"));
-  p.mutable_period_type()->set_unit(st.Index("nanoseconds"));
-  const int64_t period = r.sample_hz() > 0 ? 1000000000LL / r.sample_hz() : 0;
-  p.set_period(period);
+  t1->set_type(st.Index(memory ? "fault_bytes" : "cpu"));
+  t1->set_unit(st.Index(memory ? "bytes" : "nanoseconds"));
+  p.mutable_period_type()->set_type(st.Index(memory ? "faults" : "cpu"));
+  p.mutable_period_type()->set_unit(st.Index(memory ? "count" : "nanoseconds"));
+  // What one sample stands for, in each value's unit.
+  int64_t count_per_sample = 1, value_per_sample = 0;
+  if (memory) {
+    count_per_sample = r.fault_period();
+    value_per_sample = static_cast<int64_t>(FaultBytes(r, 1));
+    p.set_period(r.fault_period());
+  } else {
+    value_per_sample = r.sample_hz() > 0 ? 1000000000LL / r.sample_hz() : 0;
+    p.set_period(value_per_sample);
+  }
   p.set_time_nanos(r.covered().start_unix_ns());
   p.set_duration_nanos(r.covered().end_unix_ns() - r.covered().start_unix_ns());
 
@@ -85,8 +118,8 @@ perftools::profiles::Profile ToPprof(const v1::ProfileResponse& r) {
   for (const v1::ProfileStack& s : r.stacks()) {
     auto* smp = p.add_sample();
     for (uint32_t id : s.frame_ids()) smp->add_location_id(static_cast<uint64_t>(id) + 1);
-    smp->add_value(static_cast<int64_t>(s.samples()));
-    smp->add_value(static_cast<int64_t>(s.samples()) * period);
+    smp->add_value(static_cast<int64_t>(s.samples()) * count_per_sample);
+    smp->add_value(static_cast<int64_t>(s.samples()) * value_per_sample);
     auto* l = smp->add_label();
     l->set_key(k_pid);
     l->set_num(s.pid());
@@ -175,7 +208,9 @@ constexpr int kWidth = 1200, kRowH = 17, kTop = 40;
 
 // Emits one <g> per node: data-x (start, in samples), data-v (samples),
 // data-d (depth). Root at the bottom, like Brendan Gregg's flame graphs.
-void Emit(const Node& n, uint64_t x, int depth, int max_depth, uint64_t total, std::string* out) {
+// bytes_per_sample > 0 (a memory profile) adds each frame's bytes.
+void Emit(const Node& n, uint64_t x, int depth, int max_depth, uint64_t total,
+          uint64_t bytes_per_sample, std::string* out) {
   const double px = static_cast<double>(x) * kWidth / static_cast<double>(total);
   const double pw = static_cast<double>(n.value) * kWidth / static_cast<double>(total);
   const int y = kTop + (max_depth - depth) * kRowH;
@@ -188,8 +223,12 @@ void Emit(const Node& n, uint64_t x, int depth, int max_depth, uint64_t total, s
   const int b =
       n.kernel ? 60 + static_cast<int>((h >> 16) % 40) : 20 + static_cast<int>((h >> 16) % 40);
   const std::string label = XmlEscape(n.name);
-  const std::string info = XmlEscape(absl::StrFormat(
-      "%s (%s): %d samples, %.2f%%", n.name, n.module.empty() ? "all" : n.module, n.value, pct));
+  std::string info = absl::StrFormat("%s (%s): %d samples, %.2f%%", n.name,
+                                     n.module.empty() ? "all" : n.module, n.value, pct);
+  if (bytes_per_sample > 0) {
+    absl::StrAppend(&info, ", ", HumanBytes(n.value * bytes_per_sample), " touched");
+  }
+  info = XmlEscape(info);
   absl::StrAppend(
       out,
       absl::StrFormat(
@@ -201,7 +240,7 @@ void Emit(const Node& n, uint64_t x, int depth, int max_depth, uint64_t total, s
           y + kRowH - 5, label));
   uint64_t cx = x;
   for (const auto& [k, c] : n.children) {
-    Emit(*c, cx, depth + 1, max_depth, total, out);
+    Emit(*c, cx, depth + 1, max_depth, total, bytes_per_sample, out);
     cx += c->value;
   }
 }
@@ -288,7 +327,8 @@ std::string ToFlameGraph(const v1::ProfileResponse& r, const std::string& title,
   if (root.value == 0) {
     absl::StrAppend(&body, "<text x=\"4\" y=\"60\">no samples matched</text>\n");
   } else {
-    Emit(root, 0, 0, depth, root.value, &body);
+    const uint64_t bytes_per_sample = r.kind() == v1::PROFILE_KIND_MEMORY ? FaultBytes(r, 1) : 0;
+    Emit(root, 0, 0, depth, root.value, bytes_per_sample, &body);
   }
   if (svg) {
     absl::StrAppend(&body, "<script><![CDATA[", kScript, "]]></script>\n</svg>\n");
@@ -303,17 +343,26 @@ std::string ToFlameGraph(const v1::ProfileResponse& r, const std::string& title,
 std::string FormatHot(const v1::HotResponse& r) {
   std::string out;
   const v1::CoveredRange& c = r.covered();
+  const bool memory = r.kind() == v1::PROFILE_KIND_MEMORY;
   if (c.intervals() == 0) {
-    absl::StrAppend(&out, "profile: no data in range yet\n");
+    absl::StrAppend(&out, memory ? "memory profile" : "profile", ": no data in range yet\n");
   } else {
     const absl::Time a = absl::FromUnixNanos(c.start_unix_ns());
     const absl::Time b = absl::FromUnixNanos(c.end_unix_ns());
-    absl::StrAppend(
-        &out, absl::StrFormat("profile: %s .. %s (%s, %d intervals), %d samples at %d Hz per CPU\n",
-                              absl::FormatTime("%Y-%m-%d %H:%M:%S", a, absl::LocalTimeZone()),
-                              absl::FormatTime("%H:%M:%S", b, absl::LocalTimeZone()),
-                              absl::FormatDuration(absl::Seconds(absl::ToInt64Seconds(b - a))),
-                              c.intervals(), r.samples(), r.sample_hz()));
+    const std::string range = absl::StrFormat(
+        "%s .. %s (%s, %d intervals)",
+        absl::FormatTime("%Y-%m-%d %H:%M:%S", a, absl::LocalTimeZone()),
+        absl::FormatTime("%H:%M:%S", b, absl::LocalTimeZone()),
+        absl::FormatDuration(absl::Seconds(absl::ToInt64Seconds(b - a))), c.intervals());
+    if (memory) {
+      absl::StrAppend(
+          &out, absl::StrFormat("memory profile: %s, %d page-fault samples of 1 per %d faults: "
+                                "%s newly touched (faults x 4 KiB)\n",
+                                range, r.samples(), r.fault_period(), HumanBytes(r.fault_bytes())));
+    } else {
+      absl::StrAppend(&out, absl::StrFormat("profile: %s, %d samples at %d Hz per CPU\n", range,
+                                            r.samples(), r.sample_hz()));
+    }
   }
   const v1::ProfileLoss& l = r.loss();
   if (l.map_full() + l.kernel_stack_collisions() + l.stack_map_full() + l.store_dropped() > 0) {
@@ -336,13 +385,30 @@ std::string FormatHot(const v1::HotResponse& r) {
     absl::StrAppend(&out, "no samples matched\n");
     return out;
   }
-  absl::StrAppend(&out,
-                  "\n  self%  total%    samples  function                                  module\n"
-                  "------- ------- ---------- ----------------------------------------- "
-                  "------------------------\n");
-  for (const v1::HotFunction& f : r.functions()) {
-    absl::StrAppend(&out, absl::StrFormat("%6.2f%% %6.2f%% %10d  %-41s %s\n", f.self_pct(),
-                                          f.total_pct(), f.self_samples(), f.name(), f.module()));
+  if (memory) {
+    // Ranked by self bytes: the code that touched the memory itself.
+    absl::StrAppend(
+        &out,
+        "\n  self%  total%   self bytes  total bytes  function                                  "
+        "module\n"
+        "------- ------- ------------ ------------ ----------------------------------------- "
+        "------------------------\n");
+    for (const v1::HotFunction& f : r.functions()) {
+      absl::StrAppend(&out,
+                      absl::StrFormat("%6.2f%% %6.2f%% %12s %12s  %-41s %s\n", f.self_pct(),
+                                      f.total_pct(), HumanBytes(f.self_fault_bytes()),
+                                      HumanBytes(f.total_fault_bytes()), f.name(), f.module()));
+    }
+  } else {
+    absl::StrAppend(
+        &out,
+        "\n  self%  total%    samples  function                                  module\n"
+        "------- ------- ---------- ----------------------------------------- "
+        "------------------------\n");
+    for (const v1::HotFunction& f : r.functions()) {
+      absl::StrAppend(&out, absl::StrFormat("%6.2f%% %6.2f%% %10d  %-41s %s\n", f.self_pct(),
+                                            f.total_pct(), f.self_samples(), f.name(), f.module()));
+    }
   }
   if (r.functions_omitted() > 0) {
     absl::StrAppend(

@@ -14,6 +14,8 @@ namespace vigil {
 ProfileLossCounts& ProfileLossCounts::operator+=(const ProfileLossCounts& o) {
   samples += o.samples;
   idle += o.idle;
+  fault_samples += o.fault_samples;
+  fault_no_user += o.fault_no_user;
   map_full += o.map_full;
   kernel_collisions += o.kernel_collisions;
   stack_map_full += o.stack_map_full;
@@ -80,6 +82,9 @@ constexpr uint32_t kMaxTop = 10000;
 template <typename Req>
 absl::StatusOr<ProfileQuery> ValidateCommon(const Req& req) {
   ProfileQuery q;
+  absl::StatusOr<uint32_t> kind = ProfileKindOf(req.kind());
+  if (!kind.ok()) return kind.status();
+  q.kind = *kind;
   q.pid = req.pid();
   q.tid = req.tid();
   if (!req.comm_regex().empty()) {
@@ -121,11 +126,36 @@ std::pair<uint32_t, uint32_t> Selected(const ProfileStackRecord& r, v1::FrameFil
   }
 }
 
+// A response's unit: its kind, and for page faults the period and bytes.
+template <typename Resp>
+void SetKind(const ProfileQuery& q, uint64_t samples, Resp* out) {
+  if (q.kind != PROFILE_KIND_FAULT) {
+    out->set_kind(v1::PROFILE_KIND_CPU);
+    return;
+  }
+  out->set_kind(v1::PROFILE_KIND_MEMORY);
+  out->set_fault_period(q.fault_period);
+  out->set_fault_bytes(FaultBytes(samples, q.fault_period));
+}
+
 std::string CommString(const char (&c)[VIGIL_PROFILE_COMM_LEN]) {
   return std::string(c, strnlen(c, VIGIL_PROFILE_COMM_LEN));
 }
 
 }  // namespace
+
+absl::StatusOr<uint32_t> ProfileKindOf(v1::ProfileKind kind) {
+  switch (kind) {
+    case v1::PROFILE_KIND_CPU:
+      return PROFILE_KIND_CPU;
+    case v1::PROFILE_KIND_MEMORY:
+      return PROFILE_KIND_FAULT;
+    default:
+      // An enum field holds any int32 on the wire (proto3 keeps unknown
+      // values), so this is reachable from a client.
+      return absl::InvalidArgumentError(absl::StrCat("kind: unknown profile kind ", kind));
+  }
+}
 
 absl::StatusOr<ProfileQuery> ValidateHotRequest(const v1::HotRequest& req) {
   absl::StatusOr<ProfileQuery> q = ValidateCommon(req);
@@ -143,6 +173,7 @@ absl::StatusOr<ProfileQuery> ValidateProfileRequest(const v1::ProfileRequest& re
 }
 
 bool MatchesProfileQuery(const ProfileQuery& q, const ProfileStackRecord& r) {
+  if (r.kind != q.kind) return false;
   if (q.pid != 0 && r.tgid != q.pid) return false;
   if (q.tid != 0 && r.tid != q.tid) return false;
   if (q.comm != nullptr) {
@@ -244,6 +275,7 @@ void HotMerger::Finish(v1::HotResponse* out) const {
     return fns_[x].frame->module < fns_[y].frame->module;
   };
   const size_t n = std::min<size_t>(ranked.size(), query_.top);
+  const bool fault = query_.kind == PROFILE_KIND_FAULT;
   std::partial_sort(ranked.begin(), ranked.begin() + static_cast<ptrdiff_t>(n), ranked.end(),
                     by_rank);
   for (size_t i = 0; i < n; ++i) {
@@ -259,11 +291,16 @@ void HotMerger::Finish(v1::HotResponse* out) const {
     h->set_total_pct(samples_ ? 100.0 * static_cast<double>(c.total) / static_cast<double>(samples_)
                               : 0);
     h->set_kernel(f.frame->kernel);
+    if (fault) {
+      h->set_self_fault_bytes(FaultBytes(c.self, query_.fault_period));
+      h->set_total_fault_bytes(FaultBytes(c.total, query_.fault_period));
+    }
   }
   out->set_functions_omitted(static_cast<uint32_t>(ranked.size() - n));
   out->set_samples(samples_);
   out->set_samples_without_frames(without_frames_);
   out->set_truncated_samples(truncated_);
+  SetKind(query_, samples_, out);
   loss_.ToProto(0, out->mutable_loss());
 }
 
@@ -330,9 +367,12 @@ void ProfileMerger::Finish(v1::ProfileResponse* out) const {
     s->set_comm(kv->second.comm);
     s->set_process_comm(kv->second.pcomm);
     s->set_truncated(kv->second.truncated);
+    if (query_.kind == PROFILE_KIND_FAULT)
+      s->set_fault_bytes(FaultBytes(kv->second.samples, query_.fault_period));
   }
   out->set_samples(samples_);
   out->set_truncated_samples(truncated_);
+  SetKind(query_, samples_, out);
   loss_.ToProto(0, out->mutable_loss());
 }
 

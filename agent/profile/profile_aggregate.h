@@ -19,10 +19,23 @@
 
 namespace vigil {
 
-// What the profiler could not record, per interval or summed.
+// Bytes one page fault stands for: one 4 KiB page (x86-64's base page). A
+// transparent huge page fault maps 2 MiB and file fault-around up to 16
+// pages, so this is a floor where those happen.
+inline constexpr uint64_t kFaultBytes = 4096;
+
+// Estimated bytes of newly touched memory behind `samples` page-fault
+// samples taken every `period` faults.
+inline uint64_t FaultBytes(uint64_t samples, uint32_t period) {
+  return samples * period * kFaultBytes;
+}
+
+// What the profiler saw and could not record, per interval or summed.
 struct ProfileLossCounts {
-  uint64_t samples = 0;  // all samples the kernel program saw
+  uint64_t samples = 0;  // all CPU samples the kernel program saw
   uint64_t idle = 0;
+  uint64_t fault_samples = 0;  // all page-fault samples the kernel program saw
+  uint64_t fault_no_user = 0;  // ... of which in a task without user memory
   uint64_t map_full = 0;
   uint64_t kernel_collisions = 0;
   uint64_t stack_map_full = 0;
@@ -45,6 +58,7 @@ struct ProfileStackRecord {
   uint16_t kernel_frames = 0;
   uint16_t user_frames = 0;
   bool truncated = false;
+  uint8_t kind = PROFILE_KIND_CPU;  // enum profile_kind: what `samples` count
   uint64_t samples = 0;
   char comm[VIGIL_PROFILE_COMM_LEN] = {};
   char pcomm[VIGIL_PROFILE_COMM_LEN] = {};
@@ -88,7 +102,16 @@ struct ProfileQuery {
   std::unique_ptr<RE2> comm;
   uint32_t top = 20;
   v1::FrameFilter frames = v1::FRAME_FILTER_ALL;
+  // Only records of this kind (enum profile_kind).
+  uint32_t kind = PROFILE_KIND_CPU;
+  // Faults per page-fault sample (the agent's), for the byte figures of a
+  // PROFILE_KIND_FAULT query.
+  uint32_t fault_period = 0;
 };
+
+// The enum profile_kind a request's kind selects; INVALID_ARGUMENT for a
+// value the proto does not define.
+absl::StatusOr<uint32_t> ProfileKindOf(v1::ProfileKind kind);
 
 // INVALID_ARGUMENT naming the bad field, else the compiled query.
 absl::StatusOr<ProfileQuery> ValidateHotRequest(const v1::HotRequest& req);

@@ -46,8 +46,11 @@ absl::Status ProfileCapability::Init(const InitContext& ctx) {
   if (!c.ok()) return c.status();
   collector_ = *std::move(c);
   table_ = ctx.store->Register<ProfileInterval>(store_max_records_);
+  fault_period_ = collector_->fault_cpus() > 0 ? config_.fault_period : 0;
+  degraded_ = collector_->fault_off_reason();
   absl::MutexLock lock(&mu_);
   status_.set_sample_hz(config_.sample_hz);
+  status_.set_fault_period(fault_period_);
   status_.set_event(collector_->event());
   status_.set_cpus(collector_->cpus());
   for (uint32_t id : collector_->ProgramIds()) status_.add_program_ids(id);
@@ -86,12 +89,21 @@ absl::Status ProfileCapability::Collect(const IntervalSpan& span, StoreWriter& s
 
 void ProfileCapability::Stop() { collector_.reset(); }
 
+absl::Status ProfileCapability::CheckKind(v1::ProfileKind kind) const {
+  if (kind != v1::PROFILE_KIND_MEMORY || fault_period_ > 0) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      degraded_.empty() ? "page-fault sampling is off (vigild --profile-fault-period 0)"
+                        : degraded_);
+}
+
 absl::StatusOr<v1::HotResponse> ProfileCapability::QueryHot(const StoreView& store,
                                                             const QueryContext& ctx,
                                                             const v1::HotRequest& req) const {
   const absl::Time began = absl::Now();
   absl::StatusOr<ProfileQuery> q = ValidateHotRequest(req);
   if (!q.ok()) return q.status();
+  if (absl::Status s = CheckKind(req.kind()); !s.ok()) return s;
+  q->fault_period = fault_period_;
   absl::StatusOr<StoreView::Merge> m = store.BeginMerge(req.range(), ctx);
   if (!m.ok()) return m.status();
   v1::HotResponse resp;
@@ -111,6 +123,8 @@ absl::StatusOr<v1::ProfileResponse> ProfileCapability::QueryProfile(
     const StoreView& store, const QueryContext& ctx, const v1::ProfileRequest& req) const {
   absl::StatusOr<ProfileQuery> q = ValidateProfileRequest(req);
   if (!q.ok()) return q.status();
+  if (absl::Status s = CheckKind(req.kind()); !s.ok()) return s;
+  q->fault_period = fault_period_;
   absl::StatusOr<StoreView::Merge> m = store.BeginMerge(req.range(), ctx);
   if (!m.ok()) return m.status();
   v1::ProfileResponse resp;
@@ -130,6 +144,8 @@ void ProfileCapability::FillStatus(const StoreView& store, v1::StatusResponse* o
     absl::MutexLock lock(&mu_);
     *p = status_;
     p->set_samples(loss_total_.samples);
+    p->set_fault_samples(loss_total_.fault_samples);
+    p->set_fault_samples_without_user(loss_total_.fault_no_user);
     loss_total_.ToProto(store.DroppedRecords(table_), p->mutable_loss());
   }
   store.Inspect(table_, [p](const IntervalWindow<ProfileInterval>& w) {
@@ -160,6 +176,14 @@ void ProfileCapability::RenderMetrics(const StoreView&, Exposition* e) const {
   e->Sample("vigil_profile_samples_total", {{"cpu_state", "busy"}},
             static_cast<double>(pl.samples - std::min(pl.samples, pl.idle)));
   e->Sample("vigil_profile_samples_total", {{"cpu_state", "idle"}}, static_cast<double>(pl.idle));
+  if (fault_period_ > 0) {
+    e->Family("vigil_profile_fault_samples_total", "counter",
+              "Page-fault samples the profiler took; each stands for "
+              "vigil_profile_fault_period page faults.");
+    e->Sample("vigil_profile_fault_samples_total", {}, static_cast<double>(pl.fault_samples));
+    e->Family("vigil_profile_fault_period", "gauge", "Page faults per page-fault sample.");
+    e->Sample("vigil_profile_fault_period", {}, static_cast<double>(fault_period_));
+  }
   const v1::DebuginfodStatus& d = status_.debuginfod();
   if (!d.enabled()) return;
   e->Family("vigil_debuginfod_fetches_total", "counter",

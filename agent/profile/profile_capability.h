@@ -1,6 +1,6 @@
-// The profile capability: sampled CPU stacks, symbolized at collection
-// (bpf/profile.bpf.c -> ProfileCollector -> the "profile" store table ->
-// GetHot / GetProfile, vigil hot / profile / flamegraph).
+// The profile capability: sampled CPU and page-fault stacks, symbolized at
+// collection (bpf/profile.bpf.c -> ProfileCollector -> the "profile" store
+// table -> GetHot / GetProfile, vigil hot / profile / flamegraph [--kind]).
 #pragma once
 
 #include <memory>
@@ -26,6 +26,12 @@ class ProfileCapability final : public Capability {
   absl::Status Init(const InitContext& ctx) override;
   absl::Status Collect(const IntervalSpan& span, StoreWriter& store) override;
   void Stop() override;
+  // Degraded when page-fault sampling was asked for and could not start
+  // (CPU profiling runs on).
+  CapabilityState state() const override {
+    return degraded_.empty() ? CapabilityState::kOn : CapabilityState::kDegraded;
+  }
+  std::string degraded_reason() const override { return degraded_; }
   void FillStatus(const StoreView& store, v1::StatusResponse* out) const override;
   void RenderMetrics(const StoreView& store, Exposition* out) const override;
   std::vector<std::pair<std::string, uint64_t>> Losses(const StoreView& store) const override;
@@ -40,9 +46,17 @@ class ProfileCapability final : public Capability {
   uint32_t sample_hz() const { return config_.sample_hz; }
 
  private:
+  // OK when samples of `kind` are taken here, else FAILED_PRECONDITION
+  // saying why not.
+  absl::Status CheckKind(v1::ProfileKind kind) const;
+
   const ProfileConfig config_;
   const size_t store_max_records_;
   Table<ProfileInterval> table_;
+  // Set by Init, then read-only: page faults per sample (0: not sampled),
+  // and why the capability is degraded (empty: it is not).
+  uint32_t fault_period_ = 0;
+  std::string degraded_;
   std::unique_ptr<ProfileCollector> collector_;  // collection thread only
 
   mutable absl::Mutex mu_;

@@ -19,6 +19,21 @@
 namespace vigil {
 namespace {
 
+// Every `period` page faults on `cpu`, whoever takes them. The kernel
+// counts the event in the fault handler with the fault's registers.
+int OpenFaultSampler(int cpu, uint64_t event, uint32_t period) {
+  perf_event_attr attr = {};
+  attr.size = sizeof(attr);
+  attr.type = PERF_TYPE_SOFTWARE;
+  attr.config = event;
+  attr.sample_period = period;
+  // exclude_kernel stays 0: a fault taken inside copy_to_user() (read()
+  // into untouched memory) has kernel registers, and is the process's fault.
+  attr.disabled = 0;
+  return static_cast<int>(syscall(__NR_perf_event_open, &attr, -1 /* any pid */, cpu,
+                                  -1 /* no group */, PERF_FLAG_FD_CLOEXEC));
+}
+
 int OpenSampler(int cpu, uint32_t type, uint64_t config, uint32_t hz) {
   perf_event_attr attr = {};
   attr.size = sizeof(attr);
@@ -101,6 +116,10 @@ absl::StatusOr<std::unique_ptr<ProfileCollector>> ProfileCollector::Create(
   if (config.sample_hz < 1 || config.sample_hz > 1000) {
     return absl::InvalidArgumentError("profile: sample_hz must be in [1, 1000]");
   }
+  if (config.fault_period > kMaxFaultPeriod) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("profile: fault_period must be in [0, ", kMaxFaultPeriod, "]"));
+  }
   if (config.max_entries == 0 || config.stack_entries == 0 || config.batch_size == 0) {
     return absl::InvalidArgumentError(
         "profile: max_entries, stack_entries and batch_size must be > 0");
@@ -135,6 +154,8 @@ absl::StatusOr<std::unique_ptr<ProfileCollector>> ProfileCollector::Create(
       return ErrnoStatus(err, absl::StrCat("sizing map ", bpf_map__name(m)));
     }
   }
+  // Off: the fault program is not even verified.
+  if (config.fault_period == 0) bpf_program__set_autoload(skel->progs.vigil_profile_fault, false);
   if (int err = profile_bpf::load(skel.get())) {
     return libbpf_log.Annotate(ErrnoStatus(err, "loading profile.bpf.o"));
   }
@@ -155,6 +176,7 @@ ProfileCollector::ProfileCollector(const ProfileConfig& config, SkelPtr<profile_
 // rows mapping, then the skeleton.
 ProfileCollector::~ProfileCollector() {
   links_.clear();
+  fault_links_.clear();
   exec_link_.reset();
   fork_link_.reset();
   unwind_.reset();
@@ -196,6 +218,7 @@ absl::Status ProfileCollector::AttachAllCpus() {
     links_.emplace_back(link);
   }
   if (links_.empty()) return absl::InternalError("profile: no CPU accepted a sampling event");
+  if (config_.fault_period > 0) AttachFaults(cpus);
   // Without these a new process's first samples stop at the leaf, and an
   // exec()ed one keeps its old mappings until a pc falls outside them:
   // degraded, not fatal.
@@ -216,9 +239,38 @@ absl::Status ProfileCollector::AttachAllCpus() {
   return absl::OkStatus();
 }
 
+void ProfileCollector::AttachFaults(const std::vector<int>& cpus) {
+  LibbpfLogCapture libbpf_log;
+  // Some CPUs without the event would undercount faults without saying so:
+  // all CPUs or none.
+  auto fail = [this](const std::string& why) {
+    fault_links_.clear();
+    fault_off_reason_ = absl::StrCat("page-fault sampling off: ", why);
+  };
+  for (int cpu : cpus) {
+    UniqueFd fd(OpenFaultSampler(cpu, config_.fault_event, config_.fault_period));
+    if (fd.get() < 0) {
+      const int err = errno;
+      if (err == ENODEV) continue;  // went offline since we read the list
+      return fail(
+          absl::StrCat("perf_event_open(page-faults) on CPU ", cpu, ": ", strerror(err),
+                       err == EACCES || err == EPERM ? " (needs CAP_PERFMON or root)" : ""));
+    }
+    bpf_link* link = bpf_program__attach_perf_event(skel_->progs.vigil_profile_fault, fd.get());
+    if (link == nullptr) {
+      return fail(std::string(
+          libbpf_log.Annotate(ErrnoStatus(errno, absl::StrCat("attaching to CPU ", cpu)))
+              .message()));
+    }
+    fd.release();  // the link closes it
+    fault_links_.emplace_back(link);
+  }
+  if (fault_links_.empty()) fail("no CPU accepted the page-faults event");
+}
+
 std::vector<uint32_t> ProfileCollector::ProgramIds() const {
-  return LoadedProgramIds({skel_->progs.vigil_profile_sample, skel_->progs.vigil_profile_exec,
-                           skel_->progs.vigil_profile_fork});
+  return LoadedProgramIds({skel_->progs.vigil_profile_sample, skel_->progs.vigil_profile_fault,
+                           skel_->progs.vigil_profile_exec, skel_->progs.vigil_profile_fork});
 }
 
 absl::StatusOr<ProfileLossCounts> ProfileCollector::ReadCounters() {
@@ -233,6 +285,8 @@ absl::StatusOr<ProfileLossCounts> ProfileCollector::ReadCounters() {
   c.kernel_collisions = sums[PROFILE_CTR_KERNEL_COLLISION];
   c.stack_map_full = sums[PROFILE_CTR_STACK_MAP_FULL];
   c.no_buffer = sums[PROFILE_CTR_NO_BUFFER];
+  c.fault_samples = sums[PROFILE_CTR_FAULT_SAMPLES];
+  c.fault_no_user = sums[PROFILE_CTR_FAULT_NO_USER];
   unwind_counts_.frames = sums[PROFILE_CTR_FRAMES];
   unwind_counts_.cfi_frames = sums[PROFILE_CTR_CFI_FRAMES];
   unwind_counts_.fp_frames = sums[PROFILE_CTR_FP_FRAMES];
@@ -317,6 +371,7 @@ absl::StatusOr<ProfileInterval> ProfileCollector::Collect() {
     r.tgid = k.tgid;
     r.tid = k.tid;
     r.samples = v.samples;
+    r.kind = static_cast<uint8_t>(k.kind);
     memcpy(r.comm, v.comm, sizeof(r.comm));
     memcpy(r.pcomm, v.pcomm, sizeof(r.pcomm));
     // The walk knows whether it reached the outermost frame.
@@ -334,6 +389,8 @@ absl::StatusOr<ProfileInterval> ProfileCollector::Collect() {
   out.loss.kernel_collisions = now->kernel_collisions - last_counters_.kernel_collisions;
   out.loss.stack_map_full = now->stack_map_full - last_counters_.stack_map_full;
   out.loss.no_buffer = now->no_buffer - last_counters_.no_buffer;
+  out.loss.fault_samples = now->fault_samples - last_counters_.fault_samples;
+  out.loss.fault_no_user = now->fault_no_user - last_counters_.fault_no_user;
   out.loss.drain_failed = drain_failed;
   last_counters_ = *now;
   return out;

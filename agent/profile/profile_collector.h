@@ -45,6 +45,10 @@ class ProfileCollector {
   // "cpu-clock" or "cycles".
   const std::string& event() const { return event_; }
   uint32_t cpus() const { return static_cast<uint32_t>(links_.size()); }
+  // Page-fault sampling: CPUs with the event attached (0: off), and why it
+  // is off when it was asked for (empty when on or not asked for).
+  uint32_t fault_cpus() const { return static_cast<uint32_t>(fault_links_.size()); }
+  const std::string& fault_off_reason() const { return fault_off_reason_; }
   SymbolCacheStats symbol_stats() const { return symbols_.stats(); }
   UnwindStats unwind_stats() const { return unwind_->stats(); }
   // As of the last Collect().
@@ -65,14 +69,19 @@ class ProfileCollector {
   ProfileCollector(const ProfileConfig& config, SkelPtr<profile_bpf> skel);
   absl::Status MapRows();
   absl::Status AttachAllCpus();
+  // Opens and attaches the page-fault event on every CPU; on any failure
+  // none stays attached and fault_off_reason_ says why.
+  void AttachFaults(const std::vector<int>& cpus);
   absl::StatusOr<ProfileLossCounts> ReadCounters();
 
   ProfileConfig config_;
   SkelPtr<profile_bpf> skel_;
-  std::vector<LinkPtr> links_;  // one per CPU; each owns its perf event fd
-  LinkPtr exec_link_;           // forgets a process's mappings on exec
-  LinkPtr fork_link_;           // gives a child its parent's mappings
-  RowsPtr rows_;                // the mmapped unwind_rows map
+  std::vector<LinkPtr> links_;        // one per CPU; each owns its perf event fd
+  std::vector<LinkPtr> fault_links_;  // page-fault events, one per CPU
+  std::string fault_off_reason_;
+  LinkPtr exec_link_;  // forgets a process's mappings on exec
+  LinkPtr fork_link_;  // gives a child its parent's mappings
+  RowsPtr rows_;       // the mmapped unwind_rows map
   std::unique_ptr<UnwindTables> unwind_;
   std::string event_;
   uint32_t active_ = 0;

@@ -1,6 +1,8 @@
 // The profile capability's settings, with their defaults.
 #pragma once
 
+#include <linux/perf_event.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -10,11 +12,23 @@
 
 namespace vigil {
 
+// The largest fault_period accepted: one sample per Mi faults (4 GiB of
+// first touches) is already too coarse to attribute anything.
+inline constexpr uint32_t kMaxFaultPeriod = 1u << 20;
+
 struct ProfileConfig {
   // Off: the profiler is not loaded.
   bool enabled = true;
   // Samples per second per CPU (1..1000).
   uint32_t sample_hz = 49;
+  // Page faults per page-fault sample, per CPU (0: no page-fault sampling;
+  // at most kMaxFaultPeriod). Each sample stands for this many faults, i.e.
+  // this many first touches of a page (~4 KiB each) by the sampled stack.
+  uint32_t fault_period = 64;
+  // The software perf event page-fault samples come from
+  // (PERF_COUNT_SW_PAGE_FAULTS). Tests set one the kernel refuses, to
+  // exercise the degraded path.
+  uint64_t fault_event = PERF_COUNT_SW_PAGE_FAULTS;
   // Distinct (thread, user stack, kernel stack) per interval, per buffer
   // (there are two). Overflow is counted as map_full.
   uint32_t max_entries = 10240;

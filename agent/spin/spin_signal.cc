@@ -100,7 +100,8 @@ std::vector<SpinObservation> SpinSignal::Build(absl::Time start, absl::Time end,
   };
   absl::flat_hash_map<uint32_t, Seen> by_tid;
   for (const ProfileStackRecord& r : prof.stacks) {
-    if (r.tid == 0) continue;  // idle
+    if (r.tid == 0) continue;                  // idle
+    if (r.kind != PROFILE_KIND_CPU) continue;  // page faults are not CPU time
     Seen& s = by_tid[r.tid];
     s.pid = r.tgid;
     s.samples += r.samples;

@@ -1,8 +1,11 @@
-// Loads the real profiler BPF program, samples a CPU-bound thread of this
-// process, and checks the double buffer's accounting and teardown. Skips
-// with the reason when BPF is not allowed.
+// Loads the real profiler BPF programs, samples a CPU-bound thread and a
+// page-faulting thread of this process, and checks the double buffer's
+// accounting, the fault counts against the kernel's, the degraded path and
+// teardown. Skips with the reason when BPF is not allowed.
 #include <bpf/bpf.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -10,8 +13,10 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/time/clock.h"
 #include "agent/bpf_util.h"
+#include "agent/profile/profile_capability.h"
 #include "agent/profile/profile_collector.h"
 #include "tests/test_util.h"
 
@@ -52,12 +57,13 @@ TEST_F(ProfileBpfTest, EverySampleIsDrainedOnceAcrossBufferSwaps) {
     absl::SleepFor(absl::Milliseconds(25));
     absl::StatusOr<ProfileInterval> iv = (*c)->Collect();
     ASSERT_TRUE(iv.ok()) << iv.status();
-    seen += iv->loss.samples;
-    idle += iv->loss.idle;
+    // Page-fault samples (this process faults too) share the maps.
+    seen += iv->loss.samples + iv->loss.fault_samples;
+    idle += iv->loss.idle + iv->loss.fault_no_user;
     dropped += iv->loss.map_full + iv->loss.no_buffer;
     for (const ProfileStackRecord& r : iv->stacks) {
       kept += r.samples;
-      if (r.tid != burner_tid.load()) continue;
+      if (r.tid != burner_tid.load() || r.kind != PROFILE_KIND_CPU) continue;
       mine += r.samples;
       for (uint32_t f = r.first; f < r.first + r.kernel_frames + r.user_frames; ++f) {
         named |= iv->frames[iv->pool[f]]->name.find("BurnForProfileTest") != std::string::npos;
@@ -76,8 +82,8 @@ TEST_F(ProfileBpfTest, EverySampleIsDrainedOnceAcrossBufferSwaps) {
     absl::StatusOr<ProfileInterval> iv = (*c)->Collect();
     ASSERT_TRUE(iv.ok());
     for (const ProfileStackRecord& r : iv->stacks) kept += r.samples;
-    seen += iv->loss.samples;
-    idle += iv->loss.idle;
+    seen += iv->loss.samples + iv->loss.fault_samples;
+    idle += iv->loss.idle + iv->loss.fault_no_user;
     dropped += iv->loss.map_full + iv->loss.no_buffer;
     if (i == 0) last_seen = seen;
   }
@@ -93,7 +99,7 @@ TEST_F(ProfileBpfTest, DestroyDetachesEverything) {
     auto c = ProfileCollector::Create(ProfileConfig{});
     ASSERT_TRUE(c.ok()) << c.status();
     ids = (*c)->ProgramIds();
-    ASSERT_EQ(ids.size(), 3u);  // the sampler, the exec and fork hooks
+    ASSERT_EQ(ids.size(), 4u);  // the CPU and fault samplers, the exec and fork hooks
   }
   for (uint32_t id : ids) {
     int fd = -1;
@@ -113,6 +119,116 @@ TEST_F(ProfileBpfTest, RejectsBadConfig) {
   EXPECT_EQ(ProfileCollector::Create(cfg).status().code(), absl::StatusCode::kInvalidArgument);
   cfg.sample_hz = 1001;
   EXPECT_EQ(ProfileCollector::Create(cfg).status().code(), absl::StatusCode::kInvalidArgument);
+  cfg.sample_hz = 49;
+  cfg.fault_period = kMaxFaultPeriod + 1;
+  EXPECT_EQ(ProfileCollector::Create(cfg).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// First-touches `pages` fresh 4 KiB pages (no huge pages: one fault each).
+__attribute__((noinline)) void TouchForFaultTest(size_t pages) {
+  const size_t bytes = pages * 4096;
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(p, MAP_FAILED);
+  madvise(p, bytes, MADV_NOHUGEPAGE);
+  volatile char* mem = static_cast<volatile char*>(p);
+  for (size_t i = 0; i < pages; ++i) mem[i * 4096] = 1;
+  munmap(p, bytes);
+}
+
+uint64_t ThreadMinorFaults() {
+  rusage u = {};
+  getrusage(RUSAGE_THREAD, &u);
+  return static_cast<uint64_t>(u.ru_minflt);
+}
+
+// Period 1: every fault is a sample, so the thread's fault samples must
+// equal the kernel's count of its minor faults (up to the few faults
+// that are not minor ones, or that the kernel counts only once retried).
+TEST_F(ProfileBpfTest, FaultProgramCountsEveryFaultOfAThread) {
+  ProfileConfig cfg;
+  cfg.fault_period = 1;
+  auto c = ProfileCollector::Create(cfg);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ((*c)->fault_cpus(), (*c)->cpus()) << (*c)->fault_off_reason();
+  EXPECT_TRUE((*c)->fault_off_reason().empty());
+  ASSERT_TRUE((*c)->Collect().ok());       // forget what came before
+  constexpr size_t kPagesToTouch = 16384;  // 64 MiB
+  uint32_t tid = 0;
+  uint64_t minflt = 0;
+  std::thread toucher([&] {
+    tid = static_cast<uint32_t>(syscall(SYS_gettid));
+    const uint64_t before = ThreadMinorFaults();
+    TouchForFaultTest(kPagesToTouch);
+    minflt = ThreadMinorFaults() - before;
+  });
+  toucher.join();
+  uint64_t fault_samples = 0, cpu_samples = 0, seen = 0, named = 0;
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<ProfileInterval> iv = (*c)->Collect();
+    ASSERT_TRUE(iv.ok()) << iv.status();
+    seen += iv->loss.fault_samples;
+    EXPECT_EQ(iv->loss.map_full, 0u);
+    for (const ProfileStackRecord& r : iv->stacks) {
+      if (r.tid != tid) continue;
+      if (r.kind != PROFILE_KIND_FAULT) {
+        cpu_samples += r.samples;
+        continue;
+      }
+      fault_samples += r.samples;
+      for (uint32_t f = r.first; f < r.first + r.kernel_frames + r.user_frames; ++f) {
+        if (iv->frames[iv->pool[f]]->name.find("TouchForFaultTest") != std::string::npos) {
+          named += r.samples;
+          break;
+        }
+      }
+    }
+  }
+  printf("thread minflt %lu, fault samples %lu (%lu with TouchForFaultTest), cpu samples %lu\n",
+         static_cast<unsigned long>(minflt), static_cast<unsigned long>(fault_samples),
+         static_cast<unsigned long>(named), static_cast<unsigned long>(cpu_samples));
+  EXPECT_GE(minflt, kPagesToTouch);
+  EXPECT_GE(seen, fault_samples);
+  EXPECT_NEAR(static_cast<double>(fault_samples), static_cast<double>(minflt),
+              0.01 * static_cast<double>(minflt));
+  EXPECT_GE(named, kPagesToTouch * 99 / 100);
+}
+
+TEST_F(ProfileBpfTest, FaultPeriodZeroLoadsNoFaultProgram) {
+  ProfileConfig cfg;
+  cfg.fault_period = 0;
+  auto c = ProfileCollector::Create(cfg);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ((*c)->ProgramIds().size(), 3u);
+  EXPECT_EQ((*c)->fault_cpus(), 0u);
+  EXPECT_TRUE((*c)->fault_off_reason().empty());
+}
+
+// A kernel that refuses the page-fault event: CPU profiling runs on, the
+// capability is degraded and says why, and memory queries are refused
+// with that reason.
+TEST_F(ProfileBpfTest, UnopenableFaultEventDegradesTheCapability) {
+  ProfileConfig cfg;
+  cfg.fault_event = 0x7fff;  // no such software event: EINVAL or ENOENT
+  WindowStore store(StoreConfig{absl::Minutes(1), 1});
+  ProfileCapability cap(cfg, 1000);
+  InitContext ctx{&store, {}, "test"};
+  ASSERT_TRUE(cap.Init(ctx).ok());
+  EXPECT_EQ(cap.state(), CapabilityState::kDegraded);
+  EXPECT_TRUE(absl::StartsWith(cap.degraded_reason(),
+                               "page-fault sampling off: perf_event_open(page-faults) on CPU "))
+      << cap.degraded_reason();
+  v1::StatusResponse st;
+  cap.FillStatus(store.view(), &st);
+  EXPECT_EQ(st.profiler().fault_period(), 0u);
+  EXPECT_GT(st.profiler().cpus(), 0u);
+  v1::HotRequest req;
+  req.set_kind(v1::PROFILE_KIND_MEMORY);
+  absl::StatusOr<v1::HotResponse> mem = cap.QueryHot(store.view(), QueryContext{}, req);
+  EXPECT_EQ(mem.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(mem.status().message(), cap.degraded_reason());
+  req.set_kind(v1::PROFILE_KIND_CPU);
+  EXPECT_TRUE(cap.QueryHot(store.view(), QueryContext{}, req).ok());
+  cap.Stop();
 }
 
 }  // namespace

@@ -382,6 +382,8 @@ TEST(VigildTest, BadFlagsExitTwoWithOneLine) {
       {"--listen", "127.0.0.1:7000", "--tls-cert", "x.pem"},
       {"--syscalls-max-entries", "1"},
       {"--syscalls-latency", "maybe"},
+      {"--profile-fault-period", "1048577"},
+      {"--profile-fault-period", "-1"},
       {"--unknown"},
       {"stray"},
   };
@@ -468,9 +470,9 @@ TEST_F(E2ETest, StopDetachesEverything) {
   for (uint32_t id : VigilProgramIds()) {
     if (!before.count(id)) ours.insert(id);
   }
-  EXPECT_EQ(ours.size(), 8u) << "sys_enter, sys_exit, one kfree_skb variant, the profiler's "
-                                "perf_event program and its exec and fork hooks, the memory "
-                                "task iterator and one mark_victim variant";
+  EXPECT_EQ(ours.size(), 9u) << "sys_enter, sys_exit, one kfree_skb variant, the profiler's "
+                                "CPU and page-fault perf_event programs and its exec and fork "
+                                "hooks, the memory task iterator and one mark_victim variant";
   EXPECT_EQ(agent.Stop(), 0) << agent.log();
   EXPECT_NE(agent.log().find("stopping"), std::string::npos) << agent.log();
   // The kernel frees programs from a work queue; allow it a moment.
@@ -511,7 +513,7 @@ TEST_F(E2ETest, SigkillLeavesNothingAndARestartServesOnTheStaleSocket) {
     for (uint32_t id : VigilProgramIds()) {
       if (!before.count(id)) ours.insert(id);
     }
-    EXPECT_EQ(ours.size(), 8u);  // as in StopDetachesEverything
+    EXPECT_EQ(ours.size(), 9u);  // as in StopDetachesEverything
     ASSERT_EQ(kill(agent.pid(), SIGKILL), 0);
     EXPECT_EQ(agent.Stop(), -1);  // killed by a signal, not exited
   }

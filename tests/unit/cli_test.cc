@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
+#include "client/flags.h"
 #include "client/runner.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
@@ -85,6 +86,34 @@ TEST(CliParseTest, BadUsageIsExitTwoWithOneLine) {
   ExpectUsage({"hot", "--user-only", "--kernel-only"}, "hot",
               "--user-only and --kernel-only exclude each other");
   ExpectUsage({"--agent", "unix:/x"}, "", "no command given");
+  for (const char* cmd : {"hot", "profile", "flamegraph"}) {
+    ExpectUsage({cmd, "--kind", "heap"}, cmd, "--kind \"heap\": expected cpu or memory");
+    ExpectUsage({cmd, "--kind", "MEMORY"}, cmd, "--kind \"MEMORY\": expected cpu or memory");
+  }
+}
+
+TEST(CliParseTest, KindIsAProfileFilterDocumentedInHelp) {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"hot", "--kind", "memory"},
+           {"profile", "--kind", "memory", "--format", "pprof", "-o", "m.pb.gz"},
+           {"flamegraph", "--kind", "cpu", "-o", "m.html"}}) {
+    Parsed p = ParseArgs(args);
+    EXPECT_FALSE(p.rc.has_value()) << args[0] << ": " << p.err;
+  }
+  for (const char* cmd : {"hot", "profile", "flamegraph"}) {
+    Parsed h = ParseArgs({cmd, "--help"});
+    ASSERT_TRUE(h.rc.has_value());
+    EXPECT_TRUE(absl::StrContains(h.out, "--kind cpu|memory")) << h.out;
+    EXPECT_TRUE(absl::StrContains(h.out, "page faults")) << h.out;
+  }
+  ProfileFilter f;
+  f.kind = v1::PROFILE_KIND_MEMORY;
+  v1::HotRequest hot;
+  ApplyProfileFilter(f, &hot);
+  EXPECT_EQ(hot.kind(), v1::PROFILE_KIND_MEMORY);
+  v1::ProfileRequest prof;
+  ApplyProfileFilter(ProfileFilter{}, &prof);
+  EXPECT_EQ(prof.kind(), v1::PROFILE_KIND_CPU);
 }
 
 TEST(CliParseTest, TimeoutInfIsBadUsageNotUnreachable) {

@@ -248,6 +248,63 @@ TEST_F(ProfileMergeTest, ProfileMergerSumsSameStackAcrossIntervals) {
   EXPECT_EQ(r.frames(static_cast<int>(r.stacks(0).frame_ids(0))).name(), "ns::Work(int)");
 }
 
+// CPU and page-fault records of one interval never mix: each query sees
+// only its kind, and a fault query reports bytes.
+TEST_F(ProfileMergeTest, KindsAreMergedApart) {
+  ProfileInterval a;
+  a.Append(Rec(1, 1, 10), {}, {work_, main_});  // CPU
+  ProfileStackRecord fault = Rec(1, 1, 3);
+  fault.kind = PROFILE_KIND_FAULT;
+  a.Append(fault, {}, {lib_, main_});
+  fault.samples = 1;
+  a.Append(fault, {}, {work_, main_});
+  ProfileQuery cpu = Query();
+  HotMerger hc(cpu);
+  hc.Add(a);
+  v1::HotResponse rc;
+  hc.Finish(&rc);
+  EXPECT_EQ(rc.kind(), v1::PROFILE_KIND_CPU);
+  EXPECT_EQ(rc.samples(), 10u);
+  EXPECT_EQ(rc.fault_bytes(), 0u);
+  EXPECT_EQ(Find(rc, "ns::Lib()"), nullptr);
+  EXPECT_EQ(Find(rc, "ns::Work(int)")->self_fault_bytes(), 0u);
+
+  ProfileQuery mem = Query();
+  mem.kind = PROFILE_KIND_FAULT;
+  mem.fault_period = 64;
+  HotMerger hm(mem);
+  hm.Add(a);
+  v1::HotResponse rm;
+  hm.Finish(&rm);
+  EXPECT_EQ(rm.kind(), v1::PROFILE_KIND_MEMORY);
+  EXPECT_EQ(rm.samples(), 4u);
+  EXPECT_EQ(rm.fault_period(), 64u);
+  EXPECT_EQ(rm.fault_bytes(), 4u * 64 * 4096);
+  const v1::HotFunction* lib = Find(rm, "ns::Lib()");
+  ASSERT_NE(lib, nullptr);
+  EXPECT_EQ(lib->self_samples(), 3u);
+  EXPECT_EQ(lib->self_fault_bytes(), 3u * 64 * 4096);
+  EXPECT_EQ(Find(rm, "main")->total_fault_bytes(), 4u * 64 * 4096);
+  EXPECT_EQ(rm.functions(0).name(), "ns::Lib()");  // ranked by self
+
+  ProfileMerger pm(mem);
+  pm.Add(a);
+  v1::ProfileResponse pr;
+  pm.Finish(&pr);
+  EXPECT_EQ(pr.kind(), v1::PROFILE_KIND_MEMORY);
+  EXPECT_EQ(pr.samples(), 4u);
+  EXPECT_EQ(pr.fault_bytes(), 4u * 64 * 4096);
+  ASSERT_EQ(pr.stacks_size(), 2);
+  EXPECT_EQ(pr.stacks(0).samples(), 3u);
+  EXPECT_EQ(pr.stacks(0).fault_bytes(), 3u * 64 * 4096);
+  ProfileMerger pc(cpu);
+  pc.Add(a);
+  v1::ProfileResponse prc;
+  pc.Finish(&prc);
+  EXPECT_EQ(prc.samples(), 10u);
+  EXPECT_EQ(prc.stacks(0).fault_bytes(), 0u);
+}
+
 v1::ProfileResponse SampleProfile() {
   v1::ProfileResponse r;
   auto add_frame = [&](const std::string& n, const std::string& m, bool k) {
@@ -335,6 +392,61 @@ TEST(ProfileExportTest, PprofRoundTripsThroughGzip) {
   EXPECT_EQ(back.mapping_size(), 2);
 }
 
+TEST(ProfileExportTest, MemoryPprofCountsFaultsAndBytes) {
+  v1::ProfileResponse r = SampleProfile();
+  r.set_kind(v1::PROFILE_KIND_MEMORY);
+  r.set_fault_period(64);
+  const perftools::profiles::Profile p = cli::ToPprof(r);
+  ASSERT_EQ(p.sample_type_size(), 2);
+  EXPECT_EQ(p.string_table(p.sample_type(0).type()), "faults");
+  EXPECT_EQ(p.string_table(p.sample_type(0).unit()), "count");
+  EXPECT_EQ(p.string_table(p.sample_type(1).type()), "fault_bytes");
+  EXPECT_EQ(p.string_table(p.sample_type(1).unit()), "bytes");
+  EXPECT_EQ(p.string_table(p.period_type().type()), "faults");
+  EXPECT_EQ(p.period(), 64);
+  ASSERT_EQ(p.sample_size(), 4);
+  EXPECT_EQ(p.sample(0).value(0), 5 * 64);
+  EXPECT_EQ(p.sample(0).value(1), 5 * 64 * 4096);
+}
+
+TEST(ProfileExportTest, MemoryHotTableAndFlameGraphSpeakBytes) {
+  v1::HotResponse h;
+  h.set_kind(v1::PROFILE_KIND_MEMORY);
+  h.set_fault_period(64);
+  h.set_samples(1024);
+  h.set_fault_bytes(1024ull * 64 * 4096);
+  h.mutable_covered()->set_intervals(4);
+  h.mutable_covered()->set_start_unix_ns(1000000000);
+  h.mutable_covered()->set_end_unix_ns(5000000000);
+  v1::HotFunction* f = h.add_functions();
+  f->set_name("TouchPages(unsigned long, double)");
+  f->set_module("/bin/app");
+  f->set_self_samples(1024);
+  f->set_total_samples(1024);
+  f->set_self_pct(100);
+  f->set_total_pct(100);
+  f->set_self_fault_bytes(1024ull * 64 * 4096);
+  f->set_total_fault_bytes(1024ull * 64 * 4096);
+  const std::string t = cli::FormatHot(h);
+  EXPECT_NE(t.find("1024 page-fault samples of 1 per 64 faults: 256.0 MiB newly touched"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("self bytes"), std::string::npos) << t;
+  EXPECT_NE(t.find("256.0 MiB    256.0 MiB  TouchPages"), std::string::npos) << t;
+  EXPECT_EQ(cli::HumanBytes(0), "0 B");
+  EXPECT_EQ(cli::HumanBytes(1023), "1023 B");
+  EXPECT_EQ(cli::HumanBytes(4096), "4.0 KiB");
+  EXPECT_EQ(cli::HumanBytes(3ull << 30), "3.0 GiB");
+
+  v1::ProfileResponse r = SampleProfile();
+  r.set_kind(v1::PROFILE_KIND_MEMORY);
+  r.set_fault_period(100);
+  const std::string page = cli::ToFlameGraph(r, "mem", false);
+  // main is on all 9 samples: 9 * 100 faults * 4 KiB = 3.52 MiB.
+  EXPECT_NE(page.find("main (/bin/app): 9 samples, 100.00%, 3.5 MiB touched"), std::string::npos)
+      << page.substr(0, 3000);
+}
+
 TEST(ProfileExportTest, FlameGraphIsSelfContainedAndEscaped) {
   v1::ProfileResponse r = SampleProfile();
   r.mutable_frames(0)->set_name("std::vector<int> f<a&b>()");
@@ -366,6 +478,21 @@ TEST(ProfileValidateTest, RejectsBadRequests) {
   p.mutable_range()->set_since_ago_ns(-1);
   EXPECT_EQ(ValidateProfileRequest(p).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(ValidateHotRequest(v1::HotRequest()).ok());
+  // Kinds: the default is CPU, MEMORY selects page faults, anything else
+  // (an int32 on the wire) is refused.
+  EXPECT_EQ(ValidateHotRequest(v1::HotRequest())->kind, PROFILE_KIND_CPU);
+  h.Clear();
+  h.set_kind(v1::PROFILE_KIND_MEMORY);
+  EXPECT_EQ(ValidateHotRequest(h)->kind, PROFILE_KIND_FAULT);
+  h.set_kind(static_cast<v1::ProfileKind>(2));
+  absl::Status bad = ValidateHotRequest(h).status();
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.message(), "kind: unknown profile kind 2");
+  p.Clear();
+  p.set_kind(static_cast<v1::ProfileKind>(-1));
+  EXPECT_EQ(ValidateProfileRequest(p).status().code(), absl::StatusCode::kInvalidArgument);
+  p.set_kind(v1::PROFILE_KIND_MEMORY);
+  EXPECT_EQ(ValidateProfileRequest(p)->kind, PROFILE_KIND_FAULT);
 }
 
 // --- SymbolCache with fakes -------------------------------------------------

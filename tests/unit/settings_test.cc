@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
+
 namespace vigil {
 namespace {
 
@@ -76,6 +78,29 @@ TEST(SettingsTest, DebuginfodKeysReachTheSymbolizerConfig) {
   EXPECT_FALSE(ApplySetting("debuginfod-cache-dir", "relative", &c).ok());
   EXPECT_FALSE(ApplySetting("debuginfod-cache-max-bytes", "12", &c).ok());
   EXPECT_FALSE(ApplySetting("debuginfod-urls", "", &c).ok());
+}
+
+TEST(SettingsTest, ProfileFaultPeriodIsBounded) {
+  AgentConfig c;
+  EXPECT_EQ(c.profile.fault_period, 64u);  // the default
+  ASSERT_TRUE(ApplyConfigText("profile-fault-period = 1\n", "f", &c).ok());
+  EXPECT_EQ(c.profile.fault_period, 1u);
+  ASSERT_TRUE(ApplySetting("profile-fault-period", "0", &c).ok());  // off
+  EXPECT_EQ(c.profile.fault_period, 0u);
+  ASSERT_TRUE(ApplySetting("profile-fault-period", "1048576", &c).ok());
+  EXPECT_EQ(c.profile.fault_period, 1u << 20);
+  for (const char* bad : {"1048577", "4294967296", "-1", "64k", "", "1e3"}) {
+    absl::Status s = ApplySetting("profile-fault-period", bad, &c);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(s.message(), absl::StrCat("profile-fault-period \"", bad,
+                                        "\": expected an integer in [0, 1048576]"));
+  }
+  EXPECT_EQ(c.profile.fault_period, 1u << 20);  // a rejected value changes nothing
+  absl::Status s =
+      ApplyConfigText("profile-fault-period = 2000000\n", "/etc/vigil/vigild.conf", &c);
+  EXPECT_EQ(s.message(),
+            "/etc/vigil/vigild.conf:1: profile-fault-period \"2000000\": expected an integer in "
+            "[0, 1048576]");
 }
 
 TEST(SettingsTest, ValidateCatchesCrossFieldMistakes) {

@@ -287,6 +287,22 @@ TEST(SpinSignal, KernelSamplesAndLossAndExit) {
   EXPECT_TRUE(sig.Build(kT0, kT0 + kIv, Samples({{7, 100, false}}), &sys, *det).empty());
 }
 
+// Page-fault samples share the profiler's table but are not CPU time: a
+// thread with many of them is no spin candidate.
+TEST(SpinSignal, PageFaultSamplesAreNotCpuTime) {
+  SpinConfig c = Cfg();
+  auto fake = std::make_unique<FakeProc>();
+  FakeProc* proc = fake.get();
+  SpinSignal sig(c, 100, std::move(fake));
+  auto det = *SpinDetector::Create(c);
+  proc->threads[9] = {5000000000ull, 3};
+  ProfileInterval iv = Samples({{9, 1000, false}});
+  iv.stacks[0].kind = PROFILE_KIND_FAULT;
+  EXPECT_TRUE(sig.Build(kT0, kT0 + kIv, iv, nullptr, *det).empty());
+  iv.stacks[0].kind = PROFILE_KIND_CPU;
+  EXPECT_EQ(sig.Build(kT0, kT0 + kIv, iv, nullptr, *det).size(), 1u);
+}
+
 TEST(SpinSignal, ContainerId) {
   const std::string id(64, 'a');
   EXPECT_EQ(ContainerIdFromCgroup("/system.slice/docker-" + id + ".scope"), id);
