@@ -91,6 +91,13 @@ std::vector<GrowthEvent> GrowthDetector::Observe(absl::Time now,
       // "Most intervals" needs a few intervals (a min_duration shorter than
       // three never fires).
       if (n < 3 || rising <= c_.rising_share * n || s.rss_bytes < first + c_.min_bytes) continue;
+      // The trend too, not only the ends: a sawtooth (fill a buffer over a
+      // few intervals, drop it) rises in most intervals and can end on a
+      // peak, but its least-squares slope over the window is near zero.
+      const double rate = Slope(t.points, t.points.front().at);
+      if (rate * absl::ToDoubleSeconds(c_.min_duration) < static_cast<double>(c_.min_bytes)) {
+        continue;
+      }
       // And still rising now: what just resolved does not fire again on
       // the same window.
       uint32_t recent_rising = 0, recent_n = 0;
@@ -103,7 +110,7 @@ std::vector<GrowthEvent> GrowthDetector::Observe(absl::Time now,
       e.pid = s.pid;
       e.start_ns = s.start_ns;
       e.since = t.points.front().at;
-      e.rate_bytes_per_s = Slope(t.points, t.points.front().at);
+      e.rate_bytes_per_s = rate;
       e.rss_bytes = s.rss_bytes;
       e.rss_start_bytes = first;
       e.rising = rising;

@@ -3,8 +3,10 @@
 // stop growing. The capability turns its events into alerts.
 //
 // A process fires when, over the last `min_duration`:
-//   - its RSS rose in most intervals (more than `rising_share` of them), and
-//   - it rose by at least `min_bytes` in all.
+//   - its RSS rose in most intervals (more than `rising_share` of them),
+//   - it rose by at least `min_bytes` in all, end to end and along its
+//     least-squares trend (slope x min_duration), and
+//   - it still rises in most of the last `resolve_after`.
 // A fill that plateaus, or alloc/free churn, rises in few intervals or not
 // in sum, and stays quiet. A firing process resolves when, over the last
 // `resolve_after`, it no longer rises in most intervals, or it exits.

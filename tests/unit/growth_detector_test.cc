@@ -67,6 +67,16 @@ TEST(GrowthDetectorTest, AllocFreeChurnStaysQuiet) {
   EXPECT_TRUE(ev.empty());
 }
 
+TEST(GrowthDetectorTest, ASawtoothThatRisesInMostIntervalsStaysQuiet) {
+  GrowthDetector d(Config());
+  // A 120 MiB buffer filled over six intervals, then dropped: RSS rises in
+  // 6 of every 7 intervals and the window's ends differ by 80 or 100 MiB
+  // half the time, with no trend (a CI run caught alloc/free churn
+  // alerting).
+  auto ev = Feed(d, 300, [](int t) { return (100 + 20 * static_cast<uint64_t>(t % 7)) * kMiB; });
+  EXPECT_TRUE(ev.empty());
+}
+
 TEST(GrowthDetectorTest, GrowthThatStopsResolvesOnceAndDoesNotRefire) {
   GrowthDetector d(Config());
   // 2 MiB/s for 100 s, then freed back down and flat.
