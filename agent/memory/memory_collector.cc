@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -118,7 +119,11 @@ std::vector<uint32_t> MemoryCollector::ProgramIds() const {
 
 int MemoryCollector::OnOom(void* self, void* data, size_t size) {
   auto* c = static_cast<MemoryCollector*>(self);
-  if (size < sizeof(memory_oom) || c->pending_ooms_.size() >= 4096) return 0;
+  if (size < sizeof(memory_oom)) return 0;
+  if (c->pending_ooms_.size() >= 4096) {
+    ++c->oom_over_cap_;  // counted with the ring buffer's losses
+    return 0;
+  }
   memory_oom e;
   memcpy(&e, data, sizeof(e));
   c->pending_ooms_.push_back(e);
@@ -134,10 +139,10 @@ absl::StatusOr<std::vector<ProcMemSample>> MemoryCollector::Iterate() {
   buf_.resize(64 * sizeof(memory_proc) * 16);
   std::vector<ProcMemSample> out;
   size_t total = 0;
-  for (;;) {
+  for (int retries = 0;;) {
     const ssize_t n = read(fd.get(), buf_.data(), buf_.size());
     if (n < 0) {
-      if (errno == EAGAIN || errno == EINTR) continue;
+      if ((errno == EAGAIN || errno == EINTR) && ++retries < 16) continue;
       return ErrnoStatus(errno, "memory: reading the task iterator");
     }
     if (n == 0) break;
@@ -157,7 +162,12 @@ absl::StatusOr<std::vector<ProcMemSample>> MemoryCollector::Iterate() {
       memcpy(s.comm, p.comm, sizeof(s.comm));
     }
     total += static_cast<size_t>(n);
-    if (total > cap) break;
+    if (total > cap) {
+      // Far more tasks than max_processes: the rest of the pass is not
+      // read (the smallest are dropped and counted by CapProcesses anyway).
+      ++iter_cut_;
+      break;
+    }
   }
   return out;
 }
@@ -176,6 +186,7 @@ absl::StatusOr<MemoryInterval> MemoryCollector::Collect(absl::Time now) {
     iv.procs = *std::move(procs);
   }
   CapProcesses(&iv.procs, config_.max_processes, &iv.loss);
+  iv.loss.processes_over_cap += std::exchange(iter_cut_, 0);
 
   // Cgroups of the recorded processes, the most populated first.
   if (cgroups_) {
@@ -239,6 +250,7 @@ absl::StatusOr<MemoryInterval> MemoryCollector::Collect(absl::Time now) {
     iv.loss.oom_ringbuf_full = full - std::min(full, last_ringbuf_full_);
     last_ringbuf_full_ = full;
   }
+  iv.loss.oom_ringbuf_full += std::exchange(oom_over_cap_, 0);
   ReadMeminfo(&iv.host_total_bytes, &iv.host_available_bytes);
   return iv;
 }

@@ -66,6 +66,8 @@ class MemoryCollector {
   // The last interval's processes by pid: a 6.1 kill carries only the pid.
   absl::flat_hash_map<uint32_t, ProcMemSample> last_seen_;
   std::vector<memory_oom> pending_ooms_;
+  uint64_t oom_over_cap_ = 0;  // kills beyond 4096 in one interval
+  uint64_t iter_cut_ = 0;      // passes cut short (far more tasks than the cap)
   std::vector<char> buf_;
 };
 
