@@ -44,6 +44,14 @@ OnAlertCounters OnAlertRunner::counters() const {
 }
 
 void OnAlertRunner::Loop() {
+  // A command that exits without reading its stdin turns the write in
+  // RunOne into EPIPE plus a SIGPIPE, which must not kill whatever process
+  // hosts the runner: vigild ignores it, a test binary does not (CI lost
+  // the unit tests' process that way). Blocked here, for this thread only.
+  sigset_t pipe_set;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
   for (;;) {
     std::string json;
     {
@@ -91,7 +99,7 @@ void OnAlertRunner::RunOne(const std::string& json) {
   }
   // The JSON is a few KiB at most, under the pipe buffer: this write does
   // not wait for the command to read. A command that ignores stdin is fine
-  // (SIGPIPE is ignored by vigild).
+  // (SIGPIPE is blocked on this thread: EPIPE only).
   const ssize_t unused = write(in[1], json.data(), json.size());
   (void)unused;
   close(in[1]);

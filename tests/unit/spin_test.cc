@@ -434,5 +434,20 @@ TEST(OnAlertRunner, GivesJsonOnStdinAndKillsAfterTimeout) {
   }
 }
 
+// A command that exits without reading stdin, given more than a pipe holds:
+// the write fails with EPIPE for certain. Its SIGPIPE must not kill the
+// process hosting the runner (this test binary does not ignore SIGPIPE; a
+// CI run lost the whole unit-test process to the race in "exit 3" above).
+TEST(OnAlertRunner, ACommandThatIgnoresStdinCannotKillTheHost) {
+  OnAlertRunner r("exit 4", absl::Seconds(5), 1);
+  r.Enqueue(std::string(1 << 20, 'x'));
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (r.counters().failures < 1) {
+    ASSERT_LT(absl::Now(), deadline);
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(r.counters().runs, 1u);
+}
+
 }  // namespace
 }  // namespace vigil
