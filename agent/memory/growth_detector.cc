@@ -49,7 +49,6 @@ std::vector<GrowthEvent> GrowthDetector::Observe(absl::Time now,
                                                  const std::vector<GrowthSample>& samples) {
   std::vector<GrowthEvent> out;
   if (!c_.enabled) return out;
-  // Interval length, for the window's "fully observed" test.
   for (const GrowthSample& s : samples) {
     auto it = tracks_.find(s.pid);
     if (it != tracks_.end() && it->second.start_ns != s.start_ns) {
@@ -134,7 +133,8 @@ std::vector<GrowthEvent> GrowthDetector::Observe(absl::Time now,
       }
     }
   }
-  // Processes not in this interval exited.
+  // Processes not in this interval exited (or were cut by the memory
+  // capability's max_processes: counted there as processes_over_cap).
   for (auto it = tracks_.begin(); it != tracks_.end();) {
     if (it->second.seen == now) {
       ++it;
