@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "agent/memory/linear_fit.h"
+
 namespace vigil {
 
 void GrowthDetector::Rises(const std::deque<Point>& p, absl::Time from, uint32_t* rising,
@@ -15,19 +17,11 @@ void GrowthDetector::Rises(const std::deque<Point>& p, absl::Time from, uint32_t
 }
 
 double GrowthDetector::Slope(const std::deque<Point>& p, absl::Time from) {
-  double n = 0, st = 0, sb = 0, stt = 0, stb = 0;
+  LinearFit fit;
   for (const Point& x : p) {
-    if (x.at < from) continue;
-    const double t = absl::ToDoubleSeconds(x.at - from);
-    const double b = static_cast<double>(x.rss);
-    n += 1;
-    st += t;
-    sb += b;
-    stt += t * t;
-    stb += t * b;
+    if (x.at >= from) fit.Add(absl::ToDoubleSeconds(x.at - from), static_cast<double>(x.rss));
   }
-  const double d = n * stt - st * st;
-  return n < 2 || d <= 0 ? 0 : (n * stb - st * sb) / d;
+  return fit.Slope();
 }
 
 absl::Duration GrowthDetector::ResolveAfter(const Track& t) const {

@@ -39,26 +39,18 @@ absl::StatusOr<MemoryQuery> ValidateMemoryRequest(const v1::MemoryRequest& req) 
 }
 
 void MemoryMerger::Series::Add(double t, uint64_t bytes, absl::Time at) {
-  if (n == 0) {
+  if (fit.points() == 0) {
     first = bytes;
     first_at = at;
   }
-  n += 1;
-  st += t;
-  sb += static_cast<double>(bytes);
-  stt += t * t;
-  stb += t * static_cast<double>(bytes);
+  fit.Add(t, static_cast<double>(bytes));
   last = bytes;
   last_at = at;
   min = std::min(min, bytes);
   max = std::max(max, bytes);
 }
 
-double MemoryMerger::Series::Slope() const {
-  const double d = n * stt - st * st;
-  if (n < 2 || d <= 0) return 0;
-  return (n * stb - st * sb) / d;
-}
+double MemoryMerger::Series::Slope() const { return fit.Slope(); }
 
 void MemoryMerger::Add(const MemoryInterval& iv, absl::Time end) {
   if (origin_ == absl::InfinitePast()) origin_ = end;
@@ -130,7 +122,7 @@ void MemoryMerger::Finish(v1::MemoryResponse* out) {
     m->set_rss_max_bytes(p->rss.max);
     m->set_first_seen_unix_ns(absl::ToUnixNanos(p->rss.first_at));
     m->set_last_seen_unix_ns(absl::ToUnixNanos(p->rss.last_at));
-    m->set_samples(static_cast<uint32_t>(p->rss.n));
+    m->set_samples(static_cast<uint32_t>(p->rss.fit.points()));
     auto g = cgroups_.find(s.cgroup_id);
     if (g != cgroups_.end()) m->set_cgroup(g->second.last.path);
   }

@@ -11,6 +11,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "agent/memory/linear_fit.h"
 #include "bpf/memory.h"
 #include "vigil/v1/vigil.pb.h"
 
@@ -97,7 +98,7 @@ class MemoryMerger {
  private:
   // Least-squares slope over (t, bytes) with t in seconds from the first.
   struct Series {
-    double n = 0, st = 0, sb = 0, stt = 0, stb = 0;
+    LinearFit fit;
     uint64_t first = 0, last = 0, min = UINT64_MAX, max = 0;
     absl::Time first_at, last_at;
     void Add(double t, uint64_t bytes, absl::Time at);
