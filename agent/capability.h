@@ -61,9 +61,11 @@ class Capability {
   // Detaches; idempotent.
   virtual void Stop() {}
 
-  // kOn or kDegraded (with reason) after a successful Init.
-  virtual CapabilityState state() const { return CapabilityState::kOn; }
-  virtual std::string degraded_reason() const { return ""; }
+  // kOn, or kDegraded with a reason, after a successful Init.
+  CapabilityState state() const {
+    return degraded_.empty() ? CapabilityState::kOn : CapabilityState::kDegraded;
+  }
+  const std::string& degraded_reason() const { return degraded_; }
 
   // Its part of GetStatus (loss counters, retained data, ...).
   virtual void FillStatus(const StoreView& store, v1::StatusResponse* out) const = 0;
@@ -72,6 +74,17 @@ class Capability {
   virtual void RenderMetrics(const StoreView& store, Exposition* out) const = 0;
   // (cause, count) pairs for vigil_lost_events_total{capability=name()}.
   virtual std::vector<std::pair<std::string, uint64_t>> Losses(const StoreView& store) const = 0;
+
+ protected:
+  // Init only (before any other thread reads state()): the capability runs
+  // without part of what it does, for this reason ("" adds nothing).
+  void AddDegraded(const std::string& reason) {
+    if (reason.empty()) return;
+    degraded_ += degraded_.empty() ? reason : "; " + reason;
+  }
+
+ private:
+  std::string degraded_;
 };
 
 }  // namespace vigil

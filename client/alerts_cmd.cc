@@ -72,12 +72,10 @@ std::string FormatAlert(const v1::SpinAlert& a, int stacks) {
 
 class AlertsCommand : public Command {
  public:
-  const char* Name() const override { return "alerts"; }
-  const char* Summary() const override {
-    return "alerts: threads spinning without syscalls, processes whose memory keeps growing";
-  }
-  const char* Description() const override {
-    return R"(usage: vigil alerts [options]
+  AlertsCommand()
+      : Command({"alerts",
+                 "alerts: threads spinning without syscalls, processes whose memory keeps growing",
+                 R"(usage: vigil alerts [options]
 
 Spin alerts: a thread on CPU for at least spin-cpu-threshold of one CPU
 (default 0.9) with no syscalls and no blocking, for at least
@@ -89,8 +87,7 @@ intervals across mem-growth-min-duration (default 60s), by at least
 mem-growth-min-bytes (default 64MiB), with its growth rate and how long
 until its cgroup's limit (or the host's memory) at that rate. It resolves
 when the growth stops or the process exits. --json: `kind` says which.
-)";
-  }
+)"}) {}
 
   void AddFlags(CLI::App& app) override {
     AddSwitch(app, "--follow", &follow_,
@@ -109,9 +106,7 @@ when the growth stops or the process exits. --json: `kind` says which.
     v1::ListAlertsRequest req;
     req.set_recent(recent_);
     Query<v1::ListAlertsResponse> q;
-    q.call = [&](v1::Vigil::Stub& stub, grpc::ClientContext* ctx, v1::ListAlertsResponse* r) {
-      return stub.ListAlerts(ctx, req, r);
-    };
+    q.call = Call(&v1::Vigil::Stub::ListAlerts, std::move(req));
     q.table = [this](const v1::ListAlertsResponse& resp) {
       if (resp.alerts_size() == 0) {
         return absl::StrCat("no spin alerts (", resp.fired_total(),

@@ -9,29 +9,24 @@ namespace {
 
 class DropsCommand : public Command {
  public:
-  const char* Name() const override { return "drops"; }
-  const char* Summary() const override {
-    return "UDP packets the kernel dropped: which socket, which process, why";
-  }
-  const char* Description() const override {
-    return R"(usage: vigil drops [options]
+  DropsCommand()
+      : Command({"drops", "UDP packets the kernel dropped: which socket, which process, why",
+                 R"(usage: vigil drops [options]
 
 Every UDP packet the kernel dropped (IPv4 and IPv6), counted per network
 namespace, local address:port and kernel drop reason, with the process that
 owns the socket, and the socket's receive buffer and queued bytes at the
 last drop.
-)";
-  }
+)"}) {}
 
   void AddFlags(CLI::App& app) override {
-    AddDuration(app, "--since", &since_, absl::Nanoseconds(1), absl::Hours(24 * 30),
-                "start of the range, that long ago (default: whole window)");
+    AddSince(app, &since_);
     AddCount(app, "--port", &port_, 1, 65535, "1-65535", "only drops whose local port is N");
     // The agent knows its kernel's reason names.
     AddText(app, "--reason", &reason_, "NAME",
             "only this kernel drop reason, e.g. SOCKET_RCVBUFF, NO_SOCKET, UDP_CSUM (any case; "
             "prefix optional)");
-    AddCount(app, "--top", &top_, 1, 10000, "1-10000", "at most N rows (default 100, max 10000)");
+    AddTop(app, &top_, "at most N rows (default 100, max 10000)");
     AddSwitch(app, "--explain", &explain_, "under each row, one sentence on what to do about it");
     AddWatchFlags(app, &watch_);
   }
@@ -42,13 +37,12 @@ last drop.
     req.set_port(port_);
     req.set_reason(reason_);
     req.set_top(top_);
-    Query<v1::DropsResponse> q;
-    q.call = [&](v1::Vigil::Stub& stub, grpc::ClientContext* ctx, v1::DropsResponse* r) {
-      return stub.GetDrops(ctx, req, r);
-    };
-    q.table = [this](const v1::DropsResponse& r) { return FormatDrops(r, explain_); };
-    q.fleet = PerAgentBlocks<v1::FleetDropsResponse>(q.table);
-    return RunQuery(inv, q, watch_);
+    const bool explain = explain_;
+    return RunQuery(inv,
+                    PerAgentQuery<v1::FleetDropsResponse>(
+                        &v1::Vigil::Stub::GetDrops, std::move(req),
+                        [explain](const v1::DropsResponse& r) { return FormatDrops(r, explain); }),
+                    watch_);
   }
 
  private:

@@ -85,11 +85,18 @@ void AddSwitch(CLI::App& app, const std::string& name, bool* out, const std::str
   app.add_flag(name, *out, help);
 }
 
-void AddRange(CLI::App& app, absl::Duration* since, absl::Duration* until) {
-  const absl::Duration month = absl::Hours(24 * 30);
-  AddDuration(app, "--since", since, absl::Nanoseconds(1), month,
+void AddSince(CLI::App& app, absl::Duration* since) {
+  AddDuration(app, "--since", since, absl::Nanoseconds(1), absl::Hours(24 * 30),
               "start of the range, that long ago (default: whole window)");
-  AddDuration(app, "--until", until, absl::Nanoseconds(1), month,
+}
+
+void AddTop(CLI::App& app, uint32_t* top, const std::string& help) {
+  AddCount(app, "--top", top, 1, 10000, "1-10000", help);
+}
+
+void AddRange(CLI::App& app, absl::Duration* since, absl::Duration* until) {
+  AddSince(app, since);
+  AddDuration(app, "--until", until, absl::Nanoseconds(1), absl::Hours(24 * 30),
               "end of the range, that long ago (default: now)");
 }
 
@@ -103,12 +110,10 @@ std::string CheckRange(absl::Duration since, absl::Duration until) {
 }
 
 void AddProfileFilter(CLI::App& app, ProfileFilter* f) {
-  AddChoice(
-      app, "--kind", {"cpu", "memory"},
-      [f](size_t i) { f->kind = i == 0 ? v1::PROFILE_KIND_CPU : v1::PROFILE_KIND_MEMORY; },
-      "cpu or memory",
-      "cpu: sampled CPU time (default); memory: sampled page faults, i.e. where memory is first "
-      "touched, in bytes (faults x 4 KiB)");
+  AddEnum(app, "--kind", {{"cpu", v1::PROFILE_KIND_CPU}, {"memory", v1::PROFILE_KIND_MEMORY}},
+          &f->kind, "cpu or memory",
+          "cpu: sampled CPU time (default); memory: sampled page faults, i.e. where memory is "
+          "first touched, in bytes (faults x 4 KiB)");
   AddCount(app, "--pid", &f->pid, 1, UINT32_MAX, "a positive integer", "only this process");
   AddCount(app, "--tid", &f->tid, 1, UINT32_MAX, "a positive integer", "only this thread");
   AddRegex(app, "--comm", &f->comm_regex,

@@ -32,6 +32,16 @@ void AddRegex(CLI::App& app, const std::string& name, std::string* out, const st
 // --NAME WORD, one of `choices`; `set` receives the chosen one's index.
 void AddChoice(CLI::App& app, const std::string& name, std::vector<std::string> choices,
                std::function<void(size_t)> set, const std::string& want, const std::string& help);
+// --NAME WORD, one of the words in `choices`; *out gets its value.
+template <typename T>
+void AddEnum(CLI::App& app, const std::string& name, std::vector<std::pair<std::string, T>> choices,
+             T* out, const std::string& want, const std::string& help) {
+  std::vector<std::string> words;
+  for (const auto& c : choices) words.push_back(c.first);
+  AddChoice(
+      app, name, std::move(words), [out, choices](size_t i) { *out = choices[i].second; }, want,
+      help);
+}
 // --NAME VALUE stored as given (non-empty).
 void AddText(CLI::App& app, const std::string& names, std::string* out,
              const std::string& value_name, const std::string& help);
@@ -49,6 +59,10 @@ struct ProfileFilter {
 };
 void AddProfileFilter(CLI::App& app, ProfileFilter* f);
 
+// --since: the range starts that long ago, within a month.
+void AddSince(CLI::App& app, absl::Duration* since);
+// --top N, N in [1, 10000]; `help` says what is counted and the default.
+void AddTop(CLI::App& app, uint32_t* top, const std::string& help);
 // --since/--until: that long ago, within a month.
 void AddRange(CLI::App& app, absl::Duration* since, absl::Duration* until);
 // "" when since/until make a range, else what is wrong.

@@ -12,12 +12,10 @@ namespace {
 
 class HotCommand : public Command {
  public:
-  const char* Name() const override { return "hot"; }
-  const char* Summary() const override {
-    return "hottest functions by sampled CPU time or page faults (perf report, always on)";
-  }
-  const char* Description() const override {
-    return R"(usage: vigil hot [options]
+  HotCommand()
+      : Command({"hot",
+                 "hottest functions by sampled CPU time or page faults (perf report, always on)",
+                 R"(usage: vigil hot [options]
 
 The hottest functions by sampled CPU time over a range of the agent's
 always-on profiler: self % (the function itself was running, perf report
@@ -30,13 +28,11 @@ file pages the moment they are first touched; not memory that malloc reuses
 without faulting, memory already freed, or the kernel's own allocations. A
 transparent huge page (2 MiB) or file fault-around (up to 16 pages) is one
 fault: counted as 4 KiB.
-)";
-  }
+)"}) {}
 
   void AddFlags(CLI::App& app) override {
     AddProfileFilter(app, &filter_);
-    AddCount(app, "--top", &top_, 1, 10000, "1-10000",
-             "at most N functions (default 20, max 10000)");
+    AddTop(app, &top_, "at most N functions (default 20, max 10000)");
   }
 
   absl::Status Check() override {
@@ -49,15 +45,10 @@ fault: counted as 4 KiB.
     v1::HotRequest req;
     ApplyProfileFilter(filter_, &req);
     req.set_top(top_);
-    Query<v1::HotResponse> q;
-    q.call = [&](v1::Vigil::Stub& stub, grpc::ClientContext* ctx, v1::HotResponse* r) {
-      return stub.GetHot(ctx, req, r);
-    };
-    q.table = FormatHot;
     // One table per host: sample shares do not add across hosts with
     // different CPU counts and rates.
-    q.fleet = PerAgentBlocks<v1::FleetHotResponse>(q.table, "\n");
-    return RunQuery(inv, q);
+    return RunQuery(inv, PerAgentQuery<v1::FleetHotResponse>(&v1::Vigil::Stub::GetHot,
+                                                             std::move(req), FormatHot, "\n"));
   }
 
  private:

@@ -131,12 +131,10 @@ std::string FormatMemory(const v1::MemoryResponse& r, bool with_pid) {
 
 class MemoryCommand : public Command {
  public:
-  const char* Name() const override { return "memory"; }
-  const char* Summary() const override {
-    return "memory over time: largest and fastest-growing processes, cgroups, OOM kills";
-  }
-  const char* Description() const override {
-    return R"(usage: vigil memory [options]
+  MemoryCommand()
+      : Command({"memory",
+                 "memory over time: largest and fastest-growing processes, cgroups, OOM kills",
+                 R"(usage: vigil memory [options]
 
 Every process's resident memory (anon, file, shmem) and swap, sampled each
 interval from the kernel's own counters (what /proc/PID/status prints),
@@ -146,20 +144,16 @@ and the host's available memory is reached at that rate ("FULL IN"), and
 the processes the kernel's OOM killer chose.
 
 With --pid, that process's timeline.
-)";
-  }
+)"}) {}
 
   void AddFlags(CLI::App& app) override {
-    AddDuration(app, "--since", &since_, absl::Nanoseconds(1), absl::Hours(24 * 30),
-                "start of the range, that long ago (default: whole window)");
+    AddSince(app, &since_);
     AddCount(app, "--pid", &pid_, 1, UINT32_MAX, "a process id",
              "only this process, with its "
              "timeline");
-    AddChoice(
-        app, "--sort", {"rss", "growth"},
-        [this](size_t i) { sort_ = i == 0 ? v1::MEMORY_SORT_RSS : v1::MEMORY_SORT_GROWTH; },
-        "rss or growth", "order rows by resident memory (default) or by growth rate");
-    AddCount(app, "--top", &top_, 1, 10000, "1-10000", "at most N rows (default 20)");
+    AddEnum(app, "--sort", {{"rss", v1::MEMORY_SORT_RSS}, {"growth", v1::MEMORY_SORT_GROWTH}},
+            &sort_, "rss or growth", "order rows by resident memory (default) or by growth rate");
+    AddTop(app, &top_, "at most N rows (default 20)");
     AddWatchFlags(app, &watch_);
   }
 
@@ -169,14 +163,13 @@ With --pid, that process's timeline.
     req.set_pid(pid_);
     req.set_sort(sort_);
     req.set_top(top_);
-    Query<v1::MemoryResponse> q;
-    q.call = [&](v1::Vigil::Stub& stub, grpc::ClientContext* ctx, v1::MemoryResponse* r) {
-      return stub.GetMemory(ctx, req, r);
-    };
     const bool with_pid = pid_ != 0;
-    q.table = [with_pid](const v1::MemoryResponse& r) { return FormatMemory(r, with_pid); };
-    q.fleet = PerAgentBlocks<v1::FleetMemoryResponse>(q.table);
-    return RunQuery(inv, q, watch_);
+    return RunQuery(
+        inv,
+        PerAgentQuery<v1::FleetMemoryResponse>(
+            &v1::Vigil::Stub::GetMemory, std::move(req),
+            [with_pid](const v1::MemoryResponse& r) { return FormatMemory(r, with_pid); }),
+        watch_);
   }
 
  private:

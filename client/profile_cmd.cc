@@ -14,26 +14,19 @@
 namespace vigil::cli {
 namespace {
 
-class ProfileCommand : public Command {
- public:
-  explicit ProfileCommand(bool flamegraph) : flamegraph_(flamegraph) {}
-
-  const char* Name() const override { return flamegraph_ ? "flamegraph" : "profile"; }
-  const char* Summary() const override {
-    return flamegraph_ ? "write an interactive flame graph (.svg or .html)"
-                       : "export sampled stacks: pprof or folded";
-  }
-  const char* Description() const override {
-    if (flamegraph_) {
-      return R"(usage: vigil flamegraph -o FILE.svg|FILE.html [options]
+constexpr CommandText kFlamegraphText = {"flamegraph",
+                                         "write an interactive flame graph (.svg or .html)",
+                                         R"(usage: vigil flamegraph -o FILE.svg|FILE.html [options]
 
 Writes a self-contained interactive flame graph of a range of the agent's
 always-on profiler: hover a frame for its name, module and share; click to
 zoom; click the bottom frame to zoom out. --kind memory draws sampled page
 faults (where memory is first touched, faults x 4 KiB) instead of CPU time.
-)";
-    }
-    return R"(usage: vigil profile --format pprof|folded -o FILE [options]
+)"};
+
+constexpr CommandText kProfileText = {
+    "profile", "export sampled stacks: pprof or folded",
+    R"(usage: vigil profile --format pprof|folded -o FILE [options]
 
 Exports every sampled stack in a range of the agent's always-on profiler.
   pprof    gzipped profile.proto (go tool pprof -top FILE)
@@ -43,8 +36,12 @@ Exports every sampled stack in a range of the agent's always-on profiler.
 instead of CPU time: pprof sample types faults/count and fault_bytes/bytes
 (faults x 4 KiB); folded counts stay samples, each vigild's
 --profile-fault-period faults.
-)";
-  }
+)"};
+
+class ProfileCommand : public Command {
+ public:
+  explicit ProfileCommand(bool flamegraph)
+      : Command(flamegraph ? kFlamegraphText : kProfileText), flamegraph_(flamegraph) {}
 
   void AddFlags(CLI::App& app) override {
     AddProfileFilter(app, &filter_);

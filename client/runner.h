@@ -45,20 +45,30 @@ struct Invocation {
   std::vector<ConnectOptions> agents;  // resolved and checked
 };
 
+// What `vigil --help` (summary) and `vigil CMD --help` (description: usage
+// line and paragraphs) say about a command.
+struct CommandText {
+  const char* name;
+  const char* summary;
+  const char* description;
+};
+
 class Command {
  public:
+  explicit Command(const CommandText& text) : text_(text) {}
   virtual ~Command() = default;
-  virtual const char* Name() const = 0;
-  // One line for `vigil --help`.
-  virtual const char* Summary() const = 0;
-  // Usage line and paragraphs for `vigil CMD --help`.
-  virtual const char* Description() const = 0;
+  const char* Name() const { return text_.name; }
+  const char* Summary() const { return text_.summary; }
+  const char* Description() const { return text_.description; }
   // Declares the command's own flags; their callbacks store into the command
   // and throw CLI::ValidationError with a one-line message on a bad value.
   virtual void AddFlags(CLI::App& app) = 0;
   // Checks between flags, after parsing; an error is bad usage.
   virtual absl::Status Check() { return absl::OkStatus(); }
   virtual int Run(const Invocation& inv) = 0;
+
+ private:
+  const CommandText text_;
 };
 
 // Every command, in `vigil --help` order.
@@ -195,6 +205,31 @@ Round QueryRound(const Invocation& inv, const Query<Resp>& q) {
     r.text = inv.json ? ToJson(answers[0].resp) : q.table(answers[0].resp);
   }
   return r;
+}
+
+// A unary RPC of the service, e.g. &v1::Vigil::Stub::GetDrops.
+template <typename Req, typename Resp>
+using Rpc = grpc::Status (v1::Vigil::Stub::*)(grpc::ClientContext*, const Req&, Resp*);
+
+// Query::call for `rpc` with `req`.
+template <typename Req, typename Resp>
+std::function<grpc::Status(v1::Vigil::Stub&, grpc::ClientContext*, Resp*)> Call(Rpc<Req, Resp> rpc,
+                                                                                Req req) {
+  return [rpc, req = std::move(req)](v1::Vigil::Stub& stub, grpc::ClientContext* ctx, Resp* r) {
+    return (stub.*rpc)(ctx, req, r);
+  };
+}
+
+// The usual query: `rpc` with `req` on every agent; one agent prints
+// `table`, several print it once per agent ("== AGENT" blocks, each followed
+// by `block_end`), --json prints the response or the Fleet message.
+template <typename Fleet, typename Req, typename Resp, typename Table>
+Query<Resp> PerAgentQuery(Rpc<Req, Resp> rpc, Req req, Table table, std::string block_end = "") {
+  Query<Resp> q;
+  q.call = Call(rpc, std::move(req));
+  q.table = std::move(table);
+  q.fleet = PerAgentBlocks<Fleet>(q.table, std::move(block_end));
+  return q;
 }
 
 template <typename Resp>

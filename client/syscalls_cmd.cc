@@ -9,40 +9,31 @@ namespace {
 
 class SyscallsCommand : public Command {
  public:
-  const char* Name() const override { return "syscalls"; }
-  const char* Summary() const override {
-    return "per-thread syscall counts, errors and latency (strace -c, always on)";
-  }
-  const char* Description() const override {
-    return R"(usage: vigil syscalls [options]
+  SyscallsCommand()
+      : Command({"syscalls", "per-thread syscall counts, errors and latency (strace -c, always on)",
+                 R"(usage: vigil syscalls [options]
 
 Per-thread syscall accounting from the agent's in-memory window: calls,
 errors, total/avg/max latency per syscall, like strace -c but always on.
-)";
-  }
+)"}) {}
 
   void AddFlags(CLI::App& app) override {
     AddCount(app, "--pid", &pid_, 1, UINT32_MAX, "a positive integer", "only this process");
     AddCount(app, "--tid", &tid_, 1, UINT32_MAX, "a positive integer", "only this thread");
     AddRegex(app, "--comm", &comm_, "only threads whose thread or process name matches (RE2)");
     AddRange(app, &since_, &until_);
-    AddCount(app, "--top", &top_, 1, 10000, "1-10000", "at most N groups (default 20, max 10000)");
-    AddChoice(
-        app, "--by", {"thread", "process", "syscall"},
-        [this](size_t i) {
-          by_ = i == 0   ? v1::SYSCALL_GROUP_BY_THREAD
-                : i == 1 ? v1::SYSCALL_GROUP_BY_PROCESS
-                         : v1::SYSCALL_GROUP_BY_SYSCALL;
-        },
-        "thread, process or syscall", "thread (default), process or syscall");
-    AddChoice(
-        app, "--sort", {"time", "calls", "errors"},
-        [this](size_t i) {
-          sort_ = i == 0   ? v1::SYSCALL_SORT_TIME
-                  : i == 1 ? v1::SYSCALL_SORT_CALLS
-                           : v1::SYSCALL_SORT_ERRORS;
-        },
-        "time, calls or errors", "rank by time (default, like strace -c), calls or errors");
+    AddTop(app, &top_, "at most N groups (default 20, max 10000)");
+    AddEnum(app, "--by",
+            {{"thread", v1::SYSCALL_GROUP_BY_THREAD},
+             {"process", v1::SYSCALL_GROUP_BY_PROCESS},
+             {"syscall", v1::SYSCALL_GROUP_BY_SYSCALL}},
+            &by_, "thread, process or syscall", "thread (default), process or syscall");
+    AddEnum(app, "--sort",
+            {{"time", v1::SYSCALL_SORT_TIME},
+             {"calls", v1::SYSCALL_SORT_CALLS},
+             {"errors", v1::SYSCALL_SORT_ERRORS}},
+            &sort_, "time, calls or errors",
+            "rank by time (default, like strace -c), calls or errors");
     AddCount(app, "--top-syscalls", &top_syscalls_, 1, 10000, "1-10000",
              "at most N syscalls per group (default all)");
     AddWatchFlags(app, &watch_);
@@ -66,11 +57,9 @@ errors, total/avg/max latency per syscall, like strace -c but always on.
     req.mutable_range()->set_since_ago_ns(absl::ToInt64Nanoseconds(since_));
     req.mutable_range()->set_until_ago_ns(absl::ToInt64Nanoseconds(until_));
 
-    Query<v1::SyscallsResponse> q;
-    q.call = [&](v1::Vigil::Stub& stub, grpc::ClientContext* ctx, v1::SyscallsResponse* r) {
-      return stub.GetSyscalls(ctx, req, r);
-    };
-    q.table = [&](const v1::SyscallsResponse& r) { return FormatSyscalls(r, req.group_by()); };
+    Query<v1::SyscallsResponse> q = PerAgentQuery<v1::FleetSyscallsResponse>(
+        &v1::Vigil::Stub::GetSyscalls, req,
+        [&](const v1::SyscallsResponse& r) { return FormatSyscalls(r, req.group_by()); });
     // Several agents: one table ranked across hosts, with a HOST column.
     q.fleet = [&](Answers<v1::SyscallsResponse>& answers, bool json) {
       v1::FleetSyscallsResponse fleet = ToFleet<v1::FleetSyscallsResponse>(answers);

@@ -14,7 +14,7 @@ absl::Status MemoryCapability::Init(const InitContext& ctx) {
   absl::StatusOr<std::unique_ptr<MemoryCollector>> c = MemoryCollector::Create(config_);
   if (!c.ok()) return c.status();
   collector_ = *std::move(c);
-  degraded_ = collector_->degraded();
+  AddDegraded(collector_->degraded());
   table_ = ctx.store->Register<MemoryInterval>(config_.store_max_records);
   hostname_ = ctx.hostname;
   if (config_.growth.enabled) {
@@ -22,9 +22,9 @@ absl::Status MemoryCapability::Init(const InitContext& ctx) {
     if (alerts_ != nullptr) {
       growth_ = std::make_unique<GrowthDetector>(config_.growth);
     } else {
-      absl::StrAppend(&degraded_, degraded_.empty() ? "" : "; ",
-                      "without growth alerts (they go out on the spin capability's alert "
-                      "stream, which is off)");
+      AddDegraded(
+          "without growth alerts (they go out on the spin capability's alert stream, which is "
+          "off)");
     }
   }
   return absl::OkStatus();

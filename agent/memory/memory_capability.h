@@ -28,10 +28,6 @@ class MemoryCapability final : public Capability {
   absl::Status Init(const InitContext& ctx) override;
   absl::Status Collect(const IntervalSpan& span, StoreWriter& store) override;
   void Stop() override;
-  CapabilityState state() const override {
-    return degraded_.empty() ? CapabilityState::kOn : CapabilityState::kDegraded;
-  }
-  std::string degraded_reason() const override { return degraded_; }
   void FillStatus(const StoreView& store, v1::StatusResponse* out) const override;
   void RenderMetrics(const StoreView& store, Exposition* out) const override;
   std::vector<std::pair<std::string, uint64_t>> Losses(const StoreView& store) const override;
@@ -47,7 +43,6 @@ class MemoryCapability final : public Capability {
   void Alert(const GrowthEvent& e, const MemoryInterval& iv, absl::Time now);
 
   const MemoryConfig config_;
-  std::string degraded_;  // set once by Init
   Table<MemoryInterval> table_;
   std::unique_ptr<MemoryCollector> collector_;  // collection thread only
   std::string hostname_;

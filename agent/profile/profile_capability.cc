@@ -47,7 +47,7 @@ absl::Status ProfileCapability::Init(const InitContext& ctx) {
   collector_ = *std::move(c);
   table_ = ctx.store->Register<ProfileInterval>(store_max_records_);
   fault_period_ = collector_->fault_cpus() > 0 ? config_.fault_period : 0;
-  degraded_ = collector_->fault_off_reason();
+  AddDegraded(collector_->fault_off_reason());
   absl::MutexLock lock(&mu_);
   status_.set_sample_hz(config_.sample_hz);
   status_.set_fault_period(fault_period_);
@@ -92,8 +92,8 @@ void ProfileCapability::Stop() { collector_.reset(); }
 absl::Status ProfileCapability::CheckKind(v1::ProfileKind kind) const {
   if (kind != v1::PROFILE_KIND_MEMORY || fault_period_ > 0) return absl::OkStatus();
   return absl::FailedPreconditionError(
-      degraded_.empty() ? "page-fault sampling is off (vigild --profile-fault-period 0)"
-                        : degraded_);
+      degraded_reason().empty() ? "page-fault sampling is off (vigild --profile-fault-period 0)"
+                                : degraded_reason());
 }
 
 absl::StatusOr<v1::HotResponse> ProfileCapability::QueryHot(const StoreView& store,

@@ -26,12 +26,6 @@ class ProfileCapability final : public Capability {
   absl::Status Init(const InitContext& ctx) override;
   absl::Status Collect(const IntervalSpan& span, StoreWriter& store) override;
   void Stop() override;
-  // Degraded when page-fault sampling was asked for and could not start
-  // (CPU profiling runs on).
-  CapabilityState state() const override {
-    return degraded_.empty() ? CapabilityState::kOn : CapabilityState::kDegraded;
-  }
-  std::string degraded_reason() const override { return degraded_; }
   void FillStatus(const StoreView& store, v1::StatusResponse* out) const override;
   void RenderMetrics(const StoreView& store, Exposition* out) const override;
   std::vector<std::pair<std::string, uint64_t>> Losses(const StoreView& store) const override;
@@ -53,10 +47,8 @@ class ProfileCapability final : public Capability {
   const ProfileConfig config_;
   const size_t store_max_records_;
   Table<ProfileInterval> table_;
-  // Set by Init, then read-only: page faults per sample (0: not sampled),
-  // and why the capability is degraded (empty: it is not).
+  // Set by Init, then read-only: page faults per sample (0: not sampled).
   uint32_t fault_period_ = 0;
-  std::string degraded_;
   std::unique_ptr<ProfileCollector> collector_;  // collection thread only
 
   mutable absl::Mutex mu_;

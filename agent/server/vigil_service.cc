@@ -49,31 +49,31 @@ grpc::Status VigilService::Answer(const char* method, absl::StatusOr<Resp> r, Re
   return grpc::Status::OK;
 }
 
+// A query RPC answered from the store by one capability's `query`, or
+// FAILED_PRECONDITION when that capability is off here (cap is nullptr).
+template <typename Cap, typename Req, typename Resp>
+grpc::Status VigilService::Query(const char* method, const Cap* cap, QueryFn<Cap, Req, Resp> query,
+                                 const char* off, grpc::ServerContext* ctx, const Req& req,
+                                 Resp* out) const {
+  return Answer(method, cap ? (cap->*query)(agent_->store(), ContextOf(ctx), req) : Off(off), out);
+}
+
 grpc::Status VigilService::GetSyscalls(grpc::ServerContext* ctx, const v1::SyscallsRequest* req,
                                        v1::SyscallsResponse* resp) {
-  const SyscallsCapability* cap = agent_->syscalls();
-  return Answer(
-      "GetSyscalls",
-      cap ? cap->Query(agent_->store(), ContextOf(ctx), *req) : Off("the syscalls capability is"),
-      resp);
+  return Query("GetSyscalls", agent_->syscalls(), &SyscallsCapability::Query,
+               "the syscalls capability is", ctx, *req, resp);
 }
 
 grpc::Status VigilService::GetDrops(grpc::ServerContext* ctx, const v1::DropsRequest* req,
                                     v1::DropsResponse* resp) {
-  const UdpDropsCapability* cap = agent_->udpdrops();
-  return Answer(
-      "GetDrops",
-      cap ? cap->Query(agent_->store(), ContextOf(ctx), *req) : Off("the udpdrops capability is"),
-      resp);
+  return Query("GetDrops", agent_->udpdrops(), &UdpDropsCapability::Query,
+               "the udpdrops capability is", ctx, *req, resp);
 }
 
 grpc::Status VigilService::GetMemory(grpc::ServerContext* ctx, const v1::MemoryRequest* req,
                                      v1::MemoryResponse* resp) {
-  const MemoryCapability* cap = agent_->memory();
-  return Answer(
-      "GetMemory",
-      cap ? cap->Query(agent_->store(), ContextOf(ctx), *req) : Off("the memory capability is"),
-      resp);
+  return Query("GetMemory", agent_->memory(), &MemoryCapability::Query, "the memory capability is",
+               ctx, *req, resp);
 }
 
 grpc::Status VigilService::GetStatus(grpc::ServerContext*, const v1::StatusRequest*,
@@ -83,19 +83,14 @@ grpc::Status VigilService::GetStatus(grpc::ServerContext*, const v1::StatusReque
 
 grpc::Status VigilService::GetHot(grpc::ServerContext* ctx, const v1::HotRequest* req,
                                   v1::HotResponse* resp) {
-  const ProfileCapability* cap = agent_->profile();
-  return Answer("GetHot",
-                cap ? cap->QueryHot(agent_->store(), ContextOf(ctx), *req) : Off("the profiler is"),
-                resp);
+  return Query("GetHot", agent_->profile(), &ProfileCapability::QueryHot, "the profiler is", ctx,
+               *req, resp);
 }
 
 grpc::Status VigilService::GetProfile(grpc::ServerContext* ctx, const v1::ProfileRequest* req,
                                       v1::ProfileResponse* resp) {
-  const ProfileCapability* cap = agent_->profile();
-  return Answer(
-      "GetProfile",
-      cap ? cap->QueryProfile(agent_->store(), ContextOf(ctx), *req) : Off("the profiler is"),
-      resp);
+  return Query("GetProfile", agent_->profile(), &ProfileCapability::QueryProfile, "the profiler is",
+               ctx, *req, resp);
 }
 
 grpc::Status VigilService::ListAlerts(grpc::ServerContext*, const v1::ListAlertsRequest* req,

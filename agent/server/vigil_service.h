@@ -32,6 +32,12 @@ class VigilService final : public v1::Vigil::Service {
  private:
   template <typename Resp>
   grpc::Status Answer(const char* method, absl::StatusOr<Resp> r, Resp* out) const;
+  template <typename Cap, typename Req, typename Resp>
+  using QueryFn = absl::StatusOr<Resp> (Cap::*)(const StoreView&, const QueryContext&,
+                                                const Req&) const;
+  template <typename Cap, typename Req, typename Resp>
+  grpc::Status Query(const char* method, const Cap* cap, QueryFn<Cap, Req, Resp> query,
+                     const char* off, grpc::ServerContext* ctx, const Req& req, Resp* out) const;
 
   const Agent* agent_;
 };

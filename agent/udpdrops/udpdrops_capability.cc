@@ -10,7 +10,7 @@ absl::Status UdpDropsCapability::Init(const InitContext& ctx) {
   if (!c.ok()) return c.status();
   collector_ = *std::move(c);
   reasons_ = collector_->reasons();
-  degraded_ = collector_->degraded();
+  AddDegraded(collector_->degraded());
   table_ = ctx.store->Register<UdpDropInterval>(store_max_records_);
   return absl::OkStatus();
 }

@@ -27,10 +27,6 @@ class UdpDropsCapability final : public Capability {
   absl::Status Init(const InitContext& ctx) override;
   absl::Status Collect(const IntervalSpan& span, StoreWriter& store) override;
   void Stop() override;
-  CapabilityState state() const override {
-    return degraded_.empty() ? CapabilityState::kOn : CapabilityState::kDegraded;
-  }
-  std::string degraded_reason() const override { return degraded_; }
   void FillStatus(const StoreView& store, v1::StatusResponse* out) const override;
   void RenderMetrics(const StoreView& store, Exposition* out) const override;
   std::vector<std::pair<std::string, uint64_t>> Losses(const StoreView& store) const override;
@@ -42,10 +38,8 @@ class UdpDropsCapability final : public Capability {
  private:
   const UdpDropsConfig config_;
   const size_t store_max_records_;
-  // Set once by Init: the running kernel's drop reason names, and why the
-  // capability is degraded (empty if not).
+  // Set once by Init: the running kernel's drop reason names.
   DropReasonTable reasons_;
-  std::string degraded_;
   Table<UdpDropInterval> table_;
   std::unique_ptr<UdpDropsCollector> collector_;  // collection thread only
 
