@@ -215,6 +215,25 @@ void Agent::RecordRpc(const std::string& method, int code) const {
   ++rpc_counts_[{method, code}];
 }
 
+std::unique_ptr<const PprofEndpoints> Agent::Pprof() const {
+  const ProfileCapability* profile = this->profile();
+  auto offered = [profile](v1::ProfileKind kind) {
+    return profile == nullptr ? absl::FailedPreconditionError(
+                                    "the profiler is off on this agent (see vigil status)")
+                              : profile->CheckKind(kind);
+  };
+  auto source = [profile, offered, view = store()](
+                    const v1::ProfileRequest& req) -> absl::StatusOr<v1::ProfileResponse> {
+    if (profile == nullptr) return offered(req.kind());
+    // The merge is bounded by the window; allow what an RPC without a
+    // deadline of its own is allowed.
+    QueryContext ctx;
+    ctx.deadline = absl::Now() + absl::Seconds(30);
+    return profile->QueryProfile(view, ctx, req);
+  };
+  return std::make_unique<const PprofEndpoints>(source, offered, config_.window);
+}
+
 std::string Agent::RenderMetrics() const {
   const StoreView view = store();
   Exposition e;

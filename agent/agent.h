@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "agent/capability.h"
 #include "agent/config.h"
+#include "agent/metrics/pprof_http.h"
 #include "agent/store/window_store.h"
 #include "vigil/v1/vigil.pb.h"
 
@@ -67,6 +68,8 @@ class Agent {
   v1::StatusResponse Status() const;
   // Prometheus exposition text for one scrape.
   std::string RenderMetrics() const;
+  // /debug/pprof over the profiler's queries; the Agent must outlive it.
+  std::unique_ptr<const PprofEndpoints> Pprof() const;
   // Counts one answered RPC (for vigil_grpc_requests_total).
   void RecordRpc(const std::string& method, int code) const;
   // Ends every WatchAlerts stream (before the gRPC server shuts down).

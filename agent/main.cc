@@ -202,7 +202,7 @@ int main(int argc, char** argv) {
     const vigil::Agent* a = agent->get();
     absl::StatusOr<std::unique_ptr<vigil::MetricsServer>> m = vigil::MetricsServer::Start(
         config.metrics, config.listen.tls_cert, config.listen.tls_key, config.listen.tls_client_ca,
-        config.listen.insecure, [a] { return a->RenderMetrics(); });
+        config.listen.insecure, [a] { return a->RenderMetrics(); }, a->Pprof());
     if (m.ok()) {
       metrics = *std::move(m);
     } else {

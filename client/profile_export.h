@@ -7,24 +7,13 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "perftools/profile.pb.h"
+#include "common/pprof.h"
 #include "vigil/v1/vigil.pb.h"
 
 namespace vigil::cli {
 
-// The frame's display name: its function, or "module+0xoffset".
-std::string FrameName(const v1::ProfileFrame& f);
-
 // "123 B", "4.0 KiB", "1.5 GiB".
 std::string HumanBytes(uint64_t bytes);
-
-// The pprof message (not yet serialized or compressed). A CPU profile has
-// sample types samples/count and cpu/nanoseconds; a memory profile
-// (PROFILE_KIND_MEMORY) faults/count and fault_bytes/bytes.
-perftools::profiles::Profile ToPprof(const v1::ProfileResponse& r);
-
-// gzip (RFC 1952) of `data`.
-absl::StatusOr<std::string> Gzip(const std::string& data);
 
 // "root;...;leaf count" lines, identical stacks of different threads summed,
 // sorted by stack text.

@@ -9,7 +9,8 @@ namespace vigil {
 
 absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
     const MetricsConfig& config, const std::string& tls_cert, const std::string& tls_key,
-    const std::string& tls_client_ca, bool insecure, std::function<std::string()> render) {
+    const std::string& tls_client_ca, bool insecure, std::function<std::string()> render,
+    std::unique_ptr<const PprofEndpoints> pprof) {
   absl::StatusOr<ParsedListen> p = ParseListenAddress(config.listen);
   if (!p.ok() || p->is_unix) {
     return absl::InvalidArgumentError(absl::StrCat("metrics-listen \"", config.listen,
@@ -37,6 +38,16 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
   m->server_->Get("/metrics", [render](const httplib::Request&, httplib::Response& res) {
     res.set_content(render(), "text/plain; version=0.0.4; charset=utf-8");
   });
+  if (pprof != nullptr) {
+    m->pprof_ = std::move(pprof);
+    const PprofEndpoints* p = m->pprof_.get();
+    m->server_->Get(R"(/debug/pprof(/.*)?)",
+                    [p](const httplib::Request& req, httplib::Response& res) {
+                      HttpReply r = p->Serve(req.path, req.params);
+                      res.status = r.status;
+                      res.set_content(std::move(r.body), r.content_type);
+                    });
+  }
   if (!m->server_->bind_to_port(p->host, p->port)) {
     return absl::UnavailableError(absl::StrCat("metrics: cannot listen on ", config.listen));
   }

@@ -1,5 +1,6 @@
-// GET /metrics over HTTP (cpp-httplib, Debian's libcpp-httplib): loopback
-// plaintext, or HTTPS with client-certificate verification elsewhere.
+// GET /metrics, and /debug/pprof (pprof_http.h), over HTTP (cpp-httplib,
+// Debian's libcpp-httplib): loopback plaintext, or HTTPS with
+// client-certificate verification elsewhere.
 #pragma once
 
 #include <functional>
@@ -8,6 +9,7 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "agent/metrics/pprof_http.h"
 
 namespace httplib {
 class Server;
@@ -22,15 +24,18 @@ struct MetricsConfig {
 
 class MetricsServer {
  public:
-  // render: produces the exposition text for one scrape. TLS files (all or
-  // none) are required for a non-loopback address unless insecure.
+  // render: produces the exposition text for one scrape; pprof (may be
+  // null) answers /debug/pprof. TLS files (all or none) are required for a
+  // non-loopback address unless insecure.
   static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(
       const MetricsConfig& config, const std::string& tls_cert, const std::string& tls_key,
-      const std::string& tls_client_ca, bool insecure, std::function<std::string()> render);
+      const std::string& tls_client_ca, bool insecure, std::function<std::string()> render,
+      std::unique_ptr<const PprofEndpoints> pprof);
   ~MetricsServer();
 
  private:
   MetricsServer() = default;
+  std::unique_ptr<const PprofEndpoints> pprof_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
 };

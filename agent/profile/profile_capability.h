@@ -36,14 +36,13 @@ class ProfileCapability final : public Capability {
   absl::StatusOr<v1::ProfileResponse> QueryProfile(const StoreView& store, const QueryContext& ctx,
                                                    const v1::ProfileRequest& req) const;
 
+  // OK when samples of `kind` are taken here, else FAILED_PRECONDITION
+  // saying why not.
+  absl::Status CheckKind(v1::ProfileKind kind) const;
   Table<ProfileInterval> table() const { return table_; }
   uint32_t sample_hz() const { return config_.sample_hz; }
 
  private:
-  // OK when samples of `kind` are taken here, else FAILED_PRECONDITION
-  // saying why not.
-  absl::Status CheckKind(v1::ProfileKind kind) const;
-
   const ProfileConfig config_;
   const size_t store_max_records_;
   Table<ProfileInterval> table_;

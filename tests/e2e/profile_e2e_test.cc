@@ -4,6 +4,7 @@
 // Chromium. Skips with the reason when BPF is not allowed.
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -78,7 +79,10 @@ class ProfileE2ETest : public ::testing::Test {
   static void SetUpTestSuite() {
     skip_reason_ = new std::string(test::BpfUnavailableReason());
     if (!skip_reason_->empty()) return;
-    agent_ = new test::ScopedVigild({"--interval", "250ms", "--sample-hz", "499"});
+    metrics_port_ = test::FreeLoopbackPort();
+    agent_ =
+        new test::ScopedVigild({"--interval", "250ms", "--sample-hz", "499", "--metrics-listen",
+                                absl::StrCat("127.0.0.1:", metrics_port_)});
     if (!agent_->ok()) return;
     spin_ = new SpinRun(RunSpin("4"));
   }
@@ -147,14 +151,42 @@ class ProfileE2ETest : public ::testing::Test {
     return r;
   }
 
+  // `go tool pprof ARGS...` with its cache and $HOME in `dir`.
+  static CommandResult GoPprof(const test::TempDir& dir, std::vector<std::string> args) {
+    setenv("GOCACHE", (dir.path() + "/gocache").c_str(), 1);
+    setenv("HOME", dir.path().c_str(), 1);
+    setenv("PPROF_TMPDIR", dir.path().c_str(), 1);
+    args.insert(args.begin(), {"go", "tool", "pprof"});
+    return RunCommand(args, absl::Seconds(120));
+  }
+
   static std::string* skip_reason_;
   static test::ScopedVigild* agent_;
   static SpinRun* spin_;
+  static int metrics_port_;
 };
+
+// The function names of `go tool pprof -top`, hottest first: rows are
+// "flat flat% sum% cum cum% name".
+std::vector<std::string> PprofTopNames(const std::string& out) {
+  std::vector<std::string> names;
+  bool in_table = false;
+  for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
+    if (absl::StrContains(line, "flat%")) {
+      in_table = true;
+      continue;
+    }
+    if (!in_table) continue;
+    std::vector<std::string> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (f.size() >= 6) names.push_back(f[5]);
+  }
+  return names;
+}
 
 std::string* ProfileE2ETest::skip_reason_ = nullptr;
 test::ScopedVigild* ProfileE2ETest::agent_ = nullptr;
 SpinRun* ProfileE2ETest::spin_ = nullptr;
+int ProfileE2ETest::metrics_port_ = 0;
 
 TEST_F(ProfileE2ETest, HotAttributesTheSplitWithExactNamesAndModules) {
   v1::HotResponse r = HotAfter({"--pid", std::to_string(spin_->pid), "--user-only"}, spin_->exited);
@@ -333,27 +365,72 @@ TEST_F(ProfileE2ETest, PprofExportReadsBackInGoToolPprof) {
   CommandResult c = RunCommand(
       Vigil({"profile", "--pid", std::to_string(spin_->pid), "--format", "pprof", "-o", out}));
   ASSERT_EQ(c.exit_code, 0) << c.err;
-  // go needs a writable cache; keep it out of $HOME.
-  setenv("GOCACHE", (dir.path() + "/gocache").c_str(), 1);
-  setenv("HOME", dir.path().c_str(), 1);
-  CommandResult top = RunCommand({"go", "tool", "pprof", "-top", out}, absl::Seconds(120));
+  CommandResult top = GoPprof(dir, {"-top", out});
   ASSERT_EQ(top.exit_code, 0) << top.err;
-  // Rows are "flat flat% sum% cum cum% name"; the first two are ours.
-  std::vector<std::string> names;
-  bool in_table = false;
-  for (absl::string_view line : absl::StrSplit(top.out, '\n', absl::SkipEmpty())) {
-    if (absl::StrContains(line, "flat%")) {
-      in_table = true;
-      continue;
-    }
-    if (!in_table) continue;
-    std::vector<std::string> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
-    if (f.size() >= 6) names.push_back(f[5]);
-  }
+  // The first two rows are ours.
+  const std::vector<std::string> names = PprofTopNames(top.out);
   ASSERT_GE(names.size(), 2u) << top.out;
   // pprof drops the parameter list when it shortens C++ names.
   EXPECT_EQ(names[0], "vigil_test::SpinInMain") << top.out;
   EXPECT_EQ(names[1], "vigil_test::SpinInLibrary") << top.out;
+}
+
+// What Parca, Pyroscope (through Alloy) and `go tool pprof URL` read: Go's
+// /debug/pprof/profile, answered from the window.
+TEST_F(ProfileE2ETest, PprofOverHttpIsReadByGoToolPprofWithLabels) {
+  if (RunCommand({"go", "version"}).exit_code != 0) {
+    VIGIL_SKIP_OR_FAIL("go (Debian golang-go) is not installed: deploy/install-deps.sh --test");
+  }
+  HotAfter({"--pid", std::to_string(spin_->pid)}, spin_->exited);
+  // The last N seconds, N reaching back before the workload started.
+  const int64_t seconds = absl::ToInt64Seconds(absl::Now() - spin_->started) + 2;
+  const std::string url =
+      absl::StrCat("http://127.0.0.1:", metrics_port_, "/debug/pprof/profile?seconds=", seconds,
+                   "&pid=", spin_->pid);
+  test::TempDir dir;
+  const absl::Time asked = absl::Now();
+  CommandResult top = GoPprof(dir, {"-top", url});
+  ASSERT_EQ(top.exit_code, 0) << top.err;
+  // Answered at once, not after N seconds as Go's handler would.
+  EXPECT_LT(absl::Now() - asked, absl::Seconds(seconds)) << top.err;
+  const std::vector<std::string> names = PprofTopNames(top.out);
+  ASSERT_GE(names.size(), 2u) << top.out;
+  EXPECT_EQ(names[0], "vigil_test::SpinInMain") << top.out;
+  EXPECT_EQ(names[1], "vigil_test::SpinInLibrary") << top.out;
+
+  // Every sample carries the labels profile stores turn into series; with
+  // ?pid= only that process's.
+  CommandResult tags = GoPprof(dir, {"-tags", url});
+  ASSERT_EQ(tags.exit_code, 0) << tags.err;
+  const std::string pid = std::to_string(spin_->pid);
+  EXPECT_TRUE(absl::StrContains(tags.out, "(  100%): " + pid)) << tags.out;
+  for (const char* label : {" pid: ", " tid: ", " comm: ", " process_comm: "}) {
+    EXPECT_TRUE(absl::StrContains(tags.out, label)) << label << "\n" << tags.out;
+  }
+}
+
+TEST_F(ProfileE2ETest, PprofOverHttpRefusesBadQueriesWithOneLine) {
+  httplib::Client c("127.0.0.1", metrics_port_);
+  c.set_connection_timeout(2, 0);
+  for (const char* q :
+       {"seconds=0", "seconds=-5", "seconds=ten", "seconds=1e3", "seconds=86400",
+        "seconds=5&seconds=6", "pid=0", "pid=x", "tid=99999999999", "comm=(", "frames=user"}) {
+    auto res = c.Get(absl::StrCat("/debug/pprof/profile?", q));
+    ASSERT_TRUE(res) << q;
+    EXPECT_EQ(res->status, 400) << q << ": " << res->body;
+    EXPECT_EQ(std::count(res->body.begin(), res->body.end(), '\n'), 1) << q << ": " << res->body;
+  }
+  auto heap = c.Get("/debug/pprof/heap");
+  ASSERT_TRUE(heap);
+  EXPECT_EQ(heap->status, 404) << heap->body;
+  auto index = c.Get("/debug/pprof/");
+  ASSERT_TRUE(index);
+  EXPECT_EQ(index->status, 200);
+  EXPECT_TRUE(absl::StrContains(index->body, "<a href=\"profile?seconds=30\">")) << index->body;
+  // /metrics is unchanged beside it.
+  auto metrics = c.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_TRUE(absl::StrContains(metrics->body, "vigil_profile_samples_total")) << metrics->body;
 }
 
 TEST_F(ProfileE2ETest, FoldedCountsMatchHot) {

@@ -359,8 +359,8 @@ std::string Gunzip(const std::string& gz) {
 }
 
 TEST(ProfileExportTest, PprofRoundTripsThroughGzip) {
-  const perftools::profiles::Profile p = cli::ToPprof(SampleProfile());
-  absl::StatusOr<std::string> gz = cli::Gzip(p.SerializeAsString());
+  const perftools::profiles::Profile p = ToPprof(SampleProfile());
+  absl::StatusOr<std::string> gz = Gzip(p.SerializeAsString());
   ASSERT_TRUE(gz.ok());
   ASSERT_GE(gz->size(), 2u);
   EXPECT_EQ(static_cast<unsigned char>((*gz)[0]), 0x1f);  // gzip magic
@@ -396,7 +396,7 @@ TEST(ProfileExportTest, MemoryPprofCountsFaultsAndBytes) {
   v1::ProfileResponse r = SampleProfile();
   r.set_kind(v1::PROFILE_KIND_MEMORY);
   r.set_fault_period(64);
-  const perftools::profiles::Profile p = cli::ToPprof(r);
+  const perftools::profiles::Profile p = ToPprof(r);
   ASSERT_EQ(p.sample_type_size(), 2);
   EXPECT_EQ(p.string_table(p.sample_type(0).type()), "faults");
   EXPECT_EQ(p.string_table(p.sample_type(0).unit()), "count");
