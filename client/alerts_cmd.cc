@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/flags.h"
+#include "client/format.h"
 #include "client/runner.h"
 #include "common/json_line.h"
 #include "common/state_names.h"
@@ -40,6 +41,10 @@ std::string FormatAlert(const v1::SpinAlert& a, int stacks) {
     }
     absl::StrAppend(&s, "\n");
     if (!a.cgroup().empty()) absl::StrAppend(&s, "    cgroup:  ", a.cgroup(), "\n");
+    if (a.memory_growth().has_growing_stacks()) {
+      absl::StrAppend(&s, FormatGrowingStacks(a.memory_growth().growing_stacks(),
+                                              /*leaf_only=*/true, "    "));
+    }
     for (int i = 0; i < a.stacks_size() && i < stacks; ++i) {
       absl::StrAppend(&s, "    stack (", i < a.stack_samples_size() ? a.stack_samples(i) : 0,
                       " samples):\n");

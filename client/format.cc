@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "client/profile_export.h"
 #include "common/state_names.h"
 
 namespace vigil::cli {
@@ -303,6 +304,46 @@ std::string FormatDrops(const v1::DropsResponse& r, bool explain) {
   if (r.rows_omitted() > 0) {
     absl::StrAppend(&out,
                     absl::StrFormat("(%d more rows not shown; raise --top)\n", r.rows_omitted()));
+  }
+  return out;
+}
+
+std::string FormatGrowingStacks(const v1::GrowingStacks& g, bool leaf_only,
+                                const std::string& indent) {
+  if (!g.unavailable().empty()) {
+    return absl::StrCat(indent, "growing stacks: none, ", g.unavailable(), "\n");
+  }
+  if (g.stacks().empty()) {
+    return absl::StrCat(indent, "growing stacks: no page-fault sample of the process in the range",
+                        "\n");
+  }
+  std::string out = absl::StrFormat(
+      "%sgrowing stacks: %s newly touched (%u page-fault samples of 1 per %u faults)\n", indent,
+      HumanBytes(g.fault_bytes()), g.samples(), g.fault_period());
+  if (!leaf_only) {
+    absl::StrAppendFormat(&out, "%s%10s %7s  %s\n", indent, "BYTES", "SHARE",
+                          "STACK (innermost first)  MODULE");
+  }
+  for (const v1::GrowingStack& s : g.stacks()) {
+    const std::string head =
+        absl::StrFormat("%s%10s %6.1f%%  ", indent, HumanBytes(s.fault_bytes()), 100 * s.share());
+    if (s.frames().empty()) {
+      absl::StrAppend(&out, head, "[no user stack]\n");
+      continue;
+    }
+    for (int i = 0; i < s.frames_size(); ++i) {
+      const v1::ProfileFrame& f = s.frames(i);
+      absl::StrAppend(&out, i == 0 ? head : std::string(head.size(), ' '), FrameName(f), "  ",
+                      f.module(), "\n");
+      if (leaf_only) break;
+    }
+    if (!leaf_only && (s.frames_cut() || s.truncated())) {
+      absl::StrAppend(&out, std::string(head.size(), ' '),
+                      s.frames_cut() ? "... (callers cut)" : "... (stack ends early)", "\n");
+    }
+  }
+  if (g.stacks_omitted() > 0) {
+    absl::StrAppend(&out, indent, "(", g.stacks_omitted(), " more stacks)\n");
   }
   return out;
 }

@@ -32,4 +32,11 @@ std::string FormatUnwinder(const v1::UnwinderStatus& u);
 // The vigil drops table; with explain, each row's advice under it.
 std::string FormatDrops(const v1::DropsResponse& r, bool explain);
 
+// A process's top growing stacks, each line prefixed by `indent`: with
+// leaf_only one line per stack (bytes, share, leaf function and module, as
+// vigil alerts prints them), else every frame under its bytes. Says why
+// when there are none.
+std::string FormatGrowingStacks(const v1::GrowingStacks& g, bool leaf_only,
+                                const std::string& indent);
+
 }  // namespace vigil::cli

@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "client/flags.h"
+#include "client/format.h"
 #include "client/runner.h"
 
 namespace vigil::cli {
@@ -91,6 +92,10 @@ std::string FormatMemory(const v1::MemoryResponse& r, bool with_pid) {
           Bytes(static_cast<double>(s.swap_bytes())));
     }
   }
+  if (with_pid && r.has_growing_stacks()) {
+    out += "\n";
+    out += FormatGrowingStacks(r.growing_stacks(), /*leaf_only=*/false, "");
+  }
   if (!with_pid && !r.cgroups().empty()) {
     out += "\nmemory cgroups:\n";
     absl::StrAppendFormat(&out, "%10s %10s %12s %10s %6s  %s\n", "USAGE", "LIMIT", "GROWTH/s",
@@ -143,14 +148,15 @@ cgroup's usage against its limit, how long until the tighter of that limit
 and the host's available memory is reached at that rate ("FULL IN"), and
 the processes the kernel's OOM killer chose.
 
-With --pid, that process's timeline.
+With --pid, that process's timeline and its top growing stacks: where its
+sampled page faults (newly touched memory) came from, as in
+`vigil hot --kind memory --pid`.
 )"}) {}
 
   void AddFlags(CLI::App& app) override {
     AddSince(app, &since_);
     AddCount(app, "--pid", &pid_, 1, UINT32_MAX, "a process id",
-             "only this process, with its "
-             "timeline");
+             "only this process, with its timeline and top growing stacks");
     AddEnum(app, "--sort", {{"rss", v1::MEMORY_SORT_RSS}, {"growth", v1::MEMORY_SORT_GROWTH}},
             &sort_, "rss or growth", "order rows by resident memory (default) or by growth rate");
     AddTop(app, &top_, "at most N rows (default 20)");

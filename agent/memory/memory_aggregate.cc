@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 
@@ -36,6 +37,63 @@ absl::StatusOr<MemoryQuery> ValidateMemoryRequest(const v1::MemoryRequest& req) 
   }
   if (req.top() != 0) q.top = req.top();
   return q;
+}
+
+void FoldGrowingStacks(const v1::ProfileResponse& prof, size_t top, size_t max_frames,
+                       v1::GrowingStacks* out) {
+  struct Agg {
+    uint64_t samples = 0, fault_bytes = 0;
+    bool cut = false, truncated = false;
+  };
+  // Key: the kept frames' indexes into prof.frames.
+  absl::flat_hash_map<std::vector<uint32_t>, Agg> stacks;
+  std::vector<uint32_t> key;
+  for (const v1::ProfileStack& s : prof.stacks()) {
+    key.clear();
+    bool cut = false;
+    for (const uint32_t id : s.frame_ids()) {
+      if (id >= static_cast<uint32_t>(prof.frames_size()) || prof.frames(id).kernel()) continue;
+      if (key.size() == max_frames) {
+        cut = true;
+        break;
+      }
+      key.push_back(id);
+    }
+    Agg& a = stacks[key];
+    a.samples += s.samples();
+    a.fault_bytes += s.fault_bytes();
+    a.cut = a.cut || cut;
+    a.truncated = a.truncated || s.truncated();
+  }
+  using Entry = std::pair<const std::vector<uint32_t>, Agg>;
+  std::vector<const Entry*> order;
+  order.reserve(stacks.size());
+  for (const Entry& e : stacks) order.push_back(&e);
+  // Frame ids follow the merge's (time) order, so ties rank the same way
+  // on every query of the same range.
+  auto by_samples = [](const Entry* a, const Entry* b) {
+    return a->second.samples != b->second.samples ? a->second.samples > b->second.samples
+                                                  : a->first < b->first;
+  };
+  const size_t n = std::min(top, order.size());
+  std::partial_sort(order.begin(), order.begin() + static_cast<ptrdiff_t>(n), order.end(),
+                    by_samples);
+  out->set_samples(prof.samples());
+  out->set_fault_bytes(prof.fault_bytes());
+  out->set_fault_period(prof.fault_period());
+  out->set_stacks_omitted(static_cast<uint32_t>(order.size() - n));
+  for (size_t i = 0; i < n; ++i) {
+    const Agg& a = order[i]->second;
+    v1::GrowingStack* g = out->add_stacks();
+    for (const uint32_t id : order[i]->first) *g->add_frames() = prof.frames(static_cast<int>(id));
+    g->set_frames_cut(a.cut);
+    g->set_samples(a.samples);
+    g->set_fault_bytes(a.fault_bytes);
+    g->set_share(prof.fault_bytes() > 0
+                     ? static_cast<double>(a.fault_bytes) / static_cast<double>(prof.fault_bytes())
+                     : 0);
+    g->set_truncated(a.truncated);
+  }
 }
 
 void MemoryMerger::Series::Add(double t, uint64_t bytes, absl::Time at) {

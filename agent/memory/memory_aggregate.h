@@ -88,6 +88,19 @@ struct MemoryQuery {
 // INVALID_ARGUMENT with one line for a bad request.
 absl::StatusOr<MemoryQuery> ValidateMemoryRequest(const v1::MemoryRequest& req);
 
+// Bounds of GrowingStacks: stacks in vigil memory --pid and in a growth
+// alert, and user frames per stack (the innermost: where memory is touched).
+inline constexpr size_t kGrowingStacksTop = 5;
+inline constexpr size_t kGrowingStacksAlertTop = 3;
+inline constexpr size_t kGrowingStackFrames = 16;
+
+// A process's top growing stacks from its page-fault profile (GetProfile's
+// merge of its PROFILE_KIND_FAULT records, every frame): per-thread stacks
+// summed by their `max_frames` innermost user frames (kernel frames
+// dropped), the `top` with the most samples, most first.
+void FoldGrowingStacks(const v1::ProfileResponse& prof, size_t top, size_t max_frames,
+                       v1::GrowingStacks* out);
+
 // Folds intervals (oldest first) into a response.
 class MemoryMerger {
  public:

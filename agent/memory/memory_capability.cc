@@ -17,6 +17,8 @@ absl::Status MemoryCapability::Init(const InitContext& ctx) {
   AddDegraded(collector_->degraded());
   table_ = ctx.store->Register<MemoryInterval>(config_.store_max_records);
   hostname_ = ctx.hostname;
+  profile_ = dynamic_cast<const ProfileCapability*>(ctx.Find("profile"));
+  store_ = std::make_unique<StoreView>(ctx.store->view());
   if (config_.growth.enabled) {
     alerts_ = dynamic_cast<const SpinCapability*>(ctx.Find("spin"));
     if (alerts_ != nullptr) {
@@ -111,6 +113,8 @@ void MemoryCapability::Alert(const GrowthEvent& e, const MemoryInterval& iv, abs
     }
   }
   if (e.rate_bytes_per_s > 0) g->set_seconds_left(std::max(0.0, room) / e.rate_bytes_per_s);
+  FillGrowingStacks(*store_, e.pid, e.since, now, kGrowingStacksAlertTop,
+                    g->mutable_growing_stacks());
   {
     absl::MutexLock lock(&mu_);
     ++growth_fired_;
@@ -135,7 +139,26 @@ absl::StatusOr<v1::MemoryResponse> MemoryCapability::Query(const StoreView& stor
   merger.Finish(&resp);
   resp.mutable_loss()->set_store_dropped(store.DroppedRecords(table_));
   covered.ToProto(resp.mutable_covered());
+  if (q->pid != 0) {
+    FillGrowingStacks(store, q->pid, m->from, m->to, kGrowingStacksTop,
+                      resp.mutable_growing_stacks());
+  }
   return resp;
+}
+
+void MemoryCapability::FillGrowingStacks(const StoreView& store, uint32_t pid, absl::Time from,
+                                         absl::Time to, size_t top, v1::GrowingStacks* out) const {
+  if (profile_ == nullptr) {
+    out->set_unavailable(
+        "page-fault sampling is off: the profile capability is off (vigil status says why)");
+    return;
+  }
+  absl::StatusOr<v1::ProfileResponse> prof = profile_->FaultProfile(store, pid, from, to);
+  if (!prof.ok()) {
+    out->set_unavailable(std::string(prof.status().message()));
+    return;
+  }
+  FoldGrowingStacks(*prof, top, kGrowingStackFrames, out);
 }
 
 void MemoryCapability::FillStatus(const StoreView& store, v1::StatusResponse* out) const {

@@ -16,6 +16,7 @@
 #include "agent/memory/memory_aggregate.h"
 #include "agent/memory/memory_collector.h"
 #include "agent/memory/memory_config.h"
+#include "agent/profile/profile_capability.h"
 #include "agent/spin/spin_capability.h"
 
 namespace vigil {
@@ -41,6 +42,10 @@ class MemoryCapability final : public Capability {
  private:
   // Turns a detector event into an alert and publishes it.
   void Alert(const GrowthEvent& e, const MemoryInterval& iv, absl::Time now);
+  // The top growing stacks of `pid` over [from, to] from the profiler's
+  // page-fault records, or why there are none to read.
+  void FillGrowingStacks(const StoreView& store, uint32_t pid, absl::Time from, absl::Time to,
+                         size_t top, v1::GrowingStacks* out) const;
 
   const MemoryConfig config_;
   Table<MemoryInterval> table_;
@@ -49,6 +54,10 @@ class MemoryCapability final : public Capability {
   // The alert stream's owner (set by Init; nullptr: growth alerts off).
   const SpinCapability* alerts_ = nullptr;
   std::unique_ptr<GrowthDetector> growth_;  // collection thread only
+  // Set by Init: the page-fault records' owner (nullptr: profile off), and
+  // the store to read them in when an alert fires.
+  const ProfileCapability* profile_ = nullptr;
+  std::unique_ptr<StoreView> store_;
 
   mutable absl::Mutex mu_;
   MemoryLossCounts loss_total_ ABSL_GUARDED_BY(mu_);

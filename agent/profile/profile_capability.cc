@@ -128,14 +128,35 @@ absl::StatusOr<v1::ProfileResponse> ProfileCapability::QueryProfile(
   absl::StatusOr<StoreView::Merge> m = store.BeginMerge(req.range(), ctx);
   if (!m.ok()) return m.status();
   v1::ProfileResponse resp;
-  ProfileMerger merger(*q);
-  const Coverage covered =
-      store.ForEach(table_, m->from, m->to, [&](const auto& iv) { merger.Add(iv.data); });
-  merger.Finish(&resp);  // holds its own references to the frames
+  const Coverage covered = MergeProfile(store, *q, m->from, m->to, &resp);
   resp.mutable_loss()->set_store_dropped(store.DroppedRecords(table_));
   resp.set_sample_hz(config_.sample_hz);
   covered.ToProto(resp.mutable_covered());
   return resp;
+}
+
+absl::StatusOr<v1::ProfileResponse> ProfileCapability::FaultProfile(const StoreView& store,
+                                                                    uint32_t pid, absl::Time from,
+                                                                    absl::Time to) const {
+  if (absl::Status s = CheckKind(v1::PROFILE_KIND_MEMORY); !s.ok()) return s;
+  ProfileQuery q;
+  q.pid = pid;
+  q.kind = PROFILE_KIND_FAULT;
+  q.frames = v1::FRAME_FILTER_ALL;
+  q.fault_period = fault_period_;
+  v1::ProfileResponse resp;
+  MergeProfile(store, q, from, to, &resp);
+  return resp;
+}
+
+Coverage ProfileCapability::MergeProfile(const StoreView& store, const ProfileQuery& q,
+                                         absl::Time from, absl::Time to,
+                                         v1::ProfileResponse* out) const {
+  ProfileMerger merger(q);
+  const Coverage covered =
+      store.ForEach(table_, from, to, [&](const auto& iv) { merger.Add(iv.data); });
+  merger.Finish(out);  // holds its own references to the frames
+  return covered;
 }
 
 void ProfileCapability::FillStatus(const StoreView& store, v1::StatusResponse* out) const {

@@ -42,7 +42,18 @@ class ProfileCapability final : public Capability {
   Table<ProfileInterval> table() const { return table_; }
   uint32_t sample_hz() const { return config_.sample_hz; }
 
+  // One process's page-fault stacks over [from, to], every frame, merged
+  // as GetProfile merges them, for readers that resolved their range (and
+  // hold a merge slot, if any) already: vigil memory --pid and growth
+  // alerts. FAILED_PRECONDITION saying why when page faults are not
+  // sampled.
+  absl::StatusOr<v1::ProfileResponse> FaultProfile(const StoreView& store, uint32_t pid,
+                                                   absl::Time from, absl::Time to) const;
+
  private:
+  // The merge behind GetProfile and FaultProfile.
+  Coverage MergeProfile(const StoreView& store, const ProfileQuery& q, absl::Time from,
+                        absl::Time to, v1::ProfileResponse* out) const;
   const ProfileConfig config_;
   const size_t store_max_records_;
   Table<ProfileInterval> table_;

@@ -1,6 +1,8 @@
 // The memory capability against ground truth: a real vigild, Debian's own
-// python3.11 as the workload, /proc/PID/status read at the same moment,
-// and a real OOM kill in a memory-limited cgroup the test creates.
+// python3.11 as the workload (and tests/workloads/fault_workload where a
+// stack must name a known function), /proc/PID/status read at the same
+// moment, and a real OOM kill in a memory-limited cgroup the test creates.
+#include <fcntl.h>
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -68,6 +70,32 @@ class MemoryE2ETest : public ::testing::Test {
       kill(p, SIGKILL);
       waitpid(p, nullptr, 0);
     }
+    for (int fd : fds_) close(fd);
+  }
+
+  // tests/workloads/fault_workload: TouchPages() first-touches `mib` MiB
+  // at a steady rate over `seconds`, once a line is written to *go. A known
+  // native function growing at a known rate, so its stack can name it
+  // (python3.11's stacks show the interpreter, not the script's function).
+  // Stdout to `out`: "pid P" once it waits for *go.
+  pid_t Toucher(int mib, int seconds, const std::string& out, int* go) {
+    int in[2];
+    if (pipe2(in, O_CLOEXEC) != 0) return -1;
+    const std::string bin = VIGIL_TEST_FAULT_WORKLOAD;
+    const std::string mib_arg = std::to_string(mib), seconds_arg = std::to_string(seconds);
+    const pid_t pid = fork();
+    if (pid == 0) {
+      dup2(in[0], STDIN_FILENO);
+      FILE* o = fopen(out.c_str(), "w");
+      if (o != nullptr) dup2(fileno(o), STDOUT_FILENO);
+      execl(bin.c_str(), bin.c_str(), mib_arg.c_str(), seconds_arg.c_str(), nullptr);
+      _exit(127);
+    }
+    close(in[0]);
+    children_.push_back(pid);
+    fds_.push_back(in[1]);  // closed after the kill: the workload exits at EOF
+    *go = in[1];
+    return pid;
   }
 
   // python3.11 -c code, stdout to `out` (a file) so the test can wait for
@@ -103,9 +131,10 @@ class MemoryE2ETest : public ::testing::Test {
     return false;
   }
 
-  v1::MemoryResponse Memory(const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {test::VigilPath(), "memory", "--agent", agent_->agent(),
-                                     "--json"};
+  // From the suite's agent, or from `agent` (an address) when given.
+  v1::MemoryResponse Memory(const std::vector<std::string>& args, const std::string& agent = "") {
+    std::vector<std::string> argv = {test::VigilPath(), "memory", "--agent",
+                                     agent.empty() ? agent_->agent() : agent, "--json"};
     argv.insert(argv.end(), args.begin(), args.end());
     CommandResult r = RunCommand(argv);
     v1::MemoryResponse resp;
@@ -116,6 +145,7 @@ class MemoryE2ETest : public ::testing::Test {
 
   test::TempDir dir_;
   std::vector<pid_t> children_;
+  std::vector<int> fds_;
   static std::string* skip_reason_;
   static test::ScopedVigild* agent_;
 };
@@ -323,13 +353,22 @@ TEST_F(MemoryE2ETest, BadInputIsOneLineAndExit2) {
 // min-duration plus two intervals of its start, at the rate /proc shows;
 // a 300 MiB fill that plateaus and 64 MiB of alloc/free churn stay quiet;
 // and when the grower frees its memory and idles, the alert resolves.
+// A native grower (TouchPages, 16 MiB/s) alerts too, and its alert and
+// vigil memory --pid name TouchPages as its top growing stack.
 TEST_F(MemoryE2ETest, GrowthAlertFiresOnSustainedGrowthOnlyAndResolves) {
   // Spin on (the alert stream is its): it needs the profiler too.
   test::ScopedVigild agent({"--interval", "250ms", "--mem-growth-min-duration", "6s",
                             "--mem-growth-min-bytes", "48MiB"});
   ASSERT_TRUE(agent.ok()) << agent.log();
   const std::string grow_out = dir_.path() + "/g.out", fill_out = dir_.path() + "/f.out",
-                    churn_out = dir_.path() + "/c.out";
+                    churn_out = dir_.path() + "/c.out", touch_out = dir_.path() + "/t.out";
+  // Started first: its exec has the agent load its unwind tables, which a
+  // second and a half covers (as in fault_e2e_test), before it touches.
+  int go = -1;
+  const pid_t toucher = Toucher(224, 14, touch_out, &go);
+  ASSERT_GT(toucher, 0);
+  ASSERT_TRUE(WaitForLine(touch_out, "pid ", absl::Seconds(10)));
+  absl::SleepFor(absl::Milliseconds(1500));
   // Grows 1 MiB every 62.5 ms for 14 s, then frees it all and idles.
   const pid_t grower = Python(
       "import time\n"
@@ -364,6 +403,7 @@ TEST_F(MemoryE2ETest, GrowthAlertFiresOnSustainedGrowthOnlyAndResolves) {
   ASSERT_TRUE(WaitForLine(grow_out, "ready", absl::Seconds(30)));
   const absl::Time grow_start = absl::Now();
   const uint64_t rss0 = ProcStatus(grower)["VmRSS"];
+  ASSERT_EQ(write(go, "go\n", 3), 3);
 
   // Poll the alert list until the grower fires (or 6 s + 2 intervals + a
   // second of slack for the poll and python's start have passed).
@@ -411,6 +451,62 @@ TEST_F(MemoryE2ETest, GrowthAlertFiresOnSustainedGrowthOnlyAndResolves) {
   EXPECT_LE(fired_after, absl::Seconds(6) + absl::Milliseconds(500) + absl::Seconds(1));
   EXPECT_NEAR(a->memory_growth().growth_bytes_per_s(), truth, truth * 0.10);
   EXPECT_GT(a->memory_growth().seconds_left(), 0);
+  // Its growing stacks are there (the interpreter's frames: python3.11
+  // names no script function on a native stack).
+  const v1::GrowingStacks& py = a->memory_growth().growing_stacks();
+  printf("python grower: %s\n", py.ShortDebugString().c_str());
+  EXPECT_EQ(py.unavailable(), "");
+  EXPECT_GE(py.stacks_size(), 1);
+  EXPECT_LE(py.stacks_size(), 3);
+  EXPECT_GT(py.fault_bytes(), 0u);
+
+  // The native grower fires too, and its top growing stack over the
+  // growing window is TouchPages, with most of the window's fault bytes,
+  // about as many as its RSS grew by.
+  const v1::SpinAlert* ta = find(r, toucher);
+  while (ta == nullptr && absl::Now() - grow_start < absl::Seconds(12)) {
+    absl::SleepFor(absl::Milliseconds(100));
+    r = alerts();
+    ta = find(r, toucher);
+  }
+  ASSERT_NE(ta, nullptr) << "no growth alert for the native grower within 12 s\n"
+                         << r.DebugString();
+  const v1::MemoryGrowthAlert& tg = ta->memory_growth();
+  const v1::GrowingStacks& gs = tg.growing_stacks();
+  ASSERT_GE(gs.stacks_size(), 1) << gs.DebugString();
+  ASSERT_GE(gs.stacks(0).frames_size(), 1) << gs.DebugString();
+  const double grew =
+      static_cast<double>(tg.rss_bytes()) - static_cast<double>(tg.rss_start_bytes());
+  printf(
+      "native grower alert: top stack %s (%s) %.1f MiB, %.1f%% of %.1f MiB sampled; rss grew "
+      "%.1f MiB over the window; %d stacks (+%u)\n",
+      gs.stacks(0).frames(0).name().c_str(), gs.stacks(0).frames(0).module().c_str(),
+      static_cast<double>(gs.stacks(0).fault_bytes()) / (1 << 20), 100 * gs.stacks(0).share(),
+      static_cast<double>(gs.fault_bytes()) / (1 << 20), grew / (1 << 20), gs.stacks_size(),
+      gs.stacks_omitted());
+  EXPECT_TRUE(absl::StartsWith(gs.stacks(0).frames(0).name(), "TouchPages")) << gs.DebugString();
+  EXPECT_TRUE(absl::EndsWith(gs.stacks(0).frames(0).module(), "fault_workload"))
+      << gs.DebugString();
+  EXPECT_EQ(gs.unavailable(), "");
+  EXPECT_GT(gs.fault_period(), 0u);
+  EXPECT_GE(gs.stacks(0).share(), 0.9);
+  EXPECT_NEAR(static_cast<double>(gs.stacks(0).fault_bytes()), grew, grew * 0.15);
+  // vigil memory --pid names it too, over its last 4 s.
+  const v1::MemoryResponse m =
+      Memory({"--pid", std::to_string(toucher), "--since", "4s"}, agent.agent());
+  const v1::GrowingStacks& ms = m.growing_stacks();
+  ASSERT_GE(ms.stacks_size(), 1) << m.DebugString();
+  ASSERT_GE(ms.stacks(0).frames_size(), 1) << m.DebugString();
+  EXPECT_TRUE(absl::StartsWith(ms.stacks(0).frames(0).name(), "TouchPages")) << ms.DebugString();
+  EXPECT_LE(ms.stacks_size(), 5);
+  EXPECT_GE(ms.stacks(0).share(), 0.9);
+  printf("vigil memory --pid %d --since 4s: top stack %.1f MiB (%.1f%%) of %.1f MiB\n", toucher,
+         static_cast<double>(ms.stacks(0).fault_bytes()) / (1 << 20), 100 * ms.stacks(0).share(),
+         static_cast<double>(ms.fault_bytes()) / (1 << 20));
+  CommandResult mt = RunCommand({test::VigilPath(), "memory", "--agent", agent.agent(), "--pid",
+                                 std::to_string(toucher), "--since", "4s"});
+  EXPECT_TRUE(absl::StrContains(mt.out, "growing stacks: ")) << mt.out;
+  EXPECT_TRUE(absl::StrContains(mt.out, "TouchPages")) << mt.out;
 
   // The grower frees and idles: the alert resolves. The controls never fired.
   ASSERT_TRUE(WaitForLine(grow_out, "freed", absl::Seconds(30)));
@@ -430,6 +526,31 @@ TEST_F(MemoryE2ETest, GrowthAlertFiresOnSustainedGrowthOnlyAndResolves) {
   // The table says it in one line.
   CommandResult t = RunCommand({test::VigilPath(), "alerts", "--agent", agent.agent()});
   EXPECT_TRUE(absl::StrContains(t.out, "memory growth  pid " + std::to_string(grower))) << t.out;
+  EXPECT_TRUE(absl::StrContains(t.out, "growing stacks: ")) << t.out;
+  EXPECT_TRUE(absl::StrContains(t.out, "TouchPages")) << t.out;
+}
+
+// Without page-fault sampling, growing stacks say why rather than come
+// back empty: the profiler off (this suite's agent), or its fault period 0.
+TEST_F(MemoryE2ETest, GrowingStacksSayWhyWhenFaultSamplingIsOff) {
+  const std::string self = std::to_string(getpid());
+  const v1::MemoryResponse off = Memory({"--pid", self});
+  EXPECT_EQ(off.growing_stacks().stacks_size(), 0);
+  EXPECT_TRUE(absl::StartsWith(off.growing_stacks().unavailable(), "page-fault sampling is off"))
+      << off.DebugString();
+  CommandResult t =
+      RunCommand({test::VigilPath(), "memory", "--agent", agent_->agent(), "--pid", self});
+  EXPECT_TRUE(absl::StrContains(t.out, "growing stacks: none, page-fault sampling is off"))
+      << t.out;
+
+  test::ScopedVigild agent({"--interval", "250ms", "--spin", "off", "--profile-fault-period", "0"});
+  ASSERT_TRUE(agent.ok()) << agent.log();
+  absl::SleepFor(absl::Milliseconds(600));
+  const v1::MemoryResponse zero = Memory({"--pid", self}, agent.agent());
+  EXPECT_EQ(zero.growing_stacks().stacks_size(), 0);
+  EXPECT_EQ(zero.growing_stacks().unavailable(),
+            "page-fault sampling is off (vigild --profile-fault-period 0)")
+      << zero.DebugString();
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // The memory capability's pure logic: growth by least squares, the process
-// cap, request validation.
+// cap, request validation, top growing stacks.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "agent/memory/memory_aggregate.h"
+#include "agent/profile/profile_aggregate.h"
 
 namespace vigil {
 namespace {
@@ -103,6 +104,109 @@ TEST(MemoryMergerTest, BadRequestsAreInvalidArgument) {
   absl::StatusOr<MemoryQuery> q = ValidateMemoryRequest(req);
   ASSERT_TRUE(q.ok());
   EXPECT_EQ(q->top, 20u);
+}
+
+FramePtr Fn(const std::string& name, bool kernel = false) {
+  auto f = std::make_shared<Frame>();
+  f->name = name;
+  f->module = kernel ? "[kernel]" : "/bin/app";
+  f->kernel = kernel;
+  return f;
+}
+
+ProfileStackRecord Fault(uint32_t tgid, uint32_t tid, uint64_t samples) {
+  ProfileStackRecord r;
+  r.tgid = tgid;
+  r.tid = tid;
+  r.kind = PROFILE_KIND_FAULT;
+  r.samples = samples;
+  return r;
+}
+
+// What vigil memory --pid and a growth alert do: the profiler's merge of
+// one process's fault records (ProfileMerger, as FaultProfile runs it),
+// then the fold across threads by user stack.
+TEST(GrowingStacksTest, SummedAcrossThreadsByUserStackAndBounded) {
+  const FramePtr leak = Fn("Leak"), read = Fn("Read"), main_fn = Fn("main"), x = Fn("X");
+  const FramePtr copy = Fn("copy_user", true), sys = Fn("sys_read", true);
+  std::vector<FramePtr> deep;
+  for (int i = 0; i < 20; ++i) deep.push_back(Fn("D" + std::to_string(i)));
+  std::vector<FramePtr> deep_other(deep.begin(), deep.begin() + 16);
+  deep_other.push_back(x);  // differs from `deep` only beyond the 16th frame
+
+  ProfileInterval a, b;
+  a.Append(Fault(7, 7, 5), {}, {leak, main_fn});
+  b.Append(Fault(7, 8, 3), {}, {leak, main_fn});           // another thread, same stack
+  a.Append(Fault(7, 7, 2), {copy, sys}, {read, main_fn});  // taken in the kernel
+  a.Append(Fault(7, 9, 1), {}, deep);
+  b.Append(Fault(7, 9, 2), {}, deep_other);
+  b.Append(Fault(7, 7, 1), {copy}, {});  // no user stack
+  ProfileStackRecord cpu = Fault(7, 7, 100);
+  cpu.kind = PROFILE_KIND_CPU;  // CPU time, not memory
+  a.Append(cpu, {}, {leak, main_fn});
+  b.Append(Fault(9, 9, 50), {}, {x, main_fn});  // another process
+  a.Seal();
+  b.Seal();
+
+  ProfileQuery q;
+  q.pid = 7;
+  q.kind = PROFILE_KIND_FAULT;
+  q.frames = v1::FRAME_FILTER_ALL;
+  q.fault_period = 64;
+  ProfileMerger merger(q);
+  merger.Add(a);
+  merger.Add(b);
+  v1::ProfileResponse prof;
+  merger.Finish(&prof);
+
+  v1::GrowingStacks g;
+  FoldGrowingStacks(prof, 3, kGrowingStackFrames, &g);
+  const uint64_t page = 64 * 4096;  // bytes per sample
+  EXPECT_EQ(g.samples(), 14u);
+  EXPECT_EQ(g.fault_bytes(), 14 * page);
+  EXPECT_EQ(g.fault_period(), 64u);
+  EXPECT_TRUE(g.unavailable().empty());
+  ASSERT_EQ(g.stacks_size(), 3);
+  EXPECT_EQ(g.stacks_omitted(), 1u);  // the one without a user stack
+
+  const v1::GrowingStack& top = g.stacks(0);
+  ASSERT_EQ(top.frames_size(), 2);
+  EXPECT_EQ(top.frames(0).name(), "Leak");
+  EXPECT_EQ(top.frames(0).module(), "/bin/app");
+  EXPECT_EQ(top.frames(1).name(), "main");
+  EXPECT_EQ(top.samples(), 8u);
+  EXPECT_EQ(top.fault_bytes(), 8 * page);
+  EXPECT_DOUBLE_EQ(top.share(), 8.0 / 14);
+  EXPECT_FALSE(top.frames_cut());
+
+  const v1::GrowingStack& cut = g.stacks(1);
+  EXPECT_EQ(cut.samples(), 3u);
+  ASSERT_EQ(cut.frames_size(), static_cast<int>(kGrowingStackFrames));
+  EXPECT_EQ(cut.frames(0).name(), "D0");
+  EXPECT_EQ(cut.frames(15).name(), "D15");
+  EXPECT_TRUE(cut.frames_cut());
+
+  const v1::GrowingStack& in_kernel = g.stacks(2);
+  EXPECT_EQ(in_kernel.samples(), 2u);
+  ASSERT_EQ(in_kernel.frames_size(), 2);  // kernel frames left out
+  EXPECT_EQ(in_kernel.frames(0).name(), "Read");
+
+  v1::GrowingStacks all;
+  FoldGrowingStacks(prof, 10, kGrowingStackFrames, &all);
+  ASSERT_EQ(all.stacks_size(), 4);
+  EXPECT_EQ(all.stacks_omitted(), 0u);
+  EXPECT_EQ(all.stacks(3).frames_size(), 0);
+  EXPECT_EQ(all.stacks(3).samples(), 1u);
+  double shares = 0;
+  for (const v1::GrowingStack& s : all.stacks()) shares += s.share();
+  EXPECT_NEAR(shares, 1.0, 1e-9);
+}
+
+TEST(GrowingStacksTest, NoSamplesIsAnEmptyListWithZeroBytes) {
+  v1::GrowingStacks g;
+  FoldGrowingStacks(v1::ProfileResponse(), 5, kGrowingStackFrames, &g);
+  EXPECT_EQ(g.stacks_size(), 0);
+  EXPECT_EQ(g.fault_bytes(), 0u);
 }
 
 }  // namespace
