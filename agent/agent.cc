@@ -77,8 +77,11 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(
   if (config.window < config.interval) {
     return absl::InvalidArgumentError("window must be at least one interval");
   }
+  absl::StatusOr<std::unique_ptr<AlertStream>> alerts = AlertStream::Create(config.alerts);
+  if (!alerts.ok()) return alerts.status();
   std::unique_ptr<Agent> agent(new Agent(config));
-  InitContext ctx{&agent->store_, {}, agent->hostname_};
+  agent->alerts_ = *std::move(alerts);
+  InitContext ctx{&agent->store_, agent->alerts_.get(), {}, agent->hostname_};
   absl::Status first_error;
   for (std::unique_ptr<Capability>& cap : capabilities) {
     Slot slot;
@@ -182,9 +185,7 @@ const SpinCapability* Agent::spin() const {
   return dynamic_cast<const SpinCapability*>(Find("spin"));
 }
 
-void Agent::CloseAlertStreams() const {
-  if (const SpinCapability* s = spin()) s->CloseAlertStreams();
-}
+void Agent::CloseAlertStreams() const { alerts_->CloseAll(); }
 
 v1::StatusResponse Agent::Status() const {
   v1::StatusResponse s;
@@ -249,6 +250,7 @@ std::string Agent::RenderMetrics() const {
   for (const Slot& c : caps_) {
     if (c.state != CapabilityState::kOff) c.cap->RenderMetrics(view, &e);
   }
+  alerts_->RenderMetrics(&e);
   {
     absl::MutexLock lock(&health_mu_);
     e.Family("vigil_poll_duration_seconds", "gauge", "Duration of the last collection.");

@@ -19,6 +19,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "agent/alerts/alert_stream.h"
 #include "agent/metrics/exposition.h"
 #include "agent/store/window_store.h"
 #include "vigil/v1/vigil.pb.h"
@@ -31,10 +32,12 @@ v1::CapabilityState ToProto(CapabilityState s);
 
 class Capability;
 
-// What Init may use: the store to register tables in, and the capabilities
+// What Init may use: the store to register tables in, the agent's alert
+// stream to publish into (collection thread), and the capabilities
 // registered before this one (spin reads the syscalls and profile tables).
 struct InitContext {
   WindowStore* store;
+  AlertStream* alerts;
   std::vector<const Capability*> earlier;
   std::string hostname;
   // A capability by name among the earlier ones, or nullptr if absent/off.

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "agent/alerts/alerts_config.h"
 #include "agent/memory/memory_config.h"
 #include "agent/metrics/metrics_server.h"
 #include "agent/profile/profile_config.h"
@@ -55,6 +56,8 @@ struct AgentConfig {
   MemoryConfig memory;
   // Spin alerts (needs the syscalls and profile capabilities).
   SpinConfig spin;
+  // The alert stream spin and memory-growth alerts share.
+  AlertsConfig alerts;
   ListenConfig listen;
   MetricsConfig metrics;
   // Prometheus series cardinality: process names with their own series (the

@@ -95,6 +95,10 @@ const std::vector<SettingInfo>& AllSettings() {
     auto* v = new std::vector<SettingInfo>(BaseSettings());
     // The spin detector keeps its keys next to its code (agent/spin).
     for (const SpinSettingInfo& s : SpinSettings()) v->push_back({s.name, true, s.help});
+    v->push_back(
+        {"on-alert", true, "shell command run with each alert event's JSON on stdin (every kind)"});
+    v->push_back(
+        {"on-alert-timeout", true, "kill the on-alert command after this long (default 5s)"});
     return v;
   }();
   return *all;
@@ -149,8 +153,7 @@ const std::vector<SettingInfo>& BaseSettings() {
        "processes recorded per interval, the largest by RSS (default 4096; the rest are counted)"},
       {"memory-max-cgroups", true,
        "memory cgroups whose usage is read per interval (default 256; the rest are counted)"},
-      {"mem-growth", true,
-       "on|off: memory-growth alerts on the alert stream (default on; needs spin on)"},
+      {"mem-growth", true, "on|off: memory-growth alerts on the alert stream (default on)"},
       {"mem-growth-min-duration", true,
        "a process's RSS must rise in most intervals for this long to alert (default 60s)"},
       {"mem-growth-min-bytes", true,
@@ -170,6 +173,11 @@ const std::vector<SettingInfo>& BaseSettings() {
 
 absl::Status ApplySetting(absl::string_view key, absl::string_view value, AgentConfig* c) {
   if (IsSpinSetting(key)) return ApplySpinSetting(key, value, &c->spin);
+  if (key == "on-alert") {
+    c->alerts.on_alert = std::string(value);  // empty: none
+    return absl::OkStatus();
+  }
+  if (key == "on-alert-timeout") return Duration(key, value, &c->alerts.on_alert_timeout);
   if (key == "listen") return Path(key, value, &c->listen.address);
   if (key == "tls-cert") return Path(key, value, &c->listen.tls_cert);
   if (key == "tls-key") return Path(key, value, &c->listen.tls_key);

@@ -17,7 +17,6 @@
 #include "agent/memory/memory_collector.h"
 #include "agent/memory/memory_config.h"
 #include "agent/profile/profile_capability.h"
-#include "agent/spin/spin_capability.h"
 
 namespace vigil {
 
@@ -51,8 +50,8 @@ class MemoryCapability final : public Capability {
   Table<MemoryInterval> table_;
   std::unique_ptr<MemoryCollector> collector_;  // collection thread only
   std::string hostname_;
-  // The alert stream's owner (set by Init; nullptr: growth alerts off).
-  const SpinCapability* alerts_ = nullptr;
+  // The agent's alert stream (set by Init; nullptr: growth alerts off).
+  AlertStream* alerts_ = nullptr;
   std::unique_ptr<GrowthDetector> growth_;  // collection thread only
   // Set by Init: the page-fault records' owner (nullptr: profile off), and
   // the store to read them in when an alert fires.

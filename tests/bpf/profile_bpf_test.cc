@@ -211,7 +211,7 @@ TEST_F(ProfileBpfTest, UnopenableFaultEventDegradesTheCapability) {
   cfg.fault_event = 0x7fff;  // no such software event: EINVAL or ENOENT
   WindowStore store(StoreConfig{absl::Minutes(1), 1});
   ProfileCapability cap(cfg, 1000);
-  InitContext ctx{&store, {}, "test"};
+  InitContext ctx{&store, nullptr, {}, "test"};
   ASSERT_TRUE(cap.Init(ctx).ok());
   EXPECT_EQ(cap.state(), CapabilityState::kDegraded);
   EXPECT_TRUE(absl::StartsWith(cap.degraded_reason(),
