@@ -124,6 +124,30 @@ AlertCounters AlertBook::counters() const {
   return c;
 }
 
+void AlertBook::RenderFiring(Exposition* e) const {
+  absl::MutexLock lock(&mu_);
+  e->Family("vigil_spin_alert_info", "gauge",
+            "1 per firing spin alert, labelled with its thread; gone once it resolves.");
+  for (const auto& [id, a] : active_) {
+    if (a.kind() == v1::ALERT_KIND_MEMORY_GROWTH) continue;
+    e->Sample("vigil_spin_alert_info",
+              {{"id", absl::StrCat(id)},
+               {"pid", absl::StrCat(a.pid())},
+               {"tid", absl::StrCat(a.tid())},
+               {"comm", a.comm()},
+               {"process_comm", a.process_comm()}},
+              1);
+  }
+  e->Family("vigil_memory_growth_alert_info", "gauge",
+            "1 per firing memory-growth alert, labelled with its process; gone once it "
+            "resolves.");
+  for (const auto& [id, a] : active_) {
+    if (a.kind() != v1::ALERT_KIND_MEMORY_GROWTH) continue;
+    e->Sample("vigil_memory_growth_alert_info",
+              {{"id", absl::StrCat(id)}, {"pid", absl::StrCat(a.pid())}, {"comm", a.comm()}}, 1);
+  }
+}
+
 std::string RenderSpinMetrics(const AlertCounters& a, const OnAlertCounters& o,
                               uint64_t tracking_overflow) {
   std::string t;

@@ -185,6 +185,7 @@ void SpinCapability::RenderMetrics(const StoreView&, Exposition* e) const {
   e->Raw(RenderSpinMetrics(alerts_.counters(),
                            on_alert_ ? on_alert_->counters() : OnAlertCounters{},
                            tracking_overflow_.load(std::memory_order_relaxed)));
+  alerts_.RenderFiring(e);
 }
 
 }  // namespace vigil

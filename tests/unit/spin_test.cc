@@ -369,6 +369,41 @@ TEST(SpinMetrics, RendersFamilies) {
   EXPECT_TRUE(absl::StrContains(t, "vigil_spin_on_alert_timeouts_total 1\n"));
 }
 
+// One labelled series per firing alert, by kind, gone once it resolves: what
+// deploy/prometheus/vigil-alerts.yml names the thread or process from.
+TEST(SpinMetrics, FiringAlertsAreLabelledSeries) {
+  AlertBook book(10, 1, 2);
+  v1::SpinAlert spin = Alert(7, v1::ALERT_STATE_FIRING);
+  spin.set_kind(v1::ALERT_KIND_SPIN);
+  spin.set_pid(41);
+  spin.set_tid(42);
+  spin.set_comm("poll");
+  spin.set_process_comm("tremor\"x");
+  book.Publish(spin);
+  v1::SpinAlert growth = Alert(uint64_t{1} << 62 | 1, v1::ALERT_STATE_FIRING);
+  growth.set_kind(v1::ALERT_KIND_MEMORY_GROWTH);
+  growth.set_pid(50);
+  growth.set_comm("leaky");
+  book.Publish(growth);
+  Exposition e;
+  book.RenderFiring(&e);
+  EXPECT_TRUE(absl::StrContains(
+      e.text(),
+      "vigil_spin_alert_info{id=\"7\",pid=\"41\",tid=\"42\",comm=\"poll\",process_comm="
+      "\"tremor\\\"x\"} 1\n"))
+      << e.text();
+  EXPECT_TRUE(absl::StrContains(e.text(),
+                                "vigil_memory_growth_alert_info{id=\"4611686018427387905\","
+                                "pid=\"50\",comm=\"leaky\"} 1\n"))
+      << e.text();
+  EXPECT_FALSE(absl::StrContains(e.text(), "vigil_spin_alert_info{id=\"4611686018427387905\""));
+  book.Publish(Alert(7, v1::ALERT_STATE_RESOLVED));
+  Exposition after;
+  book.RenderFiring(&after);
+  EXPECT_FALSE(absl::StrContains(after.text(), "vigil_spin_alert_info{")) << after.text();
+  EXPECT_TRUE(absl::StrContains(after.text(), "vigil_memory_growth_alert_info{"));
+}
+
 // --- settings ---------------------------------------------------------------------
 
 TEST(SpinSettings, ParsesAndRejects) {
