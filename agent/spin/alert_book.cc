@@ -43,14 +43,17 @@ void AlertSubscription::Close() {
 
 void AlertBook::Publish(const v1::SpinAlert& a) {
   absl::MutexLock lock(&mu_);
+  const bool spin = a.kind() != v1::ALERT_KIND_MEMORY_GROWTH;
   if (a.state() == v1::ALERT_STATE_FIRING) {
     active_[a.id()] = a;
     ++counters_.fired_total;
+    counters_.spin_fired_total += spin;
   } else {
     active_.erase(a.id());
     resolved_.push_back(a);
     while (resolved_.size() > history_) resolved_.pop_front();
     ++counters_.resolved_total;
+    counters_.spin_resolved_total += spin;
   }
   for (auto it = subs_.begin(); it != subs_.end();) {
     (*it)->Push(a);
@@ -120,6 +123,8 @@ AlertCounters AlertBook::counters() const {
   absl::MutexLock lock(&mu_);
   AlertCounters c = counters_;
   c.firing = active_.size();
+  c.spin_firing = 0;
+  for (const auto& [id, a] : active_) c.spin_firing += a.kind() != v1::ALERT_KIND_MEMORY_GROWTH;
   c.streams = subs_.size();
   return c;
 }
@@ -156,11 +161,11 @@ std::string RenderSpinMetrics(const AlertCounters& a, const OnAlertCounters& o,
                     v, "\n");
   };
   family("vigil_spin_alerts_firing", "gauge",
-         "Threads spinning (on CPU without syscalls) past spin-min-duration now.", a.firing);
+         "Threads spinning (on CPU without syscalls) past spin-min-duration now.", a.spin_firing);
   family("vigil_spin_alerts_total", "counter", "Spin alerts fired since the agent started.",
-         a.fired_total);
+         a.spin_fired_total);
   family("vigil_spin_alerts_resolved_total", "counter",
-         "Spin alerts resolved since the agent started.", a.resolved_total);
+         "Spin alerts resolved since the agent started.", a.spin_resolved_total);
   family("vigil_spin_tracking_overflow_total", "counter",
          "Spinning threads not tracked because the detector's table was full.", tracking_overflow);
   family("vigil_spin_alert_streams", "gauge", "Open WatchAlerts streams.", a.streams);

@@ -41,9 +41,15 @@ class AlertSubscription {
 };
 
 struct AlertCounters {
+  // Every kind the book holds (ListAlerts' fired_total).
   uint64_t fired_total = 0;
   uint64_t resolved_total = 0;
   uint64_t firing = 0;
+  // Spin alerts only, for vigil_spin_alerts_*: memory-growth alerts share
+  // the book but have their own series.
+  uint64_t spin_fired_total = 0;
+  uint64_t spin_resolved_total = 0;
+  uint64_t spin_firing = 0;
   uint64_t streams = 0;
   uint64_t streams_rejected = 0;
   uint64_t streams_overflowed = 0;  // dropped for reading too slowly

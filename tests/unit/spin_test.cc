@@ -334,6 +334,33 @@ TEST(AlertBook, ActiveThenBoundedHistory) {
   EXPECT_EQ(book.counters().firing, 0u);
 }
 
+// Memory-growth alerts share the book but are not spinning threads: a
+// leaking process must not read as vigil_spin_alerts_firing 1.
+TEST(AlertBook, MemoryGrowthAlertsAreNotSpinCounts) {
+  AlertBook book(10, 1, 2);
+  v1::SpinAlert growth = Alert(uint64_t{1} << 62 | 1, v1::ALERT_STATE_FIRING);
+  growth.set_kind(v1::ALERT_KIND_MEMORY_GROWTH);
+  book.Publish(growth);
+  v1::SpinAlert spin = Alert(2, v1::ALERT_STATE_FIRING);
+  spin.set_kind(v1::ALERT_KIND_SPIN);
+  book.Publish(spin);
+  EXPECT_EQ(book.counters().firing, 2u);
+  EXPECT_EQ(book.counters().fired_total, 2u);
+  EXPECT_EQ(book.counters().spin_firing, 1u);
+  EXPECT_EQ(book.counters().spin_fired_total, 1u);
+  const std::string both = RenderSpinMetrics(book.counters(), OnAlertCounters{}, 0);
+  EXPECT_TRUE(absl::StrContains(both, "\nvigil_spin_alerts_firing 1\n")) << both;
+  EXPECT_TRUE(absl::StrContains(both, "\nvigil_spin_alerts_total 1\n")) << both;
+  growth.set_state(v1::ALERT_STATE_RESOLVED);
+  book.Publish(growth);
+  EXPECT_EQ(book.counters().spin_firing, 1u);
+  EXPECT_EQ(book.counters().spin_resolved_total, 0u);
+  const std::string t = RenderSpinMetrics(book.counters(), OnAlertCounters{}, 0);
+  EXPECT_TRUE(absl::StrContains(t, "\nvigil_spin_alerts_firing 1\n")) << t;
+  EXPECT_TRUE(absl::StrContains(t, "\nvigil_spin_alerts_total 1\n")) << t;
+  EXPECT_TRUE(absl::StrContains(t, "\nvigil_spin_alerts_resolved_total 0\n")) << t;
+}
+
 TEST(AlertBook, StreamsAreCappedAndSlowReadersDropped) {
   AlertBook book(10, 1, 2);
   book.Publish(Alert(1, v1::ALERT_STATE_FIRING));
@@ -355,8 +382,8 @@ TEST(AlertBook, StreamsAreCappedAndSlowReadersDropped) {
 
 TEST(SpinMetrics, RendersFamilies) {
   AlertCounters a;
-  a.firing = 2;
-  a.fired_total = 5;
+  a.spin_firing = 2;
+  a.spin_fired_total = 5;
   OnAlertCounters o;
   o.timeouts = 1;
   const std::string t = RenderSpinMetrics(a, o, 3);
