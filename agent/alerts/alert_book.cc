@@ -137,4 +137,28 @@ AlertCounters AlertBook::counters(v1::AlertKind kind) const {
   return c;
 }
 
+void AlertBook::RenderFiring(Exposition* e) const {
+  absl::MutexLock lock(&mu_);
+  e->Family("vigil_spin_alert_info", "gauge",
+            "1 per firing spin alert, labelled with its thread; gone once it resolves.");
+  for (const auto& [id, a] : active_) {
+    if (a.kind() == v1::ALERT_KIND_MEMORY_GROWTH) continue;
+    e->Sample("vigil_spin_alert_info",
+              {{"id", absl::StrCat(id)},
+               {"pid", absl::StrCat(a.pid())},
+               {"tid", absl::StrCat(a.tid())},
+               {"comm", a.comm()},
+               {"process_comm", a.process_comm()}},
+              1);
+  }
+  e->Family("vigil_memory_growth_alert_info", "gauge",
+            "1 per firing memory-growth alert, labelled with its process; gone once it "
+            "resolves.");
+  for (const auto& [id, a] : active_) {
+    if (a.kind() != v1::ALERT_KIND_MEMORY_GROWTH) continue;
+    e->Sample("vigil_memory_growth_alert_info",
+              {{"id", absl::StrCat(id)}, {"pid", absl::StrCat(a.pid())}, {"comm", a.comm()}}, 1);
+  }
+}
+
 }  // namespace vigil

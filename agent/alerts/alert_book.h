@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "agent/metrics/exposition.h"
 #include "vigil/v1/vigil.pb.h"
 
 namespace vigil {
@@ -72,6 +73,11 @@ class AlertBook {
   // Fired, resolved and firing of every kind, or of one kind.
   AlertCounters counters() const;
   AlertCounters counters(v1::AlertKind kind) const;
+  // One series per firing alert, labelled with what a page needs to name
+  // (pid, tid, comm), so Prometheus alerts can say which thread or process:
+  // vigil_spin_alert_info and vigil_memory_growth_alert_info. Bounded by
+  // the detectors' tracking tables; a series ends when its alert resolves.
+  void RenderFiring(Exposition* e) const;
 
  private:
   const size_t history_, max_streams_, stream_queue_;

@@ -46,6 +46,7 @@ absl::StatusOr<v1::ListAlertsResponse> AlertStream::List(const v1::ListAlertsReq
 }
 
 void AlertStream::RenderMetrics(Exposition* e) const {
+  book_.RenderFiring(e);
   const AlertCounters a = book_.counters();
   const OnAlertCounters o = on_alert_ ? on_alert_->counters() : OnAlertCounters{};
   auto family = [e](const char* name, const char* type, const char* help, uint64_t v) {

@@ -41,7 +41,8 @@ class AlertStream {
   void CloseAll() { book_.CloseAll(); }
 
   AlertCounters counters(v1::AlertKind kind) const { return book_.counters(kind); }
-  // The stream's own series: open streams, and the on-alert command's runs.
+  // The stream's own series: one per firing alert (labelled), open streams,
+  // and the on-alert command's runs.
   void RenderMetrics(Exposition* out) const;
 
  private:

@@ -355,6 +355,8 @@ TEST(AlertBook, StreamsAreCappedAndSlowReadersDropped) {
   EXPECT_EQ(book.Subscribe(false).status().code(), absl::StatusCode::kUnavailable);
 }
 
+// Memory-growth alerts share the book but are not spinning threads: a
+// leaking process must not read as vigil_spin_alerts_firing 1.
 TEST(AlertBook, CountsEachKindApart) {
   AlertBook book(10, 1, 2);
   book.Publish(Alert(1, v1::ALERT_STATE_FIRING));
@@ -393,6 +395,41 @@ TEST(AlertStream, RendersItsOwnFamiliesAndRefusesZeroBounds) {
   v1::ListAlertsRequest req;
   req.set_recent(100001);
   EXPECT_EQ((*s)->List(req).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// One labelled series per firing alert, by kind, gone once it resolves: what
+// deploy/prometheus/vigil-alerts.yml names the thread or process from.
+TEST(SpinMetrics, FiringAlertsAreLabelledSeries) {
+  AlertBook book(10, 1, 2);
+  v1::SpinAlert spin = Alert(7, v1::ALERT_STATE_FIRING);
+  spin.set_kind(v1::ALERT_KIND_SPIN);
+  spin.set_pid(41);
+  spin.set_tid(42);
+  spin.set_comm("poll");
+  spin.set_process_comm("tremor\"x");
+  book.Publish(spin);
+  v1::SpinAlert growth = Alert(uint64_t{1} << 62 | 1, v1::ALERT_STATE_FIRING);
+  growth.set_kind(v1::ALERT_KIND_MEMORY_GROWTH);
+  growth.set_pid(50);
+  growth.set_comm("leaky");
+  book.Publish(growth);
+  Exposition e;
+  book.RenderFiring(&e);
+  EXPECT_TRUE(absl::StrContains(
+      e.text(),
+      "vigil_spin_alert_info{id=\"7\",pid=\"41\",tid=\"42\",comm=\"poll\",process_comm="
+      "\"tremor\\\"x\"} 1\n"))
+      << e.text();
+  EXPECT_TRUE(absl::StrContains(e.text(),
+                                "vigil_memory_growth_alert_info{id=\"4611686018427387905\","
+                                "pid=\"50\",comm=\"leaky\"} 1\n"))
+      << e.text();
+  EXPECT_FALSE(absl::StrContains(e.text(), "vigil_spin_alert_info{id=\"4611686018427387905\""));
+  book.Publish(Alert(7, v1::ALERT_STATE_RESOLVED));
+  Exposition after;
+  book.RenderFiring(&after);
+  EXPECT_FALSE(absl::StrContains(after.text(), "vigil_spin_alert_info{")) << after.text();
+  EXPECT_TRUE(absl::StrContains(after.text(), "vigil_memory_growth_alert_info{"));
 }
 
 // --- settings ---------------------------------------------------------------------
