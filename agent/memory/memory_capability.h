@@ -25,7 +25,11 @@ class MemoryCapability final : public Capability {
   explicit MemoryCapability(const MemoryConfig& config) : config_(config) {}
 
   const char* name() const override { return "memory"; }
+  // Loads bpf/memory.bpf.c (the task iterator and the OOM hook) and
+  // finds the memory cgroup hierarchy.
   absl::Status Init(const InitContext& ctx) override;
+  // Runs the task iterator once, reads the cgroups it found, drains OOM
+  // kills, and feeds the growth detector.
   absl::Status Collect(const IntervalSpan& span, StoreWriter& store) override;
   void Stop() override;
   void FillStatus(const StoreView& store, v1::StatusResponse* out) const override;

@@ -23,7 +23,11 @@ class ProfileCapability final : public Capability {
   ProfileCapability(const ProfileConfig& config, size_t store_max_records);
 
   const char* name() const override { return "profile"; }
+  // Opens the cpu-clock (and page-fault) perf events on every CPU and
+  // attaches bpf/profile.bpf.c to them, plus the exec/fork hooks.
   absl::Status Init(const InitContext& ctx) override;
+  // Loads the unwind tables processes asked for, drains the retired
+  // counts and stacks, and symbolizes their frames into one interval.
   absl::Status Collect(const IntervalSpan& span, StoreWriter& store) override;
   void Stop() override;
   void FillStatus(const StoreView& store, v1::StatusResponse* out) const override;
