@@ -17,7 +17,8 @@ std::vector<std::unique_ptr<Capability>> RegisteredCapabilities(const AgentConfi
   caps.push_back(std::make_unique<SyscallsCapability>(c.syscalls, c.store_max_records,
                                                       c.metrics_max_processes));
   caps.push_back(std::make_unique<UdpDropsCapability>(c.udpdrops, c.store_max_records));
-  caps.push_back(std::make_unique<ProfileCapability>(c.profile, c.profile_store_max_records));
+  caps.push_back(std::make_unique<ProfileCapability>(c.profile, c.profile_store_max_records,
+                                                     c.profile_fault_store_max_records));
   caps.push_back(std::make_unique<SpinCapability>(c.spin));
   caps.push_back(std::make_unique<MemoryCapability>(c.memory));
   return caps;

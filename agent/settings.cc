@@ -126,7 +126,9 @@ const std::vector<SettingInfo>& BaseSettings() {
        "page faults per page-fault sample (vigil hot|profile --kind memory), 0-1048576; 0: off "
        "(default 64)"},
       {"profile-store-max-records", true,
-       "cap on (thread, stack) records kept across the window (default 100000)"},
+       "cap on (thread, stack) CPU records kept across the window (default 100000)"},
+      {"profile-fault-store-max-records", true,
+       "cap on (thread, stack) page-fault records, kept apart from CPU ones (default 50000)"},
       {"profile-unwinder", true,
        "cfi|fp: walk user stacks with tables compiled from .eh_frame, frame pointers only where "
        "a file has none (default cfi); fp: frame pointers everywhere"},
@@ -231,6 +233,9 @@ absl::Status ApplySetting(absl::string_view key, absl::string_view value, AgentC
   }
   if (key == "profile-store-max-records") {
     return Count(key, value, 1000, 100000000, &c->profile_store_max_records);
+  }
+  if (key == "profile-fault-store-max-records") {
+    return Count(key, value, 1000, 100000000, &c->profile_fault_store_max_records);
   }
   if (key == "debuginfod-urls") {
     if (value.empty()) return Bad(key, value, "URLs, or off");
