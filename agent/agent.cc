@@ -265,6 +265,12 @@ std::string Agent::RenderMetrics() const {
     e.Sample("vigil_capability_up", {{"capability", c.cap->name()}},
              c.state == CapabilityState::kOff ? 0 : 1);
   }
+  e.Family("vigil_capability_disabled", "gauge",
+           "1 if a capability is off because the configuration turned it off.");
+  for (const Slot& c : caps_) {
+    e.Sample("vigil_capability_disabled", {{"capability", c.cap->name()}},
+             c.cap->disabled() ? 1 : 0);
+  }
   e.Family("vigil_agent_cpu_seconds_total", "counter", "CPU time (user + system) used by vigild.");
   e.Sample("vigil_agent_cpu_seconds_total", CpuNs() / 1e9);
   e.Family("vigil_agent_resident_memory_bytes", "gauge", "Resident set size of vigild.");

@@ -10,7 +10,7 @@
 namespace vigil {
 
 absl::Status MemoryCapability::Init(const InitContext& ctx) {
-  if (!config_.enabled) return absl::FailedPreconditionError("disabled (vigild --memory off)");
+  if (!config_.enabled) return Disabled("--memory off");
   absl::StatusOr<std::unique_ptr<MemoryCollector>> c = MemoryCollector::Create(config_);
   if (!c.ok()) return c.status();
   collector_ = *std::move(c);

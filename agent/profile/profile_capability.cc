@@ -44,7 +44,7 @@ ProfileCapability::ProfileCapability(const ProfileConfig& config, size_t store_m
       fault_store_max_records_(fault_store_max_records) {}
 
 absl::Status ProfileCapability::Init(const InitContext& ctx) {
-  if (!config_.enabled) return absl::FailedPreconditionError("disabled (vigild --profile off)");
+  if (!config_.enabled) return Disabled("--profile off");
   absl::StatusOr<std::unique_ptr<ProfileCollector>> c = ProfileCollector::Create(config_);
   if (!c.ok()) return c.status();
   collector_ = *std::move(c);

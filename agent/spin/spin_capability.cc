@@ -44,7 +44,7 @@ std::string LogLine(const v1::SpinAlert& a) {
 SpinCapability::SpinCapability(const SpinConfig& config) : config_(config) {}
 
 absl::Status SpinCapability::Init(const InitContext& ctx) {
-  if (!config_.enabled) return absl::FailedPreconditionError("disabled (vigild --spin off)");
+  if (!config_.enabled) return Disabled("--spin off");
   syscalls_ = dynamic_cast<const SyscallsCapability*>(ctx.Find("syscalls"));
   profile_ = dynamic_cast<const ProfileCapability*>(ctx.Find("profile"));
   if (syscalls_ == nullptr || profile_ == nullptr) {

@@ -218,6 +218,26 @@ TEST_F(PrometheusTest, ShippedSpinRuleFiresForASpinningThread) {
   EXPECT_TRUE(absl::StrContains(summary, absl::StrCat("(pid ", w.pid(), ")"))) << summary;
 }
 
+// A capability switched off in the configuration says so, so the shipped
+// VigilCapabilityDown rule pages only for one that failed.
+TEST_F(PrometheusTest, CapabilitiesTurnedOffAreMarkedDisabled) {
+  const int metrics_port = test::FreeLoopbackPort();
+  test::ScopedVigild agent({"--interval", "200ms", "--spin", "off", "--memory", "off",
+                            "--metrics-listen", absl::StrCat("127.0.0.1:", metrics_port)});
+  ASSERT_TRUE(agent.ok()) << agent.log();
+  httplib::Client c("127.0.0.1", metrics_port);
+  auto scrape = c.Get("/metrics");
+  ASSERT_TRUE(scrape && scrape->status == 200);
+  const std::string& t = scrape->body;
+  for (const char* line : {"vigil_capability_up{capability=\"spin\"} 0\n",
+                           "vigil_capability_disabled{capability=\"spin\"} 1\n",
+                           "vigil_capability_disabled{capability=\"memory\"} 1\n",
+                           "vigil_capability_up{capability=\"syscalls\"} 1\n",
+                           "vigil_capability_disabled{capability=\"syscalls\"} 0\n"}) {
+    EXPECT_TRUE(absl::StrContains(t, line)) << line << "\n" << t;
+  }
+}
+
 TEST(MetricsFlagsTest, NonLoopbackMetricsNeedTls) {
   CommandResult c =
       RunCommand({test::VigildPath(), "--metrics-listen", "0.0.0.0:9464", "--check-config"});
