@@ -164,12 +164,14 @@ for t in "${targets[@]}"; do
   extra_seeds "$t"
   seeds=()
   [[ -d $src/tests/fuzz/corpus/$t ]] && seeds=("$src/tests/fuzz/corpus/$t")
+  dict=()
+  [[ -f $src/tests/fuzz/$t.dict ]] && dict=(-dict="$src/tests/fuzz/$t.dict")
   echo "fuzz: ${t}_fuzz for ${seconds}s" >&2
   # The last lines: cov, ft, corpus and exec/s of the final pulse, then the
   # stats (number_of_executed_units, peak_rss_mb).
   "$out/${t}_fuzz" -max_total_time="$seconds" -max_len="$(max_len "$t")" -timeout=10 \
     -rss_limit_mb=2048 -artifact_prefix="$out/$t-" -print_final_stats=1 \
-    "$out/corpus/$t" "${seeds[@]}" > "$out/$t.log" 2>&1 || {
+    "${dict[@]}" "$out/corpus/$t" "${seeds[@]}" > "$out/$t.log" 2>&1 || {
     tail -60 "$out/$t.log"
     echo "fuzz: ${t}_fuzz FAILED (log: $out/$t.log, input: $out/$t-*)" >&2
     exit 1
