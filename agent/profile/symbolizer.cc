@@ -27,11 +27,6 @@
 
 namespace vigil {
 
-std::string Frame::DisplayName() const {
-  if (!name.empty()) return name;
-  return absl::StrFormat("%s+0x%x", module, offset);
-}
-
 namespace {
 
 constexpr char kKernelModule[] = "[kernel]";

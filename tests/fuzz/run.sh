@@ -29,7 +29,7 @@ command -v clang++-14 >/dev/null || { echo "fuzz: clang++-14 missing (deploy/ins
 
 gen=$out/gen
 cflags=(-std=c++17 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
-        -fno-sanitize-recover=undefined -DVIGIL_VERSION=\"fuzz\" -I"$src" -I"$src/bpf" -I"$gen")
+        -fno-sanitize-recover=undefined -DVIGIL_VERSION=\"fuzz\" -I"$src" -I"$src/bpf" -I"$gen" -I"$out")
 ldflags=(-fsanitize=fuzzer,address,undefined)
 absl_pc="absl_statusor absl_strings absl_str_format absl_time absl_synchronization absl_flat_hash_map
   absl_flat_hash_set absl_hash"
@@ -47,6 +47,13 @@ protos() {
       --plugin=protoc-gen-grpc="$(command -v grpc_cpp_plugin)" "$p/vigil/v1/vigil.proto"
     protoc --proto_path="$p" --cpp_out="$gen" "$p/vigil/v1/fleet.proto" "$p/perftools/profile.proto"
     touch "$gen/vigil/v1/vigil.grpc.pb.cc"
+  fi
+  # The syscall names, as cmake/SyscallTable.cmake writes them.
+  local unistd=/usr/include/x86_64-linux-gnu/asm/unistd_64.h
+  [[ -r $unistd ]] || unistd=/usr/include/asm-generic/unistd.h
+  if [[ ! -e $gen/syscall_table.inc || $unistd -nt $gen/syscall_table.inc ]]; then
+    sed -nE 's/^#define __NR[3264]*_([a-z0-9_]+)[[:space:]]+([0-9]+).*/    {\2, "\1"},/p' "$unistd" \
+      > "$gen/syscall_table.inc"
   fi
 }
 
@@ -112,7 +119,8 @@ build() {
         "$gen/perftools/profile.pb.cc" ;;
     requests)
       link requests "$absl_pc re2 protobuf zlib libbpf" agent/syscalls/syscalls_aggregate.cc \
-        agent/profile/profile_aggregate.cc agent/memory/memory_aggregate.cc \
+        agent/syscalls/syscall_table.cc agent/bpf_util.cc \
+        agent/profile/profile_aggregate.cc agent/profile/frame.cc agent/memory/memory_aggregate.cc \
         agent/udpdrops/udpdrops_aggregate.cc agent/udpdrops/kernel_btf.cc \
         agent/store/window_store.cc agent/alerts/alert_stream.cc agent/alerts/alert_book.cc \
         agent/alerts/on_alert.cc agent/metrics/exposition.cc agent/metrics/pprof_http.cc \
