@@ -130,8 +130,9 @@ build() {
       link proc "$absl_pc re2 protobuf libdw libelf libbpf liblzma" agent/profile/proc_maps.cc \
         agent/profile/unwind_tables.cc agent/profile/cfi_compiler.cc \
         agent/memory/cgroup_reader.cc agent/udpdrops/owner_cache.cc agent/spin/spin_signal.cc \
-        agent/spin/spin_detector.cc agent/profile/profile_aggregate.cc \
-        agent/syscalls/syscalls_aggregate.cc common/regex.cc common/duration.cc "${pb[@]}" ;;
+        agent/spin/spin_detector.cc agent/profile/profile_aggregate.cc agent/profile/frame.cc \
+        agent/syscalls/syscalls_aggregate.cc agent/syscalls/syscall_table.cc common/regex.cc \
+        common/duration.cc "${pb[@]}" ;;
     *)
       echo "fuzz: unknown target $1" >&2
       exit 2 ;;
