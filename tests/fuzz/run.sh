@@ -101,7 +101,7 @@ pb=("$gen/vigil/v1/vigil.pb.cc")
 build() {
   case $1 in
     cfi)
-      link cfi "$absl_pc libdw libelf libbpf liblzma" agent/profile/cfi_compiler.cc \
+      link cfi "$absl_pc libdw libelf libbpf liblzma" agent/profile/cfi_compiler.cc agent/profile/proc_maps.cc \
         agent/profile/unwind_tables.cc ;;
     symbols)
       link symbols "$absl_pc libdw libelf libbpf liblzma" agent/profile/elf_info.cc \
