@@ -26,6 +26,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
@@ -66,6 +67,15 @@ void CheckError(const absl::Status& s, const char* rpc) {
   const absl::string_view m = s.message();
   if (m.empty() || m.find('\n') != absl::string_view::npos || m.size() > kMaxMessage) {
     Fail(rpc, absl::StrCat("error not one bounded line (", m.size(), " bytes): ", m));
+  }
+}
+
+// A range every capability accepts is one it can resolve: both bounds
+// in the past, until more recent than since (since 0: the whole window).
+void CheckRange(const v1::TimeRange& r, const char* rpc) {
+  if (r.since_ago_ns() < 0 || r.until_ago_ns() < 0 ||
+      (r.since_ago_ns() != 0 && r.until_ago_ns() >= r.since_ago_ns())) {
+    Fail(rpc, absl::StrCat("accepted range ", r.ShortDebugString()));
   }
 }
 
@@ -257,6 +267,7 @@ struct Fixture {
   absl::StatusOr<v1::ProfileResponse> Profile(const v1::ProfileRequest& req) const {
     absl::StatusOr<ProfileQuery> q = ValidateProfileRequest(req);
     if (!q.ok()) return q.status();
+    CheckRange(req.range(), "GetProfile");
     q->fault_period = 64;
     const StoreView view = store.view();
     absl::StatusOr<StoreView::Merge> m = view.BeginMerge(req.range(), Context());
@@ -279,6 +290,7 @@ void Syscalls(const Fixture& f, absl::string_view wire) {
   if (!req.ParseFromArray(wire.data(), static_cast<int>(wire.size()))) return;
   absl::StatusOr<SyscallQuery> q = ValidateSyscallsRequest(req);
   if (!q.ok()) return CheckError(q.status(), "GetSyscalls");
+  CheckRange(req.range(), "GetSyscalls");
   const StoreView view = f.store.view();
   absl::StatusOr<StoreView::Merge> m = view.BeginMerge(req.range(), f.Context());
   if (!m.ok()) return CheckError(m.status(), "GetSyscalls range");
@@ -306,6 +318,7 @@ void Drops(const Fixture& f, absl::string_view wire) {
   if (!req.ParseFromArray(wire.data(), static_cast<int>(wire.size()))) return;
   absl::StatusOr<DropsQuery> q = ValidateDropsRequest(req, f.reasons);
   if (!q.ok()) return CheckError(q.status(), "GetDrops");
+  CheckRange(req.range(), "GetDrops");
   const StoreView view = f.store.view();
   absl::StatusOr<StoreView::Merge> m = view.BeginMerge(req.range(), f.Context());
   if (!m.ok()) return CheckError(m.status(), "GetDrops range");
@@ -323,6 +336,7 @@ void Hot(const Fixture& f, absl::string_view wire) {
   if (!req.ParseFromArray(wire.data(), static_cast<int>(wire.size()))) return;
   absl::StatusOr<ProfileQuery> q = ValidateHotRequest(req);
   if (!q.ok()) return CheckError(q.status(), "GetHot");
+  CheckRange(req.range(), "GetHot");
   q->fault_period = 64;
   const StoreView view = f.store.view();
   absl::StatusOr<StoreView::Merge> m = view.BeginMerge(req.range(), f.Context());
@@ -354,6 +368,7 @@ void Memory(const Fixture& f, absl::string_view wire) {
   if (!req.ParseFromArray(wire.data(), static_cast<int>(wire.size()))) return;
   absl::StatusOr<MemoryQuery> q = ValidateMemoryRequest(req);
   if (!q.ok()) return CheckError(q.status(), "GetMemory");
+  CheckRange(req.range(), "GetMemory");
   const StoreView view = f.store.view();
   absl::StatusOr<StoreView::Merge> m = view.BeginMerge(req.range(), f.Context());
   if (!m.ok()) return CheckError(m.status(), "GetMemory range");
