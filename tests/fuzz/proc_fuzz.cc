@@ -50,6 +50,9 @@ namespace {
 
 // A fake /proc with one process (pid 1, thread 1), on tmpfs when there is
 // one: ProcReader only reads files under its root.
+struct FakeProc;
+FakeProc& Proc();
+
 struct FakeProc {
   std::string root;
   std::unique_ptr<ProcReader> reader;
@@ -65,6 +68,14 @@ struct FakeProc {
       mkdir((root + sub).c_str(), 0700);
     }
     reader = NewProcReader(root);
+    // libFuzzer ends with exit(): leave no tree behind in /dev/shm.
+    atexit([] { Proc().Remove(); });
+  }
+  void Remove() const {
+    for (const char* f : {"/1/task/1/schedstat", "/1/task/1/status", "/1/cgroup", "/1/cmdline"}) {
+      unlink((root + f).c_str());
+    }
+    for (const char* d : {"/1/task/1", "/1/task", "/1", ""}) rmdir((root + d).c_str());
   }
   void Write(const std::string& rel, absl::string_view text) const {
     const int fd = open((root + rel).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
