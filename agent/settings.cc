@@ -1,6 +1,7 @@
 #include "agent/settings.h"
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -10,6 +11,7 @@
 #include "agent/spin/spin_detector.h"
 #include "agent/spin/spin_settings.h"
 #include "common/duration.h"
+#include "common/safe_text.h"
 
 namespace vigil {
 
@@ -17,8 +19,42 @@ const std::vector<SettingInfo>& BaseSettings();
 
 namespace {
 
+// Values come from a hand-edited file or a flag (which may hold newlines):
+// quoted escaped and cut, so the error vigild prints stays one short line.
 absl::Status Bad(absl::string_view key, absl::string_view value, absl::string_view want) {
-  return absl::InvalidArgumentError(absl::StrCat(key, " \"", value, "\": expected ", want));
+  return absl::InvalidArgumentError(absl::StrCat(key, " ", QuoteValue(value), ": expected ", want));
+}
+
+// The spin detector's messages (agent/spin) quote the value as given, and
+// RE2's complaint quotes the pattern again: requoted here, and what follows
+// the quote escaped and cut, for the same one short line.
+absl::Status RequoteSpinError(absl::string_view key, absl::string_view value,
+                              const absl::Status& s) {
+  constexpr size_t kMaxTail = 200;
+  absl::string_view tail = s.message();
+  const std::string quoted = absl::StrCat(key, " \"", value, "\"");
+  if (absl::StartsWith(tail, quoted)) {
+    tail.remove_prefix(quoted.size());
+  } else if (absl::StartsWith(tail, key)) {
+    tail.remove_prefix(key.size());  // the duration parser quotes by itself
+    if (absl::StartsWith(tail, " \"")) {
+      const size_t close = tail.find("\": ");
+      if (close != absl::string_view::npos) tail.remove_prefix(close + 1);
+    }
+  }
+  std::string safe = SafeText(tail.substr(0, kMaxTail));
+  if (safe.size() > kMaxTail) {
+    // Cut escaped, at a character: not inside "\xNN" or a UTF-8 sequence.
+    size_t cut = kMaxTail;
+    const size_t esc = safe.rfind('\\', cut);
+    if (esc != std::string::npos && cut - esc < 4) cut = esc;
+    while (cut > 0 && (static_cast<unsigned char>(safe[cut]) & 0xC0) == 0x80) --cut;
+    safe.resize(cut);
+    safe += "...";
+  } else if (tail.size() > kMaxTail) {
+    safe += "...";
+  }
+  return absl::Status(s.code(), absl::StrCat(key, " ", QuoteValue(value), safe));
 }
 
 absl::Status Duration(absl::string_view key, absl::string_view value, absl::Duration* out) {
@@ -174,7 +210,10 @@ const std::vector<SettingInfo>& BaseSettings() {
 }
 
 absl::Status ApplySetting(absl::string_view key, absl::string_view value, AgentConfig* c) {
-  if (IsSpinSetting(key)) return ApplySpinSetting(key, value, &c->spin);
+  if (IsSpinSetting(key)) {
+    const absl::Status s = ApplySpinSetting(key, value, &c->spin);
+    return s.ok() ? s : RequoteSpinError(key, value, s);
+  }
   if (key == "on-alert") {
     c->alerts.on_alert = std::string(value);  // empty: none
     return absl::OkStatus();
@@ -269,7 +308,7 @@ absl::Status ApplySetting(absl::string_view key, absl::string_view value, AgentC
   }
   if (key == "verbose") return Bool(key, value, &c->verbose);
   if (key == "test-stall-signal") return Bool(key, value, &c->test_stall_signal);
-  return absl::InvalidArgumentError(absl::StrCat("unknown key \"", key, "\""));
+  return absl::InvalidArgumentError(absl::StrCat("unknown key ", QuoteValue(key)));
 }
 
 absl::Status ApplyConfigText(absl::string_view text, absl::string_view path, AgentConfig* c) {
@@ -281,7 +320,7 @@ absl::Status ApplyConfigText(absl::string_view text, absl::string_view path, Age
     const size_t eq = line.find('=');
     if (eq == absl::string_view::npos) {
       return absl::InvalidArgumentError(
-          absl::StrCat(path, ":", line_no, ": expected \"key = value\", got \"", line, "\""));
+          absl::StrCat(path, ":", line_no, ": expected \"key = value\", got ", QuoteValue(line)));
     }
     absl::string_view key = absl::StripAsciiWhitespace(line.substr(0, eq));
     absl::string_view value = absl::StripAsciiWhitespace(line.substr(eq + 1));
@@ -317,14 +356,15 @@ absl::Status ValidateConfig(const AgentConfig& c) {
   if (!c.metrics.listen.empty()) {
     absl::StatusOr<ParsedListen> m = ParseListenAddress(c.metrics.listen);
     if (!m.ok() || m->is_unix) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "metrics-listen \"", c.metrics.listen, "\": expected HOST:PORT (empty turns it off)"));
+      return absl::InvalidArgumentError(absl::StrCat("metrics-listen ",
+                                                     QuoteValue(c.metrics.listen),
+                                                     ": expected HOST:PORT (empty turns it off)"));
     }
     const bool tls =
         !c.listen.tls_cert.empty() && !c.listen.tls_key.empty() && !c.listen.tls_client_ca.empty();
     if (!m->loopback && !tls && !c.listen.insecure) {
       return absl::InvalidArgumentError(
-          absl::StrCat("metrics-listen ", c.metrics.listen,
+          absl::StrCat("metrics-listen ", QuoteValue(c.metrics.listen),
                        ": a non-loopback address needs the tls-* settings (or insecure-listen)"));
     }
   }

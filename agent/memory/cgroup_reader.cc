@@ -42,33 +42,50 @@ absl::StatusOr<std::string> ReadSmall(const std::string& path) {
 absl::StatusOr<uint64_t> ReadBytes(const std::string& path) {
   absl::StatusOr<std::string> s = ReadSmall(path);
   if (!s.ok()) return s.status();
-  if (*s == "max") return 0;
-  uint64_t v = 0;
-  if (!absl::SimpleAtoi(*s, &v)) return absl::DataLossError(absl::StrCat(path, ": not a number"));
-  return v;
+  const std::optional<uint64_t> v = ParseCgroupBytes(*s);
+  if (!v) return absl::DataLossError(absl::StrCat(path, ": not a number"));
+  return *v;
 }
 
 }  // namespace
 
-absl::StatusOr<CgroupReader> CgroupReader::Open(uint32_t max_dirs, const std::string& mountinfo) {
-  std::ifstream in(mountinfo);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", mountinfo));
-  std::string line, v2_mount, v1_mount;
-  for (int i = 0; i < 100000 && std::getline(in, line); ++i) {
+std::optional<uint64_t> ParseCgroupBytes(absl::string_view text) {
+  text = absl::StripAsciiWhitespace(text);
+  if (text == "max") return 0;
+  uint64_t v = 0;
+  if (!absl::SimpleAtoi(text, &v)) return std::nullopt;
+  return v;
+}
+
+MemoryMounts ParseMemoryMounts(absl::string_view mountinfo) {
+  MemoryMounts m;
+  int i = 0;
+  for (absl::string_view line : absl::StrSplit(mountinfo, '\n')) {
+    if (i++ >= 100000) break;
     // "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS... - FSTYPE SOURCE SUPEROPTS"
     const size_t dash = line.find(" - ");
-    if (dash == std::string::npos) continue;
-    const absl::string_view text(line);
-    std::vector<absl::string_view> pre = absl::StrSplit(text.substr(0, dash), ' ');
-    std::vector<absl::string_view> post = absl::StrSplit(text.substr(dash + 3), ' ');
+    if (dash == absl::string_view::npos) continue;
+    std::vector<absl::string_view> pre = absl::StrSplit(line.substr(0, dash), ' ');
+    std::vector<absl::string_view> post = absl::StrSplit(line.substr(dash + 3), ' ');
     if (pre.size() < 5 || post.size() < 3 || pre[3] != "/") continue;
-    if (post[0] == "cgroup2" && v2_mount.empty()) v2_mount = std::string(pre[4]);
+    if (post[0] == "cgroup2" && m.v2.empty()) m.v2 = std::string(pre[4]);
     if (post[0] == "cgroup") {
       for (absl::string_view opt : absl::StrSplit(post[2], ',')) {
-        if (opt == "memory") v1_mount = std::string(pre[4]);
+        if (opt == "memory") m.v1 = std::string(pre[4]);
       }
     }
   }
+  return m;
+}
+
+absl::StatusOr<CgroupReader> CgroupReader::Open(uint32_t max_dirs, const std::string& mountinfo) {
+  std::ifstream in(mountinfo);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", mountinfo));
+  std::stringstream text;
+  text << in.rdbuf();
+  const MemoryMounts mounts = ParseMemoryMounts(text.str());
+  const std::string& v1_mount = mounts.v1;
+  const std::string& v2_mount = mounts.v2;
   // On a hybrid host the memory controller sits on v1; cgroup2 there holds
   // no controllers. A v2 mount counts only if it offers "memory".
   if (!v1_mount.empty()) return CgroupReader(v1_mount, false, max_dirs);

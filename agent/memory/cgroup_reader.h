@@ -9,10 +9,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace vigil {
@@ -22,6 +24,18 @@ struct CgroupUsage {
   uint64_t limit_bytes = 0;  // 0: unlimited
   uint64_t swap_bytes = 0;
 };
+
+// Where the memory controller is mounted, from mountinfo text ("" if
+// absent): v1's "memory" hierarchy and the first cgroup2 mount. Pure, for
+// tests and tests/fuzz/proc_fuzz.
+struct MemoryMounts {
+  std::string v1, v2;
+};
+MemoryMounts ParseMemoryMounts(absl::string_view mountinfo);
+
+// A cgroupfs counter or limit file's text: bytes, or 0 for "max"
+// (unlimited); nullopt if it is neither.
+std::optional<uint64_t> ParseCgroupBytes(absl::string_view text);
 
 class CgroupReader {
  public:

@@ -24,13 +24,9 @@
 #include "absl/time/time.h"
 #include "agent/profile/elf_info.h"
 #include "agent/profile/perf_map.h"
+#include "agent/profile/proc_maps.h"
 
 namespace vigil {
-
-std::string Frame::DisplayName() const {
-  if (!name.empty()) return name;
-  return absl::StrFormat("%s+0x%x", module, offset);
-}
 
 namespace {
 
@@ -394,22 +390,10 @@ class ElfProcessSymbols final : public ProcessSymbols {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%u/maps", pid_);
     std::ifstream f(path);
-    std::string line;
-    while (std::getline(f, line)) {
-      // start-end perms offset dev:dev inode path
-      unsigned long long start, end, off, ino;
-      unsigned dmaj, dmin;
-      char perms[8];
-      int pos = 0;
-      if (sscanf(line.c_str(), "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms, &off, &dmaj,
-                 &dmin, &ino, &pos) < 7) {
-        continue;
-      }
-      if (perms[2] != 'x') continue;
-      std::string name = pos > 0 && static_cast<size_t>(pos) <= line.size() ? line.substr(pos) : "";
-      if (name.empty()) continue;  // anonymous: JIT code, see the perf map
-      maps.push_back(
-          Mapping{start, end, off, (static_cast<uint64_t>(dmaj) << 32) | dmin, ino, name, ""});
+    std::stringstream text;
+    text << f.rdbuf();
+    for (FileMapping& m : ParseFileMappings(text.str())) {
+      maps.push_back(Mapping{m.start, m.end, m.offset, m.dev, m.ino, std::move(m.path), ""});
     }
     if (!maps.empty() || maps_.empty())
       maps_ = std::move(maps);  // keep the old maps of a gone process
@@ -544,16 +528,11 @@ class ProcProcessInfo final : public ProcessInfo {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%u/stat", pid);
     std::ifstream f(path);
-    std::string line;
-    if (!std::getline(f, line)) return false;
-    // comm (field 2) may hold spaces and parens: parse after the last ')'.
-    const size_t close = line.rfind(')');
-    if (close == std::string::npos) return false;
-    std::istringstream rest(line.substr(close + 2));
-    std::string field;
-    // Fields 3..21 precede starttime (22).
-    for (int i = 3; i <= 21; ++i) rest >> field;
-    if (!(rest >> out->start_time)) return false;
+    std::stringstream text;
+    text << f.rdbuf();
+    const std::optional<uint64_t> start_time = ParseStatStartTime(text.str());
+    if (!start_time) return false;
+    out->start_time = *start_time;
     snprintf(path, sizeof(path), "/proc/%u/exe", pid);
     struct stat st;
     out->exe_inode = stat(path, &st) == 0 ? st.st_ino : 0;

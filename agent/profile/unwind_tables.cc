@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "agent/profile/proc_maps.h"
 #include "common/unique_fd.h"
 
 namespace vigil {
@@ -46,14 +47,8 @@ bool ReadBounded(const std::string& path, size_t limit, std::string* out) {
 uint64_t StartTime(uint32_t pid) {
   std::string stat;
   if (!ReadBounded(absl::StrCat("/proc/", pid, "/stat"), 4096, &stat)) return 0;
-  // comm may hold spaces and parentheses: fields resume after the last ')'.
-  const size_t close = stat.rfind(')');
-  if (close == std::string::npos || close + 2 >= stat.size()) return 0;
-  const char* p = stat.c_str() + close + 2;  // field 3, the state
-  for (int field = 3; field < 22 && *p; ++p) {
-    if (*p == ' ') ++field;
-  }
-  return strtoull(p, nullptr, 10);
+  // The symbolizer's parser (agent/profile/proc_maps.h), fuzzed.
+  return ParseStatStartTime(stat).value_or(0);
 }
 
 // The vDSO is the same image in every process of this kernel: compile the

@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/duration.h"
 
 namespace vigil {
 namespace {
@@ -65,19 +66,19 @@ absl::StatusOr<ParsedListen> ParseListenAddress(const std::string& address) {
     p.is_unix = true;
     p.path = std::string(absl::StripPrefix(address, "unix:"));
     if (p.path.empty() || p.path[0] != '/') {
-      return absl::InvalidArgumentError(
-          absl::StrCat("listen address \"", address, "\": unix socket path must be absolute"));
+      return absl::InvalidArgumentError(absl::StrCat("listen address ", QuoteValue(address),
+                                                     ": unix socket path must be absolute"));
     }
     if (p.path.size() >= sizeof(sockaddr_un::sun_path)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("listen address \"", address, "\": socket path longer than 107 bytes"));
+      return absl::InvalidArgumentError(absl::StrCat("listen address ", QuoteValue(address),
+                                                     ": socket path longer than 107 bytes"));
     }
     return p;
   }
   size_t colon = address.rfind(':');
   if (colon == std::string::npos || colon == 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("listen address \"", address, "\": expected unix:/path or host:port"));
+        absl::StrCat("listen address ", QuoteValue(address), ": expected unix:/path or host:port"));
   }
   p.host = address.substr(0, colon);
   if (p.host.size() >= 2 && p.host.front() == '[' && p.host.back() == ']') {
@@ -85,7 +86,7 @@ absl::StatusOr<ParsedListen> ParseListenAddress(const std::string& address) {
   }
   if (!absl::SimpleAtoi(address.substr(colon + 1), &p.port) || p.port <= 0 || p.port > 65535) {
     return absl::InvalidArgumentError(
-        absl::StrCat("listen address \"", address, "\": port must be 1-65535"));
+        absl::StrCat("listen address ", QuoteValue(address), ": port must be 1-65535"));
   }
   in_addr a4;
   in6_addr a6;
@@ -111,9 +112,9 @@ absl::Status ValidateListen(const ParsedListen& p, const ListenConfig& c) {
     return absl::InvalidArgumentError("TLS needs all of --tls-cert, --tls-key and --tls-client-ca");
   }
   if (!all_tls && !c.insecure) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("refusing plaintext TCP listener on ", p.host, ":", p.port,
-                     ": give --tls-cert, --tls-key and --tls-client-ca (mutual TLS)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "refusing plaintext TCP listener on ", QuoteValue(absl::StrCat(p.host, ":", p.port)),
+        ": give --tls-cert, --tls-key and --tls-client-ca (mutual TLS)"));
   }
   return absl::OkStatus();
 }

@@ -30,6 +30,15 @@ std::string ReadComm(const std::string& pid_dir) {
 
 }  // namespace
 
+std::optional<uint64_t> ParseSocketInode(absl::string_view link) {
+  if (!absl::ConsumePrefix(&link, "socket:[") || !absl::ConsumeSuffix(&link, "]")) {
+    return std::nullopt;
+  }
+  uint64_t ino = 0;
+  if (!absl::SimpleAtoi(link, &ino)) return std::nullopt;
+  return ino;
+}
+
 OwnerMap ScanProcForSockets(const absl::flat_hash_set<uint64_t>& wanted,
                             const std::string& proc_root) {
   OwnerMap found;
@@ -50,10 +59,10 @@ OwnerMap ScanProcForSockets(const absl::flat_hash_set<uint64_t>& wanted,
       char target[64];
       const ssize_t n = readlinkat(dirfd(fds.get()), fe->d_name, target, sizeof(target) - 1);
       if (n <= 0) continue;
-      absl::string_view link(target, static_cast<size_t>(n));
-      if (!absl::ConsumePrefix(&link, "socket:[") || !absl::ConsumeSuffix(&link, "]")) continue;
-      uint64_t ino = 0;
-      if (!absl::SimpleAtoi(link, &ino) || !wanted.contains(ino)) continue;
+      const std::optional<uint64_t> found_ino =
+          ParseSocketInode(absl::string_view(target, static_cast<size_t>(n)));
+      if (!found_ino || !wanted.contains(*found_ino)) continue;
+      const uint64_t ino = *found_ino;
       std::vector<SocketOwnerInfo>& owners = found[ino];
       if (!owners.empty() && owners.back().pid == pid) continue;  // two fds, one process
       if (!have_comm) {

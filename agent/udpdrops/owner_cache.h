@@ -12,11 +12,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace vigil {
@@ -34,6 +36,10 @@ using OwnerMap = absl::flat_hash_map<uint64_t, std::vector<SocketOwnerInfo>>;
 // Finds the holders of `wanted` socket inodes; inodes nobody holds are left
 // out. Owners sorted by pid, at most kMaxOwnersPerSocket each.
 using SocketScanner = std::function<OwnerMap(const absl::flat_hash_set<uint64_t>& wanted)>;
+
+// The inode of a /proc/PID/fd link's target if it is a socket
+// ("socket:[12345]"), else nullopt. Pure, for tests and tests/fuzz.
+std::optional<uint64_t> ParseSocketInode(absl::string_view link);
 
 // The real scanner: walks proc_root/[pid]/fd (default /proc).
 OwnerMap ScanProcForSockets(const absl::flat_hash_set<uint64_t>& wanted,

@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/duration.h"
 
 namespace vigil {
 
@@ -21,7 +22,8 @@ absl::StatusOr<DropsQuery> ValidateDropsRequest(const v1::DropsRequest& req,
     q.reason = reasons.Value(req.reason());
     if (!q.reason) {
       return absl::InvalidArgumentError(
-          absl::StrCat("reason \"", req.reason(), "\": not a drop reason of this kernel",
+          // The client's text, quoted escaped and cut: one short line.
+          absl::StrCat("reason ", QuoteValue(req.reason()), ": not a drop reason of this kernel",
                        reasons.empty() ? " (it reports none; only \"unknown\")"
                                        : " (e.g. SOCKET_RCVBUFF, NO_SOCKET, UDP_CSUM)"));
     }

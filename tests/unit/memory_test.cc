@@ -103,7 +103,14 @@ TEST(MemoryMergerTest, BadRequestsAreInvalidArgument) {
   req.set_sort(v1::MEMORY_SORT_GROWTH);
   absl::StatusOr<MemoryQuery> q = ValidateMemoryRequest(req);
   ASSERT_TRUE(q.ok());
-  EXPECT_EQ(q->top, 20u);
+  EXPECT_EQ(q->top, 20u);  // Found by tests/fuzz/requests_fuzz: GetMemory took any range.
+  req.mutable_range()->set_since_ago_ns(-1);
+  EXPECT_EQ(ValidateMemoryRequest(req).status().code(), absl::StatusCode::kInvalidArgument);
+  req.mutable_range()->set_since_ago_ns(1000);
+  req.mutable_range()->set_until_ago_ns(5000);
+  EXPECT_EQ(ValidateMemoryRequest(req).status().code(), absl::StatusCode::kInvalidArgument);
+  req.mutable_range()->set_until_ago_ns(500);
+  EXPECT_TRUE(ValidateMemoryRequest(req).ok());
 }
 
 FramePtr Fn(const std::string& name, bool kernel = false) {

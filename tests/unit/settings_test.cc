@@ -115,5 +115,39 @@ TEST(SettingsTest, ValidateCatchesCrossFieldMistakes) {
   EXPECT_TRUE(ValidateConfig(c).ok());
 }
 
+// Found by tests/fuzz/settings_fuzz: a flag's value (which may hold a
+// newline) or a long line was echoed whole into the one-line error, by
+// settings.cc, listen.cc and the spin settings (whose RE2 error quotes the
+// pattern again).
+TEST(SettingsTest, ErrorsStayOneShortLine) {
+  auto one_short_line = [](const absl::Status& s) {
+    EXPECT_FALSE(s.ok());
+    EXPECT_EQ(s.message().find('\n'), absl::string_view::npos) << s;
+    EXPECT_LE(s.message().size(), 512u) << s;
+  };
+  const std::string big(100000, 'x');
+  AgentConfig c;
+  one_short_line(ApplySetting("spin-ignore-comm", "a\nb(", &c));
+  one_short_line(ApplySetting("spin-ignore-comm", big + "(", &c));
+  one_short_line(ApplySetting("spin-min-duration", "1\ns", &c));
+  one_short_line(ApplySetting("spin", "o\nn", &c));
+  one_short_line(ApplySetting("window", "1\nm", &c));
+  one_short_line(ApplySetting("bogus\nkey", "1", &c));
+  one_short_line(ApplySetting("sample-hz", big, &c));
+  one_short_line(ApplyConfigText(big + "\n", "f", &c));
+  one_short_line(ApplyConfigText("spin-ignore-cgroup = " + big + "(\n", "f", &c));
+  AgentConfig l;
+  ASSERT_TRUE(ApplySetting("listen", "a\nb:99999", &l).ok());
+  one_short_line(ValidateConfig(l));
+  ASSERT_TRUE(ApplySetting("listen", "a\nb:80", &l).ok());
+  one_short_line(ValidateConfig(l));
+  AgentConfig m;
+  ASSERT_TRUE(ApplySetting("metrics-listen", big, &m).ok());
+  one_short_line(ValidateConfig(m));
+  // What the user typed is still there, escaped.
+  const absl::Status s = ApplySetting("spin-ignore-comm", "a\nb(", &c);
+  EXPECT_EQ(s.message().find("spin-ignore-comm \"a\\nb(\": expected an RE2 regex"), 0u) << s;
+}
+
 }  // namespace
 }  // namespace vigil

@@ -188,6 +188,14 @@ TEST_F(DropsMergerTest, RejectsBadRequests) {
   req = v1::DropsRequest();
   req.set_reason("unknown");
   EXPECT_TRUE(ValidateDropsRequest(req, reasons_).ok());
+  // Found by tests/fuzz/requests_fuzz: the client's reason was echoed
+  // whole, newlines included. Now quoted, escaped and cut.
+  req.set_reason("so\nket_rcvbuff" + std::string(100000, 'x'));
+  s = ValidateDropsRequest(req, reasons_).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message().find('\n'), absl::string_view::npos) << s;
+  EXPECT_LE(s.message().size(), 200u) << s;
+  EXPECT_EQ(s.message().find("reason \"so\\nket_rcvbuff"), 0u) << s;
 }
 
 TEST(ExplainDropTest, SaysWhatToDo) {
