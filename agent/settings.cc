@@ -8,6 +8,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "agent/server/listen.h"
+#include "agent/setting_values.h"
 #include "agent/spin/spin_detector.h"
 #include "agent/spin/spin_settings.h"
 #include "common/duration.h"
@@ -19,52 +20,8 @@ const std::vector<SettingInfo>& BaseSettings();
 
 namespace {
 
-// Values come from a hand-edited file or a flag (which may hold newlines):
-// quoted escaped and cut, so the error vigild prints stays one short line.
-absl::Status Bad(absl::string_view key, absl::string_view value, absl::string_view want) {
-  return absl::InvalidArgumentError(absl::StrCat(key, " ", QuoteValue(value), ": expected ", want));
-}
-
-// The spin detector's messages (agent/spin) quote the value as given, and
-// RE2's complaint quotes the pattern again: requoted here, and what follows
-// the quote escaped and cut, for the same one short line.
-absl::Status RequoteSpinError(absl::string_view key, absl::string_view value,
-                              const absl::Status& s) {
-  constexpr size_t kMaxTail = 200;
-  absl::string_view tail = s.message();
-  const std::string quoted = absl::StrCat(key, " \"", value, "\"");
-  if (absl::StartsWith(tail, quoted)) {
-    tail.remove_prefix(quoted.size());
-  } else if (absl::StartsWith(tail, key)) {
-    tail.remove_prefix(key.size());  // the duration parser quotes by itself
-    if (absl::StartsWith(tail, " \"")) {
-      const size_t close = tail.find("\": ");
-      if (close != absl::string_view::npos) tail.remove_prefix(close + 1);
-    }
-  }
-  std::string safe = SafeText(tail.substr(0, kMaxTail));
-  if (safe.size() > kMaxTail) {
-    // Cut escaped, at a character: not inside "\xNN" or a UTF-8 sequence.
-    size_t cut = kMaxTail;
-    const size_t esc = safe.rfind('\\', cut);
-    if (esc != std::string::npos && cut - esc < 4) cut = esc;
-    while (cut > 0 && (static_cast<unsigned char>(safe[cut]) & 0xC0) == 0x80) --cut;
-    safe.resize(cut);
-    safe += "...";
-  } else if (tail.size() > kMaxTail) {
-    safe += "...";
-  }
-  return absl::Status(s.code(), absl::StrCat(key, " ", QuoteValue(value), safe));
-}
-
-absl::Status Duration(absl::string_view key, absl::string_view value, absl::Duration* out) {
-  // A year bounds every duration setting: no overflow in later arithmetic.
-  absl::StatusOr<absl::Duration> d =
-      ParseBoundedDuration(value, absl::Nanoseconds(1), absl::Hours(24 * 365), key);
-  if (!d.ok()) return d.status();
-  *out = *d;
-  return absl::OkStatus();
-}
+using setting::Bad;
+using setting::Duration;
 
 template <typename T>
 absl::Status Count(absl::string_view key, absl::string_view value, uint64_t min, uint64_t max,
@@ -210,10 +167,7 @@ const std::vector<SettingInfo>& BaseSettings() {
 }
 
 absl::Status ApplySetting(absl::string_view key, absl::string_view value, AgentConfig* c) {
-  if (IsSpinSetting(key)) {
-    const absl::Status s = ApplySpinSetting(key, value, &c->spin);
-    return s.ok() ? s : RequoteSpinError(key, value, s);
-  }
+  if (IsSpinSetting(key)) return ApplySpinSetting(key, value, &c->spin);
   if (key == "on-alert") {
     c->alerts.on_alert = std::string(value);  // empty: none
     return absl::OkStatus();

@@ -15,9 +15,16 @@ absl::Status Bad(absl::string_view what, absl::string_view text, absl::string_vi
 }  // namespace
 
 std::string QuoteValue(absl::string_view text) {
-  const bool cut = text.size() > kMaxQuoted;
-  if (cut) text = text.substr(0, kMaxQuoted);
-  return absl::StrCat("\"", absl::CHexEscape(text), cut ? "...\"" : "\"");
+  // Cut what is printed, not what was given: a byte escaped as \xNN is four
+  // characters, and a line of them must stay as short as one of letters.
+  std::string out;
+  size_t i = 0;
+  for (; i < text.size(); ++i) {
+    const std::string e = absl::CHexEscape(text.substr(i, 1));
+    if (out.size() + e.size() > kMaxQuoted) break;
+    out += e;
+  }
+  return absl::StrCat("\"", out, i < text.size() ? "...\"" : "\"");
 }
 
 absl::StatusOr<absl::Duration> ParseBoundedDuration(absl::string_view text, absl::Duration min,

@@ -3,33 +3,14 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "common/duration.h"
-#include "re2/re2.h"
+#include "agent/setting_values.h"
 
 namespace vigil {
 namespace {
 
-absl::Status Bad(absl::string_view key, absl::string_view value, absl::string_view want) {
-  return absl::InvalidArgumentError(absl::StrCat(key, " \"", value, "\": expected ", want));
-}
-
-absl::Status Regex(absl::string_view key, absl::string_view value, std::string* out) {
-  RE2::Options o;
-  o.set_log_errors(false);
-  RE2 re(std::string(value), o);
-  if (!re.ok()) return Bad(key, value, absl::StrCat("an RE2 regex (", re.error(), ")"));
-  *out = std::string(value);
-  return absl::OkStatus();
-}
-
-absl::Status Duration(absl::string_view key, absl::string_view value, absl::Duration* out) {
-  // A year bounds every duration setting: no overflow in later arithmetic.
-  absl::StatusOr<absl::Duration> d =
-      ParseBoundedDuration(value, absl::Nanoseconds(1), absl::Hours(24 * 365), key);
-  if (!d.ok()) return d.status();
-  *out = *d;
-  return absl::OkStatus();
-}
+using setting::Bad;
+using setting::Duration;
+using setting::Regex;
 
 }  // namespace
 

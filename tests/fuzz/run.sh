@@ -107,7 +107,8 @@ build() {
       link symbols "$absl_pc libdw libelf libbpf liblzma" agent/profile/elf_info.cc \
         agent/profile/perf_map.cc ;;
     settings)
-      link settings "$absl_pc re2 grpc++ protobuf" agent/settings.cc agent/spin/spin_settings.cc \
+      link settings "$absl_pc re2 grpc++ protobuf" agent/settings.cc agent/setting_values.cc \
+        agent/spin/spin_settings.cc \
         agent/spin/spin_detector.cc agent/server/listen.cc common/duration.cc common/regex.cc common/safe_text.cc ;;
     cli)
       link cli "$absl_pc re2 grpc++ protobuf zlib" client/runner.cc client/flags.cc client/format.cc \
