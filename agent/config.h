@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "agent/cpu/cpu_config.h"
 #include "agent/memory/memory_config.h"
 #include "agent/metrics/metrics_server.h"
 #include "agent/profile/profile_config.h"
@@ -53,6 +54,8 @@ struct AgentConfig {
   size_t profile_store_max_records = 100000;
   // Memory over time per process and cgroup, OOM kills.
   MemoryConfig memory;
+  // Exact CPU per thread (vigil top).
+  CpuConfig cpu;
   // Spin alerts (needs the syscalls and profile capabilities).
   SpinConfig spin;
   ListenConfig listen;
