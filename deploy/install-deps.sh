@@ -14,6 +14,7 @@ build_pkgs=(
   libcli11-dev
   libgtest-dev libgmock-dev
   libsystemd-dev libcpp-httplib-dev
+  libncurses-dev
   iproute2 procps
 )
 # clang-14 (clang++-14) and clang-format: the style checks in tests/style;
