@@ -120,6 +120,7 @@ alerts; Esc or Backspace returns); q quits.
     AddCount(app, "--pid", &state_.pid, 1, UINT32_MAX, "a process id", "only this process");
     AddRegex(app, "--comm", &state_.regex, "only processes or threads whose name matches REGEX");
     AddSwitch(app, "--threads", &state_.threads, "a row per thread under each process (key H)");
+    AddTop(app, &top_, "--once, --json: at most N process rows (default 200)");
     std::vector<std::pair<std::string, v1::TopSort>> sorts = {
         {"cpu", v1::TOP_SORT_CPU},       {"rss", v1::TOP_SORT_RSS},
         {"growth", v1::TOP_SORT_GROWTH}, {"syscalls", v1::TOP_SORT_SYSCALLS},
@@ -134,7 +135,8 @@ alerts; Esc or Backspace returns); q quits.
   }
 
   int Run(const Invocation& inv) override {
-    if (once_ || inv.json) {
+    once_ = once_ || inv.json;
+    if (once_) {
       const int width = static_cast<int>(width_);
       const bool threads = state_.threads;
       return RunQuery(inv, PerAgentQuery<v1::FleetTopResponse>(
@@ -167,7 +169,8 @@ alerts; Esc or Backspace returns); q quits.
     req.set_comm_regex(state_.regex);
     req.set_sort(state_.sort);
     req.set_threads(state_.threads);
-    req.set_top(kRows);
+    // The interactive view scrolls through many; --once prints what it asks.
+    req.set_top(once_ || top_ != 0 ? top_ : kRows);
     return req;
   }
 
@@ -183,6 +186,7 @@ alerts; Esc or Backspace returns); q quits.
   static constexpr uint32_t kRows = 2000;  // rows asked for; the view scrolls
 
   bool once_ = false;
+  uint32_t top_ = 0;
   absl::Duration every_ = absl::Seconds(1);
   absl::Duration since_ = absl::ZeroDuration();
   uint32_t width_ = 120;

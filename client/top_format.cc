@@ -28,7 +28,8 @@ std::string Alert(const v1::TopRow& r) {
 
 std::string Pct(double v) {
   if (v >= 10000) return absl::StrFormat("%.0fk", v / 1000);
-  return absl::StrFormat(v >= 1000 ? "%.0f" : "%.1f", v);
+  if (v >= 1000) return absl::StrFormat("%.0f", v);
+  return absl::StrFormat("%.1f", v);
 }
 
 // Cuts s to n display columns (names are escaped ASCII or UTF-8: cut at a
@@ -80,7 +81,8 @@ std::string CompactBytes(double b) {
     ++u;
   }
   if (u == 0) return absl::StrFormat("%s%.0f", neg ? "-" : "", v);
-  return absl::StrFormat(v < 10 ? "%s%.1f%c" : "%s%.0f%c", neg ? "-" : "", v, units[u]);
+  if (v < 10) return absl::StrFormat("%s%.1f%c", neg ? "-" : "", v, units[u]);
+  return absl::StrFormat("%s%.0f%c", neg ? "-" : "", v, units[u]);
 }
 
 std::string CompactRate(double v) {

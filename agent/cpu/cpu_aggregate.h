@@ -89,6 +89,13 @@ struct CpuInterval {
 // all its runtime is new. On the first pass nothing is known yet.
 class CpuDeltas {
  public:
+  // Nothing ran before `at_ns` as far as the first pass knows: threads that
+  // started since then count whole in it (the agent's start, so a thread
+  // born between start and the first pass is not missed).
+  void Begin(uint64_t at_ns) {
+    have_prev_ = true;
+    prev_at_ns_ = at_ns;
+  }
   CpuInterval Next(const TaskPass& pass, uint32_t max_threads, uint32_t max_processes);
 
  private:

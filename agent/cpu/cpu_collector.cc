@@ -67,6 +67,7 @@ absl::StatusOr<std::unique_ptr<CpuCollector>> CpuCollector::Create(const CpuConf
   if (hz > 0) c->tick_ns_ = 1000000000ull / static_cast<uint64_t>(hz);
   if (config.source == CpuSource::kProc) {
     c->fallback_reason_ = "cpu-source proc";
+    c->deltas_.Begin(BoottimeNs());
     return c;
   }
   absl::Status loaded = [&]() -> absl::Status {
@@ -86,6 +87,8 @@ absl::StatusOr<std::unique_ptr<CpuCollector>> CpuCollector::Create(const CpuConf
     if (config.source == CpuSource::kBpf) return loaded;
     c->fallback_reason_ = std::string(loaded.message());
   }
+  // In the clock of the source's start times (see PassBpf, PassProc).
+  c->deltas_.Begin(c->skel_ ? MonotonicNs() : BoottimeNs());
   return c;
 }
 

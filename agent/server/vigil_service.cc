@@ -107,6 +107,8 @@ grpc::Status VigilService::GetTop(grpc::ServerContext* ctx, const v1::TopRequest
   src.spin = agent_->spin();
   src.off_reason = [this](const std::string& name) { return agent_->CapabilityReason(name); };
   src.hostname = agent_->hostname();
+  src.window = agent_->config().window;
+  src.interval = agent_->config().interval;
   src.agent_pid = static_cast<uint32_t>(getpid());
   src.agent_rss_bytes = agent_->RssBytes();
   src.losses = agent_->AllLosses();

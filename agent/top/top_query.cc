@@ -1,5 +1,6 @@
 #include "agent/top/top_query.h"
 
+#include <algorithm>
 #include <optional>
 #include <utility>
 
@@ -19,13 +20,35 @@ namespace {
 // Every row of a table: the join needs them all before it orders and cuts.
 constexpr uint32_t kAllRows = 10000;
 
+// A growth rate needs samples: over a refresh period of one interval the
+// least-squares slope has one point and says 0. RSS growth is read over at
+// least this much (within the window); RSS itself is still the last sample.
+constexpr absl::Duration kMinGrowthRange = absl::Seconds(10);
+
+// The range at least `min` long (within the window), unless it is the
+// whole window or a past range.
+v1::TimeRange AtLeast(const v1::TimeRange& r, absl::Duration min, absl::Duration window) {
+  v1::TimeRange g = r;
+  if (r.since_ago_ns() == 0 || r.until_ago_ns() != 0) return g;
+  g.set_since_ago_ns(std::max(r.since_ago_ns(), absl::ToInt64Nanoseconds(std::min(min, window))));
+  return g;
+}
+
 }  // namespace
 
 absl::StatusOr<v1::TopResponse> QueryTop(const TopSources& src, const StoreView& store,
-                                         const QueryContext& ctx, const v1::TopRequest& req) {
+                                         const QueryContext& ctx, const v1::TopRequest& request) {
   const absl::Time t0 = absl::Now();
-  absl::StatusOr<TopQuery> q = ValidateTopRequest(req);
+  absl::StatusOr<TopQuery> q = ValidateTopRequest(request);
   if (!q.ok()) return q.status();
+  // A range of one interval can fall between two collections and cover
+  // none: two always hold a whole one (rates are over what is covered).
+  v1::TopRequest wide = request;
+  *wide.mutable_range() = AtLeast(request.range(), 2 * src.interval, src.window);
+  const v1::TopRequest& req = wide;
+  // A range outside the window is the request's fault, whichever
+  // capability would have noticed it first.
+  if (absl::Status s = store.Resolve(req.range(), absl::Now()).status(); !s.ok()) return s;
   TopInputs in;
   in.hostname = src.hostname;
   in.agent_pid = src.agent_pid;
@@ -46,9 +69,12 @@ absl::StatusOr<v1::TopResponse> QueryTop(const TopSources& src, const StoreView&
   std::optional<v1::ProfileResponse> profile;
   if (src.cpu != nullptr) {
     absl::StatusOr<StoreView::Merge> m = store.BeginMerge(req.range(), ctx);
-    if (!m.ok()) return m.status();  // a range outside the window: the request's fault
-    cpu = src.cpu->Usage(store, m->from, m->to);
-    in.cpu = &*cpu;
+    if (m.ok()) {
+      cpu = src.cpu->Usage(store, m->from, m->to);
+      in.cpu = &*cpu;
+    } else {
+      failed("cpu", m.status());  // no merge slot before the deadline
+    }
   } else {
     off("cpu", "cpu");
     if (src.profile != nullptr) {
@@ -78,7 +104,7 @@ absl::StatusOr<v1::TopResponse> QueryTop(const TopSources& src, const StoreView&
       "memory", "memory", src.memory != nullptr,
       [&] {
         v1::MemoryRequest r;
-        *r.mutable_range() = req.range();
+        *r.mutable_range() = AtLeast(req.range(), kMinGrowthRange, src.window);
         r.set_top(kAllRows);
         return src.memory->Query(store, ctx, r);
       },

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "agent/store/window_store.h"
 #include "vigil/v1/vigil.pb.h"
 
@@ -32,6 +33,8 @@ struct TopSources {
   // Why a capability is off, by name ("" if unknown).
   std::function<std::string(const std::string& name)> off_reason;
   std::string hostname;
+  absl::Duration window = absl::Minutes(10);   // the store's
+  absl::Duration interval = absl::Seconds(1);  // the collection loop's
   uint32_t agent_pid = 0;
   uint64_t agent_rss_bytes = 0;
   std::vector<v1::TopLoss> losses;

@@ -60,6 +60,16 @@ TEST(CpuDeltasTest, FirstPassHasNoBaselineThenDifferences) {
   EXPECT_EQ(FindProc(second, 10)->threads, 1u);
 }
 
+TEST(CpuDeltasTest, ThreadsBornSinceBeginCountWholeInTheFirstPass) {
+  CpuDeltas d;
+  d.Begin(1000);
+  CpuInterval iv = d.Next(Pass(2000, {Task(10, 10, 5, 900), Task(20, 20, 1500, 70)}), 100, 100);
+  EXPECT_EQ(FindThread(iv, 10), nullptr);  // older than the agent: no baseline
+  ASSERT_NE(FindThread(iv, 20), nullptr);
+  EXPECT_EQ(FindThread(iv, 20)->cpu_ns, 70u);
+  EXPECT_EQ(FindProc(iv, 20)->cpu_ns, 70u);
+}
+
 TEST(CpuDeltasTest, NewThreadsCountWholeAndExitedThreadsStayInTheProcess) {
   CpuDeltas d;
   d.Next(Pass(1000 * kMs, {Task(10, 10, 5, 100 * kMs), Task(10, 11, 6, 200 * kMs)}), 100, 100);
