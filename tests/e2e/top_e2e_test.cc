@@ -332,8 +332,8 @@ TEST_F(TopE2ETest, SpinnerIsMarkedInEveryOutput) {
 }
 
 // The interactive view in a real terminal (tmux, 80x24): the marker shows,
-// sort keys reorder, / filters, a resize to 120x40 and back redraws
-// cleanly, q exits 0.
+// sort keys reorder, / filters, Enter drills into a process and Esc
+// returns, a resize to 120x40 and back redraws cleanly, q exits 0.
 class Tmux {
  public:
   explicit Tmux(const std::string& dir) : sock_(dir + "/tmux.sock") {}
@@ -466,6 +466,19 @@ TEST_F(TopE2ETest, InteractiveViewInTmux) {
         << "filtered row of another process: " << Dump(s);
   }
   EXPECT_TRUE(absl::StrContains(Dump(s), "tmuxspin")) << Dump(s);
+
+  // Enter on the first row (the spinner's process) drills into it: its
+  // alert and its hot functions; Esc returns to the rows.
+  tmux.Keys({"Enter"});
+  s = WaitScreen(tmux, [&](const Screen& s) {
+    const std::string d = Dump(s);
+    return absl::StrContains(d, absl::StrCat("process ", spin.pid())) &&
+           absl::StrContains(d, "SPIN: tid") && absl::StrContains(d, "VigilTestSpinPoll");
+  });
+  EXPECT_TRUE(absl::StrContains(Dump(s), "VigilTestSpinPoll")) << Dump(s);
+  tmux.Keys({"Escape"});
+  s = WaitScreen(tmux, [](const Screen& s) { return s.header >= 0; });
+  EXPECT_GE(s.header, 0) << Dump(s);
   tmux.Keys({"/"});
   tmux.Keys({"Enter"});  // empty clears
 
