@@ -78,8 +78,11 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(
   if (config.window < config.interval) {
     return absl::InvalidArgumentError("window must be at least one interval");
   }
+  absl::StatusOr<std::unique_ptr<AlertStream>> alerts = AlertStream::Create(config.alerts);
+  if (!alerts.ok()) return alerts.status();
   std::unique_ptr<Agent> agent(new Agent(config));
-  InitContext ctx{&agent->store_, {}, agent->hostname_};
+  agent->alerts_ = *std::move(alerts);
+  InitContext ctx{&agent->store_, agent->alerts_.get(), {}, agent->hostname_};
   absl::Status first_error;
   for (std::unique_ptr<Capability>& cap : capabilities) {
     Slot slot;
@@ -209,9 +212,7 @@ const SpinCapability* Agent::spin() const {
   return dynamic_cast<const SpinCapability*>(Find("spin"));
 }
 
-void Agent::CloseAlertStreams() const {
-  if (const SpinCapability* s = spin()) s->CloseAlertStreams();
-}
+void Agent::CloseAlertStreams() const { alerts_->CloseAll(); }
 
 v1::StatusResponse Agent::Status() const {
   v1::StatusResponse s;
@@ -276,6 +277,7 @@ std::string Agent::RenderMetrics() const {
   for (const Slot& c : caps_) {
     if (c.state != CapabilityState::kOff) c.cap->RenderMetrics(view, &e);
   }
+  alerts_->RenderMetrics(&e);
   {
     absl::MutexLock lock(&health_mu_);
     e.Family("vigil_poll_duration_seconds", "gauge", "Duration of the last collection.");
@@ -289,6 +291,12 @@ std::string Agent::RenderMetrics() const {
   for (const Slot& c : caps_) {
     e.Sample("vigil_capability_up", {{"capability", c.cap->name()}},
              c.state == CapabilityState::kOff ? 0 : 1);
+  }
+  e.Family("vigil_capability_disabled", "gauge",
+           "1 if a capability is off because the configuration turned it off.");
+  for (const Slot& c : caps_) {
+    e.Sample("vigil_capability_disabled", {{"capability", c.cap->name()}},
+             c.cap->disabled() ? 1 : 0);
   }
   e.Family("vigil_agent_cpu_seconds_total", "counter", "CPU time (user + system) used by vigild.");
   e.Sample("vigil_agent_cpu_seconds_total", CpuNs() / 1e9);

@@ -84,6 +84,9 @@ class Agent {
   void RecordRpc(const std::string& method, int code) const;
   // Ends every WatchAlerts stream (before the gRPC server shuts down).
   void CloseAlertStreams() const;
+  // The alert stream every detector publishes into (ListAlerts,
+  // WatchAlerts). Its methods are thread-safe.
+  AlertStream& alerts() const { return *alerts_; }
 
   const AgentConfig& config() const { return config_; }
 
@@ -101,6 +104,9 @@ class Agent {
   const absl::Time started_;
   const std::string hostname_;
   WindowStore store_;
+  // Set once by Create; before the capabilities, which publish into it,
+  // and destroyed after them.
+  std::unique_ptr<AlertStream> alerts_;
   // Fixed after Create; Collect runs on the collection thread only
   // (serialized by collect_mu_ with CollectOnce callers).
   std::vector<Slot> caps_;

@@ -1,7 +1,8 @@
 // The registry: every capability vigild runs, in collection order. Adding a
 // capability is one line here (plus its folder, proto messages and client
 // command). Order matters only for readers of other capabilities' tables:
-// spin reads what syscalls and profile stored in the same interval.
+// spin reads what syscalls and profile stored in the same interval, memory
+// reads profile's page-fault stacks for its growth alerts.
 #include "agent/agent.h"
 #include "agent/cpu/cpu_capability.h"
 #include "agent/memory/memory_capability.h"
@@ -20,9 +21,9 @@ std::vector<std::unique_ptr<Capability>> RegisteredCapabilities(const AgentConfi
   caps.push_back(std::make_unique<SyscallsCapability>(c.syscalls, c.store_max_records,
                                                       c.metrics_max_processes));
   caps.push_back(std::make_unique<UdpDropsCapability>(c.udpdrops, c.store_max_records));
-  caps.push_back(std::make_unique<ProfileCapability>(c.profile, c.profile_store_max_records));
+  caps.push_back(std::make_unique<ProfileCapability>(c.profile, c.profile_store_max_records,
+                                                     c.profile_fault_store_max_records));
   caps.push_back(std::make_unique<SpinCapability>(c.spin));
-  // After spin: its growth alerts go out on spin's alert stream.
   caps.push_back(std::make_unique<MemoryCapability>(c.memory));
   return caps;
 }

@@ -19,6 +19,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "agent/alerts/alert_stream.h"
 #include "agent/metrics/exposition.h"
 #include "agent/store/window_store.h"
 #include "vigil/v1/vigil.pb.h"
@@ -31,10 +32,12 @@ v1::CapabilityState ToProto(CapabilityState s);
 
 class Capability;
 
-// What Init may use: the store to register tables in, and the capabilities
+// What Init may use: the store to register tables in, the agent's alert
+// stream to publish into (collection thread), and the capabilities
 // registered before this one (spin reads the syscalls and profile tables).
 struct InitContext {
   WindowStore* store;
+  AlertStream* alerts;
   std::vector<const Capability*> earlier;
   std::string hostname;
   // A capability by name among the earlier ones, or nullptr if absent/off.
@@ -66,6 +69,9 @@ class Capability {
     return degraded_.empty() ? CapabilityState::kOn : CapabilityState::kDegraded;
   }
   const std::string& degraded_reason() const { return degraded_; }
+  // Init refused because the configuration switched it off (not a failure:
+  // nothing to page anyone about).
+  bool disabled() const { return disabled_; }
 
   // Its part of GetStatus (loss counters, retained data, ...).
   virtual void FillStatus(const StoreView& store, v1::StatusResponse* out) const = 0;
@@ -76,6 +82,12 @@ class Capability {
   virtual std::vector<std::pair<std::string, uint64_t>> Losses(const StoreView& store) const = 0;
 
  protected:
+  // Init's answer when the configuration turns the capability off: `flag`
+  // is the setting, e.g. "--spin off".
+  absl::Status Disabled(const char* flag) {
+    disabled_ = true;
+    return absl::FailedPreconditionError(std::string("disabled (vigild ") + flag + ")");
+  }
   // Init only (before any other thread reads state()): the capability runs
   // without part of what it does, for this reason ("" adds nothing).
   void AddDegraded(const std::string& reason) {
@@ -85,6 +97,7 @@ class Capability {
 
  private:
   std::string degraded_;
+  bool disabled_ = false;
 };
 
 }  // namespace vigil

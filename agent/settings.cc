@@ -95,6 +95,10 @@ const std::vector<SettingInfo>& AllSettings() {
     auto* v = new std::vector<SettingInfo>(BaseSettings());
     // The spin detector keeps its keys next to its code (agent/spin).
     for (const SpinSettingInfo& s : SpinSettings()) v->push_back({s.name, true, s.help});
+    v->push_back(
+        {"on-alert", true, "shell command run with each alert event's JSON on stdin (every kind)"});
+    v->push_back(
+        {"on-alert-timeout", true, "kill the on-alert command after this long (default 5s)"});
     return v;
   }();
   return *all;
@@ -122,7 +126,9 @@ const std::vector<SettingInfo>& BaseSettings() {
        "page faults per page-fault sample (vigil hot|profile --kind memory), 0-1048576; 0: off "
        "(default 64)"},
       {"profile-store-max-records", true,
-       "cap on (thread, stack) records kept across the window (default 100000)"},
+       "cap on (thread, stack) CPU records kept across the window (default 100000)"},
+      {"profile-fault-store-max-records", true,
+       "cap on (thread, stack) page-fault records, kept apart from CPU ones (default 50000)"},
       {"profile-unwinder", true,
        "cfi|fp: walk user stacks with tables compiled from .eh_frame, frame pointers only where "
        "a file has none (default cfi); fp: frame pointers everywhere"},
@@ -149,8 +155,7 @@ const std::vector<SettingInfo>& BaseSettings() {
        "processes recorded per interval, the largest by RSS (default 4096; the rest are counted)"},
       {"memory-max-cgroups", true,
        "memory cgroups whose usage is read per interval (default 256; the rest are counted)"},
-      {"mem-growth", true,
-       "on|off: memory-growth alerts on the alert stream (default on; needs spin on)"},
+      {"mem-growth", true, "on|off: memory-growth alerts on the alert stream (default on)"},
       {"mem-growth-min-duration", true,
        "a process's RSS must rise in most intervals for this long to alert (default 60s)"},
       {"mem-growth-min-bytes", true,
@@ -182,6 +187,11 @@ const std::vector<SettingInfo>& BaseSettings() {
 
 absl::Status ApplySetting(absl::string_view key, absl::string_view value, AgentConfig* c) {
   if (IsSpinSetting(key)) return ApplySpinSetting(key, value, &c->spin);
+  if (key == "on-alert") {
+    c->alerts.on_alert = std::string(value);  // empty: none
+    return absl::OkStatus();
+  }
+  if (key == "on-alert-timeout") return Duration(key, value, &c->alerts.on_alert_timeout);
   if (key == "listen") return Path(key, value, &c->listen.address);
   if (key == "tls-cert") return Path(key, value, &c->listen.tls_cert);
   if (key == "tls-key") return Path(key, value, &c->listen.tls_key);
@@ -254,6 +264,9 @@ absl::Status ApplySetting(absl::string_view key, absl::string_view value, AgentC
   }
   if (key == "profile-store-max-records") {
     return Count(key, value, 1000, 100000000, &c->profile_store_max_records);
+  }
+  if (key == "profile-fault-store-max-records") {
+    return Count(key, value, 1000, 100000000, &c->profile_fault_store_max_records);
   }
   if (key == "debuginfod-urls") {
     if (value.empty()) return Bad(key, value, "URLs, or off");

@@ -29,6 +29,19 @@
 		.values = { [0] = &stats_a },             \
 	}
 
+/* A two-slot ARRAY_OF_MAPS `name` over maps `a` and `b` (of struct
+ * `map_t`), for programs that pick the buffer by an index the agent flips
+ * (several maps flipped together, as the profiler's counts and stacks). */
+#define VIGIL_BUFFER_PAIR(name, map_t, a, b)              \
+	struct {                                          \
+		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS); \
+		__uint(max_entries, 2);                   \
+		__type(key, __u32);                       \
+		__array(values, map_t);                   \
+	} name SEC(".maps") = {                           \
+		.values = { [0] = &a, [1] = &b },         \
+	}
+
 /* nr per-CPU u64 loss counters, `counters`, and count(which). The agent
  * sums them over CPUs (SumPerCpuCounters) and reports deltas. */
 #define VIGIL_LOSS_COUNTERS(nr)                                    \

@@ -75,32 +75,9 @@ struct stack_map stacks_b SEC(".maps");
 struct ustack_hash ustacks_a SEC(".maps");
 struct ustack_hash ustacks_b SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__array(values, struct counts_hash);
-} counts_bufs SEC(".maps") = {
-	.values = { [0] = &counts_a, [1] = &counts_b },
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__array(values, struct stack_map);
-} stack_bufs SEC(".maps") = {
-	.values = { [0] = &stacks_a, [1] = &stacks_b },
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__array(values, struct ustack_hash);
-} ustack_bufs SEC(".maps") = {
-	.values = { [0] = &ustacks_a, [1] = &ustacks_b },
-};
+VIGIL_BUFFER_PAIR(counts_bufs, struct counts_hash, counts_a, counts_b);
+VIGIL_BUFFER_PAIR(stack_bufs, struct stack_map, stacks_a, stacks_b);
+VIGIL_BUFFER_PAIR(ustack_bufs, struct ustack_hash, ustacks_a, ustacks_b);
 
 /* The unwind tables. Rows of every file, in extents the agent allocates
  * (mmapped: the agent writes rows in place, then publishes the extent in

@@ -15,9 +15,12 @@ namespace vigil::cli {
 inline constexpr size_t kMaxAgents = 1000;
 inline constexpr size_t kMaxInFlight = 32;
 
-// The agents to query: every --agent, then every line of --agents-file
-// ('#' comments, blank lines skipped), duplicates dropped, TLS options
-// shared. None given: the local default socket.
+// The agents to query: every --agent, then those of --agents-file (at most
+// 4 MiB), duplicates dropped, TLS options shared. None given: the local
+// default socket. The file is either one address a line ('#' comments,
+// blank lines skipped) or, when its first non-blank character is '[',
+// Prometheus file_sd JSON: each group's targets' hosts with the port of its
+// "vigil_grpc_port" label. Any malformed file is one line of error.
 absl::StatusOr<std::vector<ConnectOptions>> ResolveAgents(const std::vector<std::string>& agents,
                                                           const std::string& agents_file,
                                                           const ConnectOptions& shared);

@@ -218,8 +218,9 @@ std::string FormatStatus(const v1::StatusResponse& s) {
       absl::StrAppend(
           &out,
           absl::StrFormat("  page faults: 1 sample per %d faults, %d samples (%d without user "
-                          "memory, not kept)\n",
-                          p.fault_period(), p.fault_samples(), p.fault_samples_without_user()));
+                          "memory, not kept); %d records kept, fault_store_dropped %d\n",
+                          p.fault_period(), p.fault_samples(), p.fault_samples_without_user(),
+                          p.fault_records_retained(), p.fault_store_dropped()));
     } else {
       absl::StrAppend(&out, "  page faults: not sampled\n");
     }

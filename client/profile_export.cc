@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "common/pprof.h"
+#include "common/safe_text.h"
 
 namespace vigil::cli {
 
@@ -52,32 +53,6 @@ struct Node {
   uint64_t value = 0;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<Node>> children;
 };
-
-std::string XmlEscape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    switch (c) {
-      case '<':
-        o += "&lt;";
-        break;
-      case '>':
-        o += "&gt;";
-        break;
-      case '&':
-        o += "&amp;";
-        break;
-      case '"':
-        o += "&quot;";
-        break;
-      case '\'':
-        o += "&#39;";
-        break;
-      default:
-        o += c;
-    }
-  }
-  return o;
-}
 
 constexpr int kWidth = 1200, kRowH = 17, kTop = 40;
 

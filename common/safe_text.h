@@ -15,6 +15,9 @@ namespace vigil {
 // C0 control character and DEL becomes "\xNN".
 std::string SafeText(absl::string_view s);
 
+// `s` inert as XML/HTML text or attribute value: & < > " ' escaped.
+std::string XmlEscape(absl::string_view s);
+
 // True if SafeText(s) == s (the common case; lets callers skip the copy).
 bool IsSafeText(absl::string_view s);
 

@@ -15,7 +15,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "agent/preflight.h"
 
@@ -25,6 +28,51 @@ std::string VigildPath() { return VIGIL_TEST_VIGILD; }
 std::string VigilPath() { return VIGIL_TEST_VIGIL; }
 std::string WorkloadPath() { return VIGIL_TEST_WORKLOAD; }
 std::string SourceDir() { return VIGIL_TEST_SOURCE_DIR; }
+
+SpinWorkload::SpinWorkload(std::vector<std::string> args) {
+  args.insert(args.begin(), SpinWorkloadPath());
+  int p[2];
+  if (pipe(p) != 0) return;
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(p[1], 1);
+    close(p[0]);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(p[1]);
+  out_ = fdopen(p[0], "r");
+  started_ = absl::Now();
+}
+
+SpinWorkload::~SpinWorkload() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  if (out_) fclose(out_);
+}
+
+std::vector<uint32_t> SpinWorkload::Tids(size_t n) {
+  char line[128];
+  while (tids_.size() < n && out_ && fgets(line, sizeof(line), out_)) {
+    std::vector<std::string> f = absl::StrSplit(absl::StripAsciiWhitespace(line), ' ');
+    uint32_t v = 0;
+    if (f.size() == 2 && absl::SimpleAtoi(f[1], &v))
+      (f[0] == "tid" ? tids_.push_back(v) : void(pid_reported_ = v));
+  }
+  return tids_;
+}
+
+int SpinWorkload::Wait() {
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
 
 int FreeLoopbackPort() {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

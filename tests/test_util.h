@@ -4,6 +4,8 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -83,6 +85,29 @@ class ScopedVigild {
   std::string log_;
   pid_t pid_ = -1;
   bool ready_ = false;
+};
+
+// tests/workloads/spin_workload started in the background with `args`; its
+// "pid"/"tid" lines are read as they come. Killed and reaped on destruction.
+class SpinWorkload {
+ public:
+  explicit SpinWorkload(std::vector<std::string> args);
+  ~SpinWorkload();
+  SpinWorkload(const SpinWorkload&) = delete;
+  SpinWorkload& operator=(const SpinWorkload&) = delete;
+  // Reads until `n` tids were announced (fewer if the workload ended).
+  std::vector<uint32_t> Tids(size_t n);
+  // Waits for the workload to exit; its exit code (-1: killed by a signal).
+  int Wait();
+  uint32_t pid() const { return pid_reported_; }  // as the workload printed it
+  absl::Time started() const { return started_; }
+
+ private:
+  pid_t pid_ = -1;
+  FILE* out_ = nullptr;
+  std::vector<uint32_t> tids_;
+  uint32_t pid_reported_ = 0;
+  absl::Time started_;
 };
 
 // A TCP port on 127.0.0.1 that was free a moment ago.

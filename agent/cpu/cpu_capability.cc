@@ -5,7 +5,7 @@
 namespace vigil {
 
 absl::Status CpuCapability::Init(const InitContext& ctx) {
-  if (!config_.enabled) return absl::FailedPreconditionError("disabled (vigild --cpu off)");
+  if (!config_.enabled) return Disabled("--cpu off");
   absl::StatusOr<std::unique_ptr<CpuCollector>> c = CpuCollector::Create(config_);
   if (!c.ok()) return c.status();
   collector_ = *std::move(c);

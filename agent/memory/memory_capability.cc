@@ -10,7 +10,7 @@
 namespace vigil {
 
 absl::Status MemoryCapability::Init(const InitContext& ctx) {
-  if (!config_.enabled) return absl::FailedPreconditionError("disabled (vigild --memory off)");
+  if (!config_.enabled) return Disabled("--memory off");
   absl::StatusOr<std::unique_ptr<MemoryCollector>> c = MemoryCollector::Create(config_);
   if (!c.ok()) return c.status();
   collector_ = *std::move(c);
@@ -20,14 +20,8 @@ absl::Status MemoryCapability::Init(const InitContext& ctx) {
   profile_ = dynamic_cast<const ProfileCapability*>(ctx.Find("profile"));
   store_ = std::make_unique<StoreView>(ctx.store->view());
   if (config_.growth.enabled) {
-    alerts_ = dynamic_cast<const SpinCapability*>(ctx.Find("spin"));
-    if (alerts_ != nullptr) {
-      growth_ = std::make_unique<GrowthDetector>(config_.growth);
-    } else {
-      AddDegraded(
-          "without growth alerts (they go out on the spin capability's alert stream, which is "
-          "off)");
-    }
+    alerts_ = ctx.alerts;
+    growth_ = std::make_unique<GrowthDetector>(config_.growth);
   }
   return absl::OkStatus();
 }
@@ -64,7 +58,7 @@ void MemoryCapability::Alert(const GrowthEvent& e, const MemoryInterval& iv, abs
   const uint64_t id = (uint64_t{1} << 62) | e.id;
   v1::SpinAlert a;
   if (e.kind == GrowthEvent::kResolved) {
-    if (!alerts_->ActiveAlert(id, &a)) return;
+    if (!alerts_->Active(id, &a)) return;
     a.set_state(v1::ALERT_STATE_RESOLVED);
     a.set_resolved_reason(e.reason);
     a.set_duration_ns(absl::ToInt64Nanoseconds(now - absl::FromUnixNanos(a.start_unix_ns())));
@@ -72,7 +66,7 @@ void MemoryCapability::Alert(const GrowthEvent& e, const MemoryInterval& iv, abs
     if (e.rss_bytes != 0) a.mutable_memory_growth()->set_rss_bytes(e.rss_bytes);
     a.mutable_memory_growth()->set_growth_bytes_per_s(e.rate_bytes_per_s);
     a.mutable_memory_growth()->set_seconds_left(0);
-    alerts_->PublishAlert(a);
+    alerts_->Publish(a);
     return;
   }
   const ProcMemSample* p = nullptr;
@@ -122,7 +116,7 @@ void MemoryCapability::Alert(const GrowthEvent& e, const MemoryInterval& iv, abs
   // Names and cgroup paths are user-chosen: escaped once, for the log, the
   // on-alert JSON and every stream.
   MakeStringsSafe(&a);
-  alerts_->PublishAlert(a);
+  alerts_->Publish(a);
 }
 
 absl::StatusOr<v1::MemoryResponse> MemoryCapability::Query(const StoreView& store,

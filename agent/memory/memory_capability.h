@@ -17,7 +17,6 @@
 #include "agent/memory/memory_collector.h"
 #include "agent/memory/memory_config.h"
 #include "agent/profile/profile_capability.h"
-#include "agent/spin/spin_capability.h"
 
 namespace vigil {
 
@@ -26,7 +25,11 @@ class MemoryCapability final : public Capability {
   explicit MemoryCapability(const MemoryConfig& config) : config_(config) {}
 
   const char* name() const override { return "memory"; }
+  // Loads bpf/memory.bpf.c (the task iterator and the OOM hook) and
+  // finds the memory cgroup hierarchy.
   absl::Status Init(const InitContext& ctx) override;
+  // Runs the task iterator once, reads the cgroups it found, drains OOM
+  // kills, and feeds the growth detector.
   absl::Status Collect(const IntervalSpan& span, StoreWriter& store) override;
   void Stop() override;
   void FillStatus(const StoreView& store, v1::StatusResponse* out) const override;
@@ -51,8 +54,8 @@ class MemoryCapability final : public Capability {
   Table<MemoryInterval> table_;
   std::unique_ptr<MemoryCollector> collector_;  // collection thread only
   std::string hostname_;
-  // The alert stream's owner (set by Init; nullptr: growth alerts off).
-  const SpinCapability* alerts_ = nullptr;
+  // The agent's alert stream (set by Init; nullptr: growth alerts off).
+  AlertStream* alerts_ = nullptr;
   std::unique_ptr<GrowthDetector> growth_;  // collection thread only
   // Set by Init: the page-fault records' owner (nullptr: profile off), and
   // the store to read them in when an alert fires.

@@ -7,6 +7,7 @@
 #include "common/duration.h"
 #include "common/pprof.h"
 #include "common/regex.h"
+#include "common/safe_text.h"
 
 namespace vigil {
 namespace {
@@ -41,30 +42,6 @@ int HttpStatus(absl::StatusCode c) {
     default:
       return 500;
   }
-}
-
-// Our own messages, which may quote paths, made inert in HTML.
-std::string HtmlEscape(absl::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
 }
 
 HttpReply Error(const absl::Status& s) {
@@ -141,7 +118,7 @@ HttpReply PprofEndpoints::Index() const {
     if (s.ok()) {
       absl::StrAppend(&body, "<a href=\"", e.name, "?seconds=30\">", e.name, "</a>: ", e.what);
     } else {
-      absl::StrAppend(&body, e.name, ": not offered here: ", HtmlEscape(s.message()));
+      absl::StrAppend(&body, e.name, ": not offered here: ", XmlEscape(s.message()));
     }
     absl::StrAppend(&body, "</li>\n");
   }

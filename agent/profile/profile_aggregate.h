@@ -92,6 +92,13 @@ struct ProfileInterval {
   absl::flat_hash_map<const Frame*, uint32_t> building_;
 };
 
+// What the profiler collects in one interval: CPU samples, whose interval
+// also carries the loss counters, and page-fault samples.
+struct ProfileIntervals {
+  ProfileInterval cpu;
+  ProfileInterval faults;
+};
+
 // The key a hot table groups frames by: the name (or module+0xoffset for an
 // unnamed frame) and the module.
 std::pair<std::string, std::string> FunctionKey(const Frame& f);

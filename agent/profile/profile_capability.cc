@@ -37,16 +37,21 @@ void FillUnwinder(bool cfi, const UnwindStats& u, const UnwindSampleCounts& c,
 
 }  // namespace
 
-ProfileCapability::ProfileCapability(const ProfileConfig& config, size_t store_max_records)
-    : config_(config), store_max_records_(store_max_records) {}
+ProfileCapability::ProfileCapability(const ProfileConfig& config, size_t store_max_records,
+                                     size_t fault_store_max_records)
+    : config_(config),
+      store_max_records_(store_max_records),
+      fault_store_max_records_(fault_store_max_records) {}
 
 absl::Status ProfileCapability::Init(const InitContext& ctx) {
-  if (!config_.enabled) return absl::FailedPreconditionError("disabled (vigild --profile off)");
+  if (!config_.enabled) return Disabled("--profile off");
   absl::StatusOr<std::unique_ptr<ProfileCollector>> c = ProfileCollector::Create(config_);
   if (!c.ok()) return c.status();
   collector_ = *std::move(c);
   table_ = ctx.store->Register<ProfileInterval>(store_max_records_);
   fault_period_ = collector_->fault_cpus() > 0 ? config_.fault_period : 0;
+  if (fault_period_ > 0)
+    fault_table_ = ctx.store->Register<ProfileInterval>(fault_store_max_records_);
   AddDegraded(collector_->fault_off_reason());
   absl::MutexLock lock(&mu_);
   status_.set_sample_hz(config_.sample_hz);
@@ -58,7 +63,7 @@ absl::Status ProfileCapability::Init(const InitContext& ctx) {
 }
 
 absl::Status ProfileCapability::Collect(const IntervalSpan& span, StoreWriter& store) {
-  absl::StatusOr<ProfileInterval> iv = collector_->Collect();
+  absl::StatusOr<ProfileIntervals> iv = collector_->Collect();
   const SymbolCacheStats st = collector_->symbol_stats();
   {
     absl::MutexLock lock(&mu_);
@@ -80,10 +85,11 @@ absl::Status ProfileCapability::Collect(const IntervalSpan& span, StoreWriter& s
     d->set_queue_drops(st.debuginfod.queue_drops);
     d->set_cache_bytes(st.debuginfod.cache_bytes);
     d->set_cache_evictions(st.debuginfod.cache_evictions);
-    if (iv.ok()) loss_total_ += iv->loss;
+    if (iv.ok()) loss_total_ += iv->cpu.loss;
   }
   if (!iv.ok()) return iv.status();
-  store.Add(table_, span.start, span.end, *std::move(iv));
+  store.Add(table_, span.start, span.end, std::move(iv->cpu));
+  if (fault_period_ > 0) store.Add(fault_table_, span.start, span.end, std::move(iv->faults));
   return absl::OkStatus();
 }
 
@@ -110,9 +116,9 @@ absl::StatusOr<v1::HotResponse> ProfileCapability::QueryHot(const StoreView& sto
   HotMerger merger(*q);
   // Finish copies what it needs from frames the store still holds.
   const Coverage covered = store.ForEach(
-      table_, m->from, m->to, [&](const auto& iv) { merger.Add(iv.data); },
+      TableFor(q->kind), m->from, m->to, [&](const auto& iv) { merger.Add(iv.data); },
       [&] { merger.Finish(&resp); });
-  resp.mutable_loss()->set_store_dropped(store.DroppedRecords(table_));
+  resp.mutable_loss()->set_store_dropped(store.DroppedRecords(TableFor(q->kind)));
   resp.set_sample_hz(config_.sample_hz);
   covered.ToProto(resp.mutable_covered());
   resp.set_query_ns(absl::ToInt64Nanoseconds(absl::Now() - began));
@@ -129,7 +135,7 @@ absl::StatusOr<v1::ProfileResponse> ProfileCapability::QueryProfile(
   if (!m.ok()) return m.status();
   v1::ProfileResponse resp;
   const Coverage covered = MergeProfile(store, *q, m->from, m->to, &resp);
-  resp.mutable_loss()->set_store_dropped(store.DroppedRecords(table_));
+  resp.mutable_loss()->set_store_dropped(store.DroppedRecords(TableFor(q->kind)));
   resp.set_sample_hz(config_.sample_hz);
   covered.ToProto(resp.mutable_covered());
   return resp;
@@ -154,7 +160,7 @@ Coverage ProfileCapability::MergeProfile(const StoreView& store, const ProfileQu
                                          v1::ProfileResponse* out) const {
   ProfileMerger merger(q);
   const Coverage covered =
-      store.ForEach(table_, from, to, [&](const auto& iv) { merger.Add(iv.data); });
+      store.ForEach(TableFor(q.kind), from, to, [&](const auto& iv) { merger.Add(iv.data); });
   merger.Finish(out);  // holds its own references to the frames
   return covered;
 }
@@ -174,14 +180,22 @@ void ProfileCapability::FillStatus(const StoreView& store, v1::StatusResponse* o
     p->set_records_retained(w.records());
     return 0;
   });
+  if (fault_period_ == 0) return;
+  p->set_fault_store_dropped(store.DroppedRecords(fault_table_));
+  store.Inspect(fault_table_, [p](const IntervalWindow<ProfileInterval>& w) {
+    p->set_fault_records_retained(w.records());
+    return 0;
+  });
 }
 
 std::vector<std::pair<std::string, uint64_t>> ProfileCapability::Losses(
     const StoreView& store) const {
   const uint64_t window_cap = store.DroppedRecords(table_);
+  const uint64_t fault_window_cap = fault_period_ > 0 ? store.DroppedRecords(fault_table_) : 0;
   absl::MutexLock lock(&mu_);
   const ProfileLossCounts& pl = loss_total_;
   return {{"map_full", pl.map_full},
+          {"fault_window_cap", fault_window_cap},
           {"kernel_stack_collision", pl.kernel_collisions},
           {"stack_map_full", pl.stack_map_full},
           {"no_buffer", pl.no_buffer},

@@ -20,10 +20,17 @@ namespace vigil {
 
 class ProfileCapability final : public Capability {
  public:
-  ProfileCapability(const ProfileConfig& config, size_t store_max_records);
+  // store_max_records caps CPU stack records, fault_store_max_records
+  // page-fault ones: two tables, so neither kind evicts the other.
+  ProfileCapability(const ProfileConfig& config, size_t store_max_records,
+                    size_t fault_store_max_records);
 
   const char* name() const override { return "profile"; }
+  // Opens the cpu-clock (and page-fault) perf events on every CPU and
+  // attaches bpf/profile.bpf.c to them, plus the exec/fork hooks.
   absl::Status Init(const InitContext& ctx) override;
+  // Loads the unwind tables processes asked for, drains the retired
+  // counts and stacks, and symbolizes their frames into one interval.
   absl::Status Collect(const IntervalSpan& span, StoreWriter& store) override;
   void Stop() override;
   void FillStatus(const StoreView& store, v1::StatusResponse* out) const override;
@@ -39,6 +46,7 @@ class ProfileCapability final : public Capability {
   // OK when samples of `kind` are taken here, else FAILED_PRECONDITION
   // saying why not.
   absl::Status CheckKind(v1::ProfileKind kind) const;
+  // CPU samples (spin reads them).
   Table<ProfileInterval> table() const { return table_; }
   uint32_t sample_hz() const { return config_.sample_hz; }
 
@@ -55,8 +63,14 @@ class ProfileCapability final : public Capability {
   Coverage MergeProfile(const StoreView& store, const ProfileQuery& q, absl::Time from,
                         absl::Time to, v1::ProfileResponse* out) const;
   const ProfileConfig config_;
-  const size_t store_max_records_;
-  Table<ProfileInterval> table_;
+  // The table of records of `kind` (enum profile_kind).
+  Table<ProfileInterval> TableFor(uint32_t kind) const {
+    return kind == PROFILE_KIND_FAULT ? fault_table_ : table_;
+  }
+
+  const size_t store_max_records_, fault_store_max_records_;
+  Table<ProfileInterval> table_;        // CPU
+  Table<ProfileInterval> fault_table_;  // page faults (registered if sampled)
   // Set by Init, then read-only: page faults per sample (0: not sampled).
   uint32_t fault_period_ = 0;
   std::unique_ptr<ProfileCollector> collector_;  // collection thread only

@@ -294,7 +294,7 @@ absl::StatusOr<ProfileLossCounts> ProfileCollector::ReadCounters() {
   return c;
 }
 
-absl::StatusOr<ProfileInterval> ProfileCollector::Collect() {
+absl::StatusOr<ProfileIntervals> ProfileCollector::Collect() {
   const uint32_t retired = active_;
   const uint32_t next = 1 - active_;
   skel_->bss->active_buf = next;
@@ -347,7 +347,8 @@ absl::StatusOr<ProfileInterval> ProfileCollector::Collect() {
   ClearMap<uint64_t>(ustacks_fd);
 
   // 3. Symbolize.
-  ProfileInterval out;
+  ProfileIntervals both;
+  ProfileInterval& out = both.cpu;
   symbols_.BeginInterval();
   static const FramePtr kUserLost =
       std::make_shared<const Frame>(Frame{"[user stack lost]", "[vigil]", 0, false});
@@ -376,10 +377,11 @@ absl::StatusOr<ProfileInterval> ProfileCollector::Collect() {
     memcpy(r.pcomm, v.pcomm, sizeof(r.pcomm));
     // The walk knows whether it reached the outermost frame.
     r.truncated = k.user_end != UNWIND_END_ROOT && k.user_end != UNWIND_END_NO_USER;
-    out.Append(r, kframes, uframes);
+    (r.kind == PROFILE_KIND_FAULT ? both.faults : out).Append(r, kframes, uframes);
   }
   symbols_.EndInterval();
   out.Seal();
+  both.faults.Seal();
 
   absl::StatusOr<ProfileLossCounts> now = ReadCounters();
   if (!now.ok()) return now.status();
@@ -393,7 +395,7 @@ absl::StatusOr<ProfileInterval> ProfileCollector::Collect() {
   out.loss.fault_no_user = now->fault_no_user - last_counters_.fault_no_user;
   out.loss.drain_failed = drain_failed;
   last_counters_ = *now;
-  return out;
+  return both;
 }
 
 }  // namespace vigil

@@ -40,7 +40,10 @@ class ProfileCollector {
 
   // Retires the active buffer (the swap waits for running programs), reads
   // and clears it, and symbolizes every stack.
-  absl::StatusOr<ProfileInterval> Collect();
+  // One interval of CPU samples (with the interval's loss counters) and one
+  // of page-fault samples, kept in separate store tables so a fault-heavy
+  // host cannot evict CPU history, nor the reverse.
+  absl::StatusOr<ProfileIntervals> Collect();
 
   // "cpu-clock" or "cycles".
   const std::string& event() const { return event_; }

@@ -104,7 +104,8 @@ grpc::Status VigilService::GetTop(grpc::ServerContext* ctx, const v1::TopRequest
   src.memory = agent_->memory();
   src.syscalls = agent_->syscalls();
   src.udpdrops = agent_->udpdrops();
-  src.spin = agent_->spin();
+  src.alerts = &agent_->alerts();
+  src.spin_on = agent_->spin() != nullptr;
   src.off_reason = [this](const std::string& name) { return agent_->CapabilityReason(name); };
   src.hostname = agent_->hostname();
   src.window = agent_->config().window;
@@ -117,18 +118,19 @@ grpc::Status VigilService::GetTop(grpc::ServerContext* ctx, const v1::TopRequest
 
 grpc::Status VigilService::ListAlerts(grpc::ServerContext*, const v1::ListAlertsRequest* req,
                                       v1::ListAlertsResponse* resp) {
-  const SpinCapability* cap = agent_->spin();
-  return Answer("ListAlerts", cap ? cap->ListAlerts(*req) : Off("spin alerts are"), resp);
+  absl::StatusOr<v1::ListAlertsResponse> r = agent_->alerts().List(*req);
+  if (r.ok()) {
+    if (const SpinCapability* spin = agent_->spin()) {
+      r->set_tracking_overflow(spin->tracking_overflow());
+    }
+  }
+  return Answer("ListAlerts", std::move(r), resp);
 }
 
 grpc::Status VigilService::WatchAlerts(grpc::ServerContext* ctx, const v1::WatchAlertsRequest* req,
                                        grpc::ServerWriter<v1::SpinAlert>* writer) {
-  const SpinCapability* cap = agent_->spin();
-  if (cap == nullptr) {
-    agent_->RecordRpc("WatchAlerts", static_cast<int>(absl::StatusCode::kFailedPrecondition));
-    return ToGrpc(Off("spin alerts are"));
-  }
-  absl::StatusOr<std::shared_ptr<AlertSubscription>> sub = cap->WatchAlerts(req->include_active());
+  AlertStream& alerts = agent_->alerts();
+  absl::StatusOr<std::shared_ptr<AlertSubscription>> sub = alerts.Watch(req->include_active());
   if (!sub.ok()) {
     agent_->RecordRpc("WatchAlerts", static_cast<int>(sub.status().code()));
     return ToGrpc(sub.status());
@@ -148,7 +150,7 @@ grpc::Status VigilService::WatchAlerts(grpc::ServerContext* ctx, const v1::Watch
       break;
     }
   }
-  cap->EndWatch(*sub);
+  alerts.EndWatch(*sub);
   agent_->RecordRpc("WatchAlerts", static_cast<int>(result.error_code()));
   return result;
 }

@@ -10,14 +10,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "common/json_line.h"
 #include "common/safe_proto.h"
 #include "common/state_names.h"
 
 namespace vigil {
 namespace {
-
-constexpr uint32_t kMaxRecentAlerts = 100000;
 
 std::string FrameName(const v1::ProfileFrame& f) {
   if (!f.name().empty()) return f.name();
@@ -44,11 +41,10 @@ std::string LogLine(const v1::SpinAlert& a) {
 
 }  // namespace
 
-SpinCapability::SpinCapability(const SpinConfig& config)
-    : config_(config), alerts_(config.history, config.max_streams, config.stream_queue) {}
+SpinCapability::SpinCapability(const SpinConfig& config) : config_(config) {}
 
 absl::Status SpinCapability::Init(const InitContext& ctx) {
-  if (!config_.enabled) return absl::FailedPreconditionError("disabled (vigild --spin off)");
+  if (!config_.enabled) return Disabled("--spin off");
   syscalls_ = dynamic_cast<const SyscallsCapability*>(ctx.Find("syscalls"));
   profile_ = dynamic_cast<const ProfileCapability*>(ctx.Find("profile"));
   if (syscalls_ == nullptr || profile_ == nullptr) {
@@ -58,10 +54,7 @@ absl::Status SpinCapability::Init(const InitContext& ctx) {
   if (!d.ok()) return d.status();
   detector_ = *std::move(d);
   signal_ = std::make_unique<SpinSignal>(config_, profile_->sample_hz(), NewProcReader());
-  if (!config_.on_alert.empty()) {
-    on_alert_ = std::make_unique<OnAlertRunner>(config_.on_alert, config_.on_alert_timeout,
-                                                config_.on_alert_queue);
-  }
+  alerts_ = ctx.alerts;
   hostname_ = ctx.hostname;
   store_ = std::make_unique<StoreView>(ctx.store->view());
   return absl::OkStatus();
@@ -93,25 +86,16 @@ absl::Status SpinCapability::Collect(const IntervalSpan& span, StoreWriter&) {
   for (const SpinEvent& e : events) {
     const v1::SpinAlert a = MakeAlert(e, end);
     fprintf(stderr, "%s\n", LogLine(a).c_str());
-    alerts_.Publish(a);
-    if (on_alert_ != nullptr) on_alert_->Enqueue(JsonLine(a));
+    alerts_->Publish(a);
   }
   return absl::OkStatus();
 }
 
-void SpinCapability::PublishAlert(const v1::SpinAlert& a) const {
-  alerts_.Publish(a);
-  if (on_alert_ != nullptr) on_alert_->Enqueue(JsonLine(a));
-}
-
-void SpinCapability::Stop() {
-  alerts_.CloseAll();
-  on_alert_.reset();
-}
+void SpinCapability::Stop() {}
 
 v1::SpinAlert SpinCapability::MakeAlert(const SpinEvent& e, absl::Time now) {
   v1::SpinAlert a;
-  if (e.kind == SpinEventKind::kResolved && alerts_.Active(e.id, &a)) {
+  if (e.kind == SpinEventKind::kResolved && alerts_->Active(e.id, &a)) {
     // Keep what the firing event said (cmdline, stacks); the thread may be
     // gone by now.
     a.set_state(v1::ALERT_STATE_RESOLVED);
@@ -168,23 +152,21 @@ v1::SpinAlert SpinCapability::MakeAlert(const SpinEvent& e, absl::Time now) {
   return a;
 }
 
-absl::StatusOr<v1::ListAlertsResponse> SpinCapability::ListAlerts(
-    const v1::ListAlertsRequest& req) const {
-  if (req.recent() > kMaxRecentAlerts) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("recent ", req.recent(), ": at most ", kMaxRecentAlerts));
-  }
-  v1::ListAlertsResponse resp;
-  for (v1::SpinAlert& a : alerts_.List(req.recent())) *resp.add_alerts() = std::move(a);
-  resp.set_fired_total(alerts_.counters().fired_total);
-  resp.set_tracking_overflow(tracking_overflow_.load(std::memory_order_relaxed));
-  return resp;
-}
-
 void SpinCapability::RenderMetrics(const StoreView&, Exposition* e) const {
-  e->Raw(RenderSpinMetrics(alerts_.counters(),
-                           on_alert_ ? on_alert_->counters() : OnAlertCounters{},
-                           tracking_overflow_.load(std::memory_order_relaxed)));
+  const AlertCounters a = alerts_->counters(v1::ALERT_KIND_SPIN);
+  auto family = [e](const char* name, const char* type, const char* help, uint64_t v) {
+    e->Family(name, type, help);
+    e->Sample(name, static_cast<double>(v));
+  };
+  family("vigil_spin_alerts_firing", "gauge",
+         "Threads spinning (on CPU without syscalls) past spin-min-duration now.", a.firing);
+  family("vigil_spin_alerts_total", "counter", "Spin alerts fired since the agent started.",
+         a.fired_total);
+  family("vigil_spin_alerts_resolved_total", "counter",
+         "Spin alerts resolved since the agent started.", a.resolved_total);
+  family("vigil_spin_tracking_overflow_total", "counter",
+         "Spinning threads not tracked because the detector's table was full.",
+         tracking_overflow());
 }
 
 }  // namespace vigil

@@ -1,8 +1,7 @@
 // The spin capability: threads burning a CPU without making syscalls. It
 // has no BPF of its own: once per interval it reads what the syscalls and
 // profile capabilities just stored (so it registers after them), and its
-// alerts go to the log, the alert book (ListAlerts / WatchAlerts / metrics)
-// and the on-alert command.
+// alerts go to the log and the agent's alert stream (agent/alerts/).
 #pragma once
 
 #include <atomic>
@@ -12,10 +11,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "agent/alerts/alert_stream.h"
 #include "agent/capability.h"
 #include "agent/profile/profile_capability.h"
-#include "agent/spin/alert_book.h"
-#include "agent/spin/on_alert.h"
 #include "agent/spin/spin_config.h"
 #include "agent/spin/spin_detector.h"
 #include "agent/spin/spin_signal.h"
@@ -37,23 +35,9 @@ class SpinCapability final : public Capability {
     return {};
   }
 
-  // INVALID_ARGUMENT for recent above 100000.
-  absl::StatusOr<v1::ListAlertsResponse> ListAlerts(const v1::ListAlertsRequest& req) const;
-  // RESOURCE_EXHAUSTED at the stream cap.
-  absl::StatusOr<std::shared_ptr<AlertSubscription>> WatchAlerts(bool include_active) const {
-    return alerts_.Subscribe(include_active);
-  }
-  void EndWatch(const std::shared_ptr<AlertSubscription>& s) const { alerts_.Unsubscribe(s); }
-  // Ends every WatchAlerts stream (before the gRPC server shuts down).
-  void CloseAlertStreams() const { alerts_.CloseAll(); }
-
-  // The one alert stream other capabilities' alerts go through (memory
-  // growth): the alert book, WatchAlerts and the on-alert command. Their
-  // ids must not collide with spin's (spin's count up from 1). Collection
-  // thread only.
-  void PublishAlert(const v1::SpinAlert& a) const;
-  // The firing alert with this id, if any.
-  bool ActiveAlert(uint64_t id, v1::SpinAlert* out) const { return alerts_.Active(id, out); }
+  // Threads not tracked because the detector's table was full (for
+  // ListAlerts).
+  uint64_t tracking_overflow() const { return tracking_overflow_.load(std::memory_order_relaxed); }
 
  private:
   v1::SpinAlert MakeAlert(const SpinEvent& e, absl::Time now);
@@ -67,9 +51,7 @@ class SpinCapability final : public Capability {
   // Collection thread only.
   std::unique_ptr<SpinDetector> detector_;
   std::unique_ptr<SpinSignal> signal_;
-  std::unique_ptr<OnAlertRunner> on_alert_;  // set once in Init
-  // Internally synchronized; mutable so const gRPC paths can subscribe.
-  mutable AlertBook alerts_;
+  AlertStream* alerts_ = nullptr;  // the agent's, set by Init
   std::atomic<uint64_t> tracking_overflow_{0};
 };
 

@@ -24,22 +24,9 @@ struct SpinConfig {
   // Threads whose process's cgroup path matches (RE2, unanchored) never
   // alert (spin-ignore-cgroup). Empty: none ignored.
   std::string ignore_cgroup;
-  // Shell command run with each alert event's JSON on stdin (on-alert).
-  // Empty: none.
-  std::string on_alert;
-  // The command is killed after this long.
-  absl::Duration on_alert_timeout = absl::Seconds(5);
-  // Events waiting for the command; more are dropped and counted.
-  size_t on_alert_queue = 64;
   // Threads tracked at once (candidates and spinners); more are counted as
   // tracking_overflow and ignored until room frees up.
   size_t max_tracked = 4096;
-  // Resolved alerts kept for `vigil alerts`.
-  size_t history = 256;
-  // Concurrent WatchAlerts streams.
-  size_t max_streams = 16;
-  // Events buffered per stream; a slower reader loses the stream.
-  size_t stream_queue = 256;
   // Stacks per alert, and frames per stack.
   uint32_t top_stacks = 5;
   uint32_t max_frames = 64;

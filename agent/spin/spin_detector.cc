@@ -23,9 +23,8 @@ absl::Status ValidateSpinConfig(const SpinConfig& c) {
       return compiled.status();
     }
   }
-  if (c.max_tracked == 0 || c.history == 0 || c.max_streams == 0 || c.stream_queue == 0) {
-    return absl::InvalidArgumentError(
-        "spin: max_tracked, history, max_streams and stream_queue must be > 0");
+  if (c.max_tracked == 0) {
+    return absl::InvalidArgumentError("spin: max_tracked must be > 0");
   }
   return absl::OkStatus();
 }

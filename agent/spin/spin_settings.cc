@@ -41,8 +41,6 @@ const std::vector<SpinSettingInfo>& SpinSettings() {
       {"spin-min-duration", "how long a thread must spin before the alert fires (default 30s)"},
       {"spin-ignore-comm", "RE2 regex: thread or process names that never alert"},
       {"spin-ignore-cgroup", "RE2 regex: cgroup paths whose threads never alert"},
-      {"on-alert", "shell command run with each alert event's JSON on stdin"},
-      {"on-alert-timeout", "kill the on-alert command after this long (default 5s)"},
   };
   return *all;
 }
@@ -71,11 +69,6 @@ absl::Status ApplySpinSetting(absl::string_view key, absl::string_view value, Sp
   if (key == "spin-min-duration") return Duration(key, value, &c->min_duration);
   if (key == "spin-ignore-comm") return Regex(key, value, &c->ignore_comm);
   if (key == "spin-ignore-cgroup") return Regex(key, value, &c->ignore_cgroup);
-  if (key == "on-alert") {
-    c->on_alert = std::string(value);  // empty: none
-    return absl::OkStatus();
-  }
-  if (key == "on-alert-timeout") return Duration(key, value, &c->on_alert_timeout);
   return absl::InvalidArgumentError(absl::StrCat("unknown key \"", key, "\""));
 }
 

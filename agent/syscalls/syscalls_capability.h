@@ -27,7 +27,11 @@ class SyscallsCapability final : public Capability {
                      size_t metrics_max_processes);
 
   const char* name() const override { return "syscalls"; }
+  // Loads bpf/syscalls.bpf.c; attaches tp_btf sys_exit (and sys_enter when
+  // latency is measured).
   absl::Status Init(const InitContext& ctx) override;
+  // Flips the double-buffered stats hash and drains the retired one into
+  // one SyscallInterval.
   absl::Status Collect(const IntervalSpan& span, StoreWriter& store) override;
   void Stop() override;
   void FillStatus(const StoreView& store, v1::StatusResponse* out) const override;

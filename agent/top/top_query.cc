@@ -6,10 +6,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "agent/alerts/alert_stream.h"
 #include "agent/cpu/cpu_capability.h"
 #include "agent/memory/memory_capability.h"
 #include "agent/profile/profile_capability.h"
-#include "agent/spin/spin_capability.h"
 #include "agent/syscalls/syscalls_capability.h"
 #include "agent/top/top_join.h"
 #include "agent/udpdrops/udpdrops_capability.h"
@@ -137,14 +137,15 @@ absl::StatusOr<v1::TopResponse> QueryTop(const TopSources& src, const StoreView&
       &drops, &in.drops);
   std::optional<v1::ListAlertsResponse> alerts;
   ask(
-      "alerts", "spin", src.spin != nullptr,
+      "alerts", "alerts", src.alerts != nullptr,
       [&] {
         v1::ListAlertsRequest r;
         r.set_recent(1);  // firing ones come whole; resolved ones are not shown
-        return src.spin->ListAlerts(r);
+        return src.alerts->List(r);
       },
       &alerts, &in.alerts);
 
+  if (!src.spin_on) off("spin markers", "spin");
   v1::TopResponse resp = JoinTop(in, *q);
   if (src.cpu != nullptr) resp.set_cpu_pass_ns(src.cpu->last_pass_ns());
   resp.set_query_ns(absl::ToInt64Nanoseconds(absl::Now() - t0));

@@ -20,7 +20,7 @@ class ProfileCapability;
 class MemoryCapability;
 class SyscallsCapability;
 class UdpDropsCapability;
-class SpinCapability;
+class AlertStream;
 
 struct TopSources {
   // nullptr where the capability is off.
@@ -29,7 +29,10 @@ struct TopSources {
   const MemoryCapability* memory = nullptr;
   const SyscallsCapability* syscalls = nullptr;
   const UdpDropsCapability* udpdrops = nullptr;
-  const SpinCapability* spin = nullptr;
+  // The agent's alert stream (spin and memory-growth alerts); always set
+  // by the agent, nullptr leaves the markers empty.
+  const AlertStream* alerts = nullptr;
+  bool spin_on = true;  // false: no SPIN markers can appear (said so)
   // Why a capability is off, by name ("" if unknown).
   std::function<std::string(const std::string& name)> off_reason;
   std::string hostname;

@@ -24,7 +24,11 @@ class UdpDropsCapability final : public Capability {
   UdpDropsCapability(const UdpDropsConfig& config, size_t store_max_records);
 
   const char* name() const override { return "udpdrops"; }
+  // Reads this kernel's drop reason names from BTF, loads
+  // bpf/udpdrops.bpf.c, attaches the kfree_skb variant it has.
   absl::Status Init(const InitContext& ctx) override;
+  // Drains the retired stats hash and names each socket's owner (a
+  // bounded cache over /proc).
   absl::Status Collect(const IntervalSpan& span, StoreWriter& store) override;
   void Stop() override;
   void FillStatus(const StoreView& store, v1::StatusResponse* out) const override;

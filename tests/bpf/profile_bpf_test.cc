@@ -55,15 +55,22 @@ TEST_F(ProfileBpfTest, EverySampleIsDrainedOnceAcrossBufferSwaps) {
   bool named = false;
   for (int i = 0; i < 40; ++i) {
     absl::SleepFor(absl::Milliseconds(25));
-    absl::StatusOr<ProfileInterval> iv = (*c)->Collect();
-    ASSERT_TRUE(iv.ok()) << iv.status();
-    // Page-fault samples (this process faults too) share the maps.
+    absl::StatusOr<ProfileIntervals> both = (*c)->Collect();
+    ASSERT_TRUE(both.ok()) << both.status();
+    const ProfileInterval* iv = &both->cpu;
+    // Page-fault samples (this process faults too) share the maps, and go
+    // to their own interval.
     seen += iv->loss.samples + iv->loss.fault_samples;
     idle += iv->loss.idle + iv->loss.fault_no_user;
     dropped += iv->loss.map_full + iv->loss.no_buffer;
-    for (const ProfileStackRecord& r : iv->stacks) {
+    for (const ProfileStackRecord& r : both->faults.stacks) {
+      EXPECT_EQ(r.kind, PROFILE_KIND_FAULT);
       kept += r.samples;
-      if (r.tid != burner_tid.load() || r.kind != PROFILE_KIND_CPU) continue;
+    }
+    for (const ProfileStackRecord& r : iv->stacks) {
+      EXPECT_EQ(r.kind, PROFILE_KIND_CPU);
+      kept += r.samples;
+      if (r.tid != burner_tid.load()) continue;
       mine += r.samples;
       for (uint32_t f = r.first; f < r.first + r.kernel_frames + r.user_frames; ++f) {
         named |= iv->frames[iv->pool[f]]->name.find("BurnForProfileTest") != std::string::npos;
@@ -79,9 +86,11 @@ TEST_F(ProfileBpfTest, EverySampleIsDrainedOnceAcrossBufferSwaps) {
   // taken during that drain: the totals must meet.
   uint64_t last_seen = seen;
   for (int i = 0; i < 2; ++i) {
-    absl::StatusOr<ProfileInterval> iv = (*c)->Collect();
-    ASSERT_TRUE(iv.ok());
+    absl::StatusOr<ProfileIntervals> both = (*c)->Collect();
+    ASSERT_TRUE(both.ok());
+    const ProfileInterval* iv = &both->cpu;
     for (const ProfileStackRecord& r : iv->stacks) kept += r.samples;
+    for (const ProfileStackRecord& r : both->faults.stacks) kept += r.samples;
     seen += iv->loss.samples + iv->loss.fault_samples;
     idle += iv->loss.idle + iv->loss.fault_no_user;
     dropped += iv->loss.map_full + iv->loss.no_buffer;
@@ -164,16 +173,18 @@ TEST_F(ProfileBpfTest, FaultProgramCountsEveryFaultOfAThread) {
   toucher.join();
   uint64_t fault_samples = 0, cpu_samples = 0, seen = 0, named = 0;
   for (int i = 0; i < 2; ++i) {
-    absl::StatusOr<ProfileInterval> iv = (*c)->Collect();
-    ASSERT_TRUE(iv.ok()) << iv.status();
-    seen += iv->loss.fault_samples;
-    EXPECT_EQ(iv->loss.map_full, 0u);
+    absl::StatusOr<ProfileIntervals> both = (*c)->Collect();
+    ASSERT_TRUE(both.ok()) << both.status();
+    seen += both->cpu.loss.fault_samples;
+    EXPECT_EQ(both->cpu.loss.map_full, 0u);
+    for (const ProfileStackRecord& r : both->cpu.stacks) {
+      EXPECT_EQ(r.kind, PROFILE_KIND_CPU);
+      if (r.tid == tid) cpu_samples += r.samples;
+    }
+    const ProfileInterval* iv = &both->faults;
     for (const ProfileStackRecord& r : iv->stacks) {
+      EXPECT_EQ(r.kind, PROFILE_KIND_FAULT);
       if (r.tid != tid) continue;
-      if (r.kind != PROFILE_KIND_FAULT) {
-        cpu_samples += r.samples;
-        continue;
-      }
       fault_samples += r.samples;
       for (uint32_t f = r.first; f < r.first + r.kernel_frames + r.user_frames; ++f) {
         if (iv->frames[iv->pool[f]]->name.find("TouchForFaultTest") != std::string::npos) {
@@ -210,8 +221,8 @@ TEST_F(ProfileBpfTest, UnopenableFaultEventDegradesTheCapability) {
   ProfileConfig cfg;
   cfg.fault_event = 0x7fff;  // no such software event: EINVAL or ENOENT
   WindowStore store(StoreConfig{absl::Minutes(1), 1});
-  ProfileCapability cap(cfg, 1000);
-  InitContext ctx{&store, {}, "test"};
+  ProfileCapability cap(cfg, 1000, 1000);
+  InitContext ctx{&store, nullptr, {}, "test"};
   ASSERT_TRUE(cap.Init(ctx).ok());
   EXPECT_EQ(cap.state(), CapabilityState::kDegraded);
   EXPECT_TRUE(absl::StartsWith(cap.degraded_reason(),

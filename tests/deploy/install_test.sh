@@ -6,7 +6,8 @@ build=$(readlink -f "$1")
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 DESTDIR="$tmp" cmake --install "$build" --prefix /usr >/dev/null
 for f in usr/sbin/vigild usr/bin/vigil lib/systemd/system/vigild.service \
-         etc/vigil/vigild.conf usr/lib/sysusers.d/vigil.conf usr/share/doc/vigil/README.md; do
+         etc/vigil/vigild.conf usr/lib/sysusers.d/vigil.conf usr/share/doc/vigil/README.md \
+         usr/share/doc/vigil/prometheus/vigil-alerts.yml; do
   [ -e "$tmp/$f" ] || { echo "missing $f"; find "$tmp" -type f; exit 1; }
 done
 "$tmp/usr/sbin/vigild" --version | grep -q '^vigild ' || { echo "installed vigild does not run"; exit 1; }

@@ -357,6 +357,39 @@ TEST_F(FaultE2ETest, StatusShowsThePeriodAndSamples) {
   EXPECT_TRUE(absl::StrContains(t.out, "page faults: 1 sample per 64 faults")) << t.out;
 }
 
+// Page-fault records have a table and a cap of their own: a burst of them
+// (60 processes starting and faulting, every fault sampled) fills that cap
+// and is evicted, while every CPU interval stays.
+TEST_F(FaultE2ETest, AFaultBurstDoesNotEvictCpuHistory) {
+  test::ScopedVigild agent({"--interval", "250ms", "--spin", "off", "--profile-fault-period", "1",
+                            "--profile-fault-store-max-records", "1000"});
+  ASSERT_TRUE(agent.ok()) << agent.log();
+  const absl::Time started = absl::Now();
+  const std::string burst = absl::StrCat("for i in $(seq 60); do echo go | ",
+                                         VIGIL_TEST_FAULT_WORKLOAD, " 8 2 >/dev/null & done; wait");
+  ASSERT_EQ(RunCommand({"sh", "-c", burst}, absl::Seconds(120)).exit_code, 0);
+  absl::SleepFor(absl::Milliseconds(600));  // two more intervals stored
+  CommandResult j = RunCommand({test::VigilPath(), "status", "--json", "--agent", agent.agent()});
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  v1::StatusResponse s;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(j.out, &s).ok()) << j.out;
+  const v1::ProfilerStatus& p = s.profiler();
+  printf("fault records retained %lu, dropped %lu; cpu intervals %u, records %lu, dropped %lu\n",
+         static_cast<unsigned long>(p.fault_records_retained()),
+         static_cast<unsigned long>(p.fault_store_dropped()), p.intervals_retained(),
+         static_cast<unsigned long>(p.records_retained()),
+         static_cast<unsigned long>(p.loss().store_dropped()));
+  // (The newest interval is kept whole, so what is retained may pass the
+  // cap by one interval's records.)
+  EXPECT_GT(p.fault_store_dropped(), 0u) << "the burst never reached the fault cap";
+  EXPECT_EQ(p.loss().store_dropped(), 0u);
+  // Every interval since the agent started is still there for CPU samples.
+  const int64_t elapsed = (absl::Now() - started) / absl::Milliseconds(250);
+  EXPECT_GE(p.intervals_retained(), elapsed - 3) << j.out;
+  CommandResult t = RunCommand({test::VigilPath(), "status", "--agent", agent.agent()});
+  EXPECT_TRUE(absl::StrContains(t.out, "fault_store_dropped")) << t.out;
+}
+
 TEST_F(FaultE2ETest, UnknownKindIsBadUsage) {
   for (const char* cmd : {"hot", "profile", "flamegraph"}) {
     CommandResult c = RunCommand(Vigil({cmd, "--kind", "heap"}));

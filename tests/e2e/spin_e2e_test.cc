@@ -40,62 +40,7 @@ constexpr absl::Duration kInterval = absl::Milliseconds(200);
 constexpr absl::Duration kMinDuration = absl::Seconds(3);
 constexpr char kSpinFn[] = "VigilTestSpinPoll";
 
-// A workload started in the background; its "pid"/"tid" lines are read as
-// they come. Killed and reaped on destruction.
-class Workload {
- public:
-  explicit Workload(std::vector<std::string> args) {
-    args.insert(args.begin(), test::SpinWorkloadPath());
-    int p[2];
-    if (pipe(p) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(p[1], 1);
-      close(p[0]);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    close(p[1]);
-    out_ = fdopen(p[0], "r");
-    started_ = absl::Now();
-  }
-  ~Workload() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    if (out_) fclose(out_);
-  }
-  // Reads until `n` tids were announced.
-  std::vector<uint32_t> Tids(size_t n) {
-    char line[128];
-    while (tids_.size() < n && out_ && fgets(line, sizeof(line), out_)) {
-      std::vector<std::string> f = absl::StrSplit(absl::StripAsciiWhitespace(line), ' ');
-      uint32_t v = 0;
-      if (f.size() == 2 && absl::SimpleAtoi(f[1], &v))
-        (f[0] == "tid" ? tids_.push_back(v) : void(pid_reported_ = v));
-    }
-    return tids_;
-  }
-  int Wait() {
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-  uint32_t pid() const { return pid_reported_; }
-  absl::Time started() const { return started_; }
-
- private:
-  pid_t pid_ = -1;
-  FILE* out_ = nullptr;
-  std::vector<uint32_t> tids_;
-  uint32_t pid_reported_ = 0;
-  absl::Time started_;
-};
+using Workload = test::SpinWorkload;
 
 class SpinE2ETest : public ::testing::Test {
  protected:

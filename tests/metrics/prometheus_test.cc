@@ -1,6 +1,8 @@
 // vigild's /metrics scraped by a real Prometheus server (Debian's
 // prometheus, started on loopback by the test), queried through its HTTP
 // API, and checked with promtool.
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <signal.h>
@@ -11,6 +13,7 @@
 #include <regex>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -24,14 +27,19 @@ namespace {
 using test::CommandResult;
 using test::RunCommand;
 
-// A Prometheus server scraping one target every second; killed on scope exit.
+// A Prometheus server scraping one target every second, evaluating
+// `rule_file` (if any) every second; killed on scope exit.
 class ScopedPrometheus {
  public:
-  ScopedPrometheus(const std::string& target) : port_(test::FreeLoopbackPort()) {
+  explicit ScopedPrometheus(const std::string& target, const std::string& rule_file = "")
+      : port_(test::FreeLoopbackPort()) {
     const std::string conf = dir_.path() + "/prometheus.yml";
-    std::ofstream(conf) << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-                        << "scrape_configs:\n  - job_name: vigil\n    static_configs:\n"
-                        << "      - targets: ['" << target << "']\n";
+    std::ofstream out(conf);
+    out << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n";
+    if (!rule_file.empty()) out << "rule_files: ['" << rule_file << "']\n";
+    out << "scrape_configs:\n  - job_name: vigil\n    static_configs:\n"
+        << "      - targets: ['" << target << "']\n";
+    out.close();
     pid_ = fork();
     if (pid_ == 0) {
       freopen((dir_.path() + "/prometheus.log").c_str(), "w", stderr);
@@ -57,6 +65,22 @@ class ScopedPrometheus {
     static const std::regex kValue(R"re("value":\[[0-9.]+,"([^"]+)"\])re");
     if (!std::regex_search(res->body, m, kValue)) return false;
     return absl::SimpleAtod(m[1].str(), value);
+  }
+  // /api/v1/alerts' "alerts" list (empty if it did not answer).
+  std::vector<google::protobuf::Struct> Alerts() const {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_connection_timeout(2, 0);
+    auto res = c.Get("/api/v1/alerts");
+    if (!res || res->status != 200) return {};
+    google::protobuf::Struct root;
+    if (!google::protobuf::util::JsonStringToMessage(res->body, &root).ok()) return {};
+    std::vector<google::protobuf::Struct> out;
+    const auto data = root.fields().find("data");
+    if (data == root.fields().end()) return {};
+    const auto alerts = data->second.struct_value().fields().find("alerts");
+    if (alerts == data->second.struct_value().fields().end()) return {};
+    for (const auto& a : alerts->second.list_value().values()) out.push_back(a.struct_value());
+    return out;
   }
   std::string Log() const {
     std::stringstream ss;
@@ -146,6 +170,72 @@ TEST_F(PrometheusTest, ScrapedSeriesMatchTheWorkload) {
   double samples = 0;
   EXPECT_TRUE(prom.Query("sum(vigil_profile_samples_total)", &samples));
   EXPECT_GT(samples, 0) << "the profiler samples every CPU";
+}
+
+// The shipped rule file, loaded by a real Prometheus scraping a real vigild:
+// a real spinning thread makes VigilThreadSpinning fire, labelled with that
+// thread's pid, tid and comm.
+TEST_F(PrometheusTest, ShippedSpinRuleFiresForASpinningThread) {
+  const int metrics_port = test::FreeLoopbackPort();
+  const std::string target = absl::StrCat("127.0.0.1:", metrics_port);
+  // Short detector settings, as in tests/e2e/spin_e2e_test.cc (whose header
+  // says why the threshold is 0.1 on a shared 2-vCPU box).
+  test::ScopedVigild agent({"--interval", "200ms", "--sample-hz", "99", "--spin-min-duration", "3s",
+                            "--spin-cpu-threshold", "0.1", "--metrics-listen", target});
+  ASSERT_TRUE(agent.ok()) << agent.log();
+  ScopedPrometheus prom(target, test::SourceDir() + "/deploy/prometheus/vigil-alerts.yml");
+  test::SpinWorkload w({"spin", "60", "1", "promspin"});
+  const std::vector<uint32_t> tids = w.Tids(1);
+  ASSERT_EQ(tids.size(), 1u);
+
+  auto label = [](const google::protobuf::Struct& a, const std::string& key) -> std::string {
+    const auto& labels = a.fields().at("labels").struct_value().fields();
+    auto it = labels.find(key);
+    return it == labels.end() ? "" : it->second.string_value();
+  };
+  google::protobuf::Struct spin;
+  std::string state;
+  const absl::Time deadline = absl::Now() + absl::Seconds(45);
+  while (absl::Now() < deadline && state != "firing") {
+    for (const google::protobuf::Struct& a : prom.Alerts()) {
+      if (label(a, "alertname") == "VigilThreadSpinning" &&
+          label(a, "tid") == absl::StrCat(tids[0])) {
+        spin = a;
+        state = a.fields().at("state").string_value();
+      }
+    }
+    absl::SleepFor(absl::Milliseconds(500));
+  }
+  ASSERT_EQ(state, "firing") << spin.DebugString() << prom.Log() << agent.CurrentLog();
+  EXPECT_EQ(label(spin, "pid"), absl::StrCat(w.pid()));
+  EXPECT_EQ(label(spin, "comm"), "promspin");
+  EXPECT_EQ(label(spin, "process_comm"), "spin_workload");
+  EXPECT_EQ(label(spin, "instance"), target);
+  EXPECT_EQ(label(spin, "job"), "vigil");
+  const std::string summary =
+      spin.fields().at("annotations").struct_value().fields().at("summary").string_value();
+  EXPECT_TRUE(absl::StrContains(summary, absl::StrCat("promspin (tid ", tids[0], ")"))) << summary;
+  EXPECT_TRUE(absl::StrContains(summary, absl::StrCat("(pid ", w.pid(), ")"))) << summary;
+}
+
+// A capability switched off in the configuration says so, so the shipped
+// VigilCapabilityDown rule pages only for one that failed.
+TEST_F(PrometheusTest, CapabilitiesTurnedOffAreMarkedDisabled) {
+  const int metrics_port = test::FreeLoopbackPort();
+  test::ScopedVigild agent({"--interval", "200ms", "--spin", "off", "--memory", "off",
+                            "--metrics-listen", absl::StrCat("127.0.0.1:", metrics_port)});
+  ASSERT_TRUE(agent.ok()) << agent.log();
+  httplib::Client c("127.0.0.1", metrics_port);
+  auto scrape = c.Get("/metrics");
+  ASSERT_TRUE(scrape && scrape->status == 200);
+  const std::string& t = scrape->body;
+  for (const char* line : {"vigil_capability_up{capability=\"spin\"} 0\n",
+                           "vigil_capability_disabled{capability=\"spin\"} 1\n",
+                           "vigil_capability_disabled{capability=\"memory\"} 1\n",
+                           "vigil_capability_up{capability=\"syscalls\"} 1\n",
+                           "vigil_capability_disabled{capability=\"syscalls\"} 0\n"}) {
+    EXPECT_TRUE(absl::StrContains(t, line)) << line << "\n" << t;
+  }
 }
 
 TEST(MetricsFlagsTest, NonLoopbackMetricsNeedTls) {

@@ -9,8 +9,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/time/clock.h"
-#include "agent/spin/alert_book.h"
-#include "agent/spin/on_alert.h"
+#include "agent/alerts/alert_book.h"
+#include "agent/alerts/alert_stream.h"
+#include "agent/alerts/on_alert.h"
 #include "agent/spin/spin_detector.h"
 #include "agent/spin/spin_settings.h"
 #include "agent/spin/spin_signal.h"
@@ -318,6 +319,7 @@ v1::SpinAlert Alert(uint64_t id, v1::AlertState state) {
   v1::SpinAlert a;
   a.set_id(id);
   a.set_state(state);
+  a.set_kind(v1::ALERT_KIND_SPIN);
   return a;
 }
 
@@ -353,20 +355,81 @@ TEST(AlertBook, StreamsAreCappedAndSlowReadersDropped) {
   EXPECT_EQ(book.Subscribe(false).status().code(), absl::StatusCode::kUnavailable);
 }
 
-TEST(SpinMetrics, RendersFamilies) {
-  AlertCounters a;
-  a.firing = 2;
-  a.fired_total = 5;
-  OnAlertCounters o;
-  o.timeouts = 1;
-  const std::string t = RenderSpinMetrics(a, o, 3);
+// Memory-growth alerts share the book but are not spinning threads: a
+// leaking process must not read as vigil_spin_alerts_firing 1.
+TEST(AlertBook, CountsEachKindApart) {
+  AlertBook book(10, 1, 2);
+  book.Publish(Alert(1, v1::ALERT_STATE_FIRING));
+  v1::SpinAlert mem = Alert((uint64_t{1} << 62) | 1, v1::ALERT_STATE_FIRING);
+  mem.set_kind(v1::ALERT_KIND_MEMORY_GROWTH);
+  book.Publish(mem);
+  mem.set_state(v1::ALERT_STATE_RESOLVED);
+  book.Publish(mem);
+  book.Publish(Alert(2, v1::ALERT_STATE_FIRING));
+  const AlertCounters spin = book.counters(v1::ALERT_KIND_SPIN);
+  EXPECT_EQ(spin.firing, 2u);
+  EXPECT_EQ(spin.fired_total, 2u);
+  EXPECT_EQ(spin.resolved_total, 0u);
+  const AlertCounters growth = book.counters(v1::ALERT_KIND_MEMORY_GROWTH);
+  EXPECT_EQ(growth.firing, 0u);
+  EXPECT_EQ(growth.fired_total, 1u);
+  EXPECT_EQ(growth.resolved_total, 1u);
+  EXPECT_EQ(book.counters().fired_total, 3u);
+}
+
+TEST(AlertStream, RendersItsOwnFamiliesAndRefusesZeroBounds) {
+  AlertsConfig c;
+  c.stream_queue = 0;
+  EXPECT_EQ(AlertStream::Create(c).status().code(), absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<std::unique_ptr<AlertStream>> s = AlertStream::Create(AlertsConfig());
+  ASSERT_TRUE(s.ok());
+  absl::StatusOr<std::shared_ptr<AlertSubscription>> w = (*s)->Watch(false);
+  ASSERT_TRUE(w.ok());
+  Exposition e;
+  (*s)->RenderMetrics(&e);
   EXPECT_TRUE(
-      absl::StrContains(t, "# TYPE vigil_spin_alerts_firing gauge\nvigil_spin_alerts_firing 2\n"))
-      << t;
-  EXPECT_TRUE(
-      absl::StrContains(t, "# TYPE vigil_spin_alerts_total counter\nvigil_spin_alerts_total 5\n"));
-  EXPECT_TRUE(absl::StrContains(t, "vigil_spin_tracking_overflow_total 3\n"));
-  EXPECT_TRUE(absl::StrContains(t, "vigil_spin_on_alert_timeouts_total 1\n"));
+      absl::StrContains(e.text(), "# TYPE vigil_alert_streams gauge\nvigil_alert_streams 1\n"))
+      << e.text();
+  EXPECT_TRUE(absl::StrContains(e.text(), "vigil_on_alert_runs_total 0\n")) << e.text();
+  (*s)->EndWatch(*w);
+  v1::ListAlertsRequest req;
+  req.set_recent(100001);
+  EXPECT_EQ((*s)->List(req).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// One labelled series per firing alert, by kind, gone once it resolves: what
+// deploy/prometheus/vigil-alerts.yml names the thread or process from.
+TEST(SpinMetrics, FiringAlertsAreLabelledSeries) {
+  AlertBook book(10, 1, 2);
+  v1::SpinAlert spin = Alert(7, v1::ALERT_STATE_FIRING);
+  spin.set_kind(v1::ALERT_KIND_SPIN);
+  spin.set_pid(41);
+  spin.set_tid(42);
+  spin.set_comm("poll");
+  spin.set_process_comm("tremor\"x");
+  book.Publish(spin);
+  v1::SpinAlert growth = Alert(uint64_t{1} << 62 | 1, v1::ALERT_STATE_FIRING);
+  growth.set_kind(v1::ALERT_KIND_MEMORY_GROWTH);
+  growth.set_pid(50);
+  growth.set_comm("leaky");
+  book.Publish(growth);
+  Exposition e;
+  book.RenderFiring(&e);
+  EXPECT_TRUE(absl::StrContains(
+      e.text(),
+      "vigil_spin_alert_info{id=\"7\",pid=\"41\",tid=\"42\",comm=\"poll\",process_comm="
+      "\"tremor\\\"x\"} 1\n"))
+      << e.text();
+  EXPECT_TRUE(absl::StrContains(e.text(),
+                                "vigil_memory_growth_alert_info{id=\"4611686018427387905\","
+                                "pid=\"50\",comm=\"leaky\"} 1\n"))
+      << e.text();
+  EXPECT_FALSE(absl::StrContains(e.text(), "vigil_spin_alert_info{id=\"4611686018427387905\""));
+  book.Publish(Alert(7, v1::ALERT_STATE_RESOLVED));
+  Exposition after;
+  book.RenderFiring(&after);
+  EXPECT_FALSE(absl::StrContains(after.text(), "vigil_spin_alert_info{")) << after.text();
+  EXPECT_TRUE(absl::StrContains(after.text(), "vigil_memory_growth_alert_info{"));
 }
 
 // --- settings ---------------------------------------------------------------------

@@ -1,4 +1,4 @@
-#include "agent/spin/on_alert.h"
+#include "agent/alerts/on_alert.h"
 
 #include <fcntl.h>
 #include <poll.h>

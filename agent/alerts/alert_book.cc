@@ -1,7 +1,6 @@
-#include "agent/spin/alert_book.h"
+#include "agent/alerts/alert_book.h"
 
 #include "absl/strings/str_cat.h"
-#include "agent/spin/on_alert.h"
 
 namespace vigil {
 
@@ -46,11 +45,13 @@ void AlertBook::Publish(const v1::SpinAlert& a) {
   if (a.state() == v1::ALERT_STATE_FIRING) {
     active_[a.id()] = a;
     ++counters_.fired_total;
+    ++by_kind_[a.kind()].fired_total;
   } else {
     active_.erase(a.id());
     resolved_.push_back(a);
     while (resolved_.size() > history_) resolved_.pop_front();
     ++counters_.resolved_total;
+    ++by_kind_[a.kind()].resolved_total;
   }
   for (auto it = subs_.begin(); it != subs_.end();) {
     (*it)->Push(a);
@@ -124,32 +125,40 @@ AlertCounters AlertBook::counters() const {
   return c;
 }
 
-std::string RenderSpinMetrics(const AlertCounters& a, const OnAlertCounters& o,
-                              uint64_t tracking_overflow) {
-  std::string t;
-  auto family = [&t](const char* name, const char* type, const char* help, uint64_t v) {
-    absl::StrAppend(&t, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n", name, " ",
-                    v, "\n");
-  };
-  family("vigil_spin_alerts_firing", "gauge",
-         "Threads spinning (on CPU without syscalls) past spin-min-duration now.", a.firing);
-  family("vigil_spin_alerts_total", "counter", "Spin alerts fired since the agent started.",
-         a.fired_total);
-  family("vigil_spin_alerts_resolved_total", "counter",
-         "Spin alerts resolved since the agent started.", a.resolved_total);
-  family("vigil_spin_tracking_overflow_total", "counter",
-         "Spinning threads not tracked because the detector's table was full.", tracking_overflow);
-  family("vigil_spin_alert_streams", "gauge", "Open WatchAlerts streams.", a.streams);
-  family("vigil_spin_alert_streams_rejected_total", "counter",
-         "WatchAlerts streams refused at the stream cap.", a.streams_rejected);
-  family("vigil_spin_on_alert_runs_total", "counter", "on-alert commands started.", o.runs);
-  family("vigil_spin_on_alert_failures_total", "counter",
-         "on-alert commands that could not start or exited non-zero.", o.failures);
-  family("vigil_spin_on_alert_timeouts_total", "counter",
-         "on-alert commands killed after the timeout.", o.timeouts);
-  family("vigil_spin_on_alert_dropped_total", "counter",
-         "Alert events not given to on-alert because its queue was full.", o.dropped);
-  return t;
+AlertCounters AlertBook::counters(v1::AlertKind kind) const {
+  absl::MutexLock lock(&mu_);
+  AlertCounters c = counters_;
+  auto it = by_kind_.find(kind);
+  c.fired_total = it == by_kind_.end() ? 0 : it->second.fired_total;
+  c.resolved_total = it == by_kind_.end() ? 0 : it->second.resolved_total;
+  c.firing = 0;
+  for (const auto& [id, a] : active_) c.firing += a.kind() == kind;
+  c.streams = subs_.size();
+  return c;
+}
+
+void AlertBook::RenderFiring(Exposition* e) const {
+  absl::MutexLock lock(&mu_);
+  e->Family("vigil_spin_alert_info", "gauge",
+            "1 per firing spin alert, labelled with its thread; gone once it resolves.");
+  for (const auto& [id, a] : active_) {
+    if (a.kind() == v1::ALERT_KIND_MEMORY_GROWTH) continue;
+    e->Sample("vigil_spin_alert_info",
+              {{"id", absl::StrCat(id)},
+               {"pid", absl::StrCat(a.pid())},
+               {"tid", absl::StrCat(a.tid())},
+               {"comm", a.comm()},
+               {"process_comm", a.process_comm()}},
+              1);
+  }
+  e->Family("vigil_memory_growth_alert_info", "gauge",
+            "1 per firing memory-growth alert, labelled with its process; gone once it "
+            "resolves.");
+  for (const auto& [id, a] : active_) {
+    if (a.kind() != v1::ALERT_KIND_MEMORY_GROWTH) continue;
+    e->Sample("vigil_memory_growth_alert_info",
+              {{"id", absl::StrCat(id)}, {"pid", absl::StrCat(a.pid())}, {"comm", a.comm()}}, 1);
+  }
 }
 
 }  // namespace vigil

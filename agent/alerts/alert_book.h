@@ -1,7 +1,7 @@
-// Spin alerts as the agent keeps and hands them out: the firing ones, a
-// bounded history of resolved ones, and bounded per-stream queues for
-// WatchAlerts. Thread-safe; the collection thread publishes, gRPC handlers
-// read and subscribe.
+// Alerts of every kind (spin, memory growth) as the agent keeps and hands
+// them out: the firing ones, a bounded history of resolved ones, and
+// bounded per-stream queues for WatchAlerts. Thread-safe; the collection
+// thread publishes, gRPC handlers read and subscribe.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "agent/metrics/exposition.h"
 #include "vigil/v1/vigil.pb.h"
 
 namespace vigil {
@@ -39,6 +40,7 @@ class AlertSubscription {
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
 
+// Per kind (fired, resolved, firing) or for the whole book (streams).
 struct AlertCounters {
   uint64_t fired_total = 0;
   uint64_t resolved_total = 0;
@@ -68,7 +70,14 @@ class AlertBook {
   void Unsubscribe(const std::shared_ptr<AlertSubscription>& s);
   // Closes every subscription (shutdown); later Subscribe calls fail.
   void CloseAll();
+  // Fired, resolved and firing of every kind, or of one kind.
   AlertCounters counters() const;
+  AlertCounters counters(v1::AlertKind kind) const;
+  // One series per firing alert, labelled with what a page needs to name
+  // (pid, tid, comm), so Prometheus alerts can say which thread or process:
+  // vigil_spin_alert_info and vigil_memory_growth_alert_info. Bounded by
+  // the detectors' tracking tables; a series ends when its alert resolves.
+  void RenderFiring(Exposition* e) const;
 
  private:
   const size_t history_, max_streams_, stream_queue_;
@@ -77,12 +86,9 @@ class AlertBook {
   std::deque<v1::SpinAlert> resolved_ ABSL_GUARDED_BY(mu_);        // newest last
   std::vector<std::shared_ptr<AlertSubscription>> subs_ ABSL_GUARDED_BY(mu_);
   AlertCounters counters_ ABSL_GUARDED_BY(mu_);
+  // fired_total and resolved_total per kind (a handful of kinds).
+  std::map<v1::AlertKind, AlertCounters> by_kind_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
-
-// Prometheus text (exposition format 0.0.4) for the spin capability.
-struct OnAlertCounters;
-std::string RenderSpinMetrics(const AlertCounters& a, const OnAlertCounters& o,
-                              uint64_t tracking_overflow);
 
 }  // namespace vigil

@@ -1,0 +1,68 @@
+// Clients calling every RPC of one agent, each answer checked against what
+// must hold under load: shared by the CI load test (tests/e2e/load_test.cc)
+// and the soak (tests/bench/soak.cc).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "vigil/v1/vigil.grpc.pb.h"
+
+namespace vigil::test {
+
+// One call's outcome: the RPC, gRPC's status, what was wrong with the
+// answer ("" when it held), and how long it took.
+struct MixCall {
+  const char* method = "";
+  grpc::Status status;
+  std::string insane;
+  absl::Duration latency;
+};
+
+class RpcMix {
+ public:
+  // self: the caller's pid (its own syscalls must show); agent: vigild's
+  // pid (its own stacks are asked for); udp_fd sends one datagram to
+  // closed_port (a NO_SOCKET drop) per GetDrops; before busy_since the
+  // profiler may still have only idle samples; `recent` is the short range
+  // half the calls ask for (a few of the agent's intervals).
+  RpcMix(uint32_t self, uint32_t agent, int udp_fd, uint16_t closed_port, absl::Time busy_since,
+         absl::Duration recent)
+      : self_(self),
+        agent_(agent),
+        udp_fd_(udp_fd),
+        closed_port_(closed_port),
+        busy_since_(busy_since),
+        recent_(recent) {}
+
+  // The n-th call of a client: GetSyscalls (three shapes), GetStatus,
+  // GetHot, GetProfile, GetMemory, ListAlerts and GetDrops in rotation,
+  // half of them over the last `recent`, half over the whole window.
+  MixCall Next(v1::Vigil::Stub& stub, uint64_t n) const;
+
+ private:
+  const uint32_t self_, agent_;
+  const int udp_fd_;
+  const uint16_t closed_port_;
+  const absl::Time busy_since_;
+  const absl::Duration recent_;
+};
+
+// Holds a WatchAlerts stream open for `hold`; OK when that deadline ended
+// it, as it must.
+MixCall WatchFor(v1::Vigil::Stub& stub, absl::Duration hold);
+
+// /proc/PID/status VmRSS in kB, and open descriptors (-1: unreadable).
+uint64_t RssKb(pid_t pid);
+int OpenFds(pid_t pid);
+// utime + stime of a process, in seconds.
+double CpuSeconds(pid_t pid);
+
+// One datagram to a loopback port nobody listens on: a NO_SOCKET drop.
+void SendToClosedPort(int fd, uint16_t port);
+
+}  // namespace vigil::test
