@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "agent/cpu/cpu_capability.h"
 #include "agent/memory/memory_capability.h"
 #include "agent/metrics/exposition.h"
 #include "agent/profile/profile_capability.h"
@@ -20,7 +21,7 @@
 namespace vigil {
 namespace {
 
-uint64_t RssBytes() {
+uint64_t ReadRssBytes() {
   std::ifstream f("/proc/self/statm");
   uint64_t size = 0, resident = 0;
   f >> size >> resident;
@@ -181,6 +182,32 @@ const ProfileCapability* Agent::profile() const {
 const MemoryCapability* Agent::memory() const {
   return dynamic_cast<const MemoryCapability*>(Find("memory"));
 }
+const CpuCapability* Agent::cpu() const { return dynamic_cast<const CpuCapability*>(Find("cpu")); }
+
+std::string Agent::CapabilityReason(const std::string& name) const {
+  for (const Slot& s : caps_) {
+    if (name == s.cap->name()) return s.reason;
+  }
+  return "";
+}
+
+std::vector<v1::TopLoss> Agent::AllLosses() const {
+  const StoreView view = store();
+  std::vector<v1::TopLoss> out;
+  for (const Slot& c : caps_) {
+    if (c.state == CapabilityState::kOff) continue;
+    for (const auto& [cause, n] : c.cap->Losses(view)) {
+      v1::TopLoss& l = out.emplace_back();
+      l.set_capability(c.cap->name());
+      l.set_cause(cause);
+      l.set_count(n);
+    }
+  }
+  return out;
+}
+
+uint64_t Agent::RssBytes() const { return ReadRssBytes(); }
+
 const SpinCapability* Agent::spin() const {
   return dynamic_cast<const SpinCapability*>(Find("spin"));
 }
@@ -206,7 +233,7 @@ v1::StatusResponse Agent::Status() const {
     absl::MutexLock lock(&health_mu_);
     if (!last_error_.empty()) s.set_last_error(last_error_);
   }
-  s.set_rss_bytes(RssBytes());
+  s.set_rss_bytes(ReadRssBytes());
   s.set_cpu_ns(CpuNs());
   return s;
 }
@@ -274,7 +301,7 @@ std::string Agent::RenderMetrics() const {
   e.Family("vigil_agent_cpu_seconds_total", "counter", "CPU time (user + system) used by vigild.");
   e.Sample("vigil_agent_cpu_seconds_total", CpuNs() / 1e9);
   e.Family("vigil_agent_resident_memory_bytes", "gauge", "Resident set size of vigild.");
-  e.Sample("vigil_agent_resident_memory_bytes", static_cast<double>(RssBytes()));
+  e.Sample("vigil_agent_resident_memory_bytes", static_cast<double>(ReadRssBytes()));
   e.Family("vigil_agent_start_time_seconds", "gauge", "When vigild started, Unix time.");
   e.Sample("vigil_agent_start_time_seconds", absl::ToUnixSeconds(started_));
   e.Family("vigil_grpc_requests_total", "counter", "gRPC requests answered, by method and code.");

@@ -28,6 +28,7 @@ class SpinCapability;
 class SyscallsCapability;
 class UdpDropsCapability;
 class MemoryCapability;
+class CpuCapability;
 
 // The capabilities vigild runs, in collection order (agent/capabilities.cc).
 std::vector<std::unique_ptr<Capability>> RegisteredCapabilities(const AgentConfig& config);
@@ -64,6 +65,15 @@ class Agent {
   const ProfileCapability* profile() const;
   const SpinCapability* spin() const;
   const MemoryCapability* memory() const;
+  const CpuCapability* cpu() const;
+  // Why a registered capability is off or degraded ("" when running or
+  // unknown).
+  std::string CapabilityReason(const std::string& name) const;
+  // Every capability's loss counters since start: (capability, cause, count).
+  std::vector<v1::TopLoss> AllLosses() const;
+  // vigild's resident set, in bytes.
+  uint64_t RssBytes() const;
+  const std::string& hostname() const { return hostname_; }
 
   v1::StatusResponse Status() const;
   // Prometheus exposition text for one scrape.

@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdarg>
@@ -18,6 +19,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
+#include "common/unique_fd.h"
 
 namespace vigil {
 namespace {
@@ -143,6 +145,34 @@ void LogDrainFailure(const absl::Status& s, uint64_t lost) {
   if (s.ok()) return;
   fprintf(stderr, "vigild: %s; %lu entries lost (counted as drain_failed)\n",
           std::string(s.message()).c_str(), static_cast<unsigned long>(lost));
+}
+
+absl::Status ReadIterRecords(bpf_link* link, size_t record_size, size_t max_records,
+                             std::vector<char>* buf, absl::string_view what, bool* cut,
+                             const std::function<void(const char* record)>& each) {
+  *cut = false;
+  UniqueFd fd(bpf_iter_create(bpf_link__fd(link)));
+  if (fd.get() < 0) return ErrnoStatus(errno, absl::StrCat(what, ": creating the iterator"));
+  // A read returns whole records (the seq_file never splits a
+  // bpf_seq_write); 1024 per read keeps the syscalls few.
+  buf->resize(record_size * 1024);
+  size_t records = 0;
+  for (int retries = 0;;) {
+    const ssize_t n = read(fd.get(), buf->data(), buf->size());
+    if (n < 0) {
+      if ((errno == EAGAIN || errno == EINTR) && ++retries < 16) continue;
+      return ErrnoStatus(errno, absl::StrCat(what, ": reading the iterator"));
+    }
+    if (n == 0) return absl::OkStatus();
+    for (size_t off = 0; off + record_size <= static_cast<size_t>(n); off += record_size) {
+      each(buf->data() + off);
+      ++records;
+    }
+    if (records > max_records) {
+      *cut = true;
+      return absl::OkStatus();
+    }
+  }
 }
 
 std::vector<uint32_t> LoadedProgramIds(std::initializer_list<const bpf_program*> progs) {

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -84,6 +85,21 @@ class DoubleBuffer {
   bpf_map* bufs_[2];
   int active_ = 0;
 };
+
+// Owns a bpf_link that is not a skeleton's (an iterator's): destroyed first.
+struct LinkDeleter {
+  void operator()(bpf_link* l) const { bpf_link__destroy(l); }
+};
+using LinkPtr = std::unique_ptr<bpf_link, LinkDeleter>;
+
+// Reads one pass of a BPF iterator (iter/task, ...) whose program writes
+// fixed-size records with bpf_seq_write: creates the pass from `link`, reads
+// it to its end and calls each(record) for every whole record. A pass of
+// more than max_records stops there (*cut is set; the rest is not read), so
+// a runaway cannot hold the collection thread. `buf` is reused across calls.
+absl::Status ReadIterRecords(bpf_link* link, size_t record_size, size_t max_records,
+                             std::vector<char>* buf, absl::string_view what, bool* cut,
+                             const std::function<void(const char* record)>& each);
 
 // Kernel ids of the loaded programs among `progs`; programs not loaded (a
 // variant this kernel lacks, an optional hook switched off) are skipped.

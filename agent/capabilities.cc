@@ -4,6 +4,7 @@
 // spin reads what syscalls and profile stored in the same interval, memory
 // reads profile's page-fault stacks for its growth alerts.
 #include "agent/agent.h"
+#include "agent/cpu/cpu_capability.h"
 #include "agent/memory/memory_capability.h"
 #include "agent/profile/profile_capability.h"
 #include "agent/spin/spin_capability.h"
@@ -14,6 +15,9 @@ namespace vigil {
 
 std::vector<std::unique_ptr<Capability>> RegisteredCapabilities(const AgentConfig& c) {
   std::vector<std::unique_ptr<Capability>> caps;
+  // First: its pass is what the interval's end stamp claims, so it runs
+  // before the others spend the interval's first milliseconds.
+  caps.push_back(std::make_unique<CpuCapability>(c.cpu));
   caps.push_back(std::make_unique<SyscallsCapability>(c.syscalls, c.store_max_records,
                                                       c.metrics_max_processes));
   caps.push_back(std::make_unique<UdpDropsCapability>(c.udpdrops, c.store_max_records));

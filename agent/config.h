@@ -8,6 +8,7 @@
 
 #include "absl/time/time.h"
 #include "agent/alerts/alerts_config.h"
+#include "agent/cpu/cpu_config.h"
 #include "agent/memory/memory_config.h"
 #include "agent/metrics/metrics_server.h"
 #include "agent/profile/profile_config.h"
@@ -58,6 +59,8 @@ struct AgentConfig {
   size_t profile_fault_store_max_records = 50000;
   // Memory over time per process and cgroup, OOM kills.
   MemoryConfig memory;
+  // Exact CPU per thread (vigil top).
+  CpuConfig cpu;
   // Spin alerts (needs the syscalls and profile capabilities).
   SpinConfig spin;
   // The alert stream spin and memory-growth alerts share.

@@ -156,6 +156,18 @@ const std::vector<SettingInfo>& BaseSettings() {
       {"memory-store-max-records", true,
        "cap on memory records (process and cgroup samples) kept across the window (default "
        "400000, ~48 bytes each)"},
+      {"cpu", true,
+       "on|off: exact CPU per thread every interval from a BPF task iterator (default on)"},
+      {"cpu-source", true,
+       "auto|bpf|proc: where thread runtimes are read (default auto: the iterator, else /proc)"},
+      {"cpu-max-tasks", true,
+       "threads read per pass (default 65536; a longer pass is cut, counted)"},
+      {"cpu-max-threads", true,
+       "threads that ran recorded per interval, the busiest (default 4096; the rest counted)"},
+      {"cpu-max-processes", true,
+       "processes that ran recorded per interval, the busiest (default 4096; the rest counted)"},
+      {"cpu-store-max-records", true,
+       "cap on cpu records kept across the window (default 400000, ~40 bytes each)"},
       {"metrics-listen", true,
        "Prometheus /metrics on HOST:PORT (default 127.0.0.1:9464; empty: off)"},
       {"metrics-max-processes", true,
@@ -193,6 +205,25 @@ absl::Status ApplySetting(absl::string_view key, absl::string_view value, AgentC
   }
   if (key == "profile") return Bool(key, value, &c->profile.enabled);
   if (key == "memory") return Bool(key, value, &c->memory.enabled);
+  if (key == "cpu") return Bool(key, value, &c->cpu.enabled);
+  if (key == "cpu-source") {
+    if (value == "auto") {
+      c->cpu.source = CpuSource::kAuto;
+    } else if (value == "bpf") {
+      c->cpu.source = CpuSource::kBpf;
+    } else if (value == "proc") {
+      c->cpu.source = CpuSource::kProc;
+    } else {
+      return Bad(key, value, "auto, bpf or proc");
+    }
+    return absl::OkStatus();
+  }
+  if (key == "cpu-max-tasks") return Count(key, value, 64, 4000000, &c->cpu.max_tasks);
+  if (key == "cpu-max-threads") return Count(key, value, 1, 1000000, &c->cpu.max_threads);
+  if (key == "cpu-max-processes") return Count(key, value, 1, 1000000, &c->cpu.max_processes);
+  if (key == "cpu-store-max-records") {
+    return Count(key, value, 1000, 100000000, &c->cpu.store_max_records);
+  }
   if (key == "mem-growth") return Bool(key, value, &c->memory.growth.enabled);
   if (key == "mem-growth-min-duration") {
     return Duration(key, value, &c->memory.growth.min_duration);

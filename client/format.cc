@@ -193,6 +193,17 @@ std::string FormatStatus(const v1::StatusResponse& s) {
                               m.processes_over_cap(), m.cgroups_over_cap(), m.oom_ringbuf_full(),
                               m.read_failed(), m.store_dropped()));
   }
+  if (s.has_cpu()) {
+    const v1::CpuStatus& c = s.cpu();
+    const v1::CpuLoss& l = c.loss();
+    absl::StrAppend(
+        &out, absl::StrFormat("  cpu: %s, %d tasks per pass in %.2f ms (%.0f ns per task); not "
+                              "recorded: passes_cut %d, threads_over_cap %d, processes_over_cap "
+                              "%d, read_failed %d, store_dropped %d\n",
+                              c.source(), c.tasks(), static_cast<double>(c.pass_ns()) / 1e6,
+                              c.ns_per_task(), l.passes_cut(), l.threads_over_cap(),
+                              l.processes_over_cap(), l.read_failed(), l.store_dropped()));
+  }
   if (s.has_profiler()) {
     const v1::ProfilerStatus& p = s.profiler();
     absl::StrAppend(

@@ -63,6 +63,7 @@ std::string OneLine(std::string s) { return absl::StrReplaceAll(s, {{"\n", " "}}
 
 std::vector<std::unique_ptr<Command>> AllCommands() {
   std::vector<std::unique_ptr<Command>> all;
+  all.push_back(NewTopCommand());
   all.push_back(NewSyscallsCommand());
   all.push_back(NewDropsCommand());
   all.push_back(NewStatusCommand());

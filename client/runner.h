@@ -80,6 +80,7 @@ std::unique_ptr<Command> NewHotCommand();
 std::unique_ptr<Command> NewProfileCommand(bool flamegraph);
 std::unique_ptr<Command> NewAlertsCommand();
 std::unique_ptr<Command> NewMemoryCommand();
+std::unique_ptr<Command> NewTopCommand();
 
 // The command line, parsed apart from running so tests need no agent.
 class Cli {

@@ -14,16 +14,18 @@ build_pkgs=(
   libcli11-dev
   libgtest-dev libgmock-dev
   libsystemd-dev libcpp-httplib-dev
+  libncurses-dev
   iproute2 procps
 )
 # clang-14 (clang++-14) and clang-format: the style checks in tests/style;
 # libclang-rt-14-dev: libFuzzer for tests/fuzz; debuginfod (the server) and
 # xz-utils: tests/e2e/symbols_test.cc serves a split-off debug file and
 # builds a MiniDebugInfo binary; gdb: the .debug_frame unwinding reference
-# (perf's libunwind reads only .eh_frame).
+# (perf's libunwind reads only .eh_frame); tmux: drives vigil top's
+# interactive view in tests/e2e/top_e2e_test.cc.
 test_pkgs=(strace linux-perf bpftrace libbpf-tools openssl systemd prometheus curl golang-go chromium
   qemu-system-x86 debootstrap e2fsprogs jq clang-14 libclang-rt-14-dev clang-format debuginfod
-  xz-utils gdb)
+  xz-utils gdb tmux)
 
 want=("${build_pkgs[@]}")
 case "${1:-}" in

@@ -19,7 +19,6 @@
 #include "absl/time/clock.h"
 #include "agent/udpdrops/kernel_btf.h"
 #include "bpf/memory.skel.h"
-#include "common/unique_fd.h"
 
 namespace vigil {
 namespace {
@@ -131,44 +130,30 @@ int MemoryCollector::OnOom(void* self, void* data, size_t size) {
 }
 
 absl::StatusOr<std::vector<ProcMemSample>> MemoryCollector::Iterate() {
-  UniqueFd fd(bpf_iter_create(bpf_link__fd(iter_link_.get())));
-  if (fd.get() < 0) return ErrnoStatus(errno, "memory: creating the task iterator");
-  // Records are fixed-size; a read returns whole ones. The iterator stops
-  // itself; the cap keeps a runaway from holding the collection thread.
-  const size_t cap = (size_t{config_.max_processes} * 4 + 1024) * sizeof(memory_proc);
-  buf_.resize(64 * sizeof(memory_proc) * 16);
   std::vector<ProcMemSample> out;
-  size_t total = 0;
-  for (int retries = 0;;) {
-    const ssize_t n = read(fd.get(), buf_.data(), buf_.size());
-    if (n < 0) {
-      if ((errno == EAGAIN || errno == EINTR) && ++retries < 16) continue;
-      return ErrnoStatus(errno, "memory: reading the task iterator");
-    }
-    if (n == 0) break;
-    for (size_t off = 0; off + sizeof(memory_proc) <= static_cast<size_t>(n);
-         off += sizeof(memory_proc)) {
-      memory_proc p;
-      memcpy(&p, buf_.data() + off, sizeof(p));
-      ProcMemSample& s = out.emplace_back();
-      s.tgid = p.tgid;
-      s.ppid = p.ppid;
-      s.start_ns = p.start_ns;
-      s.cgroup_id = p.cgroup_id;
-      s.anon = Pages(p.anon_pages);
-      s.file = Pages(p.file_pages);
-      s.shmem = Pages(p.shmem_pages);
-      s.swap = Pages(p.swap_pages);
-      memcpy(s.comm, p.comm, sizeof(s.comm));
-    }
-    total += static_cast<size_t>(n);
-    if (total > cap) {
-      // Far more tasks than max_processes: the rest of the pass is not
-      // read (the smallest are dropped and counted by CapProcesses anyway).
-      ++iter_cut_;
-      break;
-    }
-  }
+  bool cut = false;
+  // The iterator stops itself; the cap keeps a runaway from holding the
+  // collection thread.
+  absl::Status s = ReadIterRecords(iter_link_.get(), sizeof(memory_proc),
+                                   size_t{config_.max_processes} * 4 + 1024, &buf_,
+                                   "memory: task iterator", &cut, [&](const char* rec) {
+                                     memory_proc p;
+                                     memcpy(&p, rec, sizeof(p));
+                                     ProcMemSample& s = out.emplace_back();
+                                     s.tgid = p.tgid;
+                                     s.ppid = p.ppid;
+                                     s.start_ns = p.start_ns;
+                                     s.cgroup_id = p.cgroup_id;
+                                     s.anon = Pages(p.anon_pages);
+                                     s.file = Pages(p.file_pages);
+                                     s.shmem = Pages(p.shmem_pages);
+                                     s.swap = Pages(p.swap_pages);
+                                     memcpy(s.comm, p.comm, sizeof(s.comm));
+                                   });
+  if (!s.ok()) return s;
+  // Far more tasks than max_processes: the rest of the pass is not read
+  // (the smallest are dropped and counted by CapProcesses anyway).
+  if (cut) ++iter_cut_;
   return out;
 }
 

@@ -1,5 +1,7 @@
 #include "agent/server/vigil_service.h"
 
+#include <unistd.h>
+
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -8,6 +10,7 @@
 #include "agent/profile/profile_capability.h"
 #include "agent/spin/spin_capability.h"
 #include "agent/syscalls/syscalls_capability.h"
+#include "agent/top/top_query.h"
 #include "agent/udpdrops/udpdrops_capability.h"
 #include "common/safe_proto.h"
 
@@ -91,6 +94,26 @@ grpc::Status VigilService::GetProfile(grpc::ServerContext* ctx, const v1::Profil
                                       v1::ProfileResponse* resp) {
   return Query("GetProfile", agent_->profile(), &ProfileCapability::QueryProfile, "the profiler is",
                ctx, *req, resp);
+}
+
+grpc::Status VigilService::GetTop(grpc::ServerContext* ctx, const v1::TopRequest* req,
+                                  v1::TopResponse* resp) {
+  TopSources src;
+  src.cpu = agent_->cpu();
+  src.profile = agent_->profile();
+  src.memory = agent_->memory();
+  src.syscalls = agent_->syscalls();
+  src.udpdrops = agent_->udpdrops();
+  src.alerts = &agent_->alerts();
+  src.spin_on = agent_->spin() != nullptr;
+  src.off_reason = [this](const std::string& name) { return agent_->CapabilityReason(name); };
+  src.hostname = agent_->hostname();
+  src.window = agent_->config().window;
+  src.interval = agent_->config().interval;
+  src.agent_pid = static_cast<uint32_t>(getpid());
+  src.agent_rss_bytes = agent_->RssBytes();
+  src.losses = agent_->AllLosses();
+  return Answer("GetTop", QueryTop(src, agent_->store(), ContextOf(ctx), *req), resp);
 }
 
 grpc::Status VigilService::ListAlerts(grpc::ServerContext*, const v1::ListAlertsRequest* req,

@@ -22,6 +22,8 @@ class VigilService final : public v1::Vigil::Service {
                           v1::ProfileResponse* resp) override;
   grpc::Status GetMemory(grpc::ServerContext* ctx, const v1::MemoryRequest* req,
                          v1::MemoryResponse* resp) override;
+  grpc::Status GetTop(grpc::ServerContext* ctx, const v1::TopRequest* req,
+                      v1::TopResponse* resp) override;
   grpc::Status ListAlerts(grpc::ServerContext* ctx, const v1::ListAlertsRequest* req,
                           v1::ListAlertsResponse* resp) override;
   // Streams until the client cancels, the agent shuts down, or the client

@@ -17,13 +17,14 @@ cache_root=${1:-${VIGIL_VM_CACHE:-/var/cache/vigil-vm}}
 # bpftool checks `systemctl stop` leaves no program behind. The libraries
 # are vigil's Depends (dpkg-deb -f vigil_*.deb Depends: libdw1 for the
 # profiler's unwind tables) and Recommends (libdebuginfod1), plus
-# libelf1/zlib1g for build/tests/bpf_tests, whose gtest is linked statically.
+# libelf1/zlib1g for build/tests/bpf_tests, whose gtest is linked statically;
+# libncursesw6 for vigil top's interactive view (not in minbase).
 packages=(
   systemd systemd-sysv udev dbus kmod procps iproute2
   linux-image-amd64 initramfs-tools
   libbpf1 bpftool libelf1 zlib1g libdw1 libdebuginfod1 liblzma5
   'libgrpc++1.51' libprotobuf32 libabsl20220623 libre2-9 libsystemd0 libcpp-httplib0.11
-  libstdc++6
+  libstdc++6 libncursesw6
 )
 key=$( { cat "$0"; printf '%s\n' "${packages[@]}"; } | sha256sum | cut -c1-16)
 dir="$cache_root/$key"

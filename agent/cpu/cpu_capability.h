@@ -1,0 +1,55 @@
+// The cpu capability: exact CPU time per thread and per process each
+// interval, from the scheduler's own runtime counters (bpf/cpu.bpf.c's task
+// iterator -> CpuCollector -> the "cpu" store table -> GetTop, vigil top),
+// and the host's CPU.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "agent/capability.h"
+#include "agent/cpu/cpu_aggregate.h"
+#include "agent/cpu/cpu_collector.h"
+#include "agent/cpu/cpu_config.h"
+
+namespace vigil {
+
+class CpuCapability final : public Capability {
+ public:
+  explicit CpuCapability(const CpuConfig& config) : config_(config) {}
+
+  const char* name() const override { return "cpu"; }
+  absl::Status Init(const InitContext& ctx) override;
+  absl::Status Collect(const IntervalSpan& span, StoreWriter& store) override;
+  void Stop() override;
+  void FillStatus(const StoreView& store, v1::StatusResponse* out) const override;
+  void RenderMetrics(const StoreView& store, Exposition* out) const override;
+  std::vector<std::pair<std::string, uint64_t>> Losses(const StoreView& store) const override;
+
+  // CPU per process and thread over [from, to], from the store only.
+  CpuUsage Usage(const StoreView& store, absl::Time from, absl::Time to) const;
+  // True when runtimes come from /proc rather than the iterator.
+  bool from_proc() const { return from_proc_; }
+  // The last pass's cost, in ns.
+  uint64_t last_pass_ns() const;
+
+ private:
+  const CpuConfig config_;
+  Table<CpuInterval> table_;
+  std::unique_ptr<CpuCollector> collector_;  // collection thread only
+  bool from_proc_ = false;                   // set by Init
+  std::string fallback_reason_;              // set by Init
+  std::vector<uint32_t> program_ids_;        // set by Init
+
+  mutable absl::Mutex mu_;
+  CpuLossCounts loss_total_ ABSL_GUARDED_BY(mu_);
+  uint64_t last_pass_ns_ ABSL_GUARDED_BY(mu_) = 0;
+  uint32_t last_tasks_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace vigil
