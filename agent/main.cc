@@ -147,6 +147,12 @@ int main(int argc, char** argv) {
   // One malloc arena per gRPC thread would keep tens of MB of freed query
   // memory resident; two arenas keep RSS near what is live.
   mallopt(M_ARENA_MAX, 2);
+  // glibc raises its mmap threshold to the size of each large block freed
+  // (up to 32 MiB), after which blocks that size come from the heap and stay
+  // resident once freed. A fixed threshold keeps a merge's multi-MB buffers
+  // mmapped and returned on free: under the load test RSS was 92-101 MB
+  // without it, 75-83 MB with it.
+  mallopt(M_MMAP_THRESHOLD, 4 << 20);
   Flags flags = ParseFlags(argc, argv);
   vigil::AgentConfig& config = flags.config;
   if (flags.check_config) {
