@@ -111,10 +111,11 @@ build() {
         agent/spin/spin_settings.cc \
         agent/spin/spin_detector.cc agent/server/listen.cc common/duration.cc common/regex.cc common/safe_text.cc ;;
     cli)
-      link cli "$absl_pc re2 grpc++ protobuf zlib" client/runner.cc client/flags.cc client/format.cc \
-        client/fleet.cc client/agent_client.cc client/syscalls_cmd.cc client/drops_cmd.cc \
-        client/status_cmd.cc client/hot_cmd.cc client/profile_cmd.cc client/profile_export.cc \
-        client/alerts_cmd.cc client/memory_cmd.cc common/duration.cc common/regex.cc \
+      link cli "$absl_pc re2 grpc++ protobuf zlib ncursesw" client/runner.cc client/flags.cc \
+        client/format.cc client/fleet.cc client/agent_client.cc client/syscalls_cmd.cc \
+        client/drops_cmd.cc client/status_cmd.cc client/hot_cmd.cc client/profile_cmd.cc \
+        client/profile_export.cc client/alerts_cmd.cc client/memory_cmd.cc client/top_cmd.cc \
+        client/top_format.cc common/duration.cc common/regex.cc \
         common/safe_text.cc common/safe_proto.cc common/json_line.cc common/pprof.cc \
         "${pb[@]}" "$gen/vigil/v1/vigil.grpc.pb.cc" "$gen/vigil/v1/fleet.pb.cc" \
         "$gen/perftools/profile.pb.cc" ;;

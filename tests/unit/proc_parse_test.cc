@@ -108,7 +108,9 @@ TEST(ProcParseTest, SymbolizerReadsThisProcess) {
   ASSERT_TRUE(NewProcProcessInfo()->Identify(getpid(), &id));
   EXPECT_GT(id.start_time, 0u);
   EXPECT_GT(id.exe_inode, 0u);
-  std::unique_ptr<ProcessSymbols> syms = NewBccSymbolizer(16 << 20)->OpenProcess(getpid());
+  // The process's symbols point into the symbolizer: it must outlive them.
+  std::unique_ptr<Symbolizer> symbolizer = NewBccSymbolizer(16 << 20);
+  std::unique_ptr<ProcessSymbols> syms = symbolizer->OpenProcess(getpid());
   const Frame f = syms->Resolve(reinterpret_cast<uint64_t>(&getppid));
   EXPECT_NE(f.module.find("libc"), std::string::npos) << f.module;
   EXPECT_NE(f.name.find("getppid"), std::string::npos) << f.name;
