@@ -37,7 +37,7 @@ check_active() {
   out=$(guest <<<'systemctl is-active vigild; systemctl status vigild --no-pager -n 0 || true')
   echo "$out"
   [ "$(head -1 <<<"$out")" = active ] || fail "vigild is not active"
-  grep -Eq 'Status: "vigild .*: attached \(syscalls, udpdrops, memory\); listening on 0\.0\.0\.0:'"$guest_port" <<<"$out" \
+  grep -Eq 'Status: "vigild .*: attached \(cpu, syscalls, udpdrops, memory\); listening on 0\.0\.0\.0:'"$guest_port" <<<"$out" \
     || fail "systemctl status lacks the READY status text"
 }
 
