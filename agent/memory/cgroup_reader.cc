@@ -102,10 +102,10 @@ void CgroupReader::Walk() {
   paths_.clear();
   dirs_over_cap_ = 0;
   uint32_t dirs = 0;
-  std::vector<std::pair<std::string, int>> todo = {{"", 0}};  // relative path, depth
-  while (!todo.empty()) {
-    auto [rel, depth] = std::move(todo.back());
-    todo.pop_back();
+  std::vector<std::pair<std::string, int>> pending = {{"", 0}};  // relative path, depth
+  while (!pending.empty()) {
+    auto [rel, depth] = std::move(pending.back());
+    pending.pop_back();
     const std::string full = mount_ + rel;
     struct stat st;
     if (lstat(full.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
@@ -120,7 +120,7 @@ void CgroupReader::Walk() {
     if (d == nullptr) continue;
     while (dirent* e = readdir(d)) {
       if (e->d_type != DT_DIR || e->d_name[0] == '.') continue;
-      todo.emplace_back(absl::StrCat(rel, "/", e->d_name), depth + 1);
+      pending.emplace_back(absl::StrCat(rel, "/", e->d_name), depth + 1);
     }
     closedir(d);
   }
