@@ -95,14 +95,20 @@ void ExpectRateMatchesProc(const Spinner& spin, const std::function<v1::TopRespo
       absl::SleepFor(absl::Milliseconds(10));
     }
   };
+  // One /proc sample right after each answer: the covered range ends at the
+  // last interval stamp, which can fall inside the final 10 ms sleep.
+  auto ask = [&] {
+    *out = query();
+    samples.emplace_back(absl::ToUnixNanos(absl::Now()), ProcThreadCpuNs(spin.pid(), spin.tid()));
+  };
   sample_for(absl::Milliseconds(3500));
-  *out = query();
+  ask();
   // A loaded host stretches intervals (a slow pass delays the next): the
   // covered range may start before the first sample; sample on and ask
   // again until it does not.
   for (int i = 0; i < 5 && out->covered().start_unix_ns() < samples.front().first; ++i) {
     sample_for(absl::Seconds(1));
-    *out = query();
+    ask();
   }
   const v1::TopResponse& r = *out;
   const v1::TopRow* t = nullptr;
