@@ -118,6 +118,9 @@ const std::vector<SettingInfo>& BaseSettings() {
       {"profile-fault-period", true,
        "page faults per page-fault sample (vigil hot|profile --kind memory), 0-1048576; 0: off "
        "(default 64)"},
+      {"profile-map-min-bytes", true,
+       "record each mmap, munmap and brk call of at least this size with its stack (vigil "
+       "memory --pid), 0 or 4KiB-1TiB; 0: off (default 1MiB)"},
       {"profile-store-max-records", true,
        "cap on (thread, stack) CPU records kept across the window (default 100000)"},
       {"profile-fault-store-max-records", true,
@@ -239,6 +242,17 @@ absl::Status ApplySetting(absl::string_view key, absl::string_view value, AgentC
     return Count(key, value, 1000, 100000000, &c->memory.store_max_records);
   }
   if (key == "sample-hz") return Count(key, value, 1, 1000, &c->profile.sample_hz);
+  if (key == "profile-map-min-bytes") {
+    // 0 turns it off; below a page every mapping would be recorded.
+    if (value == "0") {
+      c->profile.map_min_bytes = 0;
+      return absl::OkStatus();
+    }
+    if (!Bytes(key, value, 4096, kMaxMapMinBytes, &c->profile.map_min_bytes).ok()) {
+      return Bad(key, value, "0 (off) or a size from 4KiB to 1024GiB, like 1MiB");
+    }
+    return absl::OkStatus();
+  }
   if (key == "profile-fault-period") {
     return Count(key, value, 0, kMaxFaultPeriod, &c->profile.fault_period);
   }

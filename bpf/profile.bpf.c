@@ -8,7 +8,10 @@
  *     faults on that CPU (PROFILE_KIND_FAULT). The event fires in the fault
  *     handler with the fault's registers, so the stack is the code that
  *     first touched the memory.
- * Both share the unwinder maps, the counts maps and one walk body; they
+ * and, on tp_btf/sys_exit, vigil_profile_map: each mmap, munmap or brk call
+ * that maps or unmaps at least map_min_bytes, with the bytes
+ * (PROFILE_KIND_MMAP and the other map kinds).
+ * All share the unwinder maps, the counts maps and one walk body; they
  * differ only in the key's kind. They cannot interleave on one CPU (the
  * per-CPU walk state would be clobbered): perf's BPF overflow handler skips a
  * program while another runs on that CPU (bpf_prog_active), so a cpu-clock
@@ -145,9 +148,15 @@ struct walk {
  * register across search steps. */
 #define MEM(x) (*(volatile __typeof__(x) *)&(x))
 
+/* Two walks per CPU: the perf_event programs cannot interrupt each other
+ * (bpf_prog_active) but can interrupt the sys_exit program mid-walk, which
+ * runs with preemption off and never nests in itself (prog->active); so
+ * each side has its own. */
+#define WALK_PERF 0
+#define WALK_MAP 1
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, struct walk);
 } walks SEC(".maps");
@@ -324,18 +333,19 @@ static __always_inline void push_frame(struct walk *w)
 	count(PROFILE_CTR_FRAMES);
 }
 
-/* bpf_loop callback: records w->pc as a frame, then steps to its caller. */
-static long unwind_step(__u32 i, void *unused)
+/* bpf_loop callback: records w->pc as a frame, then steps to its caller.
+ * slot: which of the CPU's walks (WALK_PERF or WALK_MAP). */
+static long unwind_step(__u32 i, void *slot)
 {
 	const struct unwind_mapping *m;
 	const struct unwind_proc *proc;
 	const struct unwind_file *f;
 	const struct unwind_row *row;
 	struct walk *w;
-	__u32 zero = 0, file;
+	__u32 file;
 	__u64 rel;
 
-	w = bpf_map_lookup_elem(&walks, &zero);
+	w = bpf_map_lookup_elem(&walks, slot);
 	if (!w)
 		return 1;
 	if (w->pc == 0) {
@@ -384,45 +394,45 @@ static long unwind_step(__u32 i, void *unused)
 	return step_cfi(w, row);
 }
 
-/* Walks the current thread's user stack into the per-CPU walk; returns it,
- * or NULL with key->user_end set when there is no user stack. */
+/* The per-CPU walk for the current thread, or NULL with key->user_end set
+ * when it has no user memory to walk. */
 static __always_inline struct walk *
-walk_user_stack(struct bpf_perf_event_data *ctx, struct task_struct *task,
-		struct profile_key *key)
+begin_walk(struct task_struct *task, struct profile_key *key, __u32 slot)
 {
-	struct pt_regs *regs;
 	struct walk *w;
-	__u32 zero = 0;
 
 	if (!task->mm) {
 		key->user_end = UNWIND_END_NO_USER;
 		return NULL;
 	}
-	w = bpf_map_lookup_elem(&walks, &zero);
-	if (!w) {
+	w = bpf_map_lookup_elem(&walks, &slot);
+	if (!w)
 		key->user_end = UNWIND_END_NO_USER;
-		return NULL;
+	return w;
+}
+
+/* Starts the walk where the thread entered the kernel (its saved user
+ * registers); 0 on success. */
+static __always_inline int from_entry_regs(struct walk *w,
+					   struct task_struct *task,
+					   struct profile_key *key)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+
+	if (!regs) {
+		key->user_end = UNWIND_END_NO_USER;
+		return -1;
 	}
-	/* User mode or kernel mode by the sampled ip: x86-64 user addresses
-	 * have bit 63 clear, kernel text has it set. Not `regs.cs & 3`: the
-	 * field is `csx` in 6.18's BTF and `cs` in 6.1's, and a CO-RE
-	 * relocation against the missing name poisons the program. */
-	if ((__s64)ctx->regs.ip >= 0) {
-		/* ctx fields are loaded directly: the verifier rewrites them. */
-		w->pc = ctx->regs.ip;
-		w->sp = ctx->regs.sp;
-		w->bp = ctx->regs.bp;
-	} else {
-		/* A sample in kernel mode walks from where the thread entered. */
-		regs = (struct pt_regs *)bpf_task_pt_regs(task);
-		if (!regs) {
-			key->user_end = UNWIND_END_NO_USER;
-			return NULL;
-		}
-		w->pc = BPF_CORE_READ(regs, ip);
-		w->sp = BPF_CORE_READ(regs, sp);
-		w->bp = BPF_CORE_READ(regs, bp);
-	}
+	w->pc = BPF_CORE_READ(regs, ip);
+	w->sp = BPF_CORE_READ(regs, sp);
+	w->bp = BPF_CORE_READ(regs, bp);
+	return 0;
+}
+
+/* Walks from w->pc/sp/bp into w->stack; sets key->user_end. */
+static __always_inline struct walk *
+finish_walk(struct walk *w, struct profile_key *key, __u32 slot)
+{
 	w->bp_known = 1;
 	w->tgid = key->tgid;
 	w->depth = 0;
@@ -438,7 +448,7 @@ walk_user_stack(struct bpf_perf_event_data *ctx, struct task_struct *task,
 		w->depth = 1;
 		w->end = UNWIND_END_NO_PROC;
 	} else {
-		bpf_loop(VIGIL_PROFILE_MAX_DEPTH + 1, unwind_step, NULL, 0);
+		bpf_loop(VIGIL_PROFILE_MAX_DEPTH + 1, unwind_step, &slot, 0);
 	}
 	if (w->depth < VIGIL_PROFILE_MAX_DEPTH)
 		w->stack.ips[w->depth] = 0;
@@ -446,12 +456,80 @@ walk_user_stack(struct bpf_perf_event_data *ctx, struct task_struct *task,
 	return w;
 }
 
+/* Walks the sampled thread's user stack into the per-CPU walk; returns it,
+ * or NULL with key->user_end set when there is no user stack. */
+static __always_inline struct walk *
+walk_user_stack(struct bpf_perf_event_data *ctx, struct task_struct *task,
+		struct profile_key *key)
+{
+	struct walk *w = begin_walk(task, key, WALK_PERF);
+
+	if (!w)
+		return NULL;
+	/* User mode or kernel mode by the sampled ip: x86-64 user addresses
+	 * have bit 63 clear, kernel text has it set. Not `regs.cs & 3`: the
+	 * field is `csx` in 6.18's BTF and `cs` in 6.1's, and a CO-RE
+	 * relocation against the missing name poisons the program. */
+	if ((__s64)ctx->regs.ip >= 0) {
+		/* ctx fields are loaded directly: the verifier rewrites them. */
+		w->pc = ctx->regs.ip;
+		w->sp = ctx->regs.sp;
+		w->bp = ctx->regs.bp;
+	} else if (from_entry_regs(w, task, key)) {
+		/* A sample in kernel mode walks from where the thread
+		 * entered. */
+		return NULL;
+	}
+	return finish_walk(w, key, WALK_PERF);
+}
+
+/* Adds one sample (or map call of `bytes`) at key, the user stack w walked
+ * (NULL: none) stored beside it in the active buffer. */
+static __always_inline int count_at(struct profile_key *key, struct walk *w,
+				    struct task_struct *task, void *counts,
+				    void *ustacks, __u64 bytes)
+{
+	struct profile_value *v;
+	long err;
+
+	count(PROFILE_CTR_END_BASE +
+	      (key->user_end < UNWIND_END_MAX ? key->user_end : 0));
+	if (w && w->depth > 0) {
+		key->user_stack = w->hash ? w->hash : 1;
+		if (!bpf_map_lookup_elem(ustacks, &key->user_stack)) {
+			err = bpf_map_update_elem(ustacks, &key->user_stack,
+						  &w->stack, BPF_NOEXIST);
+			if (err && err != -EEXIST) {
+				count(PROFILE_CTR_STACK_MAP_FULL);
+				key->user_stack = 0;
+			}
+		}
+	}
+
+	v = bpf_map_lookup_elem(counts, key);
+	if (!v) {
+		/* EEXIST is fine: another CPU cannot create this thread's key,
+		 * but a retry after a racing insert would be harmless too. */
+		bpf_map_update_elem(counts, key, &zero_value, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(counts, key);
+		if (!v) {
+			count(PROFILE_CTR_MAP_FULL);
+			return 0;
+		}
+		bpf_get_current_comm(v->comm, sizeof(v->comm));
+		BPF_CORE_READ_STR_INTO(&v->pcomm, task, group_leader, comm);
+	}
+	__sync_fetch_and_add(&v->samples, 1);
+	if (bytes)
+		__sync_fetch_and_add(&v->bytes, bytes);
+	return 0;
+}
+
 /* Counts one sample of `kind` (a constant: each program inlines its copy)
  * for the current thread, with its kernel and user stacks. */
 static __always_inline int record_sample(struct bpf_perf_event_data *ctx,
 					 struct task_struct *task, __u32 kind)
 {
-	struct profile_value *v;
 	struct profile_key key = {};
 	void *counts, *stacks, *ustacks;
 	struct walk *w;
@@ -477,35 +555,7 @@ static __always_inline int record_sample(struct bpf_perf_event_data *ctx,
 	key.kernel_stack_id = sid;
 
 	w = walk_user_stack(ctx, task, &key);
-	count(PROFILE_CTR_END_BASE +
-	      (key.user_end < UNWIND_END_MAX ? key.user_end : 0));
-	if (w && w->depth > 0) {
-		key.user_stack = w->hash ? w->hash : 1;
-		if (!bpf_map_lookup_elem(ustacks, &key.user_stack)) {
-			sid = bpf_map_update_elem(ustacks, &key.user_stack,
-						  &w->stack, BPF_NOEXIST);
-			if (sid && sid != -EEXIST) {
-				count(PROFILE_CTR_STACK_MAP_FULL);
-				key.user_stack = 0;
-			}
-		}
-	}
-
-	v = bpf_map_lookup_elem(counts, &key);
-	if (!v) {
-		/* EEXIST is fine: another CPU cannot create this thread's key,
-		 * but a retry after a racing insert would be harmless too. */
-		bpf_map_update_elem(counts, &key, &zero_value, BPF_NOEXIST);
-		v = bpf_map_lookup_elem(counts, &key);
-		if (!v) {
-			count(PROFILE_CTR_MAP_FULL);
-			return 0;
-		}
-		bpf_get_current_comm(v->comm, sizeof(v->comm));
-		BPF_CORE_READ_STR_INTO(&v->pcomm, task, group_leader, comm);
-	}
-	__sync_fetch_and_add(&v->samples, 1);
-	return 0;
+	return count_at(&key, w, task, counts, ustacks, 0);
 }
 
 SEC("perf_event")
@@ -537,6 +587,108 @@ int vigil_profile_fault(struct bpf_perf_event_data *ctx)
 	return record_sample(ctx, task, PROFILE_KIND_FAULT);
 }
 
+/* Large memory-map calls: the smallest size recorded, in bytes (the agent
+ * sets it before load; the program is not loaded at 0). */
+const volatile __u64 map_min_bytes = 1 << 20;
+
+/* tgid -> its program break after its last brk() (brk() returns the new
+ * break; the size of a move needs the old one). LRU: bounded, and a
+ * process evicted here only loses its next brk() (counted). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u64);
+} brks SEC(".maps");
+
+/* x86-64 syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl; fixed
+ * ABI). */
+#define NR_MMAP 9
+#define NR_MUNMAP 11
+#define NR_BRK 12
+
+static __always_inline int record_map(struct task_struct *task, __u32 kind,
+				      __u64 bytes)
+{
+	struct profile_key key = {};
+	void *counts, *ustacks;
+	struct walk *w;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 buf = active_buf & 1;
+
+	count(PROFILE_CTR_MAP_CALLS);
+	key.tgid = id >> 32;
+	key.tid = (__u32)id;
+	key.kind = kind;
+	/* The kernel stack is the syscall's exit path: not worth a frame. */
+	key.kernel_stack_id = -14; /* -EFAULT: none */
+	counts = bpf_map_lookup_elem(&counts_bufs, &buf);
+	ustacks = bpf_map_lookup_elem(&ustack_bufs, &buf);
+	if (!counts || !ustacks) {
+		count(PROFILE_CTR_NO_BUFFER);
+		return 0;
+	}
+	w = begin_walk(task, &key, WALK_MAP);
+	if (w && from_entry_regs(w, task, &key))
+		w = NULL;
+	if (w)
+		w = finish_walk(w, &key, WALK_MAP);
+	return count_at(&key, w, task, counts, ustacks, bytes);
+}
+
+/* Every syscall's exit (tp_btf: no tracefs needed); all but mmap, munmap
+ * and brk return after one load and a compare. regs are the thread's user
+ * registers: the arguments are still in them, and the user stack is walked
+ * from where it entered. */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(vigil_profile_map, struct pt_regs *regs, long ret)
+{
+	struct task_struct *task;
+	__u64 len, old, *prev;
+	__u32 tgid;
+	long nr = regs->orig_ax;
+
+	if (nr != NR_MMAP && nr != NR_MUNMAP && nr != NR_BRK)
+		return 0;
+	task = bpf_get_current_task_btf();
+	if (nr == NR_BRK) {
+		/* brk() returns the (new) break; equal to the old one when it
+		 * failed or was only asked where the break is. */
+		tgid = bpf_get_current_pid_tgid() >> 32;
+		prev = bpf_map_lookup_elem(&brks, &tgid);
+		if (!prev) {
+			bpf_map_update_elem(&brks, &tgid, &ret, BPF_ANY);
+			if (regs->di != 0)
+				count(PROFILE_CTR_BRK_UNKNOWN);
+			return 0;
+		}
+		old = *prev;
+		if (old == (__u64)ret)
+			return 0;
+		*prev = ret;
+		if ((__u64)ret > old) {
+			if ((__u64)ret - old >= map_min_bytes)
+				return record_map(task, PROFILE_KIND_BRK,
+						  (__u64)ret - old);
+		} else if (old - (__u64)ret >= map_min_bytes) {
+			return record_map(task, PROFILE_KIND_BRK_SHRINK,
+					  old - (__u64)ret);
+		}
+		return 0;
+	}
+	len = (regs->si + 4095) & ~4095ull;
+	if (len < map_min_bytes)
+		return 0;
+	if (nr == NR_MUNMAP)
+		return ret == 0 ? record_map(task, PROFILE_KIND_MUNMAP, len) :
+				  0;
+	/* mmap: failed (-errno), or PROT_NONE, a reservation of address
+	 * space that holds no memory until made accessible. */
+	if ((unsigned long)ret >= (unsigned long)-4095 || regs->dx == 0)
+		return 0;
+	return record_map(task, PROFILE_KIND_MMAP, len);
+}
+
 /* exec replaces every mapping: forget the old ones at once, so the next
  * sample does not walk the new image with the old tables, and ask the agent
  * for the new ones now, before the process's first sample needs them. */
@@ -547,6 +699,7 @@ int BPF_PROG(vigil_profile_exec, struct task_struct *p, pid_t old_pid,
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
 	bpf_map_delete_elem(&unwind_procs, &tgid);
+	bpf_map_delete_elem(&brks, &tgid);
 	want(tgid, UNWIND_WANT_NEW);
 	return 0;
 }
@@ -561,9 +714,14 @@ int BPF_PROG(vigil_profile_fork, struct task_struct *parent,
 {
 	__u32 ptgid = parent->tgid, ctgid = child->tgid;
 	struct unwind_proc *pp;
+	__u64 *brk;
 
 	if (ptgid == ctgid)
 		return 0;
+	/* The child's break starts where its parent's is. */
+	brk = bpf_map_lookup_elem(&brks, &ptgid);
+	if (brk)
+		bpf_map_update_elem(&brks, &ctgid, brk, BPF_ANY);
 	pp = bpf_map_lookup_elem(&unwind_procs, &ptgid);
 	if (!pp)
 		return 0;

@@ -21,6 +21,13 @@ enum profile_kind {
 	/* A page-fault sample: fault_period page faults (first touches of
 	 * memory) by this thread at this stack. */
 	PROFILE_KIND_FAULT = 1,
+	/* Large memory-map calls, one record per call of at least
+	 * map_min_bytes (profile_value.bytes sums their sizes): */
+	PROFILE_KIND_MMAP = 2, /* mmap() that succeeded, not PROT_NONE */
+	PROFILE_KIND_MUNMAP = 3, /* munmap() that succeeded */
+	PROFILE_KIND_BRK = 4, /* brk() that moved the break up */
+	PROFILE_KIND_BRK_SHRINK = 5, /* brk() that moved it down */
+	PROFILE_KIND_MAX,
 };
 
 /* One aggregate: a thread with one (user stack, kernel stack) pair, for one
@@ -44,7 +51,8 @@ struct profile_user_stack {
 };
 
 struct profile_value {
-	__u64 samples;
+	__u64 samples; /* samples; for the map kinds, calls */
+	__u64 bytes; /* map kinds only: bytes mapped or unmapped */
 	char comm[VIGIL_PROFILE_COMM_LEN]; /* thread name at first sample */
 	char pcomm[VIGIL_PROFILE_COMM_LEN]; /* process (group leader) name */
 };
@@ -65,6 +73,11 @@ enum profile_counter {
 	/* page-fault samples in a task without user memory (kernel threads,
 	 * some of which borrow a process's mm): not kept */
 	PROFILE_CTR_FAULT_NO_USER,
+	/* map calls of at least map_min_bytes seen (kept or not) */
+	PROFILE_CTR_MAP_CALLS,
+	/* brk() calls whose previous break was unknown (the first one seen
+	 * of a process, or its entry evicted): not recorded */
+	PROFILE_CTR_BRK_UNKNOWN,
 	/* Samples by why their user stack ended: + enum unwind_end. */
 	PROFILE_CTR_END_BASE,
 	PROFILE_CTR_MAX = PROFILE_CTR_END_BASE + UNWIND_END_MAX,

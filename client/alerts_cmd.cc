@@ -45,6 +45,10 @@ std::string FormatAlert(const v1::SpinAlert& a, int stacks) {
       absl::StrAppend(&s, FormatGrowingStacks(a.memory_growth().growing_stacks(),
                                               /*leaf_only=*/true, "    "));
     }
+    if (a.memory_growth().has_large_map_calls()) {
+      absl::StrAppend(&s, FormatLargeMapCalls(a.memory_growth().large_map_calls(),
+                                              /*compact=*/true, "    "));
+    }
     for (int i = 0; i < a.stacks_size() && i < stacks; ++i) {
       absl::StrAppend(&s, "    stack (", i < a.stack_samples_size() ? a.stack_samples(i) : 0,
                       " samples):\n");

@@ -6,8 +6,11 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "client/profile_export.h"
 #include "common/state_names.h"
@@ -224,6 +227,15 @@ std::string FormatStatus(const v1::StatusResponse& s) {
     } else {
       absl::StrAppend(&out, "  page faults: not sampled\n");
     }
+    if (p.map_min_bytes() > 0) {
+      absl::StrAppend(
+          &out, absl::StrFormat("  large map calls: each mmap/munmap/brk of %s or "
+                                "more, %d seen; brk moves not recorded (old break "
+                                "unknown) %d\n",
+                                HumanBytes(p.map_min_bytes()), p.map_calls(), p.brk_unknown()));
+    } else {
+      absl::StrAppend(&out, "  large map calls: not recorded\n");
+    }
     absl::StrAppend(
         &out,
         absl::StrFormat(
@@ -356,6 +368,63 @@ std::string FormatGrowingStacks(const v1::GrowingStacks& g, bool leaf_only,
   }
   if (g.stacks_omitted() > 0) {
     absl::StrAppend(&out, indent, "(", g.stacks_omitted(), " more stacks)\n");
+  }
+  return out;
+}
+
+std::string FormatLargeMapCalls(const v1::LargeMapCalls& m, bool compact,
+                                const std::string& indent) {
+  if (!m.unavailable().empty()) {
+    return absl::StrCat(indent, "large map calls: none, ", m.unavailable(), "\n");
+  }
+  const std::string min = HumanBytes(m.min_bytes());
+  if (m.stacks().empty()) {
+    return absl::StrCat(indent, "large map calls: no mmap/munmap/brk call of ", min,
+                        " or more in the range\n");
+  }
+  std::string out =
+      absl::StrFormat("%slarge map calls (each >= %s): %s mapped, %s unmapped\n", indent, min,
+                      HumanBytes(m.mapped_bytes()), HumanBytes(m.unmapped_bytes()));
+  if (!compact) {
+    absl::StrAppendFormat(&out, "%s%10s %7s %-11s %s\n", indent, "BYTES", "CALLS", "CALL",
+                          "STACK (innermost first)  MODULE");
+  }
+  for (const v1::MapCallStack& s : m.stacks()) {
+    std::string call = v1::MapCall_Name(s.call());
+    if (absl::StartsWith(call, "MAP_CALL_")) call = absl::AsciiStrToLower(call.substr(9));
+    const std::string head = absl::StrFormat("%s%10s %7u %-11s ", indent, HumanBytes(s.bytes()),
+                                             s.calls(), call.empty() ? "?" : call);
+    if (s.frames().empty()) {
+      absl::StrAppend(&out, head, "[no user stack]\n");
+      continue;
+    }
+    if (compact) {
+      // The leaf is the syscall's wrapper, and its callers in the same
+      // module (libc's malloc) say little: skip to the first three frames
+      // outside it, the code that asked for the memory.
+      std::vector<std::string> names = {FrameName(s.frames(0))};
+      int i = 1;
+      while (i < s.frames_size() && s.frames(i).module() == s.frames(0).module()) ++i;
+      if (i > 1) names.push_back("...");
+      for (int shown = 0; i < s.frames_size() && shown < 3; ++i, ++shown) {
+        names.push_back(FrameName(s.frames(i)));
+      }
+      absl::StrAppend(&out, head, absl::StrJoin(names, " < "), i < s.frames_size() ? " < ..." : "",
+                      "\n");
+      continue;
+    }
+    for (int i = 0; i < s.frames_size(); ++i) {
+      const v1::ProfileFrame& f = s.frames(i);
+      absl::StrAppend(&out, i == 0 ? head : std::string(head.size(), ' '), FrameName(f), "  ",
+                      f.module(), "\n");
+    }
+    if (s.frames_cut() || s.truncated()) {
+      absl::StrAppend(&out, std::string(head.size(), ' '),
+                      s.frames_cut() ? "... (callers cut)" : "... (stack ends early)", "\n");
+    }
+  }
+  if (m.stacks_omitted() > 0) {
+    absl::StrAppend(&out, indent, "(", m.stacks_omitted(), " more stacks)\n");
   }
   return out;
 }

@@ -38,5 +38,11 @@ std::string FormatDrops(const v1::DropsResponse& r, bool explain);
 // when there are none.
 std::string FormatGrowingStacks(const v1::GrowingStacks& g, bool leaf_only,
                                 const std::string& indent);
+// A process's large mmap/munmap/brk calls: `compact` one line per stack
+// (bytes, calls, call, the leaf and the first three frames outside the
+// leaf's module), else every frame under its bytes. Says why when there are
+// none.
+std::string FormatLargeMapCalls(const v1::LargeMapCalls& m, bool compact,
+                                const std::string& indent);
 
 }  // namespace vigil::cli

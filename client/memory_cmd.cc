@@ -96,6 +96,10 @@ std::string FormatMemory(const v1::MemoryResponse& r, bool with_pid) {
     out += "\n";
     out += FormatGrowingStacks(r.growing_stacks(), /*leaf_only=*/false, "");
   }
+  if (with_pid && r.has_large_map_calls()) {
+    out += "\n";
+    out += FormatLargeMapCalls(r.large_map_calls(), /*compact=*/false, "");
+  }
   if (!with_pid && !r.cgroups().empty()) {
     out += "\nmemory cgroups:\n";
     absl::StrAppendFormat(&out, "%10s %10s %12s %10s %6s  %s\n", "USAGE", "LIMIT", "GROWTH/s",
@@ -150,13 +154,16 @@ the processes the kernel's OOM killer chose.
 
 With --pid, that process's timeline and its top growing stacks: where its
 sampled page faults (newly touched memory) came from, as in
-`vigil hot --kind memory --pid`.
+`vigil hot --kind memory --pid`; and its large map calls: each mmap,
+munmap and brk call of at least vigild's --profile-map-min-bytes (1 MiB by
+default), with its bytes and the stack that made it, however malloc hides
+them.
 )"}) {}
 
   void AddFlags(CLI::App& app) override {
     AddSince(app, &since_);
     AddCount(app, "--pid", &pid_, 1, UINT32_MAX, "a process id",
-             "only this process, with its timeline and top growing stacks");
+             "only this process, with its timeline, top growing stacks and large map calls");
     AddEnum(app, "--sort", {{"rss", v1::MEMORY_SORT_RSS}, {"growth", v1::MEMORY_SORT_GROWTH}},
             &sort_, "rss or growth", "order rows by resident memory (default) or by growth rate");
     AddTop(app, &top_, "at most N rows (default 20)");

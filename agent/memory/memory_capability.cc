@@ -108,7 +108,7 @@ void MemoryCapability::Alert(const GrowthEvent& e, const MemoryInterval& iv, abs
   }
   if (e.rate_bytes_per_s > 0) g->set_seconds_left(std::max(0.0, room) / e.rate_bytes_per_s);
   FillGrowingStacks(*store_, e.pid, e.since, now, kGrowingStacksAlertTop,
-                    g->mutable_growing_stacks());
+                    g->mutable_growing_stacks(), g->mutable_large_map_calls());
   {
     absl::MutexLock lock(&mu_);
     ++growth_fired_;
@@ -135,18 +135,21 @@ absl::StatusOr<v1::MemoryResponse> MemoryCapability::Query(const StoreView& stor
   covered.ToProto(resp.mutable_covered());
   if (q->pid != 0) {
     FillGrowingStacks(store, q->pid, m->from, m->to, kGrowingStacksTop,
-                      resp.mutable_growing_stacks());
+                      resp.mutable_growing_stacks(), resp.mutable_large_map_calls());
   }
   return resp;
 }
 
 void MemoryCapability::FillGrowingStacks(const StoreView& store, uint32_t pid, absl::Time from,
-                                         absl::Time to, size_t top, v1::GrowingStacks* out) const {
+                                         absl::Time to, size_t top, v1::GrowingStacks* out,
+                                         v1::LargeMapCalls* maps) const {
   if (profile_ == nullptr) {
     out->set_unavailable(
         "page-fault sampling is off: the profile capability is off (vigil status says why)");
+    maps->set_unavailable("not recorded: the profile capability is off (vigil status says why)");
     return;
   }
+  profile_->LargeMapCalls(store, pid, from, to, top, kGrowingStackFrames, maps);
   absl::StatusOr<v1::ProfileResponse> prof = profile_->FaultProfile(store, pid, from, to);
   if (!prof.ok()) {
     out->set_unavailable(std::string(prof.status().message()));

@@ -46,9 +46,10 @@ class MemoryCapability final : public Capability {
   // Turns a detector event into an alert and publishes it.
   void Alert(const GrowthEvent& e, const MemoryInterval& iv, absl::Time now);
   // The top growing stacks of `pid` over [from, to] from the profiler's
-  // page-fault records, or why there are none to read.
+  // page-fault records, and its large map calls, or why there are none to
+  // read.
   void FillGrowingStacks(const StoreView& store, uint32_t pid, absl::Time from, absl::Time to,
-                         size_t top, v1::GrowingStacks* out) const;
+                         size_t top, v1::GrowingStacks* out, v1::LargeMapCalls* maps) const;
 
   const MemoryConfig config_;
   Table<MemoryInterval> table_;

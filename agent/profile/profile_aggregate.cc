@@ -16,6 +16,8 @@ ProfileLossCounts& ProfileLossCounts::operator+=(const ProfileLossCounts& o) {
   idle += o.idle;
   fault_samples += o.fault_samples;
   fault_no_user += o.fault_no_user;
+  map_calls += o.map_calls;
+  brk_unknown += o.brk_unknown;
   map_full += o.map_full;
   kernel_collisions += o.kernel_collisions;
   stack_map_full += o.stack_map_full;
@@ -304,20 +306,23 @@ void HotMerger::Finish(v1::HotResponse* out) const {
   loss_.ToProto(0, out->mutable_loss());
 }
 
-uint32_t ProfileMerger::FrameIndex(const FramePtr& f) {
+uint32_t FrameInterner::Index(const ProfileInterval& iv, uint32_t i) {
+  uint32_t& q = local_[i];
+  if (q != UINT32_MAX) return q;
+  const FramePtr& f = iv.frames[i];
   auto it = by_ptr_.find(f.get());
-  if (it != by_ptr_.end()) return it->second;
+  if (it != by_ptr_.end()) return q = it->second;
   const std::string key =
       absl::StrCat(f->name, "\x1f", f->module, "\x1f", f->offset, "\x1f", f->kernel ? 1 : 0);
   auto [vit, inserted] = by_value_.try_emplace(key, static_cast<uint32_t>(frames_.size()));
   if (inserted) frames_.push_back(f);
   by_ptr_.emplace(f.get(), vit->second);
-  return vit->second;
+  return q = vit->second;
 }
 
 void ProfileMerger::Add(const ProfileInterval& iv) {
   loss_ += iv.loss;
-  local_.assign(iv.frames.size(), UINT32_MAX);
+  frames_.BeginInterval(iv);
   std::vector<uint32_t> key;
   for (const ProfileStackRecord& r : iv.stacks) {
     if (!MatchesProfileQuery(query_, r)) continue;
@@ -326,11 +331,7 @@ void ProfileMerger::Add(const ProfileInterval& iv) {
     key.clear();
     key.push_back(r.tgid);
     key.push_back(r.tid);
-    for (uint32_t i = b; i < e; ++i) {
-      uint32_t& q = local_[iv.pool[i]];
-      if (q == UINT32_MAX) q = FrameIndex(iv.frames[iv.pool[i]]);
-      key.push_back(q);
-    }
+    for (uint32_t i = b; i < e; ++i) key.push_back(frames_.Index(iv, iv.pool[i]));
     StackAgg& a = stacks_[key];
     a.samples += r.samples;
     a.truncated = a.truncated || r.truncated;
@@ -343,7 +344,7 @@ void ProfileMerger::Add(const ProfileInterval& iv) {
 }
 
 void ProfileMerger::Finish(v1::ProfileResponse* out) const {
-  for (const FramePtr& f : frames_) {
+  for (const FramePtr& f : frames_.frames()) {
     v1::ProfileFrame* p = out->add_frames();
     p->set_name(f->name);
     p->set_module(f->module);
@@ -374,6 +375,88 @@ void ProfileMerger::Finish(v1::ProfileResponse* out) const {
   out->set_truncated_samples(truncated_);
   SetKind(query_, samples_, out);
   loss_.ToProto(0, out->mutable_loss());
+}
+
+namespace {
+
+bool MapsUp(uint8_t kind) { return kind == PROFILE_KIND_MMAP || kind == PROFILE_KIND_BRK; }
+
+v1::MapCall MapCallOf(uint32_t kind) {
+  switch (kind) {
+    case PROFILE_KIND_MMAP:
+      return v1::MAP_CALL_MMAP;
+    case PROFILE_KIND_MUNMAP:
+      return v1::MAP_CALL_MUNMAP;
+    case PROFILE_KIND_BRK:
+      return v1::MAP_CALL_BRK_GROW;
+    case PROFILE_KIND_BRK_SHRINK:
+      return v1::MAP_CALL_BRK_SHRINK;
+    default:
+      return v1::MAP_CALL_UNSPECIFIED;
+  }
+}
+
+}  // namespace
+
+void MapCallMerger::Add(const ProfileInterval& iv) {
+  frames_.BeginInterval(iv);
+  std::vector<uint32_t> key;
+  for (const ProfileStackRecord& r : iv.stacks) {
+    if (r.tgid != pid_ || r.kind < PROFILE_KIND_MMAP || r.kind >= PROFILE_KIND_MAX) continue;
+    key.assign(1, r.kind);
+    bool cut = false;
+    // Map calls carry no kernel frames; user frames follow them anyway.
+    const uint32_t u0 = r.first + r.kernel_frames;
+    for (uint32_t i = u0; i < u0 + r.user_frames; ++i) {
+      if (key.size() > max_frames_) {
+        cut = true;
+        break;
+      }
+      key.push_back(frames_.Index(iv, iv.pool[i]));
+    }
+    Agg& a = stacks_[key];
+    a.calls += r.samples;
+    a.bytes += r.bytes;
+    a.cut = a.cut || cut;
+    a.truncated = a.truncated || r.truncated;
+    (MapsUp(r.kind) ? mapped_ : unmapped_) += r.bytes;
+    (MapsUp(r.kind) ? mapping_calls_ : unmapping_calls_) += r.samples;
+  }
+}
+
+void MapCallMerger::Finish(size_t top, v1::LargeMapCalls* out) const {
+  using Entry = std::pair<const std::vector<uint32_t>, Agg>;
+  std::vector<const Entry*> order;
+  order.reserve(stacks_.size());
+  for (const Entry& e : stacks_) order.push_back(&e);
+  const size_t n = std::min(top, order.size());
+  std::partial_sort(order.begin(), order.begin() + static_cast<ptrdiff_t>(n), order.end(),
+                    [](const Entry* a, const Entry* b) {
+                      return a->second.bytes != b->second.bytes ? a->second.bytes > b->second.bytes
+                                                                : a->first < b->first;
+                    });
+  out->set_mapped_bytes(mapped_);
+  out->set_unmapped_bytes(unmapped_);
+  out->set_mapping_calls(mapping_calls_);
+  out->set_unmapping_calls(unmapping_calls_);
+  out->set_stacks_omitted(static_cast<uint32_t>(order.size() - n));
+  for (size_t i = 0; i < n; ++i) {
+    const auto& [key, a] = *order[i];
+    v1::MapCallStack* m = out->add_stacks();
+    m->set_call(MapCallOf(key[0]));
+    for (size_t j = 1; j < key.size(); ++j) {
+      const Frame& f = *frames_.frames()[key[j]];
+      v1::ProfileFrame* p = m->add_frames();
+      p->set_name(f.name);
+      p->set_module(f.module);
+      p->set_offset(f.offset);
+      p->set_kernel(f.kernel);
+    }
+    m->set_frames_cut(a.cut);
+    m->set_calls(a.calls);
+    m->set_bytes(a.bytes);
+    m->set_truncated(a.truncated);
+  }
 }
 
 }  // namespace vigil

@@ -36,6 +36,8 @@ struct ProfileLossCounts {
   uint64_t idle = 0;
   uint64_t fault_samples = 0;  // all page-fault samples the kernel program saw
   uint64_t fault_no_user = 0;  // ... of which in a task without user memory
+  uint64_t map_calls = 0;      // mmap/munmap/brk calls at or over the threshold
+  uint64_t brk_unknown = 0;    // brk() moves not recorded: old break unknown
   uint64_t map_full = 0;
   uint64_t kernel_collisions = 0;
   uint64_t stack_map_full = 0;
@@ -60,6 +62,7 @@ struct ProfileStackRecord {
   bool truncated = false;
   uint8_t kind = PROFILE_KIND_CPU;  // enum profile_kind: what `samples` count
   uint64_t samples = 0;
+  uint64_t bytes = 0;  // map kinds: the calls' bytes (samples counts calls)
   char comm[VIGIL_PROFILE_COMM_LEN] = {};
   char pcomm[VIGIL_PROFILE_COMM_LEN] = {};
 };
@@ -93,10 +96,11 @@ struct ProfileInterval {
 };
 
 // What the profiler collects in one interval: CPU samples, whose interval
-// also carries the loss counters, and page-fault samples.
+// also carries the loss counters, and memory records (page-fault samples and
+// large map calls, told apart by kind).
 struct ProfileIntervals {
   ProfileInterval cpu;
-  ProfileInterval faults;
+  ProfileInterval memory;
 };
 
 // The key a hot table groups frames by: the name (or module+0xoffset for an
@@ -159,6 +163,23 @@ class HotMerger {
   ProfileLossCounts loss_;
 };
 
+// One frame table across intervals: each interval interns its own frames,
+// so equal frames from different intervals are matched by value.
+class FrameInterner {
+ public:
+  // Call before each interval's first Index().
+  void BeginInterval(const ProfileInterval& iv) { local_.assign(iv.frames.size(), UINT32_MAX); }
+  // The table index of iv.frames[i].
+  uint32_t Index(const ProfileInterval& iv, uint32_t i);
+  const std::vector<FramePtr>& frames() const { return frames_; }
+
+ private:
+  std::vector<uint32_t> local_;  // interval frame -> frames_ index
+  absl::flat_hash_map<const Frame*, uint32_t> by_ptr_;
+  absl::flat_hash_map<std::string, uint32_t> by_value_;
+  std::vector<FramePtr> frames_;
+};
+
 // Sums intervals into distinct (thread, stack) records with a frame table.
 class ProfileMerger {
  public:
@@ -167,13 +188,8 @@ class ProfileMerger {
   void Finish(v1::ProfileResponse* out) const;
 
  private:
-  uint32_t FrameIndex(const FramePtr& f);
-
   const ProfileQuery& query_;
-  std::vector<uint32_t> local_;  // interval frame -> frames_ index
-  absl::flat_hash_map<const Frame*, uint32_t> by_ptr_;
-  absl::flat_hash_map<std::string, uint32_t> by_value_;
-  std::vector<FramePtr> frames_;
+  FrameInterner frames_;
   struct StackAgg {
     uint64_t samples = 0;
     bool truncated = false;
@@ -183,6 +199,30 @@ class ProfileMerger {
   absl::flat_hash_map<std::vector<uint32_t>, StackAgg> stacks_;
   uint64_t samples_ = 0, truncated_ = 0;
   ProfileLossCounts loss_;
+};
+
+// Sums one process's large map-call records (the map kinds) by (call, user
+// stack cut to max_frames innermost frames), for vigil memory --pid and
+// growth alerts.
+class MapCallMerger {
+ public:
+  MapCallMerger(uint32_t pid, size_t max_frames) : pid_(pid), max_frames_(max_frames) {}
+  void Add(const ProfileInterval& iv);
+  // The `top` stacks with the most bytes, and the totals.
+  void Finish(size_t top, v1::LargeMapCalls* out) const;
+
+ private:
+  struct Agg {
+    uint64_t calls = 0, bytes = 0;
+    bool cut = false, truncated = false;
+  };
+  const uint32_t pid_;
+  const size_t max_frames_;
+  FrameInterner frames_;
+  // Key: the kind, then frame indexes.
+  absl::flat_hash_map<std::vector<uint32_t>, Agg> stacks_;
+  uint64_t mapped_ = 0, unmapped_ = 0;
+  uint64_t mapping_calls_ = 0, unmapping_calls_ = 0;
 };
 
 // Shared by both mergers: the record matches the query's pid/tid/comm.

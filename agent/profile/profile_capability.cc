@@ -50,12 +50,16 @@ absl::Status ProfileCapability::Init(const InitContext& ctx) {
   collector_ = *std::move(c);
   table_ = ctx.store->Register<ProfileInterval>(store_max_records_);
   fault_period_ = collector_->fault_cpus() > 0 ? config_.fault_period : 0;
-  if (fault_period_ > 0)
-    fault_table_ = ctx.store->Register<ProfileInterval>(fault_store_max_records_);
+  map_min_bytes_ = collector_->maps_on() ? config_.map_min_bytes : 0;
+  map_off_reason_ = config_.map_min_bytes == 0 ? "not recorded (vigild --profile-map-min-bytes 0)"
+                                               : collector_->map_off_reason();
+  if (memory_on()) memory_table_ = ctx.store->Register<ProfileInterval>(fault_store_max_records_);
   AddDegraded(collector_->fault_off_reason());
+  AddDegraded(collector_->map_off_reason());
   absl::MutexLock lock(&mu_);
   status_.set_sample_hz(config_.sample_hz);
   status_.set_fault_period(fault_period_);
+  status_.set_map_min_bytes(map_min_bytes_);
   status_.set_event(collector_->event());
   status_.set_cpus(collector_->cpus());
   for (uint32_t id : collector_->ProgramIds()) status_.add_program_ids(id);
@@ -89,7 +93,7 @@ absl::Status ProfileCapability::Collect(const IntervalSpan& span, StoreWriter& s
   }
   if (!iv.ok()) return iv.status();
   store.Add(table_, span.start, span.end, std::move(iv->cpu));
-  if (fault_period_ > 0) store.Add(fault_table_, span.start, span.end, std::move(iv->faults));
+  if (memory_on()) store.Add(memory_table_, span.start, span.end, std::move(iv->memory));
   return absl::OkStatus();
 }
 
@@ -155,6 +159,19 @@ absl::StatusOr<v1::ProfileResponse> ProfileCapability::FaultProfile(const StoreV
   return resp;
 }
 
+void ProfileCapability::LargeMapCalls(const StoreView& store, uint32_t pid, absl::Time from,
+                                      absl::Time to, size_t top, size_t max_frames,
+                                      v1::LargeMapCalls* out) const {
+  if (map_min_bytes_ == 0) {
+    out->set_unavailable(map_off_reason_);
+    return;
+  }
+  out->set_min_bytes(map_min_bytes_);
+  MapCallMerger merger(pid, max_frames);
+  store.ForEach(memory_table_, from, to, [&](const auto& iv) { merger.Add(iv.data); });
+  merger.Finish(top, out);
+}
+
 Coverage ProfileCapability::MergeProfile(const StoreView& store, const ProfileQuery& q,
                                          absl::Time from, absl::Time to,
                                          v1::ProfileResponse* out) const {
@@ -172,6 +189,8 @@ void ProfileCapability::FillStatus(const StoreView& store, v1::StatusResponse* o
     *p = status_;
     p->set_samples(loss_total_.samples);
     p->set_fault_samples(loss_total_.fault_samples);
+    p->set_map_calls(loss_total_.map_calls);
+    p->set_brk_unknown(loss_total_.brk_unknown);
     p->set_fault_samples_without_user(loss_total_.fault_no_user);
     loss_total_.ToProto(store.DroppedRecords(table_), p->mutable_loss());
   }
@@ -180,9 +199,9 @@ void ProfileCapability::FillStatus(const StoreView& store, v1::StatusResponse* o
     p->set_records_retained(w.records());
     return 0;
   });
-  if (fault_period_ == 0) return;
-  p->set_fault_store_dropped(store.DroppedRecords(fault_table_));
-  store.Inspect(fault_table_, [p](const IntervalWindow<ProfileInterval>& w) {
+  if (!memory_on()) return;
+  p->set_fault_store_dropped(store.DroppedRecords(memory_table_));
+  store.Inspect(memory_table_, [p](const IntervalWindow<ProfileInterval>& w) {
     p->set_fault_records_retained(w.records());
     return 0;
   });
@@ -191,7 +210,7 @@ void ProfileCapability::FillStatus(const StoreView& store, v1::StatusResponse* o
 std::vector<std::pair<std::string, uint64_t>> ProfileCapability::Losses(
     const StoreView& store) const {
   const uint64_t window_cap = store.DroppedRecords(table_);
-  const uint64_t fault_window_cap = fault_period_ > 0 ? store.DroppedRecords(fault_table_) : 0;
+  const uint64_t fault_window_cap = memory_on() ? store.DroppedRecords(memory_table_) : 0;
   absl::MutexLock lock(&mu_);
   const ProfileLossCounts& pl = loss_total_;
   return {{"map_full", pl.map_full},
@@ -200,6 +219,7 @@ std::vector<std::pair<std::string, uint64_t>> ProfileCapability::Losses(
           {"stack_map_full", pl.stack_map_full},
           {"no_buffer", pl.no_buffer},
           {"drain_failed", pl.drain_failed},
+          {"brk_unknown", pl.brk_unknown},
           {"window_cap", window_cap}};
 }
 

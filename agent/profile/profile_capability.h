@@ -57,6 +57,11 @@ class ProfileCapability final : public Capability {
   // sampled.
   absl::StatusOr<v1::ProfileResponse> FaultProfile(const StoreView& store, uint32_t pid,
                                                    absl::Time from, absl::Time to) const;
+  // One process's large mmap/munmap/brk calls over [from, to] (same
+  // callers): at most `top` stacks of at most `max_frames` user frames, or
+  // `unavailable` saying why they are not recorded.
+  void LargeMapCalls(const StoreView& store, uint32_t pid, absl::Time from, absl::Time to,
+                     size_t top, size_t max_frames, v1::LargeMapCalls* out) const;
 
  private:
   // The merge behind GetProfile and FaultProfile.
@@ -65,14 +70,19 @@ class ProfileCapability final : public Capability {
   const ProfileConfig config_;
   // The table of records of `kind` (enum profile_kind).
   Table<ProfileInterval> TableFor(uint32_t kind) const {
-    return kind == PROFILE_KIND_FAULT ? fault_table_ : table_;
+    return kind == PROFILE_KIND_CPU ? table_ : memory_table_;
   }
+  bool memory_on() const { return fault_period_ > 0 || map_min_bytes_ > 0; }
 
   const size_t store_max_records_, fault_store_max_records_;
-  Table<ProfileInterval> table_;        // CPU
-  Table<ProfileInterval> fault_table_;  // page faults (registered if sampled)
-  // Set by Init, then read-only: page faults per sample (0: not sampled).
+  Table<ProfileInterval> table_;  // CPU
+  // Page faults and large map calls (registered if either is recorded).
+  Table<ProfileInterval> memory_table_;
+  // Set by Init, then read-only: page faults per sample (0: not sampled),
+  // and the smallest map call recorded (0: none are).
   uint32_t fault_period_ = 0;
+  uint64_t map_min_bytes_ = 0;
+  std::string map_off_reason_;
   std::unique_ptr<ProfileCollector> collector_;  // collection thread only
 
   mutable absl::Mutex mu_;

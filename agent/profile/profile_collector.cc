@@ -120,6 +120,10 @@ absl::StatusOr<std::unique_ptr<ProfileCollector>> ProfileCollector::Create(
     return absl::InvalidArgumentError(
         absl::StrCat("profile: fault_period must be in [0, ", kMaxFaultPeriod, "]"));
   }
+  if (config.map_min_bytes > kMaxMapMinBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("profile: map_min_bytes must be in [0, ", kMaxMapMinBytes, "]"));
+  }
   if (config.max_entries == 0 || config.stack_entries == 0 || config.batch_size == 0) {
     return absl::InvalidArgumentError(
         "profile: max_entries, stack_entries and batch_size must be > 0");
@@ -156,6 +160,8 @@ absl::StatusOr<std::unique_ptr<ProfileCollector>> ProfileCollector::Create(
   }
   // Off: the fault program is not even verified.
   if (config.fault_period == 0) bpf_program__set_autoload(skel->progs.vigil_profile_fault, false);
+  skel->rodata->map_min_bytes = config.map_min_bytes;
+  if (config.map_min_bytes == 0) bpf_program__set_autoload(skel->progs.vigil_profile_map, false);
   if (int err = profile_bpf::load(skel.get())) {
     return libbpf_log.Annotate(ErrnoStatus(err, "loading profile.bpf.o"));
   }
@@ -175,6 +181,7 @@ ProfileCollector::ProfileCollector(const ProfileConfig& config, SkelPtr<profile_
 // Links first (they hold the perf fds and reference the program), then the
 // rows mapping, then the skeleton.
 ProfileCollector::~ProfileCollector() {
+  map_link_.reset();
   links_.clear();
   fault_links_.clear();
   exec_link_.reset();
@@ -236,6 +243,15 @@ absl::Status ProfileCollector::AttachAllCpus() {
             "samples keep only their leaf frame\n",
             strerror(errno));
   }
+  if (config_.map_min_bytes > 0) {
+    LibbpfLogCapture libbpf_log;
+    map_link_.reset(bpf_program__attach(skel_->progs.vigil_profile_map));
+    if (map_link_ == nullptr) {
+      map_off_reason_ = absl::StrCat(
+          "large mmap/munmap/brk calls not recorded: ",
+          libbpf_log.Annotate(ErrnoStatus(errno, "attaching tp_btf/sys_exit")).message());
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -270,7 +286,8 @@ void ProfileCollector::AttachFaults(const std::vector<int>& cpus) {
 
 std::vector<uint32_t> ProfileCollector::ProgramIds() const {
   return LoadedProgramIds({skel_->progs.vigil_profile_sample, skel_->progs.vigil_profile_fault,
-                           skel_->progs.vigil_profile_exec, skel_->progs.vigil_profile_fork});
+                           skel_->progs.vigil_profile_exec, skel_->progs.vigil_profile_fork,
+                           skel_->progs.vigil_profile_map});
 }
 
 absl::StatusOr<ProfileLossCounts> ProfileCollector::ReadCounters() {
@@ -287,6 +304,8 @@ absl::StatusOr<ProfileLossCounts> ProfileCollector::ReadCounters() {
   c.no_buffer = sums[PROFILE_CTR_NO_BUFFER];
   c.fault_samples = sums[PROFILE_CTR_FAULT_SAMPLES];
   c.fault_no_user = sums[PROFILE_CTR_FAULT_NO_USER];
+  c.map_calls = sums[PROFILE_CTR_MAP_CALLS];
+  c.brk_unknown = sums[PROFILE_CTR_BRK_UNKNOWN];
   unwind_counts_.frames = sums[PROFILE_CTR_FRAMES];
   unwind_counts_.cfi_frames = sums[PROFILE_CTR_CFI_FRAMES];
   unwind_counts_.fp_frames = sums[PROFILE_CTR_FP_FRAMES];
@@ -372,16 +391,17 @@ absl::StatusOr<ProfileIntervals> ProfileCollector::Collect() {
     r.tgid = k.tgid;
     r.tid = k.tid;
     r.samples = v.samples;
+    r.bytes = v.bytes;
     r.kind = static_cast<uint8_t>(k.kind);
     memcpy(r.comm, v.comm, sizeof(r.comm));
     memcpy(r.pcomm, v.pcomm, sizeof(r.pcomm));
     // The walk knows whether it reached the outermost frame.
     r.truncated = k.user_end != UNWIND_END_ROOT && k.user_end != UNWIND_END_NO_USER;
-    (r.kind == PROFILE_KIND_FAULT ? both.faults : out).Append(r, kframes, uframes);
+    (r.kind == PROFILE_KIND_CPU ? out : both.memory).Append(r, kframes, uframes);
   }
   symbols_.EndInterval();
   out.Seal();
-  both.faults.Seal();
+  both.memory.Seal();
 
   absl::StatusOr<ProfileLossCounts> now = ReadCounters();
   if (!now.ok()) return now.status();
@@ -393,6 +413,8 @@ absl::StatusOr<ProfileIntervals> ProfileCollector::Collect() {
   out.loss.no_buffer = now->no_buffer - last_counters_.no_buffer;
   out.loss.fault_samples = now->fault_samples - last_counters_.fault_samples;
   out.loss.fault_no_user = now->fault_no_user - last_counters_.fault_no_user;
+  out.loss.map_calls = now->map_calls - last_counters_.map_calls;
+  out.loss.brk_unknown = now->brk_unknown - last_counters_.brk_unknown;
   out.loss.drain_failed = drain_failed;
   last_counters_ = *now;
   return both;

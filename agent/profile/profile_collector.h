@@ -52,6 +52,10 @@ class ProfileCollector {
   // is off when it was asked for (empty when on or not asked for).
   uint32_t fault_cpus() const { return static_cast<uint32_t>(fault_links_.size()); }
   const std::string& fault_off_reason() const { return fault_off_reason_; }
+  // Large map calls: recorded (the sys_exit program attached), and why not
+  // when they were asked for.
+  bool maps_on() const { return map_link_ != nullptr; }
+  const std::string& map_off_reason() const { return map_off_reason_; }
   SymbolCacheStats symbol_stats() const { return symbols_.stats(); }
   UnwindStats unwind_stats() const { return unwind_->stats(); }
   // As of the last Collect().
@@ -84,7 +88,9 @@ class ProfileCollector {
   std::string fault_off_reason_;
   LinkPtr exec_link_;  // forgets a process's mappings on exec
   LinkPtr fork_link_;  // gives a child its parent's mappings
-  RowsPtr rows_;       // the mmapped unwind_rows map
+  LinkPtr map_link_;   // large mmap/munmap/brk calls (tp_btf/sys_exit)
+  std::string map_off_reason_;
+  RowsPtr rows_;  // the mmapped unwind_rows map
   std::unique_ptr<UnwindTables> unwind_;
   std::string event_;
   uint32_t active_ = 0;

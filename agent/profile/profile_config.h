@@ -15,6 +15,8 @@ namespace vigil {
 // The largest fault_period accepted: one sample per Mi faults (4 GiB of
 // first touches) is already too coarse to attribute anything.
 inline constexpr uint32_t kMaxFaultPeriod = 1u << 20;
+// The largest map_min_bytes accepted (1 TiB): above it nothing is recorded.
+inline constexpr uint64_t kMaxMapMinBytes = uint64_t{1} << 40;
 
 struct ProfileConfig {
   // Off: the profiler is not loaded.
@@ -29,6 +31,10 @@ struct ProfileConfig {
   // (PERF_COUNT_SW_PAGE_FAULTS). Tests set one the kernel refuses, to
   // exercise the degraded path.
   uint64_t fault_event = PERF_COUNT_SW_PAGE_FAULTS;
+  // mmap, munmap and brk calls that map or unmap at least this many bytes
+  // are recorded with their user stacks (0: not recorded, and the
+  // tp_btf/sys_exit program is not loaded; at most kMaxMapMinBytes).
+  uint64_t map_min_bytes = uint64_t{1} << 20;
   // Distinct (thread, user stack, kernel stack) per interval, per buffer
   // (there are two). Overflow is counted as map_full.
   uint32_t max_entries = 10240;

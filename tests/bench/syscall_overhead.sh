@@ -288,6 +288,9 @@ measure_vigild() {
 }
 measure_vigild_on() { measure_vigild; }
 measure_vigild_off() { measure_vigild --syscalls-latency off; }
+# Without the profiler's sys_exit hook for large mmap/munmap/brk calls: the
+# difference to vigild_on is what that hook adds to every syscall.
+measure_vigild_nomap() { measure_vigild --profile-map-min-bytes 0; }
 
 measure_floor() {
   [[ -x $FLOOR ]] || { FAIL="floor_loader not built in $BUILD"; return 1; }
@@ -326,11 +329,12 @@ measure_syscount() {
   attached_run syscount "$STARTED" 20 out_has syscount '^Tracing syscalls'
 }
 
-CONFIGS=(none vigild_on vigild_off floor strace perf bpftrace syscount)
+CONFIGS=(none vigild_on vigild_off vigild_nomap floor strace perf bpftrace syscount)
 declare -A LABEL=(
   [none]="no tracer"
   [vigild_on]="vigild (latency on, default)"
   [vigild_off]="vigild --syscalls-latency off"
+  [vigild_nomap]="vigild --profile-map-min-bytes 0"
   [floor]="floor (empty tp_btf enter+exit)"
   [strace]="strace -c -f"
   [perf]="perf trace -s"
@@ -421,7 +425,7 @@ for c in "${CONFIGS[@]}"; do
 done
 echo
 if [[ -n ${BEST[floor]:-} ]]; then
-  for c in vigild_on vigild_off; do
+  for c in vigild_on vigild_off vigild_nomap; do
     [[ -n ${BEST[$c]:-} ]] || continue
     awk -v l="${LABEL[$c]}" -v v="${BEST[$c]}" -v f="${BEST[floor]}" -v b="$base" 'BEGIN {
       printf "%s above the floor: %.1f ns/syscall (added %.1f vs floor %.1f)\n", l, v - f, v - b, f - b }'

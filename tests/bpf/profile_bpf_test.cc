@@ -63,8 +63,8 @@ TEST_F(ProfileBpfTest, EverySampleIsDrainedOnceAcrossBufferSwaps) {
     seen += iv->loss.samples + iv->loss.fault_samples;
     idle += iv->loss.idle + iv->loss.fault_no_user;
     dropped += iv->loss.map_full + iv->loss.no_buffer;
-    for (const ProfileStackRecord& r : both->faults.stacks) {
-      EXPECT_EQ(r.kind, PROFILE_KIND_FAULT);
+    for (const ProfileStackRecord& r : both->memory.stacks) {
+      if (r.kind != PROFILE_KIND_FAULT) continue;  // large map calls share the interval
       kept += r.samples;
     }
     for (const ProfileStackRecord& r : iv->stacks) {
@@ -90,7 +90,9 @@ TEST_F(ProfileBpfTest, EverySampleIsDrainedOnceAcrossBufferSwaps) {
     ASSERT_TRUE(both.ok());
     const ProfileInterval* iv = &both->cpu;
     for (const ProfileStackRecord& r : iv->stacks) kept += r.samples;
-    for (const ProfileStackRecord& r : both->faults.stacks) kept += r.samples;
+    for (const ProfileStackRecord& r : both->memory.stacks) {
+      if (r.kind == PROFILE_KIND_FAULT) kept += r.samples;
+    }
     seen += iv->loss.samples + iv->loss.fault_samples;
     idle += iv->loss.idle + iv->loss.fault_no_user;
     dropped += iv->loss.map_full + iv->loss.no_buffer;
@@ -108,7 +110,8 @@ TEST_F(ProfileBpfTest, DestroyDetachesEverything) {
     auto c = ProfileCollector::Create(ProfileConfig{});
     ASSERT_TRUE(c.ok()) << c.status();
     ids = (*c)->ProgramIds();
-    ASSERT_EQ(ids.size(), 4u);  // the CPU and fault samplers, the exec and fork hooks
+    // The CPU and fault samplers, the exec and fork hooks, the map-call hook.
+    ASSERT_EQ(ids.size(), 5u);
   }
   for (uint32_t id : ids) {
     int fd = -1;
@@ -181,9 +184,9 @@ TEST_F(ProfileBpfTest, FaultProgramCountsEveryFaultOfAThread) {
       EXPECT_EQ(r.kind, PROFILE_KIND_CPU);
       if (r.tid == tid) cpu_samples += r.samples;
     }
-    const ProfileInterval* iv = &both->faults;
+    const ProfileInterval* iv = &both->memory;
     for (const ProfileStackRecord& r : iv->stacks) {
-      EXPECT_EQ(r.kind, PROFILE_KIND_FAULT);
+      if (r.kind != PROFILE_KIND_FAULT) continue;  // large map calls share the interval
       if (r.tid != tid) continue;
       fault_samples += r.samples;
       for (uint32_t f = r.first; f < r.first + r.kernel_frames + r.user_frames; ++f) {
@@ -204,12 +207,101 @@ TEST_F(ProfileBpfTest, FaultProgramCountsEveryFaultOfAThread) {
   EXPECT_GE(named, kPagesToTouch * 99 / 100);
 }
 
+// The map-call hook, exactly: this thread's mmap/munmap/brk calls of at
+// least 1 MiB are each one call with its page-rounded bytes; smaller ones,
+// PROT_NONE reservations and failed calls are not recorded; the stack names
+// the calling function.
+__attribute__((noinline)) void MapForProfileTest(size_t len, int times) {
+  for (int i = 0; i < times; ++i) {
+    void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p != MAP_FAILED) munmap(p, len);
+  }
+  asm volatile("" ::: "memory");  // not a tail call: this frame stays on the stack
+}
+
+TEST_F(ProfileBpfTest, LargeMapCallsAreCountedExactly) {
+  ProfileConfig cfg;
+  cfg.fault_period = 0;
+  auto c = ProfileCollector::Create(cfg);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_TRUE((*c)->maps_on()) << (*c)->map_off_reason();
+  const uint32_t tid = static_cast<uint32_t>(syscall(SYS_gettid));
+  constexpr size_t kLen = (2 << 20) + 1;  // 2 MiB and a page, rounded up
+  constexpr uint64_t kPaged = (2 << 20) + 4096;
+  // Until the agent has loaded this process's mappings a stack keeps only
+  // its leaf: call until one is walked whole, then count from scratch.
+  bool loaded = false;
+  for (int i = 0; i < 50 && !loaded; ++i) {
+    MapForProfileTest(kLen, 1);
+    absl::SleepFor(absl::Milliseconds(100));
+    absl::StatusOr<ProfileIntervals> warm = (*c)->Collect();
+    ASSERT_TRUE(warm.ok()) << warm.status();
+    for (const ProfileStackRecord& r : warm->memory.stacks) {
+      loaded |= r.tid == tid && r.kind == PROFILE_KIND_MMAP && r.user_frames > 1;
+    }
+  }
+  ASSERT_TRUE(loaded) << "this process's mappings were never loaded";
+  MapForProfileTest(kLen, 7);
+  MapForProfileTest(512 << 10, 3);  // under the threshold
+  for (int i = 0; i < 2; ++i) {     // reservations: not memory
+    void* p = mmap(nullptr, 4 << 20, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(p, MAP_FAILED);
+    munmap(p, 4 << 20);  // a real unmap of 4 MiB
+  }
+  EXPECT_NE(munmap(reinterpret_cast<void*>(4097), 8 << 20), 0);  // EINVAL: not recorded
+  // brk: the first call (a query) gives the hook the break; then 3 MiB up
+  // and down again.
+  const uintptr_t base = static_cast<uintptr_t>(syscall(SYS_brk, 0));
+  const uintptr_t up = static_cast<uintptr_t>(syscall(SYS_brk, base + (3 << 20)));
+  ASSERT_EQ(up, base + (3 << 20));
+  ASSERT_EQ(static_cast<uintptr_t>(syscall(SYS_brk, base)), base);
+
+  uint64_t calls[PROFILE_KIND_MAX] = {}, bytes[PROFILE_KIND_MAX] = {};
+  bool named = false;
+  absl::StatusOr<ProfileIntervals> both = (*c)->Collect();
+  ASSERT_TRUE(both.ok()) << both.status();
+  EXPECT_GE(both->cpu.loss.map_calls, 7u * 2 + 2 + 2);  // every process counts here
+  const ProfileInterval& iv = both->memory;
+  for (const ProfileStackRecord& r : iv.stacks) {
+    if (r.tid != tid) continue;
+    ASSERT_LT(r.kind, PROFILE_KIND_MAX);
+    calls[r.kind] += r.samples;
+    bytes[r.kind] += r.bytes;
+    EXPECT_EQ(r.kernel_frames, 0u);
+    for (uint32_t f = r.first; f < r.first + r.user_frames; ++f) {
+      named |= r.kind == PROFILE_KIND_MMAP &&
+               iv.frames[iv.pool[f]]->name.find("MapForProfileTest") != std::string::npos;
+    }
+  }
+  EXPECT_EQ(calls[PROFILE_KIND_MMAP], 7u);
+  EXPECT_EQ(bytes[PROFILE_KIND_MMAP], 7 * kPaged);
+  EXPECT_EQ(calls[PROFILE_KIND_MUNMAP], 7u + 2);
+  EXPECT_EQ(bytes[PROFILE_KIND_MUNMAP], 7 * kPaged + 2 * (4 << 20));
+  EXPECT_EQ(calls[PROFILE_KIND_BRK], 1u);
+  EXPECT_EQ(bytes[PROFILE_KIND_BRK], 3u << 20);
+  EXPECT_EQ(calls[PROFILE_KIND_BRK_SHRINK], 1u);
+  EXPECT_EQ(bytes[PROFILE_KIND_BRK_SHRINK], 3u << 20);
+  EXPECT_TRUE(named) << "MapForProfileTest never appeared in an mmap stack";
+}
+
+TEST_F(ProfileBpfTest, MapMinBytesZeroLoadsNoMapProgram) {
+  ProfileConfig cfg;
+  cfg.map_min_bytes = 0;
+  auto c = ProfileCollector::Create(cfg);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ((*c)->ProgramIds().size(), 4u);
+  EXPECT_FALSE((*c)->maps_on());
+  EXPECT_TRUE((*c)->map_off_reason().empty());
+  cfg.map_min_bytes = kMaxMapMinBytes + 1;
+  EXPECT_EQ(ProfileCollector::Create(cfg).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(ProfileBpfTest, FaultPeriodZeroLoadsNoFaultProgram) {
   ProfileConfig cfg;
   cfg.fault_period = 0;
   auto c = ProfileCollector::Create(cfg);
   ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ((*c)->ProgramIds().size(), 3u);
+  EXPECT_EQ((*c)->ProgramIds().size(), 4u);
   EXPECT_EQ((*c)->fault_cpus(), 0u);
   EXPECT_TRUE((*c)->fault_off_reason().empty());
 }

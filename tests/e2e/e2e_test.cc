@@ -470,10 +470,11 @@ TEST_F(E2ETest, StopDetachesEverything) {
   for (uint32_t id : VigilProgramIds()) {
     if (!before.count(id)) ours.insert(id);
   }
-  EXPECT_EQ(ours.size(), 10u)
+  EXPECT_EQ(ours.size(), 11u)
       << "sys_enter, sys_exit, one kfree_skb variant, the profiler's "
-         "CPU and page-fault perf_event programs and its exec and fork "
-         "hooks, the memory and cpu task iterators and one mark_victim variant";
+         "CPU and page-fault perf_event programs, its exec and fork "
+         "hooks and its large-map-call sys_exit hook, the memory and cpu task "
+         "iterators and one mark_victim variant";
   EXPECT_EQ(agent.Stop(), 0) << agent.log();
   EXPECT_NE(agent.log().find("stopping"), std::string::npos) << agent.log();
   // The kernel frees programs from a work queue; allow it a moment.
@@ -514,7 +515,7 @@ TEST_F(E2ETest, SigkillLeavesNothingAndARestartServesOnTheStaleSocket) {
     for (uint32_t id : VigilProgramIds()) {
       if (!before.count(id)) ours.insert(id);
     }
-    EXPECT_EQ(ours.size(), 10u);  // as in StopDetachesEverything
+    EXPECT_EQ(ours.size(), 11u);  // as in StopDetachesEverything
     ASSERT_EQ(kill(agent.pid(), SIGKILL), 0);
     EXPECT_EQ(agent.Stop(), -1);  // killed by a signal, not exited
   }

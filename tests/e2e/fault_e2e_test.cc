@@ -390,6 +390,162 @@ TEST_F(FaultE2ETest, AFaultBurstDoesNotEvictCpuHistory) {
   EXPECT_TRUE(absl::StrContains(t.out, "fault_store_dropped")) << t.out;
 }
 
+// strace's record of one process's large mmap/munmap/brk calls, summed as
+// vigild sums them: successful calls of at least `min` bytes (lengths
+// rounded up to pages; mmap with PROT_NONE left out; a brk call by how far
+// it moved the break from the previous brk's result).
+struct StraceMaps {
+  uint64_t mapped = 0, unmapped = 0, mapping_calls = 0, unmapping_calls = 0;
+  uint64_t brk_grown = 0;
+  std::string error;
+};
+
+StraceMaps ParseStraceMaps(const std::string& text, uint64_t min) {
+  StraceMaps m;
+  uint64_t brk = 0;
+  auto page = [](uint64_t n) { return (n + 4095) & ~uint64_t{4095}; };
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    // "PID " first when strace -f saw more than one task.
+    const size_t call = line.find_first_not_of("0123456789 ");
+    if (call == absl::string_view::npos) continue;
+    line.remove_prefix(call);
+    const size_t open = line.find('('), eq = line.rfind(" = ");
+    if (open == absl::string_view::npos || eq == absl::string_view::npos || eq < open) continue;
+    const absl::string_view name = line.substr(0, open);
+    const absl::string_view args = line.substr(open + 1, line.rfind(')', eq) - open - 1);
+    const std::string ret(absl::StripAsciiWhitespace(line.substr(eq + 3)));
+    std::vector<std::string> a = absl::StrSplit(args, ", ");
+    uint64_t len = 0, val = 0;
+    if (name == "mmap") {
+      if (a.size() != 6 || !absl::SimpleAtoi(a[1], &len)) {
+        m.error = absl::StrCat("unparsed: ", line);
+        return m;
+      }
+      if (!absl::StartsWith(ret, "0x") || a[2] == "PROT_NONE" || page(len) < min) continue;
+      m.mapped += page(len);
+      ++m.mapping_calls;
+    } else if (name == "munmap") {
+      if (a.size() != 2 || !absl::SimpleAtoi(a[1], &len)) {
+        m.error = absl::StrCat("unparsed: ", line);
+        return m;
+      }
+      if (ret != "0" || page(len) < min) continue;
+      m.unmapped += page(len);
+      ++m.unmapping_calls;
+    } else if (name == "brk") {
+      if (!absl::SimpleHexAtoi(ret, &val)) {
+        m.error = absl::StrCat("unparsed: ", line);
+        return m;
+      }
+      if (brk != 0 && val > brk && val - brk >= min) {
+        m.mapped += val - brk;
+        m.brk_grown += val - brk;
+        ++m.mapping_calls;
+      } else if (brk != 0 && val < brk && brk - val >= min) {
+        m.unmapped += brk - val;
+        ++m.unmapping_calls;
+      }
+      brk = val;
+    }
+  }
+  return m;
+}
+
+// Large map calls against strace: Debian's python3.11 (stripped, no frame
+// pointers) under strace -f maps five 3 MiB mmap objects and closes them,
+// then allocates buffers through glibc's malloc: the first above malloc's
+// mmap threshold (an mmap), and once its free has raised that threshold,
+// from the brk heap. vigil's totals for the process (calls and bytes,
+// mapped and unmapped, the interpreter's own arenas and ld.so's library
+// mappings included) must equal strace's exactly, and the five mmap
+// objects must be one stack of 5 calls and 15 MiB, unwound to its root.
+// The script sleeps first and last, for two limits the README states: a
+// process's first milliseconds keep only the leaf frame (its mappings are
+// not loaded yet), and one that exits before its interval is drained has
+// unnamed frames. Its start-up calls (ld.so, the interpreter's arenas) are
+// in both totals all the same.
+TEST_F(FaultE2ETest, LargeMapCallsMatchStrace) {
+  test::TempDir dir;
+  const std::string trace = dir.path() + "/strace.txt";
+  const char* code =
+      "import mmap, os, time\n"
+      "print(os.getpid(), flush=True)\n"
+      "time.sleep(1.5)\n"
+      "m = [mmap.mmap(-1, 3 << 20) for _ in range(5)]\n"
+      "for x in m: x.close()\n"
+      "b = bytearray(6 << 20)\n"
+      "del b\n"
+      "c = bytearray(5 << 20)\n"
+      "d = bytearray(4 << 20)\n"
+      "del c, d\n"
+      "time.sleep(1)\n";
+  const absl::Time t0 = absl::Now();
+  CommandResult run = RunCommand({"/usr/bin/strace", "-f", "-qq", "-e", "trace=mmap,munmap,brk",
+                                  "-o", trace, "/usr/bin/python3.11", "-c", code});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const absl::Time t1 = absl::Now();
+  uint32_t pid = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(run.out), &pid)) << run.out;
+  std::ifstream in(trace);
+  std::stringstream text;
+  text << in.rdbuf();
+  const StraceMaps want = ParseStraceMaps(text.str(), 1 << 20);
+  ASSERT_TRUE(want.error.empty()) << want.error;
+  // The workload did what it is for: mmap objects, and heap growth by brk.
+  ASSERT_GE(want.mapping_calls, 7u) << text.str();
+  ASSERT_GT(want.brk_grown, 0u) << "glibc grew no heap by brk:\n" << text.str();
+
+  v1::MemoryResponse r;
+  const absl::Time deadline = absl::Now() + absl::Seconds(15);
+  do {
+    CommandResult c =
+        RunCommand(Vigil({"memory", "--pid", std::to_string(pid), "--json", "--since",
+                          absl::StrCat(absl::ToInt64Milliseconds(absl::Now() - t0) + 1000, "ms")}));
+    ASSERT_EQ(c.exit_code, 0) << c.err;
+    r.Clear();
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(c.out, &r).ok()) << c.out;
+    if (r.covered().end_unix_ns() > absl::ToUnixNanos(t1)) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  } while (absl::Now() < deadline);
+  ASSERT_GT(r.covered().end_unix_ns(), absl::ToUnixNanos(t1)) << "the agent never covered the run";
+  const v1::LargeMapCalls& got = r.large_map_calls();
+  ASSERT_TRUE(got.unavailable().empty()) << got.unavailable();
+  EXPECT_EQ(got.min_bytes(), 1u << 20);
+  EXPECT_EQ(got.mapping_calls(), want.mapping_calls);
+  EXPECT_EQ(got.mapped_bytes(), want.mapped);
+  EXPECT_EQ(got.unmapping_calls(), want.unmapping_calls);
+  EXPECT_EQ(got.unmapped_bytes(), want.unmapped);
+
+  const v1::MapCallStack* objects = nullptr;
+  for (const v1::MapCallStack& s : got.stacks()) {
+    if (s.call() == v1::MAP_CALL_MMAP && s.calls() == 5 && s.bytes() == 15u << 20) objects = &s;
+  }
+  std::string shown;
+  for (const v1::MapCallStack& s : got.stacks()) {
+    absl::StrAppend(&shown, v1::MapCall_Name(s.call()), " ", s.calls(), " ", s.bytes(), ":");
+    for (const auto& f : s.frames()) absl::StrAppend(&shown, " ", f.name(), "@", f.module());
+    absl::StrAppend(&shown, "\n");
+  }
+  ASSERT_NE(objects, nullptr) << "no stack of the five mmap objects:\n" << shown;
+  EXPECT_FALSE(objects->truncated()) << shown;
+  EXPECT_FALSE(objects->frames_cut()) << shown;
+  ASSERT_FALSE(objects->frames().empty());
+  EXPECT_TRUE(absl::StrContains(objects->frames(0).name(), "mmap")) << shown;
+  bool through_python = false;
+  for (const auto& f : objects->frames()) {
+    through_python = through_python || absl::StrContains(f.module(), "python3.11");
+  }
+  EXPECT_TRUE(through_python) << shown;
+
+  // The text view names the call kinds and the threshold.
+  CommandResult text_view =
+      RunCommand(Vigil({"memory", "--pid", std::to_string(pid), "--since", "5m"}));
+  ASSERT_EQ(text_view.exit_code, 0) << text_view.err;
+  EXPECT_TRUE(absl::StrContains(text_view.out, "large map calls (each >= 1.0 MiB)"))
+      << text_view.out;
+  EXPECT_TRUE(absl::StrContains(text_view.out, " mmap ")) << text_view.out;
+}
+
 TEST_F(FaultE2ETest, UnknownKindIsBadUsage) {
   for (const char* cmd : {"hot", "profile", "flamegraph"}) {
     CommandResult c = RunCommand(Vigil({cmd, "--kind", "heap"}));

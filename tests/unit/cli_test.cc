@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "client/flags.h"
+#include "client/format.h"
 #include "client/runner.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
@@ -152,6 +153,42 @@ TEST(CliParseTest, HelpIsExitZeroOnStdout) {
 
 // The built binary: global option before the command reaches the agent step
 // (today's refusal was `unknown command "--agent"`), and usage is exit 2.
+// Large map calls: the compact line skips the leaf's own module (libc's
+// malloc) to the code that asked; the full view lists every frame; no calls
+// and calls not recorded each say so.
+TEST(FormatTest, LargeMapCallsCompactSkipsTheLeafsModule) {
+  v1::LargeMapCalls m;
+  m.set_min_bytes(1 << 20);
+  m.set_mapped_bytes(64 << 20);
+  v1::MapCallStack* s = m.add_stacks();
+  s->set_call(v1::MAP_CALL_MMAP);
+  s->set_calls(2);
+  s->set_bytes(64 << 20);
+  for (const char* name : {"__mmap64", "sysmalloc", "__libc_malloc"}) {
+    v1::ProfileFrame* f = s->add_frames();
+    f->set_name(name);
+    f->set_module("/lib/libc.so.6");
+  }
+  for (const char* name : {"rd_kafka_buf_new", "rd_kafka_new", "App::Start", "main"}) {
+    v1::ProfileFrame* f = s->add_frames();
+    f->set_name(name);
+    f->set_module("/usr/bin/app");
+  }
+  EXPECT_EQ(cli::FormatLargeMapCalls(m, /*compact=*/true, "  "),
+            "  large map calls (each >= 1.0 MiB): 64.0 MiB mapped, 0 B unmapped\n"
+            "    64.0 MiB       2 mmap        __mmap64 < ... < rd_kafka_buf_new < rd_kafka_new < "
+            "App::Start < ...\n");
+  const std::string full = cli::FormatLargeMapCalls(m, /*compact=*/false, "");
+  EXPECT_TRUE(absl::StrContains(full, "sysmalloc  /lib/libc.so.6\n")) << full;
+  EXPECT_TRUE(absl::StrContains(full, "main  /usr/bin/app\n")) << full;
+  m.clear_stacks();
+  EXPECT_EQ(cli::FormatLargeMapCalls(m, true, ""),
+            "large map calls: no mmap/munmap/brk call of 1.0 MiB or more in the range\n");
+  m.set_unavailable("not recorded (vigild --profile-map-min-bytes 0)");
+  EXPECT_EQ(cli::FormatLargeMapCalls(m, true, ""),
+            "large map calls: none, not recorded (vigild --profile-map-min-bytes 0)\n");
+}
+
 TEST(CliBinaryTest, GlobalOptionBeforeCommandAndExitCodes) {
   test::TempDir dir;
   const std::string nobody = "unix:" + dir.path() + "/nobody.sock";

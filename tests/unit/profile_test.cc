@@ -653,5 +653,46 @@ TEST(SymbolCacheTest, BoundedByProcessesAndAddresses) {
   EXPECT_GE(c.stats().memo_resets, 1u);
 }
 
+// Large map calls: summed by (call, user stack) for one process across
+// intervals, most bytes first, with mapped and unmapped totals; CPU and
+// page-fault records and other processes stay out.
+TEST_F(ProfileMergeTest, MapCallMergerSumsOneProcessByCallAndStack) {
+  auto map = [](uint32_t tgid, uint8_t kind, uint64_t calls, uint64_t bytes) {
+    ProfileStackRecord r = Rec(tgid, tgid, calls);
+    r.kind = kind;
+    r.bytes = bytes;
+    return r;
+  };
+  ProfileInterval a, b;
+  a.Append(map(7, PROFILE_KIND_MMAP, 2, 8 << 20), {}, {lib_, work_, main_});
+  a.Append(map(7, PROFILE_KIND_MUNMAP, 1, 4 << 20), {}, {lib_, work_, main_});
+  a.Append(map(8, PROFILE_KIND_MMAP, 9, 900 << 20), {}, {lib_, main_});  // another process
+  a.Append(Rec(7, 7, 50), {}, {work_, main_});                           // CPU
+  b.Append(map(7, PROFILE_KIND_MMAP, 1, 4 << 20),  // the same stack, other frame objects
+           {}, {F("ns::Lib()", "/lib/libx.so"), F("ns::Work(int)", "/bin/app"), main_});
+  b.Append(map(7, PROFILE_KIND_BRK, 1, 3 << 20), {}, {work_, main_});
+  b.Append(map(7, PROFILE_KIND_BRK_SHRINK, 1, 1 << 20), {}, {work_, main_});
+  MapCallMerger m(7, /*max_frames=*/2);
+  m.Add(a);
+  m.Add(b);
+  v1::LargeMapCalls r;
+  m.Finish(/*top=*/3, &r);
+  EXPECT_EQ(r.mapped_bytes(), (12u << 20) + (3u << 20));
+  EXPECT_EQ(r.mapping_calls(), 4u);
+  EXPECT_EQ(r.unmapped_bytes(), (4u << 20) + (1u << 20));
+  EXPECT_EQ(r.unmapping_calls(), 2u);
+  ASSERT_EQ(r.stacks_size(), 3);
+  EXPECT_EQ(r.stacks_omitted(), 1u);
+  EXPECT_EQ(r.stacks(0).call(), v1::MAP_CALL_MMAP);
+  EXPECT_EQ(r.stacks(0).calls(), 3u);
+  EXPECT_EQ(r.stacks(0).bytes(), 12u << 20);
+  ASSERT_EQ(r.stacks(0).frames_size(), 2);  // cut to max_frames
+  EXPECT_TRUE(r.stacks(0).frames_cut());
+  EXPECT_EQ(r.stacks(0).frames(0).name(), "ns::Lib()");
+  EXPECT_EQ(r.stacks(1).call(), v1::MAP_CALL_MUNMAP);
+  EXPECT_EQ(r.stacks(2).call(), v1::MAP_CALL_BRK_GROW);
+  EXPECT_FALSE(r.stacks(2).frames_cut());
+}
+
 }  // namespace
 }  // namespace vigil

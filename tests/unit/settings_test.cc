@@ -103,6 +103,25 @@ TEST(SettingsTest, ProfileFaultPeriodIsBounded) {
             "[0, 1048576]");
 }
 
+TEST(SettingsTest, ProfileMapMinBytesIsBounded) {
+  AgentConfig c;
+  EXPECT_EQ(c.profile.map_min_bytes, 1u << 20);  // the default
+  ASSERT_TRUE(ApplySetting("profile-map-min-bytes", "64MiB", &c).ok());
+  EXPECT_EQ(c.profile.map_min_bytes, 64u << 20);
+  ASSERT_TRUE(ApplySetting("profile-map-min-bytes", "0", &c).ok());  // off
+  EXPECT_EQ(c.profile.map_min_bytes, 0u);
+  ASSERT_TRUE(ApplySetting("profile-map-min-bytes", "4096", &c).ok());
+  EXPECT_EQ(c.profile.map_min_bytes, 4096u);
+  for (const char* bad : {"4095", "2000GiB", "-1", "1 MiB", "", "1e6", "1TB"}) {
+    absl::Status s = ApplySetting("profile-map-min-bytes", bad, &c);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(s.message(), absl::StrCat("profile-map-min-bytes \"", bad,
+                                        "\": expected 0 (off) or a size from 4KiB to 1024GiB, "
+                                        "like 1MiB"));
+  }
+  EXPECT_EQ(c.profile.map_min_bytes, 4096u);  // a rejected value changes nothing
+}
+
 TEST(SettingsTest, ValidateCatchesCrossFieldMistakes) {
   AgentConfig c;
   c.interval = absl::Seconds(10);
