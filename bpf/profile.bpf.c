@@ -8,9 +8,12 @@
  *     faults on that CPU (PROFILE_KIND_FAULT). The event fires in the fault
  *     handler with the fault's registers, so the stack is the code that
  *     first touched the memory.
- * and, on tp_btf/sys_exit, vigil_profile_map: each mmap, munmap or brk call
- * that maps or unmaps at least map_min_bytes, with the bytes
- * (PROFILE_KIND_MMAP and the other map kinds).
+ * and vigil_profile_map at sys_exit: each mmap, munmap or brk call that
+ * maps or unmaps at least map_min_bytes, with the bytes (PROFILE_KIND_MMAP
+ * and the other map kinds). It is tail-called from bpf/syscalls.bpf.c's
+ * sys_exit program for those three syscalls (the agent puts it in that
+ * program's exit_hooks slot), or attached on its own when the syscalls
+ * capability is off.
  * All share the unwinder maps, the counts maps and one walk body; they
  * differ only in the key's kind. They cannot interleave on one CPU (the
  * per-CPU walk state would be clobbered): perf's BPF overflow handler skips a

@@ -228,11 +228,11 @@ std::string FormatStatus(const v1::StatusResponse& s) {
       absl::StrAppend(&out, "  page faults: not sampled\n");
     }
     if (p.map_min_bytes() > 0) {
-      absl::StrAppend(
-          &out, absl::StrFormat("  large map calls: each mmap/munmap/brk of %s or "
-                                "more, %d seen; brk moves not recorded (old break "
-                                "unknown) %d\n",
-                                HumanBytes(p.map_min_bytes()), p.map_calls(), p.brk_unknown()));
+      absl::StrAppend(&out, absl::StrFormat("  large map calls: each mmap/munmap/brk of %s or "
+                                            "more (%s), %d seen; brk moves not recorded (old "
+                                            "break unknown) %d\n",
+                                            HumanBytes(p.map_min_bytes()), p.map_hook(),
+                                            p.map_calls(), p.brk_unknown()));
     } else {
       absl::StrAppend(&out, "  large map calls: not recorded\n");
     }

@@ -45,7 +45,11 @@ ProfileCapability::ProfileCapability(const ProfileConfig& config, size_t store_m
 
 absl::Status ProfileCapability::Init(const InitContext& ctx) {
   if (!config_.enabled) return Disabled("--profile off");
-  absl::StatusOr<std::unique_ptr<ProfileCollector>> c = ProfileCollector::Create(config_);
+  // With the syscalls capability on, the large map-call hook rides on its
+  // sys_exit program.
+  const auto* syscalls = dynamic_cast<const SyscallsCapability*>(ctx.Find("syscalls"));
+  absl::StatusOr<std::unique_ptr<ProfileCollector>> c =
+      ProfileCollector::Create(config_, syscalls != nullptr ? syscalls->exit_hooks_fd() : -1);
   if (!c.ok()) return c.status();
   collector_ = *std::move(c);
   table_ = ctx.store->Register<ProfileInterval>(store_max_records_);
@@ -60,6 +64,7 @@ absl::Status ProfileCapability::Init(const InitContext& ctx) {
   status_.set_sample_hz(config_.sample_hz);
   status_.set_fault_period(fault_period_);
   status_.set_map_min_bytes(map_min_bytes_);
+  status_.set_map_hook(collector_->map_hook());
   status_.set_event(collector_->event());
   status_.set_cpus(collector_->cpus());
   for (uint32_t id : collector_->ProgramIds()) status_.add_program_ids(id);

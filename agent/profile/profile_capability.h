@@ -15,6 +15,7 @@
 #include "agent/profile/profile_aggregate.h"
 #include "agent/profile/profile_collector.h"
 #include "agent/profile/profile_config.h"
+#include "agent/syscalls/syscalls_capability.h"
 
 namespace vigil {
 

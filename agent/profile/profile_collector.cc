@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
 #include <linux/perf_event.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -112,7 +113,7 @@ absl::Status ProfileCollector::MapRows() {
 }
 
 absl::StatusOr<std::unique_ptr<ProfileCollector>> ProfileCollector::Create(
-    const ProfileConfig& config) {
+    const ProfileConfig& config, int exit_hooks_fd) {
   if (config.sample_hz < 1 || config.sample_hz > 1000) {
     return absl::InvalidArgumentError("profile: sample_hz must be in [1, 1000]");
   }
@@ -168,6 +169,7 @@ absl::StatusOr<std::unique_ptr<ProfileCollector>> ProfileCollector::Create(
   std::unique_ptr<ProfileCollector> c(new ProfileCollector(config, std::move(skel)));
   if (absl::Status s = c->MapRows(); !s.ok()) return s;
   if (absl::Status s = c->AttachAllCpus(); !s.ok()) return s;
+  c->AttachMaps(exit_hooks_fd);
   return c;
 }
 
@@ -181,6 +183,10 @@ ProfileCollector::ProfileCollector(const ProfileConfig& config, SkelPtr<profile_
 // Links first (they hold the perf fds and reference the program), then the
 // rows mapping, then the skeleton.
 ProfileCollector::~ProfileCollector() {
+  if (exit_hooks_.get() >= 0) {
+    const uint32_t slot = 0;
+    bpf_map_delete_elem(exit_hooks_.get(), &slot);
+  }
   map_link_.reset();
   links_.clear();
   fault_links_.clear();
@@ -243,16 +249,37 @@ absl::Status ProfileCollector::AttachAllCpus() {
             "samples keep only their leaf frame\n",
             strerror(errno));
   }
-  if (config_.map_min_bytes > 0) {
-    LibbpfLogCapture libbpf_log;
-    map_link_.reset(bpf_program__attach(skel_->progs.vigil_profile_map));
-    if (map_link_ == nullptr) {
-      map_off_reason_ = absl::StrCat(
-          "large mmap/munmap/brk calls not recorded: ",
-          libbpf_log.Annotate(ErrnoStatus(errno, "attaching tp_btf/sys_exit")).message());
-    }
-  }
   return absl::OkStatus();
+}
+
+void ProfileCollector::AttachMaps(int exit_hooks_fd) {
+  if (config_.map_min_bytes == 0) return;
+  if (exit_hooks_fd >= 0) {
+    // A tail call from the syscalls program, which runs at every exit
+    // anyway, costs the syscalls that are not mmap/munmap/brk nothing; a
+    // program of our own on sys_exit would cost each of them its dispatch.
+    UniqueFd dup(fcntl(exit_hooks_fd, F_DUPFD_CLOEXEC, 0));
+    const uint32_t slot = 0;
+    const int prog = bpf_program__fd(skel_->progs.vigil_profile_map);
+    if (dup.get() >= 0 && bpf_map_update_elem(dup.get(), &slot, &prog, BPF_ANY) == 0) {
+      exit_hooks_ = std::move(dup);
+      map_hook_ = "tail call from the syscalls program";
+      return;
+    }
+    fprintf(stderr,
+            "vigild: profile: the syscalls program's exit hook slot refused the large map-call "
+            "hook (%s); it gets a sys_exit program of its own\n",
+            strerror(errno));
+  }
+  LibbpfLogCapture libbpf_log;
+  map_link_.reset(bpf_program__attach(skel_->progs.vigil_profile_map));
+  if (map_link_ == nullptr) {
+    map_off_reason_ = absl::StrCat(
+        "large mmap/munmap/brk calls not recorded: ",
+        libbpf_log.Annotate(ErrnoStatus(errno, "attaching tp_btf/sys_exit")).message());
+    return;
+  }
+  map_hook_ = "own tp_btf/sys_exit program";
 }
 
 void ProfileCollector::AttachFaults(const std::vector<int>& cpus) {

@@ -15,6 +15,7 @@
 #include "agent/profile/profile_config.h"
 #include "agent/profile/symbolizer.h"
 #include "agent/profile/unwind_tables.h"
+#include "common/unique_fd.h"
 
 struct profile_bpf;
 struct bpf_link;
@@ -36,7 +37,11 @@ struct UnwindSampleCounts {
 
 class ProfileCollector {
  public:
-  static absl::StatusOr<std::unique_ptr<ProfileCollector>> Create(const ProfileConfig& config);
+  // exit_hooks_fd: the syscalls capability's sys_exit tail-call slots
+  // (SyscallsCapability::exit_hooks_fd), where the large map-call hook
+  // goes instead of a sys_exit program of its own; -1 when there are none.
+  static absl::StatusOr<std::unique_ptr<ProfileCollector>> Create(const ProfileConfig& config,
+                                                                  int exit_hooks_fd = -1);
 
   // Retires the active buffer (the swap waits for running programs), reads
   // and clears it, and symbolizes every stack.
@@ -54,8 +59,11 @@ class ProfileCollector {
   const std::string& fault_off_reason() const { return fault_off_reason_; }
   // Large map calls: recorded (the sys_exit program attached), and why not
   // when they were asked for.
-  bool maps_on() const { return map_link_ != nullptr; }
+  bool maps_on() const { return map_link_ != nullptr || exit_hooks_.get() >= 0; }
   const std::string& map_off_reason() const { return map_off_reason_; }
+  // How the map-call hook runs: "tail call from the syscalls program" or
+  // "own tp_btf/sys_exit program"; empty when off.
+  const std::string& map_hook() const { return map_hook_; }
   SymbolCacheStats symbol_stats() const { return symbols_.stats(); }
   UnwindStats unwind_stats() const { return unwind_->stats(); }
   // As of the last Collect().
@@ -79,6 +87,9 @@ class ProfileCollector {
   // Opens and attaches the page-fault event on every CPU; on any failure
   // none stays attached and fault_off_reason_ says why.
   void AttachFaults(const std::vector<int>& cpus);
+  // Puts the map-call hook in the exit_hooks slot, or attaches it on its
+  // own; on failure map_off_reason_ says why.
+  void AttachMaps(int exit_hooks_fd);
   absl::StatusOr<ProfileLossCounts> ReadCounters();
 
   ProfileConfig config_;
@@ -86,10 +97,11 @@ class ProfileCollector {
   std::vector<LinkPtr> links_;        // one per CPU; each owns its perf event fd
   std::vector<LinkPtr> fault_links_;  // page-fault events, one per CPU
   std::string fault_off_reason_;
-  LinkPtr exec_link_;  // forgets a process's mappings on exec
-  LinkPtr fork_link_;  // gives a child its parent's mappings
-  LinkPtr map_link_;   // large mmap/munmap/brk calls (tp_btf/sys_exit)
-  std::string map_off_reason_;
+  LinkPtr exec_link_;    // forgets a process's mappings on exec
+  LinkPtr fork_link_;    // gives a child its parent's mappings
+  LinkPtr map_link_;     // large mmap/munmap/brk calls (tp_btf/sys_exit)
+  UniqueFd exit_hooks_;  // ... or the syscalls program's slot holding it
+  std::string map_off_reason_, map_hook_;
   RowsPtr rows_;  // the mmapped unwind_rows map
   std::unique_ptr<UnwindTables> unwind_;
   std::string event_;

@@ -10,6 +10,7 @@ absl::Status SyscallsCapability::Init(const InitContext& ctx) {
   absl::StatusOr<std::unique_ptr<SyscallsCollector>> c = SyscallsCollector::Create(config_);
   if (!c.ok()) return c.status();
   collector_ = *std::move(c);
+  exit_hooks_fd_ = collector_->exit_hooks_fd();
   hostname_ = ctx.hostname;
   table_ = ctx.store->Register<SyscallInterval>(store_max_records_);
   return absl::OkStatus();

@@ -45,12 +45,17 @@ class SyscallsCapability final : public Capability {
   Table<SyscallInterval> table() const { return table_; }
   // Whether the last Collect succeeded (the spin detector needs to know).
   bool last_ok() const;
+  // The sys_exit program's tail-call slots, for a later capability's Init
+  // to put its exit hook in (the profiler's large map calls): the map lives
+  // until Stop, so a user keeps its own dup. -1 before Init.
+  int exit_hooks_fd() const { return exit_hooks_fd_; }
 
  private:
   const SyscallsConfig config_;
   const size_t store_max_records_;
   std::string hostname_;
   Table<SyscallInterval> table_;
+  int exit_hooks_fd_ = -1;  // set by Init, then read-only
   // Collection thread only.
   std::unique_ptr<SyscallsCollector> collector_;
 

@@ -70,6 +70,8 @@ absl::StatusOr<SyscallInterval> SyscallsCollector::Collect() {
   return out;
 }
 
+int SyscallsCollector::exit_hooks_fd() const { return bpf_map__fd(skel_->maps.exit_hooks); }
+
 std::vector<uint32_t> SyscallsCollector::ProgramIds() const {
   // sys_enter is not loaded with latency off.
   return LoadedProgramIds({skel_->progs.vigil_sys_enter, skel_->progs.vigil_sys_exit});

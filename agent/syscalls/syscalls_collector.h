@@ -26,6 +26,9 @@ class SyscallsCollector {
 
   // Kernel ids of the loaded programs (for tests and status).
   std::vector<uint32_t> ProgramIds() const;
+  // The sys_exit program's tail-call slots (bpf/syscalls.bpf.c
+  // exit_hooks), valid while this collector lives.
+  int exit_hooks_fd() const;
 
   // Detaches and frees everything (the skeleton owns all of it).
   ~SyscallsCollector();
