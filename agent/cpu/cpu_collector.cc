@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "bpf/cpu.skel.h"
+#include "common/read_file.h"
 
 namespace vigil {
 namespace {
@@ -31,14 +32,10 @@ uint64_t BoottimeNs() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
+// A thread's stat or schedstat: one short line (stat's name field is at
+// most 15 bytes, so 1 KiB holds it).
 bool ReadSmallFile(const std::string& path, std::string* out) {
-  FILE* f = fopen(path.c_str(), "re");
-  if (f == nullptr) return false;
-  char buf[1024];
-  const size_t n = fread(buf, 1, sizeof(buf), f);
-  fclose(f);
-  out->assign(buf, n);
-  return n > 0;
+  return ReadFileBounded(path, 1024, out) && !out->empty();
 }
 
 // Numeric entries of a /proc directory.

@@ -7,8 +7,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <utility>
 #include <vector>
 
@@ -17,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/read_file.h"
 
 namespace vigil {
 namespace {
@@ -79,11 +78,15 @@ MemoryMounts ParseMemoryMounts(absl::string_view mountinfo) {
 }
 
 absl::StatusOr<CgroupReader> CgroupReader::Open(uint32_t max_dirs, const std::string& mountinfo) {
-  std::ifstream in(mountinfo);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", mountinfo));
-  std::stringstream text;
-  text << in.rdbuf();
-  const MemoryMounts mounts = ParseMemoryMounts(text.str());
+  // Container hosts can have tens of thousands of mounts; the parse looks at
+  // 100000 lines at most, and this bounds what is read for it.
+  std::string text;
+  bool cut = false;
+  if (!ReadFileBounded(mountinfo, 32 << 20, &text, &cut)) {
+    return absl::NotFoundError(absl::StrCat("cannot read ", mountinfo));
+  }
+  if (cut) DropPartialLine(&text);
+  const MemoryMounts mounts = ParseMemoryMounts(text);
   const std::string& v1_mount = mounts.v1;
   const std::string& v2_mount = mounts.v2;
   // On a hybrid host the memory controller sits on v1; cgroup2 there holds

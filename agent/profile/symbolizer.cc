@@ -15,7 +15,6 @@
 #include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <utility>
 #include <vector>
 
@@ -25,10 +24,14 @@
 #include "agent/profile/elf_info.h"
 #include "agent/profile/perf_map.h"
 #include "agent/profile/proc_maps.h"
+#include "common/read_file.h"
 
 namespace vigil {
 
 namespace {
+
+// /proc/PID/maps read per process load (see ElfProcessSymbols::Reload).
+constexpr size_t kMaxMapsBytes = 16 << 20;
 
 constexpr char kKernelModule[] = "[kernel]";
 constexpr char kUnknownModule[] = "[unknown]";
@@ -389,10 +392,14 @@ class ElfProcessSymbols final : public ProcessSymbols {
     std::vector<Mapping> maps;
     char path[64];
     snprintf(path, sizeof(path), "/proc/%u/maps", pid_);
-    std::ifstream f(path);
-    std::stringstream text;
-    text << f.rdbuf();
-    for (FileMapping& m : ParseFileMappings(text.str())) {
+    // Bounded: a process decides how many mappings it has. The default
+    // vm.max_map_count (65530) is about 6 MiB of text, so only a raised
+    // limit reaches the bound; mappings past it are left unnamed.
+    std::string text;
+    bool cut = false;
+    ReadFileBounded(path, kMaxMapsBytes, &text, &cut);
+    if (cut) DropPartialLine(&text);
+    for (FileMapping& m : ParseFileMappings(text)) {
       maps.push_back(Mapping{m.start, m.end, m.offset, m.dev, m.ino, std::move(m.path), ""});
     }
     if (!maps.empty() || maps_.empty())
@@ -527,10 +534,9 @@ class ProcProcessInfo final : public ProcessInfo {
   bool Identify(uint32_t pid, ProcessIdentity* out) override {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%u/stat", pid);
-    std::ifstream f(path);
-    std::stringstream text;
-    text << f.rdbuf();
-    const std::optional<uint64_t> start_time = ParseStatStartTime(text.str());
+    std::string text;
+    if (!ReadFileBounded(path, 4096, &text)) return false;
+    const std::optional<uint64_t> start_time = ParseStatStartTime(text);
     if (!start_time) return false;
     out->start_time = *start_time;
     snprintf(path, sizeof(path), "/proc/%u/exe", pid);

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <sstream>
 
 #include "absl/strings/ascii.h"
@@ -10,17 +9,13 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/read_file.h"
 
 namespace vigil {
 namespace {
 
 bool ReadSmallFile(const std::string& path, std::string* out, size_t max = 4096) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return false;
-  out->assign(max, '\0');
-  f.read(out->data(), static_cast<std::streamsize>(max));
-  out->resize(static_cast<size_t>(f.gcount()));
-  return true;
+  return ReadFileBounded(path, max, out);
 }
 
 class RealProcReader final : public ProcReader {

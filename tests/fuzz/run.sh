@@ -134,7 +134,7 @@ build() {
         agent/memory/cgroup_reader.cc agent/udpdrops/owner_cache.cc agent/spin/spin_signal.cc \
         agent/spin/spin_detector.cc agent/profile/profile_aggregate.cc agent/profile/frame.cc \
         agent/syscalls/syscalls_aggregate.cc agent/syscalls/syscall_table.cc common/regex.cc \
-        common/duration.cc "${pb[@]}" ;;
+        common/duration.cc common/read_file.cc "${pb[@]}" ;;
     *)
       echo "fuzz: unknown target $1" >&2
       exit 2 ;;

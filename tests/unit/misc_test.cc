@@ -1,11 +1,16 @@
 // Small pure pieces: syscall table, kernel version parsing, listen address
-// rules, and human-readable durations.
+// rules, human-readable durations and bounded file reads.
 #include <gtest/gtest.h>
+
+#include <cstdio>
+#include <string>
 
 #include "agent/preflight.h"
 #include "agent/server/listen.h"
 #include "agent/syscalls/syscall_table.h"
 #include "client/format.h"
+#include "common/read_file.h"
+#include "tests/test_util.h"
 
 namespace vigil {
 namespace {
@@ -74,6 +79,40 @@ TEST(FormatTest, HumanNs) {
   EXPECT_EQ(cli::HumanNs(1500), "1.5 us");
   EXPECT_EQ(cli::HumanNs(2500000), "2.500 ms");
   EXPECT_EQ(cli::HumanNs(3000000000ull), "3.000 s");
+}
+
+// Files another user sizes are read up to a bound, and say when they had
+// more; procfs's page-sized reads are looped over.
+TEST(ReadFileBoundedTest, StopsAtTheBoundAndSaysSo) {
+  test::TempDir dir;
+  const std::string path = dir.path() + "/f";
+  std::string lines;
+  for (int i = 0; i < 1000; ++i) lines += "line " + std::to_string(i) + "\n";
+  FILE* f = fopen(path.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  fputs(lines.c_str(), f);
+  fclose(f);
+  std::string out;
+  bool cut = true;
+  ASSERT_TRUE(ReadFileBounded(path, lines.size(), &out, &cut));
+  EXPECT_EQ(out, lines);
+  EXPECT_FALSE(cut);  // exactly the bound: nothing left
+  ASSERT_TRUE(ReadFileBounded(path, 100, &out, &cut));
+  EXPECT_EQ(out, lines.substr(0, 100));
+  EXPECT_TRUE(cut);
+  DropPartialLine(&out);
+  EXPECT_EQ(out.back(), '\n');
+  EXPECT_TRUE(lines.compare(0, out.size(), out) == 0);
+  EXPECT_LT(out.size(), 100u);
+  std::string none = "x";
+  DropPartialLine(&none);
+  EXPECT_EQ(none, "");
+  EXPECT_FALSE(ReadFileBounded(dir.path() + "/missing", 10, &out, &cut));
+  // procfs: more than one page comes back whole.
+  ASSERT_TRUE(ReadFileBounded("/proc/self/maps", 16 << 20, &out, &cut));
+  EXPECT_FALSE(cut);
+  EXPECT_GT(out.size(), 4096u) << out;
+  EXPECT_EQ(out.back(), '\n');
 }
 
 }  // namespace
