@@ -10,8 +10,7 @@
 
 namespace vigil {
 
-bool ReadFileBounded(const std::string& path, size_t max_bytes, std::string* out,
-                     bool* truncated) {
+bool ReadFileBounded(const std::string& path, size_t max_bytes, std::string* out, bool* truncated) {
   out->clear();
   if (truncated != nullptr) *truncated = false;
   UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
