@@ -140,6 +140,13 @@ void SetKind(const ProfileQuery& q, uint64_t samples, Resp* out) {
   out->set_fault_bytes(FaultBytes(samples, q.fault_period));
 }
 
+void FrameToProto(const Frame& f, v1::ProfileFrame* out) {
+  out->set_name(f.name);
+  out->set_module(f.module);
+  out->set_offset(f.offset);
+  out->set_kernel(f.kernel);
+}
+
 std::string CommString(const char (&c)[VIGIL_PROFILE_COMM_LEN]) {
   return std::string(c, strnlen(c, VIGIL_PROFILE_COMM_LEN));
 }
@@ -344,13 +351,7 @@ void ProfileMerger::Add(const ProfileInterval& iv) {
 }
 
 void ProfileMerger::Finish(v1::ProfileResponse* out) const {
-  for (const FramePtr& f : frames_.frames()) {
-    v1::ProfileFrame* p = out->add_frames();
-    p->set_name(f->name);
-    p->set_module(f->module);
-    p->set_offset(f->offset);
-    p->set_kernel(f->kernel);
-  }
+  for (const FramePtr& f : frames_.frames()) FrameToProto(*f, out->add_frames());
   // Deterministic order: most samples first.
   std::vector<const std::pair<const std::vector<uint32_t>, StackAgg>*> order;
   order.reserve(stacks_.size());
@@ -444,14 +445,8 @@ void MapCallMerger::Finish(size_t top, v1::LargeMapCalls* out) const {
     const auto& [key, a] = *order[i];
     v1::MapCallStack* m = out->add_stacks();
     m->set_call(MapCallOf(key[0]));
-    for (size_t j = 1; j < key.size(); ++j) {
-      const Frame& f = *frames_.frames()[key[j]];
-      v1::ProfileFrame* p = m->add_frames();
-      p->set_name(f.name);
-      p->set_module(f.module);
-      p->set_offset(f.offset);
-      p->set_kernel(f.kernel);
-    }
+    for (size_t j = 1; j < key.size(); ++j)
+      FrameToProto(*frames_.frames()[key[j]], m->add_frames());
     m->set_frames_cut(a.cut);
     m->set_calls(a.calls);
     m->set_bytes(a.bytes);
