@@ -23,6 +23,7 @@
 #include "agent/server/listen.h"
 #include "agent/server/vigil_service.h"
 #include "agent/settings.h"
+#include "common/duration.h"
 #include "common/state_names.h"
 
 namespace {
@@ -110,12 +111,15 @@ Flags ParseFlags(int argc, char** argv) {
         PrintUsage();
         exit(0);
       case ':':
-        UsageError(absl::StrCat("option ", argv[optind - 1], " needs a value"));
+        UsageError(absl::StrCat("option ", vigil::QuoteValue(argv[optind - 1]), " needs a value"));
       default:
-        UsageError(absl::StrCat("unknown option ", argv[optind - 1]));
+        // What was typed, cut and escaped: one short line.
+        UsageError(absl::StrCat("unknown option ", vigil::QuoteValue(argv[optind - 1])));
     }
   }
-  if (optind < argc) UsageError(absl::StrCat("unexpected argument \"", argv[optind], "\""));
+  if (optind < argc) {
+    UsageError(absl::StrCat("unexpected argument ", vigil::QuoteValue(argv[optind])));
+  }
 
   // The file first, then flags on top of it.
   std::ifstream file(f.config_path);
@@ -126,7 +130,7 @@ Flags ParseFlags(int argc, char** argv) {
       UsageError(std::string(s.message()));
     }
   } else if (explicit_config) {
-    UsageError(absl::StrCat("--config ", f.config_path, ": cannot read"));
+    UsageError(absl::StrCat("--config ", vigil::QuoteValue(f.config_path), ": cannot read"));
   } else {
     f.config_path.clear();  // no file: embedded defaults
   }

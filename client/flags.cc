@@ -47,7 +47,9 @@ void AddRegex(CLI::App& app, const std::string& name, std::string* out, const st
            RE2::Options o;
            o.set_log_errors(false);
            RE2 re(v, o);
-           if (!re.ok()) BadValue(name, v, absl::StrCat("an RE2 regex (", re.error(), ")"));
+           // RE2's complaint quotes the pattern: cut like the value.
+           if (!re.ok())
+             BadValue(name, v, absl::StrCat("an RE2 regex (", QuoteValue(re.error()), ")"));
            *out = v;
          },
          help)

@@ -12,6 +12,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "client/flags.h"
+#include "common/duration.h"
 
 namespace vigil::cli {
 namespace {
@@ -143,7 +144,7 @@ std::optional<int> Cli::Parse(const std::vector<std::string>& args, std::string*
     }
     bool known = false;
     for (const auto& c : commands_) known = known || a[2] == c->Name();
-    if (!known) return Usage(absl::StrCat("unknown command \"", a[2], "\""), err);
+    if (!known) return Usage(absl::StrCat("unknown command ", QuoteValue(a[2])), err);
     a = {a[0], a[2], "--help"};
   }
   std::vector<const char*> argv;
@@ -158,9 +159,10 @@ std::optional<int> Cli::Parse(const std::vector<std::string>& args, std::string*
     if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr) {
       std::vector<std::string> extra = app_->remaining(true);
       const std::string x = extra.empty() ? "" : extra[0];
-      if (absl::StartsWith(x, "-")) return Usage("unknown option " + x, err);
-      if (cmd_name_.empty()) return Usage(absl::StrCat("unknown command \"", x, "\""), err);
-      return Usage(absl::StrCat("unexpected argument \"", x, "\""), err);
+      // What the user typed is quoted cut and escaped: one short line.
+      if (absl::StartsWith(x, "-")) return Usage("unknown option " + QuoteValue(x), err);
+      if (cmd_name_.empty()) return Usage(absl::StrCat("unknown command ", QuoteValue(x)), err);
+      return Usage(absl::StrCat("unexpected argument ", QuoteValue(x)), err);
     }
     if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) != nullptr) {
       // CLI11: "--pid: 1 required N missing".

@@ -432,6 +432,18 @@ TEST(VigildTest, ConfigFileIsValidatedAndFlagsOverrideIt) {
       RunCommand({test::VigildPath(), "--config", dir.path() + "/nope.conf", "--check-config"});
   EXPECT_EQ(missing.exit_code, 2);
   EXPECT_NE(missing.err.find("cannot read"), std::string::npos) << missing.err;
+
+  // What was typed comes back cut and escaped: one short line.
+  const std::string huge(100000, 'y');
+  for (const std::vector<std::string>& bad :
+       std::vector<std::vector<std::string>>{{"--" + huge}, {huge}, {"--config", huge}}) {
+    std::vector<std::string> argv = {test::VigildPath()};
+    argv.insert(argv.end(), bad.begin(), bad.end());
+    CommandResult r = RunCommand(argv);
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_LT(r.err.size(), 300u) << r.err.substr(0, 300);
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1);
+  }
 }
 
 TEST(VigildTest, UnprivilegedStartNamesTheMissingCapability) {

@@ -72,10 +72,30 @@ void ExpectUsage(const std::vector<std::string>& args, const std::string& cmd,
   EXPECT_EQ(p.err, prefix + what + suffix);
 }
 
+// What the user typed comes back cut and escaped: one short line even for
+// 100 KB of it, a terminal escape, or a pathological regex.
+TEST(CliParseTest, EchoedInputIsCutAndEscaped) {
+  const std::string huge(100000, 'x');
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{huge},
+                                             {"syscalls", "--" + huge},
+                                             {"syscalls", huge},
+                                             {"syscalls", "--comm", std::string(5000, '(')},
+                                             {"syscalls", "--pid", huge},
+                                             {"status", "\x1b]0;pwned\x07"}}) {
+    Parsed p = ParseArgs(args);
+    ASSERT_TRUE(p.rc.has_value());
+    EXPECT_EQ(*p.rc, kExitUsage);
+    EXPECT_LT(p.err.size(), 300u) << p.err.substr(0, 300);
+    EXPECT_EQ(std::count(p.err.begin(), p.err.end(), '\n'), 1);
+    EXPECT_EQ(p.err.find('\x1b'), std::string::npos);
+  }
+}
+
 TEST(CliParseTest, BadUsageIsExitTwoWithOneLine) {
-  ExpectUsage({"status", "--no-such-flag"}, "status", "unknown option --no-such-flag");
-  ExpectUsage({"--no-such-flag", "status"}, "status", "unknown option --no-such-flag");
-  ExpectUsage({"--no-such-flag"}, "", "unknown option --no-such-flag");
+  ExpectUsage({"status", "--no-such-flag"}, "status", "unknown option \"--no-such-flag\"");
+  ExpectUsage({"--no-such-flag", "status"}, "status", "unknown option \"--no-such-flag\"");
+  ExpectUsage({"--no-such-flag"}, "", "unknown option \"--no-such-flag\"");
   ExpectUsage({"bogus"}, "", "unknown command \"bogus\"");
   ExpectUsage({"help", "bogus"}, "", "unknown command \"bogus\"");
   ExpectUsage({"status", "extra"}, "status", "unexpected argument \"extra\"");
@@ -205,7 +225,7 @@ TEST(CliBinaryTest, GlobalOptionBeforeCommandAndExitCodes) {
 
   c = test::RunCommand({test::VigilPath(), "drops", "--bogus"});
   EXPECT_EQ(c.exit_code, kExitUsage);
-  EXPECT_EQ(c.err, "vigil drops: unknown option --bogus (see vigil drops --help)\n");
+  EXPECT_EQ(c.err, "vigil drops: unknown option \"--bogus\" (see vigil drops --help)\n");
 }
 
 }  // namespace
