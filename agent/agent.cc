@@ -13,9 +13,11 @@
 #include "agent/cpu/cpu_capability.h"
 #include "agent/memory/memory_capability.h"
 #include "agent/metrics/exposition.h"
+#include "agent/probe/probe_capability.h"
 #include "agent/profile/profile_capability.h"
 #include "agent/spin/spin_capability.h"
 #include "agent/syscalls/syscalls_capability.h"
+#include "agent/trace/trace_capability.h"
 #include "agent/udpdrops/udpdrops_capability.h"
 
 namespace vigil {
@@ -82,7 +84,10 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(
   if (!alerts.ok()) return alerts.status();
   std::unique_ptr<Agent> agent(new Agent(config));
   agent->alerts_ = *std::move(alerts);
-  InitContext ctx{&agent->store_, agent->alerts_.get(), {}, agent->hostname_};
+  agent->sessions_ =
+      std::make_unique<SessionLimiter>(config.ondemand.max_sessions, config.ondemand.max_duration);
+  InitContext ctx{
+      &agent->store_, agent->alerts_.get(), {}, agent->hostname_, agent->sessions_.get()};
   absl::Status first_error;
   for (std::unique_ptr<Capability>& cap : capabilities) {
     Slot slot;
@@ -119,6 +124,8 @@ void Agent::Start() {
 void Agent::Stop() {
   if (!stop_.HasBeenNotified()) stop_.Notify();
   if (thread_.joinable()) thread_.join();
+  // Sessions still streaming hold the on-demand capabilities' programs.
+  if (sessions_) EndSessions();
   for (Slot& s : caps_) s.cap->Stop();
 }
 
@@ -212,7 +219,17 @@ const SpinCapability* Agent::spin() const {
   return dynamic_cast<const SpinCapability*>(Find("spin"));
 }
 
+const TraceCapability* Agent::trace() const {
+  return dynamic_cast<const TraceCapability*>(Find("trace"));
+}
+
+const ProbeCapability* Agent::probe() const {
+  return dynamic_cast<const ProbeCapability*>(Find("probe"));
+}
+
 void Agent::CloseAlertStreams() const { alerts_->CloseAll(); }
+
+void Agent::EndSessions() const { sessions_->Shutdown(absl::Seconds(3)); }
 
 v1::StatusResponse Agent::Status() const {
   v1::StatusResponse s;

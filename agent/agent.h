@@ -29,6 +29,8 @@ class SyscallsCapability;
 class UdpDropsCapability;
 class MemoryCapability;
 class CpuCapability;
+class TraceCapability;
+class ProbeCapability;
 
 // The capabilities vigild runs, in collection order (agent/capabilities.cc).
 std::vector<std::unique_ptr<Capability>> RegisteredCapabilities(const AgentConfig& config);
@@ -66,6 +68,8 @@ class Agent {
   const SpinCapability* spin() const;
   const MemoryCapability* memory() const;
   const CpuCapability* cpu() const;
+  const TraceCapability* trace() const;
+  const ProbeCapability* probe() const;
   // Why a registered capability is off or degraded ("" when running or
   // unknown).
   std::string CapabilityReason(const std::string& name) const;
@@ -84,6 +88,9 @@ class Agent {
   void RecordRpc(const std::string& method, int code) const;
   // Ends every WatchAlerts stream (before the gRPC server shuts down).
   void CloseAlertStreams() const;
+  // Ends every trace and probe session and waits (up to a few seconds) for
+  // them to detach, before the gRPC server shuts down.
+  void EndSessions() const;
   // The alert stream every detector publishes into (ListAlerts,
   // WatchAlerts). Its methods are thread-safe.
   AlertStream& alerts() const { return *alerts_; }
@@ -107,6 +114,8 @@ class Agent {
   // Set once by Create; before the capabilities, which publish into it,
   // and destroyed after them.
   std::unique_ptr<AlertStream> alerts_;
+  // Shared by the on-demand capabilities; outlives them.
+  std::unique_ptr<SessionLimiter> sessions_;
   // Fixed after Create; Collect runs on the collection thread only
   // (serialized by collect_mu_ with CollectOnce callers).
   std::vector<Slot> caps_;

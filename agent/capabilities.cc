@@ -6,9 +6,11 @@
 #include "agent/agent.h"
 #include "agent/cpu/cpu_capability.h"
 #include "agent/memory/memory_capability.h"
+#include "agent/probe/probe_capability.h"
 #include "agent/profile/profile_capability.h"
 #include "agent/spin/spin_capability.h"
 #include "agent/syscalls/syscalls_capability.h"
+#include "agent/trace/trace_capability.h"
 #include "agent/udpdrops/udpdrops_capability.h"
 
 namespace vigil {
@@ -25,6 +27,10 @@ std::vector<std::unique_ptr<Capability>> RegisteredCapabilities(const AgentConfi
                                                      c.profile_fault_store_max_records));
   caps.push_back(std::make_unique<SpinCapability>(c.spin));
   caps.push_back(std::make_unique<MemoryCapability>(c.memory));
+  // On demand: nothing attached until a client starts a session. Probe's
+  // --stacks walks with the profiler's unwinder, so it comes after profile.
+  caps.push_back(std::make_unique<TraceCapability>(c.ondemand));
+  caps.push_back(std::make_unique<ProbeCapability>(c.ondemand));
   return caps;
 }
 

@@ -21,6 +21,7 @@
 #include "absl/time/time.h"
 #include "agent/alerts/alert_stream.h"
 #include "agent/metrics/exposition.h"
+#include "agent/ondemand/session_limiter.h"
 #include "agent/store/window_store.h"
 #include "vigil/v1/vigil.pb.h"
 
@@ -40,6 +41,8 @@ struct InitContext {
   AlertStream* alerts;
   std::vector<const Capability*> earlier;
   std::string hostname;
+  // The bound on-demand sessions (trace, probe) share.
+  SessionLimiter* sessions = nullptr;
   // A capability by name among the earlier ones, or nullptr if absent/off.
   const Capability* Find(const std::string& name) const;
 };

@@ -11,6 +11,7 @@
 #include "agent/cpu/cpu_config.h"
 #include "agent/memory/memory_config.h"
 #include "agent/metrics/metrics_server.h"
+#include "agent/ondemand/ondemand_config.h"
 #include "agent/profile/profile_config.h"
 #include "agent/spin/spin_config.h"
 #include "agent/syscalls/syscalls_config.h"
@@ -65,6 +66,8 @@ struct AgentConfig {
   SpinConfig spin;
   // The alert stream spin and memory-growth alerts share.
   AlertsConfig alerts;
+  // vigil trace and vigil probe: off unless allowed, bounded when on.
+  OnDemandConfig ondemand;
   ListenConfig listen;
   MetricsConfig metrics;
   // Prometheus series cardinality: process names with their own series (the

@@ -248,6 +248,7 @@ int main(int argc, char** argv) {
   }
   sd_notify(0, "STOPPING=1");
   (*agent)->CloseAlertStreams();  // ends WatchAlerts streams so Shutdown need not wait
+  (*agent)->EndSessions();        // detaches every trace and probe session
   fprintf(stderr, "vigild: %s, stopping\n", strsignal(sig));
   (*server)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   metrics.reset();

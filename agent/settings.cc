@@ -175,6 +175,17 @@ const std::vector<SettingInfo>& BaseSettings() {
        "Prometheus /metrics on HOST:PORT (default 127.0.0.1:9464; empty: off)"},
       {"metrics-max-processes", true,
        "process names with their own series (default 100; the least recently seen is evicted)"},
+      {"allow-trace", false,
+       "serve vigil trace: any client may stream a process's syscalls with their arguments "
+       "(default off)"},
+      {"allow-probe", false,
+       "serve vigil probe: any client may put uprobes and USDT probes on a process (default off)"},
+      {"session-max", true, "trace and probe sessions running at once, 1-64 (default 4)"},
+      {"session-max-duration", true, "longest trace or probe session (default 5m, at most 24h)"},
+      {"trace-max-events-per-second", true,
+       "syscall events one trace session passes on per second, 1-1000000; the rest are dropped "
+       "in the kernel and counted (default 20000)"},
+      {"probe-max-functions", true, "functions one probe session may attach, 1-1024 (default 64)"},
       {"verbose", false, "libbpf's own log on stderr"},
       {"test-stall-signal", false, "test only: SIGUSR2 hangs the collection loop (watchdog tests)"},
   };
@@ -304,6 +315,23 @@ absl::Status ApplySetting(absl::string_view key, absl::string_view value, AgentC
   }
   if (key == "metrics-max-processes") {
     return Count(key, value, 1, 10000, &c->metrics_max_processes);
+  }
+  if (key == "allow-trace") return Bool(key, value, &c->ondemand.allow_trace);
+  if (key == "allow-probe") return Bool(key, value, &c->ondemand.allow_probe);
+  if (key == "session-max") return Count(key, value, 1, 64, &c->ondemand.max_sessions);
+  if (key == "session-max-duration") {
+    absl::Duration d;
+    if (!Duration(key, value, &d).ok() || d <= absl::ZeroDuration() || d > absl::Hours(24)) {
+      return Bad(key, value, "a duration from 1s to 24h, like 5m");
+    }
+    c->ondemand.max_duration = d;
+    return absl::OkStatus();
+  }
+  if (key == "trace-max-events-per-second") {
+    return Count(key, value, 1, 1000000, &c->ondemand.trace_max_events_per_second);
+  }
+  if (key == "probe-max-functions") {
+    return Count(key, value, 1, 1024, &c->ondemand.probe_max_functions);
   }
   if (key == "verbose") return Bool(key, value, &c->verbose);
   if (key == "test-stall-signal") return Bool(key, value, &c->test_stall_signal);

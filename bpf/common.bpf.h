@@ -5,6 +5,8 @@
 #ifndef VIGIL_COMMON_BPF_H
 #define VIGIL_COMMON_BPF_H
 
+#include <bpf/bpf_core_read.h>
+
 /* Two hashes of key_t -> value_t, stats_a and stats_b (max_entries set by
  * the agent before load), and a one-slot ARRAY_OF_MAPS, active_stats,
  * pointing at the one programs write. The agent points the slot at the
@@ -57,5 +59,18 @@
 		if (c)                                             \
 			*c += 1;                                   \
 	}
+
+/* The syscall number at sys_enter/sys_exit, as the kernel's
+ * syscall_get_nr() sees it. */
+static __always_inline long regs_syscall_nr(struct pt_regs *regs)
+{
+#if defined(__TARGET_ARCH_x86)
+	return BPF_CORE_READ(regs, orig_ax);
+#elif defined(__TARGET_ARCH_arm64)
+	return BPF_CORE_READ(regs, syscallno);
+#else
+#error "regs_syscall_nr: unsupported architecture"
+#endif
+}
 
 #endif /* VIGIL_COMMON_BPF_H */

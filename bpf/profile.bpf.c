@@ -157,6 +157,10 @@ struct walk {
  * each side has its own. */
 #define WALK_PERF 0
 #define WALK_MAP 1
+/* uprobe programs (vigil_profile_probe) run with migration off but may be
+ * preempted, and another thread's uprobe may then run on this CPU: their
+ * walk lives with the thread instead (task_walks). */
+#define WALK_TASK 2
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 2);
@@ -165,6 +169,37 @@ struct {
 } walks SEC(".maps");
 
 VIGIL_LOSS_COUNTERS(PROFILE_CTR_MAX)
+
+/* The walk of a thread hit by vigil_profile_probe; freed with the thread. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct walk);
+} task_walks SEC(".maps");
+
+/* vigil probe --stacks: calls per (cookie, user stack), and the stacks. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VIGIL_PROFILE_PROBE_STACKS);
+	__type(key, struct profile_probe_key);
+	__type(value, __u64);
+} probe_stacks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VIGIL_PROFILE_PROBE_USTACKS);
+	__type(key, struct profile_probe_ustack_key);
+	__type(value, struct profile_user_stack);
+} probe_ustacks SEC(".maps");
+
+static __always_inline struct walk *walk_of(__u32 slot)
+{
+	if (slot == WALK_TASK)
+		return bpf_task_storage_get(&task_walks,
+					    bpf_get_current_task_btf(), 0, 0);
+	return bpf_map_lookup_elem(&walks, &slot);
+}
 
 /* Written by the agent through the mmapped .bss. */
 volatile __u32 active_buf;
@@ -348,7 +383,7 @@ static long unwind_step(__u32 i, void *slot)
 	__u32 file;
 	__u64 rel;
 
-	w = bpf_map_lookup_elem(&walks, slot);
+	w = walk_of(*(__u32 *)slot);
 	if (!w)
 		return 1;
 	if (w->pc == 0) {
@@ -730,5 +765,59 @@ int BPF_PROG(vigil_profile_fork, struct task_struct *parent,
 		return 0;
 	if (bpf_map_update_elem(&unwind_procs, &ctgid, pp, BPF_NOEXIST) == 0)
 		want(ctgid, UNWIND_WANT_NEW);
+	return 0;
+}
+
+/* vigil probe --stacks: attached by agent/probe per probed function (with
+ * the target pid and cookie = session << 32 | function index) while a
+ * session runs; nothing attaches it otherwise. At a function's entry the
+ * registers are the caller's but for the pushed return address, which the
+ * CFA rule of the entry row (rsp + 8) accounts for, so the same walk
+ * applies. */
+SEC("uprobe")
+int vigil_profile_probe(struct pt_regs *ctx)
+{
+	struct profile_probe_ustack_key skey = {};
+	struct profile_probe_key key = {};
+	struct profile_key pkey = {};
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct walk *w;
+	__u64 *v, one = 1;
+	long err;
+
+	key.cookie = bpf_get_attach_cookie(ctx);
+	pkey.tgid = bpf_get_current_pid_tgid() >> 32;
+	w = bpf_task_storage_get(&task_walks, task, 0,
+				 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (w) {
+		w->pc = PT_REGS_IP(ctx);
+		w->sp = PT_REGS_SP(ctx);
+		w->bp = ctx->bp;
+		finish_walk(w, &pkey, WALK_TASK);
+		if (w->depth > 0) {
+			skey.session = key.cookie >> 32;
+			skey.hash = w->hash ? w->hash : 1;
+			key.user_stack = skey.hash;
+			if (!bpf_map_lookup_elem(&probe_ustacks, &skey)) {
+				err = bpf_map_update_elem(&probe_ustacks, &skey,
+							  &w->stack,
+							  BPF_NOEXIST);
+				if (err && err != -EEXIST)
+					key.user_stack = 0;
+			}
+		}
+	}
+	v = bpf_map_lookup_elem(&probe_stacks, &key);
+	if (v) {
+		__sync_fetch_and_add(v, 1);
+		return 0;
+	}
+	if (bpf_map_update_elem(&probe_stacks, &key, &one, BPF_NOEXIST) == 0)
+		return 0;
+	/* Another CPU inserted it first, or the map is full (the session
+	 * counts the calls no stack accounts for). */
+	v = bpf_map_lookup_elem(&probe_stacks, &key);
+	if (v)
+		__sync_fetch_and_add(v, 1);
 	return 0;
 }

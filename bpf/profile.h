@@ -57,6 +57,24 @@ struct profile_value {
 	char pcomm[VIGIL_PROFILE_COMM_LEN]; /* process (group leader) name */
 };
 
+/* vigil probe --stacks (agent/probe): the uprobe vigil_profile_probe counts
+ * calls per (attach cookie, user stack). The cookie is session << 32 |
+ * function index, so sessions share the maps and each reads and deletes its
+ * own entries. user_stack 0: the stack could not be stored. */
+struct profile_probe_key {
+	__u64 cookie;
+	__u64 user_stack;
+};
+
+struct profile_probe_ustack_key {
+	__u64 session;
+	__u64 hash;
+};
+
+/* Sizes of the two maps above (every session together). */
+#define VIGIL_PROFILE_PROBE_STACKS 16384
+#define VIGIL_PROFILE_PROBE_USTACKS 4096
+
 /* Indexes into the per-CPU `counters` array. */
 enum profile_counter {
 	PROFILE_CTR_SAMPLES = 0, /* every CPU sample the program saw */

@@ -45,18 +45,6 @@ const volatile bool measure_latency = true;
 
 static const struct syscall_stats zero_stats;
 
-/* The syscall number as the kernel's syscall_get_nr() sees it. */
-static __always_inline long regs_syscall_nr(struct pt_regs *regs)
-{
-#if defined(__TARGET_ARCH_x86)
-	return BPF_CORE_READ(regs, orig_ax);
-#elif defined(__TARGET_ARCH_arm64)
-	return BPF_CORE_READ(regs, syscallno);
-#else
-#error "regs_syscall_nr: unsupported architecture"
-#endif
-}
-
 /* Other capabilities' work at a syscall's exit, tail-called from here so it
  * costs them no tracepoint program of their own (on this VM one more
  * tp_btf program on sys_exit costs every syscall ~55 ns, its body ~2):

@@ -207,6 +207,16 @@ std::string FormatStatus(const v1::StatusResponse& s) {
                               c.ns_per_task(), l.passes_cut(), l.threads_over_cap(),
                               l.processes_over_cap(), l.read_failed(), l.store_dropped()));
   }
+  if (s.has_ondemand()) {
+    const v1::OnDemandStatus& o = s.ondemand();
+    absl::StrAppend(
+        &out, absl::StrFormat("  on demand: %d of %d sessions running (each up to %s); trace: %d "
+                              "sessions, %d events sent, %d lost; probe: %d sessions, %d calls\n",
+                              o.running(), o.max_sessions(),
+                              absl::FormatDuration(absl::Nanoseconds(o.max_duration_ns())),
+                              o.trace_sessions(), o.trace_events(), o.trace_lost(),
+                              o.probe_sessions(), o.probe_calls()));
+  }
   if (s.has_profiler()) {
     const v1::ProfilerStatus& p = s.profiler();
     absl::StrAppend(

@@ -73,6 +73,8 @@ std::vector<std::unique_ptr<Command>> AllCommands() {
   all.push_back(NewProfileCommand(true));
   all.push_back(NewAlertsCommand());
   all.push_back(NewMemoryCommand());
+  all.push_back(NewTraceCommand());
+  all.push_back(NewProbeCommand());
   return all;
 }
 

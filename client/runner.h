@@ -81,6 +81,8 @@ std::unique_ptr<Command> NewProfileCommand(bool flamegraph);
 std::unique_ptr<Command> NewAlertsCommand();
 std::unique_ptr<Command> NewMemoryCommand();
 std::unique_ptr<Command> NewTopCommand();
+std::unique_ptr<Command> NewTraceCommand();
+std::unique_ptr<Command> NewProbeCommand();
 
 // The command line, parsed apart from running so tests need no agent.
 class Cli {

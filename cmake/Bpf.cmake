@@ -41,6 +41,9 @@ function(vigil_bpf_skeleton name)
     COMMAND ${VIGIL_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_${VIGIL_BPF_ARCH}
       -Wall -Werror -Wno-unused-function
       -I${VIGIL_VMLINUX_DIR} -I${CMAKE_SOURCE_DIR}/bpf
+      # libbpf's usdt.bpf.h includes <linux/errno.h>, whose <asm/errno.h>
+      # lives under the multiarch directory only.
+      -idirafter /usr/include/${CMAKE_LIBRARY_ARCHITECTURE}
       -c ${src} -o ${obj}
     DEPENDS ${src} ${CMAKE_SOURCE_DIR}/bpf/${name}.h ${CMAKE_SOURCE_DIR}/bpf/common.bpf.h ${CMAKE_SOURCE_DIR}/bpf/unwind.h ${VIGIL_VMLINUX_H}
     IMPLICIT_DEPENDS C ${src}

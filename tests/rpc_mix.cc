@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
@@ -60,7 +61,10 @@ MixCall RpcMix::Next(v1::Vigil::Stub& stub, uint64_t n) const {
       c.status = stub.GetStatus(&ctx, v1::StatusRequest(), &r);
       if (r.capabilities_size() < 5) c.insane = "GetStatus: capabilities missing";
       for (const auto& cap : r.capabilities()) {
-        if (cap.state() == v1::CAPABILITY_STATE_OFF)
+        // Off by the agent's configuration (trace and probe are, unless
+        // allowed) is a choice; off for any other reason is a failure.
+        if (cap.state() == v1::CAPABILITY_STATE_OFF &&
+            !absl::StartsWith(cap.reason(), "disabled ("))
           c.insane = absl::StrCat("GetStatus: ", cap.name(), " off: ", cap.reason());
       }
       break;

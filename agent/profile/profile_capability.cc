@@ -52,6 +52,7 @@ absl::Status ProfileCapability::Init(const InitContext& ctx) {
       ProfileCollector::Create(config_, syscalls != nullptr ? syscalls->exit_hooks_fd() : -1);
   if (!c.ok()) return c.status();
   collector_ = *std::move(c);
+  probe_hooks_ = collector_->probe_stack_hooks();
   table_ = ctx.store->Register<ProfileInterval>(store_max_records_);
   fault_period_ = collector_->fault_cpus() > 0 ? config_.fault_period : 0;
   map_min_bytes_ = collector_->maps_on() ? config_.map_min_bytes : 0;

@@ -50,6 +50,10 @@ class ProfileCapability final : public Capability {
   // CPU samples (spin reads them).
   Table<ProfileInterval> table() const { return table_; }
   uint32_t sample_hz() const { return config_.sample_hz; }
+  // The uprobe program and maps vigil probe --stacks uses (set by Init,
+  // then read-only; the program stays valid until Stop, which the agent
+  // calls after every session ended).
+  const ProbeStackHooks& probe_stack_hooks() const { return probe_hooks_; }
 
   // One process's page-fault stacks over [from, to], every frame, merged
   // as GetProfile merges them, for readers that resolved their range (and
@@ -85,6 +89,7 @@ class ProfileCapability final : public Capability {
   uint64_t map_min_bytes_ = 0;
   std::string map_off_reason_;
   std::unique_ptr<ProfileCollector> collector_;  // collection thread only
+  ProbeStackHooks probe_hooks_;
 
   mutable absl::Mutex mu_;
   ProfileLossCounts loss_total_ ABSL_GUARDED_BY(mu_);

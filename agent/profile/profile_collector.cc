@@ -112,23 +112,11 @@ absl::Status ProfileCollector::MapRows() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<ProfileCollector>> ProfileCollector::Create(
-    const ProfileConfig& config, int exit_hooks_fd) {
-  if (config.sample_hz < 1 || config.sample_hz > 1000) {
-    return absl::InvalidArgumentError("profile: sample_hz must be in [1, 1000]");
-  }
-  if (config.fault_period > kMaxFaultPeriod) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("profile: fault_period must be in [0, ", kMaxFaultPeriod, "]"));
-  }
-  if (config.map_min_bytes > kMaxMapMinBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("profile: map_min_bytes must be in [0, ", kMaxMapMinBytes, "]"));
-  }
-  if (config.max_entries == 0 || config.stack_entries == 0 || config.batch_size == 0) {
-    return absl::InvalidArgumentError(
-        "profile: max_entries, stack_entries and batch_size must be > 0");
-  }
+namespace {
+
+// Opens, sizes and loads profile.bpf.o; without probe_stacks,
+// vigil_profile_probe is not even verified.
+absl::StatusOr<SkelPtr<profile_bpf>> OpenAndLoad(const ProfileConfig& config, bool probe_stacks) {
   // This load's libbpf warnings, for its error messages.
   LibbpfLogCapture libbpf_log;
   SkelPtr<profile_bpf> skel(profile_bpf::open());
@@ -137,11 +125,6 @@ absl::StatusOr<std::unique_ptr<ProfileCollector>> ProfileCollector::Create(
     if (int err = bpf_map__set_max_entries(m, config.max_entries)) {
       return ErrnoStatus(err, absl::StrCat("sizing map ", bpf_map__name(m)));
     }
-  }
-  if (config.unwind.max_rows == 0 || config.unwind.max_files == 0 ||
-      config.unwind.max_processes == 0) {
-    return absl::InvalidArgumentError(
-        "profile: unwind max_rows, max_files and max_processes must be > 0");
   }
   const std::pair<bpf_map*, uint32_t> sizes[] = {
       {skel->maps.unwind_rows, config.unwind.max_rows},
@@ -163,10 +146,49 @@ absl::StatusOr<std::unique_ptr<ProfileCollector>> ProfileCollector::Create(
   if (config.fault_period == 0) bpf_program__set_autoload(skel->progs.vigil_profile_fault, false);
   skel->rodata->map_min_bytes = config.map_min_bytes;
   if (config.map_min_bytes == 0) bpf_program__set_autoload(skel->progs.vigil_profile_map, false);
+  if (!probe_stacks) bpf_program__set_autoload(skel->progs.vigil_profile_probe, false);
   if (int err = profile_bpf::load(skel.get())) {
     return libbpf_log.Annotate(ErrnoStatus(err, "loading profile.bpf.o"));
   }
-  std::unique_ptr<ProfileCollector> c(new ProfileCollector(config, std::move(skel)));
+  return skel;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ProfileCollector>> ProfileCollector::Create(
+    const ProfileConfig& config, int exit_hooks_fd) {
+  if (config.sample_hz < 1 || config.sample_hz > 1000) {
+    return absl::InvalidArgumentError("profile: sample_hz must be in [1, 1000]");
+  }
+  if (config.fault_period > kMaxFaultPeriod) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("profile: fault_period must be in [0, ", kMaxFaultPeriod, "]"));
+  }
+  if (config.map_min_bytes > kMaxMapMinBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("profile: map_min_bytes must be in [0, ", kMaxMapMinBytes, "]"));
+  }
+  if (config.max_entries == 0 || config.stack_entries == 0 || config.batch_size == 0) {
+    return absl::InvalidArgumentError(
+        "profile: max_entries, stack_entries and batch_size must be > 0");
+  }
+  if (config.unwind.max_rows == 0 || config.unwind.max_files == 0 ||
+      config.unwind.max_processes == 0) {
+    return absl::InvalidArgumentError(
+        "profile: unwind max_rows, max_files and max_processes must be > 0");
+  }
+  // vigil probe --stacks' program needs the newest kernel features here
+  // (task storage and attach cookies in a uprobe): a kernel that refuses it
+  // still gets the profiler, without probe stacks.
+  absl::StatusOr<SkelPtr<profile_bpf>> skel = OpenAndLoad(config, /*probe_stacks=*/true);
+  if (!skel.ok()) {
+    absl::StatusOr<SkelPtr<profile_bpf>> without = OpenAndLoad(config, false);
+    if (!without.ok()) return skel.status();
+    fprintf(stderr, "vigild: profile: no stacks for vigil probe on this kernel: %s\n",
+            std::string(skel.status().message()).c_str());
+    skel = std::move(without);
+  }
+  std::unique_ptr<ProfileCollector> c(new ProfileCollector(config, *std::move(skel)));
   if (absl::Status s = c->MapRows(); !s.ok()) return s;
   if (absl::Status s = c->AttachAllCpus(); !s.ok()) return s;
   c->AttachMaps(exit_hooks_fd);
@@ -309,6 +331,16 @@ void ProfileCollector::AttachFaults(const std::vector<int>& cpus) {
     fault_links_.emplace_back(link);
   }
   if (fault_links_.empty()) fail("no CPU accepted the page-faults event");
+}
+
+ProbeStackHooks ProfileCollector::probe_stack_hooks() const {
+  ProbeStackHooks h;
+  // nullptr when this kernel refused it (Create).
+  if (bpf_program__fd(skel_->progs.vigil_profile_probe) >= 0)
+    h.prog = skel_->progs.vigil_profile_probe;
+  h.stacks_fd = bpf_map__fd(skel_->maps.probe_stacks);
+  h.ustacks_fd = bpf_map__fd(skel_->maps.probe_ustacks);
+  return h;
 }
 
 std::vector<uint32_t> ProfileCollector::ProgramIds() const {

@@ -29,6 +29,15 @@ struct RowsUnmap {
 };
 using RowsPtr = std::unique_ptr<unwind_row, RowsUnmap>;
 
+// vigil probe --stacks (agent/probe): the profiler's uprobe program, which
+// walks the stack with the same unwind tables, and the maps it counts into
+// (bpf/profile.h profile_probe_key). Valid while the collector lives.
+struct ProbeStackHooks {
+  bpf_program* prog = nullptr;
+  int stacks_fd = -1;   // profile_probe_key -> calls
+  int ustacks_fd = -1;  // profile_probe_ustack_key -> profile_user_stack
+};
+
 // Cumulative in-kernel unwinder counters (bpf/profile.h PROFILE_CTR_*).
 struct UnwindSampleCounts {
   uint64_t frames = 0, cfi_frames = 0, fp_frames = 0;
@@ -70,6 +79,7 @@ class ProfileCollector {
   const UnwindSampleCounts& unwind_counts() const { return unwind_counts_; }
   bool cfi() const { return config_.unwind.cfi; }
   std::vector<uint32_t> ProgramIds() const;
+  ProbeStackHooks probe_stack_hooks() const;
 
   ~ProfileCollector();
   ProfileCollector(const ProfileCollector&) = delete;

@@ -7,10 +7,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "agent/memory/memory_capability.h"
+#include "agent/probe/probe_capability.h"
 #include "agent/profile/profile_capability.h"
 #include "agent/spin/spin_capability.h"
 #include "agent/syscalls/syscalls_capability.h"
 #include "agent/top/top_query.h"
+#include "agent/trace/trace_capability.h"
 #include "agent/udpdrops/udpdrops_capability.h"
 #include "common/safe_proto.h"
 
@@ -30,6 +32,23 @@ QueryContext ContextOf(grpc::ServerContext* ctx) {
 
 absl::Status Off(const char* what) {
   return absl::FailedPreconditionError(absl::StrCat(what, " off on this agent (see vigil status)"));
+}
+
+// Who opened a session, for the journal: the peer address and, over mutual
+// TLS, the client certificate's subject.
+SessionPeer PeerOf(const grpc::ServerContext* ctx) {
+  SessionPeer who;
+  who.peer = ctx->peer();
+  if (auto auth = ctx->auth_context(); auth != nullptr && auth->IsPeerAuthenticated()) {
+    for (const char* property : {"x509_subject", "x509_common_name"}) {
+      const std::vector<grpc::string_ref> v = auth->FindPropertyValues(property);
+      if (!v.empty()) {
+        who.subject.assign(v.front().data(), v.front().size());
+        break;
+      }
+    }
+  }
+  return who;
 }
 
 }  // namespace
@@ -153,6 +172,41 @@ grpc::Status VigilService::WatchAlerts(grpc::ServerContext* ctx, const v1::Watch
   alerts.EndWatch(*sub);
   agent_->RecordRpc("WatchAlerts", static_cast<int>(result.error_code()));
   return result;
+}
+
+// A session RPC: the capability streams through the writer (each message
+// made safe like every answer) until the session ends.
+template <typename Cap, typename Req, typename Msg>
+grpc::Status VigilService::Session(const char* method, const Cap* cap, const char* cap_name,
+                                   grpc::ServerContext* ctx, const Req& req,
+                                   grpc::ServerWriter<Msg>* writer) const {
+  absl::Status s;
+  if (cap == nullptr) {
+    std::string why = agent_->CapabilityReason(cap_name);
+    s = absl::FailedPreconditionError(
+        absl::StrCat(cap_name, " is off on this agent", why.empty() ? "" : ": ", why));
+  } else {
+    SessionSink<Msg> sink;
+    sink.write = [writer](const Msg& m) {
+      Msg safe = m;
+      MakeStringsSafe(&safe);
+      return writer->Write(safe);
+    };
+    sink.cancelled = [ctx] { return ctx->IsCancelled(); };
+    s = cap->Run(PeerOf(ctx), req, sink);
+  }
+  agent_->RecordRpc(method, static_cast<int>(s.code()));
+  return ToGrpc(s);
+}
+
+grpc::Status VigilService::Trace(grpc::ServerContext* ctx, const v1::TraceRequest* req,
+                                 grpc::ServerWriter<v1::TraceMessage>* writer) {
+  return Session("Trace", agent_->trace(), "trace", ctx, *req, writer);
+}
+
+grpc::Status VigilService::Probe(grpc::ServerContext* ctx, const v1::ProbeRequest* req,
+                                 grpc::ServerWriter<v1::ProbeReport>* writer) {
+  return Session("Probe", agent_->probe(), "probe", ctx, *req, writer);
 }
 
 }  // namespace vigil

@@ -30,6 +30,12 @@ class VigilService final : public v1::Vigil::Service {
   // reads too slowly (its bounded queue overflowed: ABORTED).
   grpc::Status WatchAlerts(grpc::ServerContext* ctx, const v1::WatchAlertsRequest* req,
                            grpc::ServerWriter<v1::SpinAlert>* writer) override;
+  // On-demand sessions: stream until the session ends (see TraceCapability
+  // and ProbeCapability); FAILED_PRECONDITION when not allowed here.
+  grpc::Status Trace(grpc::ServerContext* ctx, const v1::TraceRequest* req,
+                     grpc::ServerWriter<v1::TraceMessage>* writer) override;
+  grpc::Status Probe(grpc::ServerContext* ctx, const v1::ProbeRequest* req,
+                     grpc::ServerWriter<v1::ProbeReport>* writer) override;
 
  private:
   template <typename Resp>
@@ -40,6 +46,11 @@ class VigilService final : public v1::Vigil::Service {
   template <typename Cap, typename Req, typename Resp>
   grpc::Status Query(const char* method, const Cap* cap, QueryFn<Cap, Req, Resp> query,
                      const char* off, grpc::ServerContext* ctx, const Req& req, Resp* out) const;
+
+  template <typename Cap, typename Req, typename Msg>
+  grpc::Status Session(const char* method, const Cap* cap, const char* cap_name,
+                       grpc::ServerContext* ctx, const Req& req,
+                       grpc::ServerWriter<Msg>* writer) const;
 
   const Agent* agent_;
 };

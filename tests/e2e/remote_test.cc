@@ -79,6 +79,29 @@ TEST_F(RemoteTest, MutualTlsAdmitsOnlyValidClients) {
   EXPECT_EQ(Status(ClientArgs(port, "client")).exit_code, 0);
 }
 
+// vigil trace over mutual TLS: only with a valid certificate, and the
+// journal names the client by its certificate's subject.
+TEST_F(RemoteTest, TraceRidesMutualTlsAndIsJournaledWithTheSubject) {
+  const int port = test::FreeLoopbackPort();
+  std::vector<std::string> flags = TlsListen(port);
+  flags.push_back("--allow-trace");
+  test::ScopedVigild agent(flags, ClientArgs(port, "client"));
+  ASSERT_TRUE(agent.ok()) << agent.log();
+  const std::string self = std::to_string(getpid());
+  std::vector<std::string> argv = {test::VigilPath(), "trace", "--pid", self, "--duration", "1s"};
+  std::vector<std::string> rogue = argv;
+  for (const std::string& a : ClientArgs(port, "client")) argv.push_back(a);
+  for (const std::string& a : ClientArgs(port, "rogue")) rogue.push_back(a);
+  CommandResult ok = RunCommand(argv);
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_NE(ok.err.find("ended: duration reached"), std::string::npos) << ok.err;
+  EXPECT_EQ(RunCommand(rogue).exit_code, 1);
+  const std::string log = agent.CurrentLog();
+  EXPECT_NE(log.find("trace session 1 for ipv4:127.0.0.1:"), std::string::npos) << log;
+  EXPECT_NE(log.find("CN=client"), std::string::npos) << log;
+  EXPECT_EQ(log.find("trace session 2"), std::string::npos) << "the rogue client got a session";
+}
+
 TEST_F(RemoteTest, PlaintextTcpNeedsTheFlagAndWarns) {
   const int port = test::FreeLoopbackPort();
   const std::string addr = absl::StrCat("127.0.0.1:", port);

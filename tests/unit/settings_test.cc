@@ -54,6 +54,25 @@ TEST(SettingsTest, EveryAdvertisedSettingIsAccepted) {
   }
 }
 
+TEST(SettingsTest, OnDemandSessionsAreOffAndBoundedByDefault) {
+  AgentConfig c;
+  EXPECT_FALSE(c.ondemand.allow_trace);
+  EXPECT_FALSE(c.ondemand.allow_probe);
+  ASSERT_TRUE(ApplyConfigText("allow-trace = on\nsession-max = 2\nsession-max-duration = 30s\n"
+                              "trace-max-events-per-second = 500\n",
+                              "f", &c)
+                  .ok());
+  EXPECT_TRUE(c.ondemand.allow_trace);
+  EXPECT_EQ(c.ondemand.max_sessions, 2);
+  EXPECT_EQ(c.ondemand.max_duration, absl::Seconds(30));
+  EXPECT_EQ(c.ondemand.trace_max_events_per_second, 500u);
+  EXPECT_EQ(ApplyConfigText("session-max-duration = 0s\n", "f", &c).message(),
+            "f:1: session-max-duration \"0s\": expected a duration from 1s to 24h, like 5m");
+  EXPECT_FALSE(ApplyConfigText("session-max-duration = 25h\n", "f", &c).ok());
+  EXPECT_FALSE(ApplyConfigText("session-max = 0\n", "f", &c).ok());
+  EXPECT_FALSE(ApplyConfigText("trace-max-events-per-second = 0\n", "f", &c).ok());
+}
+
 TEST(SettingsTest, DebuginfodKeysReachTheSymbolizerConfig) {
   AgentConfig c;
   ASSERT_TRUE(ApplyConfigText("debuginfod-urls = http://a:8002 http://b:8002\n"

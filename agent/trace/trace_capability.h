@@ -1,0 +1,45 @@
+// vigil trace: every syscall of chosen threads with decoded arguments, on
+// demand (the `strace -f -p` view). Nothing is attached until a client starts
+// a session; each session loads its own programs (filters in the kernel,
+// events through a ring buffer) and unloads them when it ends.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "agent/capability.h"
+#include "agent/ondemand/ondemand_config.h"
+#include "agent/ondemand/session_limiter.h"
+#include "vigil/v1/vigil.pb.h"
+
+namespace vigil {
+
+class TraceCapability final : public Capability {
+ public:
+  explicit TraceCapability(const OnDemandConfig& config) : config_(config) {}
+
+  const char* name() const override { return "trace"; }
+  absl::Status Init(const InitContext& ctx) override;
+  absl::Status Collect(const IntervalSpan&, StoreWriter&) override { return absl::OkStatus(); }
+  void FillStatus(const StoreView& store, v1::StatusResponse* out) const override;
+  void RenderMetrics(const StoreView& store, Exposition* out) const override;
+  std::vector<std::pair<std::string, uint64_t>> Losses(const StoreView& store) const override;
+
+  // One session: validates the request (INVALID_ARGUMENT with one line),
+  // takes a slot, loads and attaches, streams events, and detaches. Returns
+  // when the duration ends, the process exits, the client leaves or the
+  // agent stops; the last message written says which.
+  absl::Status Run(const SessionPeer& who, const v1::TraceRequest& req,
+                   const SessionSink<v1::TraceMessage>& sink) const;
+
+ private:
+  const OnDemandConfig config_;
+  SessionLimiter* sessions_ = nullptr;
+  // Since start, over every session (status and metrics).
+  mutable std::atomic<uint64_t> sessions_run_{0};
+  mutable std::atomic<uint64_t> events_{0};
+  mutable std::atomic<uint64_t> rate_limited_{0};
+  mutable std::atomic<uint64_t> ring_full_{0};
+};
+
+}  // namespace vigil
