@@ -115,8 +115,8 @@ build() {
         client/format.cc client/fleet.cc client/agent_client.cc client/syscalls_cmd.cc \
         client/drops_cmd.cc client/status_cmd.cc client/hot_cmd.cc client/profile_cmd.cc \
         client/profile_export.cc client/alerts_cmd.cc client/memory_cmd.cc client/top_cmd.cc \
-        client/top_format.cc common/duration.cc common/regex.cc \
-        common/safe_text.cc common/safe_proto.cc common/json_line.cc common/pprof.cc \
+        client/top_format.cc client/trace_cmd.cc client/probe_cmd.cc common/duration.cc \
+        common/regex.cc common/safe_text.cc common/safe_proto.cc common/json_line.cc common/pprof.cc \
         "${pb[@]}" "$gen/vigil/v1/vigil.grpc.pb.cc" "$gen/vigil/v1/fleet.pb.cc" \
         "$gen/perftools/profile.pb.cc" ;;
     requests)
