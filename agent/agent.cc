@@ -1,5 +1,6 @@
 #include "agent/agent.h"
 
+#include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -28,6 +29,28 @@ uint64_t ReadRssBytes() {
   uint64_t size = 0, resident = 0;
   f >> size >> resident;
   return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+// mallinfo2 walks every arena under its lock: microseconds for the agent's
+// few arenas, once per status or scrape.
+struct HeapBytes {
+  uint64_t in_use = 0, free = 0;
+};
+HeapBytes ReadHeap() {
+  const struct mallinfo2 m = mallinfo2();
+  return {m.uordblks + m.hblkhd, m.fordblks};
+}
+
+// glibc keeps what the agent frees: freed chunks below an arena's top stay
+// resident, and the top is trimmed only past a threshold that grows after
+// each large free. Under query load (50 clients merging megabytes each),
+// a peak left RSS stepped up by 5-7 MB for tens of seconds and then down,
+// which looks like a leak in any window. malloc_trim(0) hands every free
+// page of every arena back, so RSS follows what is in use.
+void ReturnFreedHeap() {
+  constexpr size_t kWorthIt = 4 << 20;
+  if (mallinfo2().fordblks < kWorthIt) return;
+  malloc_trim(0);
 }
 
 uint64_t CpuNs() {
@@ -131,6 +154,7 @@ void Agent::Stop() {
 
 void Agent::Loop() {
   absl::Time next = absl::Now() + config_.interval;
+  absl::Time next_trim = absl::Now();
   while (!stop_.WaitForNotificationWithTimeout(next - absl::Now())) {
     if (stall_.load()) {
       fprintf(stderr, "vigild: collection loop stalled on purpose (test hook)\n");
@@ -138,6 +162,10 @@ void Agent::Loop() {
       return;
     }
     CollectOnce();
+    if (absl::Now() >= next_trim) {
+      ReturnFreedHeap();
+      next_trim = absl::Now() + absl::Seconds(5);
+    }
     if (config_.heartbeat) config_.heartbeat();
     next += config_.interval;
     // After a stall (suspend, overload), skip missed ticks instead of
@@ -251,6 +279,9 @@ v1::StatusResponse Agent::Status() const {
     if (!last_error_.empty()) s.set_last_error(last_error_);
   }
   s.set_rss_bytes(ReadRssBytes());
+  const HeapBytes heap = ReadHeap();
+  s.set_heap_in_use_bytes(heap.in_use);
+  s.set_heap_free_bytes(heap.free);
   s.set_cpu_ns(CpuNs());
   return s;
 }
@@ -319,6 +350,11 @@ std::string Agent::RenderMetrics() const {
   e.Sample("vigil_agent_cpu_seconds_total", CpuNs() / 1e9);
   e.Family("vigil_agent_resident_memory_bytes", "gauge", "Resident set size of vigild.");
   e.Sample("vigil_agent_resident_memory_bytes", static_cast<double>(ReadRssBytes()));
+  e.Family("vigil_agent_heap_bytes", "gauge",
+           "vigild's malloc heap: in_use (allocated), free (freed but still held by malloc).");
+  const HeapBytes heap = ReadHeap();
+  e.Sample("vigil_agent_heap_bytes", {{"state", "in_use"}}, static_cast<double>(heap.in_use));
+  e.Sample("vigil_agent_heap_bytes", {{"state", "free"}}, static_cast<double>(heap.free));
   e.Family("vigil_agent_start_time_seconds", "gauge", "When vigild started, Unix time.");
   e.Sample("vigil_agent_start_time_seconds", absl::ToUnixSeconds(started_));
   e.Family("vigil_grpc_requests_total", "counter", "gRPC requests answered, by method and code.");

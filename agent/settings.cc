@@ -172,7 +172,8 @@ const std::vector<SettingInfo>& BaseSettings() {
       {"cpu-store-max-records", true,
        "cap on cpu records kept across the window (default 400000, ~40 bytes each)"},
       {"metrics-listen", true,
-       "Prometheus /metrics on HOST:PORT (default 127.0.0.1:9464; empty: off)"},
+       "Prometheus /metrics on HOST:PORT or unix:/PATH (default 127.0.0.1:9464; empty: off; "
+       "other than loopback or a Unix socket, HTTPS with the tls-* client certificates)"},
       {"metrics-max-processes", true,
        "process names with their own series (default 100; the least recently seen is evicted)"},
       {"allow-trace", false,
@@ -382,14 +383,14 @@ absl::Status ValidateConfig(const AgentConfig& c) {
   }
   if (!c.metrics.listen.empty()) {
     absl::StatusOr<ParsedListen> m = ParseListenAddress(c.metrics.listen);
-    if (!m.ok() || m->is_unix) {
-      return absl::InvalidArgumentError(absl::StrCat("metrics-listen ",
-                                                     QuoteValue(c.metrics.listen),
-                                                     ": expected HOST:PORT (empty turns it off)"));
+    if (!m.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("metrics-listen ", QuoteValue(c.metrics.listen),
+                       ": expected HOST:PORT or unix:/PATH (empty turns it off)"));
     }
     const bool tls =
         !c.listen.tls_cert.empty() && !c.listen.tls_key.empty() && !c.listen.tls_client_ca.empty();
-    if (!m->loopback && !tls && !c.listen.insecure) {
+    if (!m->is_unix && !m->loopback && !tls && !c.listen.insecure) {
       return absl::InvalidArgumentError(
           absl::StrCat("metrics-listen ", QuoteValue(c.metrics.listen),
                        ": a non-loopback address needs the tls-* settings (or insecure-listen)"));

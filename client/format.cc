@@ -165,8 +165,11 @@ std::string FormatStatus(const v1::StatusResponse& s) {
                                  absl::LocalTimeZone()),
                 absl::FormatDuration(absl::Nanoseconds(s.interval_ns())),
                 absl::FormatDuration(absl::Nanoseconds(s.window_ns())), s.intervals_retained()));
-  absl::StrAppend(&out, absl::StrFormat("  rss %.1f MiB, cpu %s\n", s.rss_bytes() / 1048576.0,
-                                        HumanNs(s.cpu_ns())));
+  absl::StrAppend(&out,
+                  absl::StrFormat("  rss %.1f MiB (heap %.1f MiB in use, %.1f MiB free), "
+                                  "cpu %s\n",
+                                  s.rss_bytes() / 1048576.0, s.heap_in_use_bytes() / 1048576.0,
+                                  s.heap_free_bytes() / 1048576.0, HumanNs(s.cpu_ns())));
   for (const auto& c : s.capabilities()) {
     absl::StrAppend(&out,
                     absl::StrFormat("  %-10s %s%s\n", c.name(), StateName(c.state()),

@@ -1,6 +1,6 @@
 // GET /metrics, and /debug/pprof (pprof_http.h), over HTTP (cpp-httplib,
-// Debian's libcpp-httplib): loopback plaintext, or HTTPS with
-// client-certificate verification elsewhere.
+// Debian's libcpp-httplib): a Unix socket or loopback in plaintext, or HTTPS
+// with client-certificate verification elsewhere.
 #pragma once
 
 #include <functional>
@@ -18,7 +18,8 @@ class Server;
 namespace vigil {
 
 struct MetricsConfig {
-  // "HOST:PORT"; empty turns the endpoint off.
+  // "HOST:PORT" or "unix:/PATH" (mode 0660, group vigil); empty turns the
+  // endpoint off.
   std::string listen = "127.0.0.1:9464";
 };
 
@@ -38,6 +39,7 @@ class MetricsServer {
   std::unique_ptr<const PprofEndpoints> pprof_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
+  std::string unix_path_;  // removed when the server stops
 };
 
 }  // namespace vigil

@@ -97,7 +97,12 @@ absl::Status ProfileCollector::MapRows() {
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   const size_t bytes =
       (static_cast<size_t>(config_.unwind.max_rows) * sizeof(unwind_row) + page - 1) / page * page;
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  // MAP_POPULATE: the kernel allocated every page when it created the map.
+  // Mapped lazily, each page joined the agent's RSS the first time a row
+  // landed on it, so RSS crept up by up to the whole table over hours of
+  // new binaries: growth that was no new memory. Mapped whole, RSS shows
+  // the table from the start and stays flat.
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
   if (p == MAP_FAILED) return ErrnoStatus(errno, "profile: mapping the unwind rows");
   rows_ = RowsPtr(static_cast<unwind_row*>(p), RowsUnmap{bytes});
   UnwindMaps maps;

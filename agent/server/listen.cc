@@ -60,6 +60,34 @@ absl::Status MakeDirs(const std::string& dir) {
 
 }  // namespace
 
+absl::Status PrepareUnixSocketPath(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (absl::Status s = MakeDirs(path.substr(0, slash)); !s.ok()) return s;
+  if (access(path.c_str(), F_OK) == 0) {
+    if (SocketAnswers(path)) {
+      return absl::AlreadyExistsError(
+          absl::StrCat(path, ": another agent is already listening there"));
+    }
+    unlink(path.c_str());  // stale socket from a crashed agent
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RestrictUnixSocket(const std::string& path) {
+  if (chmod(path.c_str(), 0660) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat("chmod 0660 ", path, ": ", strerror(errno)));
+  }
+  // Members of group vigil may query the agent. Under systemd (Group=vigil)
+  // the socket already has that group; started by hand, give it.
+  if (const group* g = getgrnam("vigil"); g != nullptr && getegid() != g->gr_gid) {
+    if (chown(path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("chgrp vigil ", path, ": ", strerror(errno)));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<ParsedListen> ParseListenAddress(const std::string& address) {
   ParsedListen p;
   if (absl::StartsWith(address, "unix:")) {
@@ -127,15 +155,7 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> StartServer(const ListenConfig& co
 
   std::shared_ptr<grpc::ServerCredentials> creds;
   if (p->is_unix) {
-    size_t slash = p->path.rfind('/');
-    if (absl::Status s = MakeDirs(p->path.substr(0, slash)); !s.ok()) return s;
-    if (access(p->path.c_str(), F_OK) == 0) {
-      if (SocketAnswers(p->path)) {
-        return absl::AlreadyExistsError(
-            absl::StrCat(p->path, ": another agent is already listening there"));
-      }
-      unlink(p->path.c_str());  // stale socket from a crashed agent
-    }
+    if (absl::Status s = PrepareUnixSocketPath(p->path); !s.ok()) return s;
     creds = grpc::InsecureServerCredentials();  // access is by file mode
   } else if (!config.tls_cert.empty()) {
     grpc::SslServerCredentialsOptions opts(
@@ -174,18 +194,7 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> StartServer(const ListenConfig& co
     return absl::UnavailableError(absl::StrCat("cannot listen on ", config.address));
   }
   if (p->is_unix) {
-    if (chmod(p->path.c_str(), 0660) != 0) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("chmod 0660 ", p->path, ": ", strerror(errno)));
-    }
-    // Members of group vigil may query the agent. Under systemd (Group=vigil)
-    // the socket already has that group; started by hand, give it.
-    if (const group* g = getgrnam("vigil"); g != nullptr && getegid() != g->gr_gid) {
-      if (chown(p->path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("chgrp vigil ", p->path, ": ", strerror(errno)));
-      }
-    }
+    if (absl::Status s = RestrictUnixSocket(p->path); !s.ok()) return s;
   }
   return server;
 }

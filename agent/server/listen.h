@@ -26,6 +26,13 @@ absl::StatusOr<ParsedListen> ParseListenAddress(const std::string& address);
 // Checks the TLS/insecure rules for a parsed address.
 absl::Status ValidateListen(const ParsedListen& p, const ListenConfig& config);
 
+// For a Unix socket about to be bound at `path`: creates the parent
+// directory and removes a stale socket, refusing if another agent answers.
+absl::Status PrepareUnixSocketPath(const std::string& path);
+
+// Mode 0660, group vigil when that group exists: who may connect.
+absl::Status RestrictUnixSocket(const std::string& path);
+
 // Builds and starts the server with `service` registered. For Unix sockets,
 // creates the parent directory, removes a stale socket (refusing if another
 // agent answers on it), and sets mode 0660.

@@ -97,11 +97,24 @@ TEST(LoadTest, FiftyClientsForAMinute) {
   // last window's floor must match the middle one's: a plateau, not a
   // ceiling (a fixed maximum lets a slow leak through and fails a host
   // whose level is merely higher).
+  // The agent's own heap figures beside each RSS sample say whether a rise
+  // is allocated memory (a leak) or memory malloc kept after a peak.
   const int warm = std::max(10, seconds / 4);
-  std::vector<uint64_t> rss;
+  std::vector<uint64_t> rss, heap_used, heap_free;
+  auto status_stub =
+      v1::Vigil::NewStub(grpc::CreateChannel(agent.agent(), grpc::InsecureChannelCredentials()));
   for (int t = 0; t < seconds; ++t) {
     absl::SleepFor(absl::Seconds(1));
-    if (t >= warm) rss.push_back(test::RssKb(agent.pid()));
+    if (t < warm) continue;
+    rss.push_back(test::RssKb(agent.pid()));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    v1::StatusRequest req;
+    v1::StatusResponse st;
+    if (status_stub->GetStatus(&ctx, req, &st).ok()) {
+      heap_used.push_back(st.heap_in_use_bytes() / 1024);
+      heap_free.push_back(st.heap_free_bytes() / 1024);
+    }
   }
   stop = true;
   for (auto& t : clients) t.join();
@@ -116,7 +129,9 @@ TEST(LoadTest, FiftyClientsForAMinute) {
   const double allowed = std::max(first * 0.02, 2048.0);
   EXPECT_LE(second - first, allowed)
       << "RSS still rising after warm-up: middle window floor " << first
-      << " kB, last window floor " << second << " kB; samples (kB): " << absl::StrJoin(rss, " ");
+      << " kB, last window floor " << second << " kB; samples (kB): " << absl::StrJoin(rss, " ")
+      << "; heap in use (kB): " << absl::StrJoin(heap_used, " ")
+      << "; heap free (kB): " << absl::StrJoin(heap_free, " ");
   // Connections are gone once the clients are: no descriptor leaks.
   bool fds_ok = false;
   for (int i = 0; i < 50 && !fds_ok; ++i) {
@@ -130,6 +145,8 @@ TEST(LoadTest, FiftyClientsForAMinute) {
       kClients, seconds, static_cast<unsigned long>(ok.load()),
       static_cast<unsigned long>(rss.empty() ? 0 : rss.front()), first, second);
   printf("load: rss samples (kB): %s\n", absl::StrJoin(rss, " ").c_str());
+  printf("load: heap in use (kB): %s\n", absl::StrJoin(heap_used, " ").c_str());
+  printf("load: heap free (kB): %s\n", absl::StrJoin(heap_free, " ").c_str());
 }
 
 }  // namespace

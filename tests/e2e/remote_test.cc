@@ -3,6 +3,7 @@
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <fstream>
 #include <memory>
@@ -100,6 +101,74 @@ TEST_F(RemoteTest, TraceRidesMutualTlsAndIsJournaledWithTheSubject) {
   EXPECT_NE(log.find("trace session 1 for ipv4:127.0.0.1:"), std::string::npos) << log;
   EXPECT_NE(log.find("CN=client"), std::string::npos) << log;
   EXPECT_EQ(log.find("trace session 2"), std::string::npos) << "the rogue client got a session";
+}
+
+// /metrics off loopback is HTTPS that verifies client certificates against
+// the same CA as the gRPC listener; curl is the scraper.
+TEST_F(RemoteTest, MetricsOffLoopbackNeedAClientCertificate) {
+  const int port = test::FreeLoopbackPort(), metrics_port = test::FreeLoopbackPort();
+  std::vector<std::string> flags = TlsListen(port);
+  flags.insert(flags.end(), {"--metrics-listen", absl::StrCat("0.0.0.0:", metrics_port)});
+  test::ScopedVigild agent(flags, ClientArgs(port, "client"));
+  ASSERT_TRUE(agent.ok()) << agent.log();
+  const std::string url = absl::StrCat("https://127.0.0.1:", metrics_port, "/metrics");
+  auto curl = [&](std::vector<std::string> who) {
+    std::vector<std::string> argv = {"curl", "-sS",      "--fail",      "--max-time",
+                                     "5",    "--cacert", Cert("ca.pem")};
+    argv.insert(argv.end(), who.begin(), who.end());
+    argv.push_back(url);
+    return RunCommand(argv);
+  };
+  CommandResult ok = curl({"--cert", Cert("client.pem"), "--key", Cert("client.key")});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_NE(ok.out.find("\nvigil_capability_up{capability=\"syscalls\"} 1\n"), std::string::npos)
+      << ok.out.substr(0, 2000);
+  EXPECT_NE(curl({}).exit_code, 0) << "no client certificate must be refused";
+  EXPECT_NE(curl({"--cert", Cert("rogue.pem"), "--key", Cert("rogue.key")}).exit_code, 0)
+      << "a certificate from another CA must be refused";
+  CommandResult plain = RunCommand({"curl", "-sS", "--fail", "--max-time", "5",
+                                    absl::StrCat("http://127.0.0.1:", metrics_port, "/metrics")});
+  EXPECT_NE(plain.exit_code, 0) << "plaintext must be refused: " << plain.out.substr(0, 200);
+  // The refusals cost nothing.
+  EXPECT_EQ(curl({"--cert", Cert("client.pem"), "--key", Cert("client.key")}).exit_code, 0);
+}
+
+// /metrics on a Unix socket: mode 0660, served, removed at stop, and a
+// stale one left by a killed agent is replaced.
+TEST_F(RemoteTest, MetricsOnAUnixSocket) {
+  test::TempDir dir;
+  const std::string sock = dir.path() + "/run/metrics.sock";
+  auto scrape = [&] {
+    return RunCommand({"curl", "-sS", "--fail", "--max-time", "5", "--unix-socket", sock,
+                       "http://vigil/metrics"});
+  };
+  {
+    test::ScopedVigild agent({"--metrics-listen", "unix:" + sock});
+    ASSERT_TRUE(agent.ok()) << agent.log();
+    struct stat st;
+    ASSERT_EQ(stat(sock.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISSOCK(st.st_mode));
+    EXPECT_EQ(st.st_mode & 0777, 0660u);
+    CommandResult ok = scrape();
+    EXPECT_EQ(ok.exit_code, 0) << ok.err;
+    EXPECT_NE(ok.out.find("\nvigil_capability_up{capability=\"syscalls\"} 1\n"), std::string::npos)
+        << ok.out.substr(0, 2000);
+    EXPECT_EQ(agent.Stop(), 0);
+  }
+  struct stat st;
+  EXPECT_NE(stat(sock.c_str(), &st), 0) << "the socket outlived the agent";
+  {
+    test::ScopedVigild agent({"--metrics-listen", "unix:" + sock});
+    ASSERT_TRUE(agent.ok()) << agent.log();
+    kill(agent.pid(), SIGKILL);
+    agent.Stop();
+  }
+  ASSERT_EQ(stat(sock.c_str(), &st), 0) << "SIGKILL left no stale socket to test with";
+  EXPECT_NE(scrape().exit_code, 0);
+  test::ScopedVigild again({"--metrics-listen", "unix:" + sock});
+  ASSERT_TRUE(again.ok()) << again.log();
+  CommandResult ok = scrape();
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
 }
 
 TEST_F(RemoteTest, PlaintextTcpNeedsTheFlagAndWarns) {
