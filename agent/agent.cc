@@ -133,12 +133,25 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(
     // (they usually share it, e.g. missing privileges).
     return first_error;
   }
-  absl::MutexLock lock(&agent->collect_mu_);
-  agent->last_collect_ = absl::Now();
+  const absl::Time now = absl::Now();
+  for (Slot& slot : agent->caps_) {
+    if (slot.state == CapabilityState::kOff) continue;
+    slot.worker = std::make_unique<CollectWorker>(slot.cap.get(), agent->store_.writer());
+    slot.next_start = now;
+  }
+  absl::MutexLock lock(&agent->health_mu_);
+  agent->stuck_since_.assign(agent->caps_.size(), absl::InfiniteFuture());
   return agent;
 }
 
-Agent::~Agent() { Stop(); }
+Agent::~Agent() {
+  Stop();
+  for (Slot& s : caps_) {
+    if (!s.abandoned) continue;
+    (void)s.worker.release();
+    (void)s.cap.release();
+  }
+}
 
 void Agent::Start() {
   thread_ = std::thread([this] { Loop(); });
@@ -149,7 +162,19 @@ void Agent::Stop() {
   if (thread_.joinable()) thread_.join();
   // Sessions still streaming hold the on-demand capabilities' programs.
   if (sessions_) EndSessions();
-  for (Slot& s : caps_) s.cap->Stop();
+  for (Slot& s : caps_) {
+    if (s.worker != nullptr && !s.worker->Stop(absl::Seconds(2))) {
+      // Its Collect sleeps in the kernel and may wake at any time: the
+      // capability is left as it is (never destroyed) and the kernel
+      // detaches its programs when the process exits.
+      fprintf(stderr, "vigild: %s: collection still stuck at shutdown; exiting without it\n",
+              s.cap->name());
+      s.abandoned = true;
+      continue;
+    }
+    s.worker.reset();
+    if (!s.abandoned) s.cap->Stop();
+  }
 }
 
 void Agent::Loop() {
@@ -177,25 +202,73 @@ void Agent::Loop() {
 
 void Agent::CollectOnce() {
   absl::MutexLock collect_lock(&collect_mu_);
-  const IntervalSpan span{last_collect_, absl::Now()};
-  last_collect_ = span.end;
-  StoreWriter writer = store_.writer();
+  const absl::Time start = absl::Now();
+  // How long the loop waits for one capability before going on without it:
+  // a Collect takes milliseconds; one that blocks this long is asleep in the
+  // kernel, and the others must not wait for it.
+  const absl::Duration patience = std::max(absl::Seconds(2), 2 * config_.interval);
   std::string error;
-  for (Slot& s : caps_) {
-    if (s.state == CapabilityState::kOff) continue;
+  for (size_t i = 0; i < caps_.size(); ++i) {
+    Slot& s = caps_[i];
+    if (s.worker == nullptr) continue;
+    const IntervalSpan span{s.next_start, absl::Now()};
+    if (!s.worker->Start(span)) continue;  // still stuck in an earlier Collect
+    ReportStuck(i, absl::InfiniteFuture());
+    absl::Status st;
+    if (!s.worker->Wait(absl::Now() + patience, &st)) {
+      ReportStuck(i, s.worker->busy_since());
+      s.next_start = span.end;
+      continue;
+    }
+    s.next_start = span.end;
     // A failed interval keeps what is stored; it is reported in Status and
     // tried again next interval.
-    if (absl::Status st = s.cap->Collect(span, writer); !st.ok()) {
+    if (!st.ok()) {
       error = absl::StrCat(s.cap->name(), ": ", st.message());
       fprintf(stderr, "vigild: %s\n", error.c_str());
     }
   }
-  const absl::Duration took = absl::Now() - span.end;
+  const absl::Duration took = absl::Now() - start;
   absl::MutexLock lock(&health_mu_);
   ++polls_;
   poll_time_total_ += took;
   last_poll_ = took;
   last_error_ = error;
+}
+
+void Agent::ReportStuck(size_t i, absl::Time since) {
+  absl::MutexLock lock(&health_mu_);
+  const bool was = stuck_since_[i] != absl::InfiniteFuture();
+  const bool is = since != absl::InfiniteFuture();
+  if (is && !was) {
+    fprintf(stderr,
+            "vigild: %s: collection has not returned after %s (asleep in the kernel?); the "
+            "other capabilities go on without it\n",
+            caps_[i].cap->name(), absl::FormatDuration(absl::Now() - since).c_str());
+  } else if (was && !is) {
+    fprintf(stderr, "vigild: %s: collection returned after %s stuck\n", caps_[i].cap->name(),
+            absl::FormatDuration(absl::Now() - stuck_since_[i]).c_str());
+  }
+  stuck_since_[i] = since;
+}
+
+bool Agent::Stuck(size_t i) const {
+  absl::MutexLock lock(&health_mu_);
+  return stuck_since_[i] != absl::InfiniteFuture();
+}
+
+CapabilityState Agent::ReportedState(size_t i, std::string* reason) const {
+  const Slot& s = caps_[i];
+  *reason = s.reason;
+  if (s.state == CapabilityState::kOff) return s.state;
+  absl::MutexLock lock(&health_mu_);
+  if (stuck_since_[i] == absl::InfiniteFuture()) return s.state;
+  const std::string stuck = absl::StrCat(
+      "collection stuck for ",
+      absl::FormatDuration(absl::Trunc(absl::Now() - stuck_since_[i], absl::Seconds(1))),
+      " (asleep in the kernel: a hung mount or process?); the others go on");
+  *reason = reason->empty() ? stuck : absl::StrCat(stuck, "; ", *reason);
+  return CapabilityState::kDegraded;
 }
 
 const Capability* Agent::Find(const std::string& name) const {
@@ -220,8 +293,11 @@ const MemoryCapability* Agent::memory() const {
 const CpuCapability* Agent::cpu() const { return dynamic_cast<const CpuCapability*>(Find("cpu")); }
 
 std::string Agent::CapabilityReason(const std::string& name) const {
-  for (const Slot& s : caps_) {
-    if (name == s.cap->name()) return s.reason;
+  for (size_t i = 0; i < caps_.size(); ++i) {
+    if (name != caps_[i].cap->name()) continue;
+    std::string reason;
+    ReportedState(i, &reason);
+    return reason;
   }
   return "";
 }
@@ -267,11 +343,13 @@ v1::StatusResponse Agent::Status() const {
   s.set_interval_ns(absl::ToInt64Nanoseconds(config_.interval));
   s.set_window_ns(absl::ToInt64Nanoseconds(config_.window));
   const StoreView view = store();
-  for (const Slot& c : caps_) {
+  for (size_t i = 0; i < caps_.size(); ++i) {
+    const Slot& c = caps_[i];
     v1::Capability* out = s.add_capabilities();
     out->set_name(c.cap->name());
-    out->set_state(ToProto(c.state));
-    out->set_reason(c.reason);
+    std::string reason;
+    out->set_state(ToProto(ReportedState(i, &reason)));
+    out->set_reason(reason);
     if (c.state != CapabilityState::kOff) c.cap->FillStatus(view, &s);
   }
   {
@@ -335,10 +413,11 @@ std::string Agent::RenderMetrics() const {
     e.Family("vigil_polls_total", "counter", "Collections since start.");
     e.Sample("vigil_polls_total", static_cast<double>(polls_));
   }
-  e.Family("vigil_capability_up", "gauge", "1 if a capability is collecting, 0 if off.");
-  for (const Slot& c : caps_) {
-    e.Sample("vigil_capability_up", {{"capability", c.cap->name()}},
-             c.state == CapabilityState::kOff ? 0 : 1);
+  e.Family("vigil_capability_up", "gauge",
+           "1 if a capability is collecting, 0 if off or its collection is stuck.");
+  for (size_t i = 0; i < caps_.size(); ++i) {
+    const bool up = caps_[i].state != CapabilityState::kOff && !Stuck(i);
+    e.Sample("vigil_capability_up", {{"capability", caps_[i].cap->name()}}, up ? 1 : 0);
   }
   e.Family("vigil_capability_disabled", "gauge",
            "1 if a capability is off because the configuration turned it off.");

@@ -16,6 +16,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "agent/capability.h"
+#include "agent/collect_worker.h"
 #include "agent/config.h"
 #include "agent/metrics/pprof_http.h"
 #include "agent/store/window_store.h"
@@ -102,7 +103,20 @@ class Agent {
     std::unique_ptr<Capability> cap;
     CapabilityState state = CapabilityState::kOff;
     std::string reason;
+    // Runs cap's Collect (capabilities that are on); see collect_worker.h.
+    std::unique_ptr<CollectWorker> worker;
+    // Where this capability's next interval starts: its own, so one that
+    // was stuck collects the whole time it missed.
+    absl::Time next_start;
+    // Stop found its Collect still stuck: never destroyed (see ~Agent).
+    bool abandoned = false;
   };
+  // A capability's state as reported: degraded while its Collect is stuck.
+  CapabilityState ReportedState(size_t i, std::string* reason) const;
+  bool Stuck(size_t i) const;
+  // Records (or clears, with InfiniteFuture) that slot i's Collect has not
+  // returned since `since`, logging the change.
+  void ReportStuck(size_t i, absl::Time since);
   explicit Agent(const AgentConfig& config);
   void Loop();
   const Capability* Find(const std::string& name) const;
@@ -120,7 +134,6 @@ class Agent {
   // (serialized by collect_mu_ with CollectOnce callers).
   std::vector<Slot> caps_;
   absl::Mutex collect_mu_;
-  absl::Time last_collect_ ABSL_GUARDED_BY(collect_mu_);
 
   // Collection-loop health, for status and metrics.
   mutable absl::Mutex health_mu_;
@@ -128,6 +141,9 @@ class Agent {
   absl::Duration poll_time_total_ ABSL_GUARDED_BY(health_mu_);
   absl::Duration last_poll_ ABSL_GUARDED_BY(health_mu_);
   std::string last_error_ ABSL_GUARDED_BY(health_mu_);
+  // Per slot: since when its Collect has not returned (InfiniteFuture: it
+  // has).
+  std::vector<absl::Time> stuck_since_ ABSL_GUARDED_BY(health_mu_);
 
   mutable absl::Mutex rpc_mu_;
   mutable absl::flat_hash_map<std::pair<std::string, int>, uint64_t> rpc_counts_

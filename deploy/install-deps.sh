@@ -22,10 +22,11 @@ build_pkgs=(
 # xz-utils: tests/e2e/symbols_test.cc serves a split-off debug file and
 # builds a MiniDebugInfo binary; gdb: the .debug_frame unwinding reference
 # (perf's libunwind reads only .eh_frame); tmux: drives vigil top's
-# interactive view in tests/e2e/top_e2e_test.cc.
+# interactive view in tests/e2e/top_e2e_test.cc; libfuse3-dev, fuse3: a FUSE
+# server that hangs, for tests/e2e/stall_e2e_test.cc.
 test_pkgs=(strace linux-perf bpftrace libbpf-tools openssl systemd prometheus curl golang-go chromium
   qemu-system-x86 debootstrap e2fsprogs jq clang-14 libclang-rt-14-dev clang-format debuginfod
-  xz-utils gdb tmux)
+  xz-utils gdb tmux libfuse3-dev fuse3)
 
 want=("${build_pkgs[@]}")
 case "${1:-}" in

@@ -2,13 +2,18 @@
 // private socket, and skipping BPF tests with a reason when not privileged.
 #pragma once
 
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
 #include <string>
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 
 // Skips the test with `why`, or fails it with `why` where SkipsAreFailures().
@@ -85,6 +90,94 @@ class ScopedVigild {
   std::string log_;
   pid_t pid_ = -1;
   bool ready_ = false;
+};
+
+// A child with its stdin and stdout on pipes; killed and reaped on
+// destruction.
+class Child {
+ public:
+  // quiet: stderr to /dev/null (bpftrace's warnings about tracefs).
+  explicit Child(const std::vector<std::string>& argv, bool quiet = false) {
+    int in[2], out[2];
+    if (pipe(in) != 0 || pipe(out) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(in[0], 0);
+      dup2(out[1], 1);
+      if (quiet) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 2);
+      }
+      close(in[1]);
+      close(out[0]);
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      execv(args[0], args.data());
+      _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    in_ = in[1];
+    out_ = fdopen(out[0], "r");
+  }
+  ~Child() {
+    Kill(SIGKILL);
+    if (in_ >= 0) close(in_);
+    if (out_) fclose(out_);
+  }
+  pid_t pid() const { return pid_; }
+  // Writes to its stdin; false if the pipe would not take it all.
+  bool Send(const std::string& s) {
+    return write(in_, s.data(), s.size()) == static_cast<ssize_t>(s.size());
+  }
+  // The next line of stdout ("" at its end).
+  std::string Line() {
+    char buf[512];
+    if (!out_ || !fgets(buf, sizeof(buf), out_)) return "";
+    return buf;
+  }
+  // Reads stdout to its end.
+  std::string Rest() {
+    std::string s, l;
+    while (!(l = Line()).empty()) s += l;
+    return s;
+  }
+  void Kill(int sig) {
+    if (pid_ <= 0 || reaped_) return;
+    kill(pid_, sig);
+    if (sig == SIGKILL || sig == SIGTERM) Reap();
+  }
+  // Waits up to `wait` for the child to exit, then kills it.
+  int ReapWithin(absl::Duration wait) {
+    const absl::Time until = absl::Now() + wait;
+    while (pid_ > 0 && !reaped_ && absl::Now() < until) {
+      int st = 0;
+      if (waitpid(pid_, &st, WNOHANG) == pid_) {
+        reaped_ = true;
+        status_ = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        return status_;
+      }
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    Kill(SIGKILL);
+    return status_;
+  }
+  int Reap() {
+    if (pid_ <= 0 || reaped_) return status_;
+    int st = 0;
+    waitpid(pid_, &st, 0);
+    reaped_ = true;
+    status_ = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return status_;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int in_ = -1;
+  FILE* out_ = nullptr;
+  bool reaped_ = false;
+  int status_ = -1;
 };
 
 // tests/workloads/spin_workload started in the background with `args`; its
