@@ -202,6 +202,8 @@ void Agent::Loop() {
 
 void Agent::CollectOnce() {
   absl::MutexLock collect_lock(&collect_mu_);
+  // One end for every capability's interval: spin pairs the syscalls and
+  // profile intervals by their exact span.
   const absl::Time start = absl::Now();
   // How long the loop waits for one capability before going on without it:
   // a Collect takes milliseconds; one that blocks this long is asleep in the
@@ -211,7 +213,7 @@ void Agent::CollectOnce() {
   for (size_t i = 0; i < caps_.size(); ++i) {
     Slot& s = caps_[i];
     if (s.worker == nullptr) continue;
-    const IntervalSpan span{s.next_start, absl::Now()};
+    const IntervalSpan span{s.next_start, start};
     if (!s.worker->Start(span)) continue;  // still stuck in an earlier Collect
     ReportStuck(i, absl::InfiniteFuture());
     absl::Status st;
