@@ -34,11 +34,14 @@ class UnixHttpServer : public httplib::Server {
           absl::StrCat("metrics: cannot listen on unix:", path, ": ", strerror(err)));
     }
     // Restricted before listen(): nobody outside the group connects even once.
-    if (absl::Status s = RestrictUnixSocket(path); !s.ok() || ::listen(fd, 64) != 0) {
+    absl::Status s = RestrictUnixSocket(path);
+    if (s.ok() && ::listen(fd, 64) != 0) {
+      s = absl::UnavailableError(absl::StrCat("metrics: listen: ", strerror(errno)));
+    }
+    if (!s.ok()) {
       close(fd);
       unlink(path.c_str());
-      return s.ok() ? absl::UnavailableError(absl::StrCat("metrics: listen: ", strerror(errno)))
-                    : s;
+      return s;
     }
     svr_sock_ = fd;
     return absl::OkStatus();
