@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -93,28 +94,50 @@ bool SyscallsSeeANewProcess(const test::ScopedVigild& agent, std::string* out) {
   return false;
 }
 
-TEST(StallE2ETest, AHungMountStallsTheProfilerOnlyAndItComesBack) {
-  VIGIL_REQUIRE_BPF();
+// Both tests start the same way: Python busy on a mount that then hangs,
+// and an agent whose profiler is stuck symbolizing it.
+class StallE2ETest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    VIGIL_REQUIRE_BPF();
 #ifndef VIGIL_TEST_HUNG_FUSE
-  VIGIL_SKIP_OR_FAIL("tests/workloads/hung_fuse not built: install libfuse3-dev");
+    VIGIL_SKIP_OR_FAIL("tests/workloads/hung_fuse not built: install libfuse3-dev");
 #endif
-  if (access("/dev/fuse", R_OK | W_OK) != 0) VIGIL_SKIP_OR_FAIL("/dev/fuse not usable here");
-  test::TempDir dir;
-  HungMount mount(dir.path());
-  ASSERT_TRUE(mount.ready()) << "the FUSE server did not mount";
-  // A busy Python, its binary on the mount; its pages are cached, so it
-  // keeps running after the server stops answering.
-  Child py({mount.prog(), "-c", "print('up', flush=True)\nwhile True: pass"});
-  ASSERT_EQ(py.Line(), "up\n");
-  mount.Hang();
+    if (access("/dev/fuse", R_OK | W_OK) != 0) VIGIL_SKIP_OR_FAIL("/dev/fuse not usable here");
+    mount_ = std::make_unique<HungMount>(dir_.path());
+    ASSERT_TRUE(mount_->ready()) << "the FUSE server did not mount";
+    // A busy Python, its binary on the mount; its pages are cached, so it
+    // keeps running after the server stops answering.
+    py_ = std::make_unique<Child>(std::vector<std::string>{
+        mount_->prog(), "-c", "print('up', flush=True)\nwhile True: pass"});
+    ASSERT_EQ(py_->Line(), "up\n");
+    mount_->Hang();
 
-  test::ScopedVigild agent({"--interval", "200ms", "--sample-hz", "99"});
-  ASSERT_TRUE(agent.ok()) << agent.log();
-  // The profiler samples python and opens its binary to symbolize it: that
-  // open sleeps until the server answers.
-  const std::string stuck = StatusWhen(agent, "profile    degraded: collection stuck");
-  ASSERT_TRUE(absl::StrContains(stuck, "profile    degraded: collection stuck")) << stuck;
-  EXPECT_TRUE(absl::StrContains(stuck, "syscalls   running")) << stuck;
+    agent_ = std::make_unique<test::ScopedVigild>(
+        std::vector<std::string>{"--interval", "200ms", "--sample-hz", "99"});
+    ASSERT_TRUE(agent_->ok()) << agent_->log();
+    // The profiler samples python and opens its binary to symbolize it:
+    // that open sleeps until the server answers.
+    stuck_ = StatusWhen(*agent_, "profile    degraded: collection stuck");
+    ASSERT_TRUE(absl::StrContains(stuck_, "profile    degraded: collection stuck")) << stuck_;
+  }
+  // The mount first: an agent stuck on it is reaped only once it aborts.
+  void TearDown() override {
+    if (mount_) mount_->Abort();
+    agent_.reset();
+    py_.reset();
+  }
+
+  test::TempDir dir_;
+  std::unique_ptr<HungMount> mount_;
+  std::unique_ptr<Child> py_;
+  std::unique_ptr<test::ScopedVigild> agent_;
+  std::string stuck_;  // the status that showed the profiler stuck
+};
+
+TEST_F(StallE2ETest, AHungMountStallsTheProfilerOnlyAndItComesBack) {
+  test::ScopedVigild& agent = *agent_;
+  EXPECT_TRUE(absl::StrContains(stuck_, "syscalls   running")) << stuck_;
   EXPECT_TRUE(absl::StrContains(agent.CurrentLog(), "profile: collection has not returned"))
       << agent.CurrentLog();
 
@@ -127,7 +150,7 @@ TEST(StallE2ETest, AHungMountStallsTheProfilerOnlyAndItComesBack) {
 
   // The server dies; the sleeping open fails and the profiler collects
   // again.
-  mount.Abort();
+  mount_->Abort();
   const std::string back = StatusWhen(agent, "profile    running");
   EXPECT_TRUE(absl::StrContains(back, "profile    running")) << back;
   EXPECT_TRUE(absl::StrContains(agent.CurrentLog(), "profile: collection returned after"))
@@ -140,23 +163,8 @@ TEST(StallE2ETest, AHungMountStallsTheProfilerOnlyAndItComesBack) {
 // server has read cannot be killed (not even by SIGKILL), so the process is
 // reaped only when the mount answers or aborts: a limit of Linux, written
 // in README.
-TEST(StallE2ETest, StopsWhileACapabilityIsStuck) {
-  VIGIL_REQUIRE_BPF();
-#ifndef VIGIL_TEST_HUNG_FUSE
-  VIGIL_SKIP_OR_FAIL("tests/workloads/hung_fuse not built: install libfuse3-dev");
-#endif
-  if (access("/dev/fuse", R_OK | W_OK) != 0) VIGIL_SKIP_OR_FAIL("/dev/fuse not usable here");
-  test::TempDir dir;
-  HungMount mount(dir.path());
-  ASSERT_TRUE(mount.ready()) << "the FUSE server did not mount";
-  Child py({mount.prog(), "-c", "print('up', flush=True)\nwhile True: pass"});
-  ASSERT_EQ(py.Line(), "up\n");
-  mount.Hang();
-
-  test::ScopedVigild agent({"--interval", "200ms", "--sample-hz", "99"});
-  ASSERT_TRUE(agent.ok()) << agent.log();
-  const std::string stuck = StatusWhen(agent, "profile    degraded: collection stuck");
-  ASSERT_TRUE(absl::StrContains(stuck, "profile    degraded: collection stuck")) << stuck;
+TEST_F(StallE2ETest, StopsWhileACapabilityIsStuck) {
+  test::ScopedVigild& agent = *agent_;
   kill(agent.pid(), SIGTERM);
   // The main thread finishes: everything but the sleeping thread is gone
   // (the leader shows as a zombie while that thread sleeps).
@@ -170,7 +178,7 @@ TEST(StallE2ETest, StopsWhileACapabilityIsStuck) {
                 .exit_code,
             0)
       << "the agent still answers after SIGTERM";
-  mount.Abort();
+  mount_->Abort();
   EXPECT_EQ(agent.Stop(), 0) << agent.log();
 }
 
