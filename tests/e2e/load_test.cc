@@ -1,6 +1,6 @@
 // 50 concurrent clients calling every RPC against one agent with every
 // capability on, for 60 s (VIGIL_LOAD_SECONDS to change): every answer is
-// correct, no descriptor leaks, and the RSS floor has no upward trend after
+// correct, no descriptor leaks, and the RSS level has no upward trend after
 // warm-up.
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -27,10 +27,16 @@
 namespace vigil {
 namespace {
 
-// The lowest sample of v[from, to): what stays resident. In-flight buffers
-// (a merge's, gRPC's per call) lift single samples; a leak lifts the floor.
-double Floor(const std::vector<uint64_t>& v, size_t from, size_t to) {
-  return static_cast<double>(*std::min_element(v.begin() + from, v.begin() + to));
+// In-flight buffers (a merge's, gRPC's per call) lift single samples; a
+// leak lifts the whole window.
+// The lower quartile of a window of RSS samples: the level the agent
+// returns to between query peaks. Not the minimum: one sample taken just
+// after malloc_trim sits 8 MB under its neighbours (CI run of a31d501),
+// and a floor made of that one sample reads as 6 MB of growth.
+double LowQuartile(const std::vector<uint64_t>& v, size_t from, size_t to) {
+  std::vector<uint64_t> w(v.begin() + from, v.begin() + to);
+  std::nth_element(w.begin(), w.begin() + w.size() / 4, w.end());
+  return static_cast<double>(w[w.size() / 4]);
 }
 
 TEST(LoadTest, FiftyClientsForAMinute) {
@@ -94,7 +100,7 @@ TEST(LoadTest, FiftyClientsForAMinute) {
   // RSS once a second after a warm-up (the first quarter, at least 10 s),
   // in three equal windows. The window, the symbol caches and malloc's
   // arenas may still step up during the first; a leak keeps growing, so the
-  // last window's floor must match the middle one's: a plateau, not a
+  // last window's lower quartile must match the middle one's: a plateau, not a
   // ceiling (a fixed maximum lets a slow leak through and fails a host
   // whose level is merely higher).
   // The agent's own heap figures beside each RSS sample say whether a rise
@@ -123,13 +129,18 @@ TEST(LoadTest, FiftyClientsForAMinute) {
   EXPECT_EQ(bad.load(), 0u) << absl::StrJoin(errors, "; ");
   EXPECT_GT(ok.load(), static_cast<uint64_t>(kClients) * seconds / 10) << "too few answers";
   const size_t third = rss.size() / 3;
-  const double first = Floor(rss, third, 2 * third), second = Floor(rss, 2 * third, rss.size());
+  const double first = LowQuartile(rss, third, 2 * third);
+  const double second = LowQuartile(rss, 2 * third, rss.size());
   // 2% of the level, at least 2 MiB: malloc's trims and gRPC's
-  // per-connection buffers; a leak of 1 MiB in 15 s fails.
+  // per-connection buffers. The windows' centres are 15 s apart in CI's
+  // 60 s run. A leak of 800 kB/s (about 1 kB per answer) injected into
+  // vigild with LD_PRELOAD failed it by 14 MB; one of 200 kB/s failed one
+  // run of two. Slower leaks are the soak's (tests/bench/soak.sh) to find.
   const double allowed = std::max(first * 0.02, 2048.0);
   EXPECT_LE(second - first, allowed)
-      << "RSS still rising after warm-up: middle window floor " << first
-      << " kB, last window floor " << second << " kB; samples (kB): " << absl::StrJoin(rss, " ")
+      << "RSS still rising after warm-up: middle window lower quartile " << first
+      << " kB, last window lower quartile " << second
+      << " kB; samples (kB): " << absl::StrJoin(rss, " ")
       << "; heap in use (kB): " << absl::StrJoin(heap_used, " ")
       << "; heap free (kB): " << absl::StrJoin(heap_free, " ");
   // Connections are gone once the clients are: no descriptor leaks.
@@ -140,7 +151,8 @@ TEST(LoadTest, FiftyClientsForAMinute) {
   }
   EXPECT_TRUE(fds_ok) << test::OpenFds(agent.pid()) << " fds open, " << fds_before << " before";
   printf(
-      "load: %d clients, %d s, %lu answers, rss after warm-up %lu kB, window floors 2 -> 3: "
+      "load: %d clients, %d s, %lu answers, rss after warm-up %lu kB, window lower quartiles 2 -> "
+      "3: "
       "%.0f -> %.0f kB\n",
       kClients, seconds, static_cast<unsigned long>(ok.load()),
       static_cast<unsigned long>(rss.empty() ? 0 : rss.front()), first, second);
