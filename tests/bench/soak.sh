@@ -2,7 +2,8 @@
 # The soak: vigild with every capability on under churn (1,000 thread
 # exits/s, 100 process execs/s, UDP drops) and 50 clients calling every RPC
 # (two holding WatchAlerts streams), for --hours N (default 1). Reports the
-# RSS slope after warm-up (goal < 1 MiB/hour over at least an hour), fds,
+# resting RSS slope after warm-up (every 150 s the clients pause for 10 s;
+# goal < 1 MiB/hour over at least an hour), fds,
 # CPU, p95 per RPC and losses; exits non-zero if an answer was wrong, a
 # descriptor leaked, or the slope missed the goal.
 #
@@ -17,7 +18,7 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --hours) seconds=$(($2 * 3600)); shift 2 ;;
     --minutes) seconds=$(($2 * 60)); shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     -*) echo "soak.sh: unknown option $1" >&2; exit 2 ;;
     *) build=$1; shift ;;
   esac
