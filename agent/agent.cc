@@ -71,24 +71,6 @@ std::string Hostname() {
 
 }  // namespace
 
-v1::CapabilityState ToProto(CapabilityState s) {
-  switch (s) {
-    case CapabilityState::kOn:
-      return v1::CAPABILITY_STATE_RUNNING;
-    case CapabilityState::kDegraded:
-      return v1::CAPABILITY_STATE_DEGRADED;
-    default:
-      return v1::CAPABILITY_STATE_OFF;
-  }
-}
-
-const Capability* InitContext::Find(const std::string& name) const {
-  for (const Capability* c : earlier) {
-    if (name == c->name()) return c;
-  }
-  return nullptr;
-}
-
 Agent::Agent(const AgentConfig& config)
     : config_(config),
       started_(absl::Now()),
@@ -280,20 +262,6 @@ const Capability* Agent::Find(const std::string& name) const {
   return nullptr;
 }
 
-const SyscallsCapability* Agent::syscalls() const {
-  return dynamic_cast<const SyscallsCapability*>(Find("syscalls"));
-}
-const UdpDropsCapability* Agent::udpdrops() const {
-  return dynamic_cast<const UdpDropsCapability*>(Find("udpdrops"));
-}
-const ProfileCapability* Agent::profile() const {
-  return dynamic_cast<const ProfileCapability*>(Find("profile"));
-}
-const MemoryCapability* Agent::memory() const {
-  return dynamic_cast<const MemoryCapability*>(Find("memory"));
-}
-const CpuCapability* Agent::cpu() const { return dynamic_cast<const CpuCapability*>(Find("cpu")); }
-
 std::string Agent::CapabilityReason(const std::string& name) const {
   for (size_t i = 0; i < caps_.size(); ++i) {
     if (name != caps_[i].cap->name()) continue;
@@ -320,18 +288,6 @@ std::vector<v1::TopLoss> Agent::AllLosses() const {
 }
 
 uint64_t Agent::RssBytes() const { return ReadRssBytes(); }
-
-const SpinCapability* Agent::spin() const {
-  return dynamic_cast<const SpinCapability*>(Find("spin"));
-}
-
-const TraceCapability* Agent::trace() const {
-  return dynamic_cast<const TraceCapability*>(Find("trace"));
-}
-
-const ProbeCapability* Agent::probe() const {
-  return dynamic_cast<const ProbeCapability*>(Find("probe"));
-}
 
 void Agent::CloseAlertStreams() const { alerts_->CloseAll(); }
 
@@ -372,7 +328,7 @@ void Agent::RecordRpc(const std::string& method, int code) const {
 }
 
 std::unique_ptr<const PprofEndpoints> Agent::Pprof() const {
-  const ProfileCapability* profile = this->profile();
+  const ProfileCapability* profile = Get<ProfileCapability>();
   auto offered = [profile](v1::ProfileKind kind) {
     return profile == nullptr ? absl::FailedPreconditionError(
                                     "the profiler is off on this agent (see vigil status)")

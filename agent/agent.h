@@ -24,15 +24,6 @@
 
 namespace vigil {
 
-class ProfileCapability;
-class SpinCapability;
-class SyscallsCapability;
-class UdpDropsCapability;
-class MemoryCapability;
-class CpuCapability;
-class TraceCapability;
-class ProbeCapability;
-
 // The capabilities vigild runs, in collection order (agent/capabilities.cc).
 std::vector<std::unique_ptr<Capability>> RegisteredCapabilities(const AgentConfig& config);
 
@@ -61,16 +52,13 @@ class Agent {
 
   // What handlers and exporters read.
   StoreView store() const { return store_.view(); }
-  // A capability that is on, or nullptr: the handlers' way to its queries
-  // (whose const methods read only the store and what Collect published).
-  const SyscallsCapability* syscalls() const;
-  const UdpDropsCapability* udpdrops() const;
-  const ProfileCapability* profile() const;
-  const SpinCapability* spin() const;
-  const MemoryCapability* memory() const;
-  const CpuCapability* cpu() const;
-  const TraceCapability* trace() const;
-  const ProbeCapability* probe() const;
+  // The capability of class T (named T::kName) if it is on, else nullptr:
+  // the handlers' way to its queries (whose const methods read only the
+  // store and what Collect published). The Agent knows no capability class.
+  template <typename T>
+  const T* Get() const {
+    return dynamic_cast<const T*>(Find(T::kName));
+  }
   // Why a registered capability is off or degraded ("" when running or
   // unknown).
   std::string CapabilityReason(const std::string& name) const;

@@ -14,7 +14,9 @@
 // losses and metric series, read from what Collect published.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -45,6 +47,11 @@ struct InitContext {
   SessionLimiter* sessions = nullptr;
   // A capability by name among the earlier ones, or nullptr if absent/off.
   const Capability* Find(const std::string& name) const;
+  // The earlier capability of class T (named T::kName), or nullptr.
+  template <typename T>
+  const T* Get() const {
+    return dynamic_cast<const T*>(Find(T::kName));
+  }
 };
 
 // One interval to collect.
@@ -102,5 +109,13 @@ class Capability {
   std::string degraded_;
   bool disabled_ = false;
 };
+
+// Copies Losses()'s (cause, count) pairs into the uint64 fields of the
+// same name in a capability's loss message (SyscallLoss, CpuLoss, ...), so
+// each counter is listed once, in Losses, for both GetStatus and
+// vigil_lost_events_total. "window_cap" is the message's store_dropped;
+// causes without a field (metric-only ones) are skipped.
+void LossesToProto(const std::vector<std::pair<std::string, uint64_t>>& losses,
+                   google::protobuf::Message* out);
 
 }  // namespace vigil

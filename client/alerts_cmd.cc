@@ -142,23 +142,25 @@ when the growth stops or the process exits. --json: `kind` says which.
     return RunQuery(inv, q);
   }
 
-  // One agent's stream, no deadline; it ends when the agent stops.
+  // One agent's stream, no deadline; it ends when the agent stops, or on
+  // Ctrl-C (exit 0, as --watch).
   int Follow(const Invocation& inv) {
     absl::StatusOr<std::unique_ptr<v1::Vigil::Stub>> stub =
         ConnectOne(inv, "--follow takes exactly one --agent");
     if (!stub.ok()) return UsageError(inv.cmd, stub.status().message());
-    grpc::ClientContext ctx;
     v1::WatchAlertsRequest req;
     req.set_include_active(true);
-    std::unique_ptr<grpc::ClientReader<v1::SpinAlert>> reader = (*stub)->WatchAlerts(&ctx, req);
-    v1::SpinAlert a;
-    while (reader->Read(&a)) {
-      fputs(inv.json ? (JsonLine(a) + "\n").c_str()
-                     : FormatAlert(a, static_cast<int>(stacks_)).c_str(),
-            stdout);
-      fflush(stdout);
-    }
-    absl::Status s = FromGrpc(reader->Finish(), inv.agents.front());
+    const StreamEnd end = ReadStream<v1::SpinAlert>(
+        [&](grpc::ClientContext* ctx) { return (*stub)->WatchAlerts(ctx, req); },
+        absl::InfiniteFuture(),
+        [&](const v1::SpinAlert& a) {
+          fputs(inv.json ? (JsonLine(a) + "\n").c_str()
+                         : FormatAlert(a, static_cast<int>(stacks_)).c_str(),
+                stdout);
+          fflush(stdout);
+        });
+    if (end.interrupted) return kExitOk;
+    absl::Status s = FromGrpc(end.status, inv.agents.front());
     if (!s.ok()) return Failure(s.message());
     return kExitOk;
   }

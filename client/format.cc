@@ -3,6 +3,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 #include <vector>
 
@@ -26,6 +27,18 @@ std::string ToJson(const google::protobuf::Message& m) {
   auto st = google::protobuf::util::MessageToJsonString(m, &out, opts);
   if (!st.ok()) return absl::StrCat("{\"error\": \"json: ", st.ToString(), "\"}\n");
   return out;
+}
+
+std::string HumanBytes(double b) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  if (std::fabs(b) < 0.5) return "0 B";
+  double v = std::fabs(b);
+  size_t u = 0;
+  while (v >= 1024 && u + 1 < sizeof(kUnits) / sizeof(kUnits[0])) {
+    v /= 1024;
+    ++u;
+  }
+  return absl::StrFormat("%s%.*f %s", b < 0 ? "-" : "", u == 0 ? 0 : 1, v, kUnits[u]);
 }
 
 std::string HumanNs(uint64_t ns) {

@@ -17,6 +17,10 @@ std::string ToJson(const google::protobuf::Message& m);
 // "1.234 s", "12.3 ms", "456 us", "789 ns".
 std::string HumanNs(uint64_t ns);
 
+// "123 B", "4.0 KiB", "-1.5 GiB" (a shrinking process's growth is
+// negative); under half a byte is "0 B".
+std::string HumanBytes(double bytes);
+
 // The strace -c style table, one block per thread/process.
 std::string FormatSyscalls(const v1::SyscallsResponse& r, v1::SyscallGroupBy by);
 

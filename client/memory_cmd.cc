@@ -14,19 +14,6 @@
 namespace vigil::cli {
 namespace {
 
-std::string Bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  if (std::fabs(b) < 0.5) return "0 B";
-  const bool neg = b < 0;
-  double v = std::fabs(b);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  return absl::StrFormat("%s%.*f %s", neg ? "-" : "", u == 0 ? 0 : 1, v, units[u]);
-}
-
 std::string Clock(int64_t unix_ns) {
   return absl::FormatTime("%H:%M:%S", absl::FromUnixNanos(unix_ns), absl::LocalTimeZone());
 }
@@ -55,8 +42,7 @@ std::string FullIn(const v1::MemoryResponse& r, const v1::ProcessMemory& p) {
 std::string FormatMemory(const v1::MemoryResponse& r, bool with_pid) {
   std::string out;
   absl::StrAppendFormat(&out, "host: %s total, %s available; %u intervals",
-                        Bytes(static_cast<double>(r.host_total_bytes())),
-                        Bytes(static_cast<double>(r.host_available_bytes())),
+                        HumanBytes(r.host_total_bytes()), HumanBytes(r.host_available_bytes()),
                         r.covered().intervals());
   if (r.covered().intervals() > 0) {
     absl::StrAppend(&out, " from ", Clock(r.covered().start_unix_ns()), " to ",
@@ -67,12 +53,11 @@ std::string FormatMemory(const v1::MemoryResponse& r, bool with_pid) {
                         "COMM", "RSS", "ANON", "FILE", "SHMEM", "SWAP", "GROWTH/s", "CHANGE",
                         "FULL IN", "CGROUP");
   for (const v1::ProcessMemory& p : r.processes()) {
-    absl::StrAppendFormat(
-        &out, "%8u %-16s %10s %10s %10s %10s %10s %12s %11s %10s  %s\n", p.pid(), p.comm(),
-        Bytes(static_cast<double>(p.rss_bytes())), Bytes(static_cast<double>(p.anon_bytes())),
-        Bytes(static_cast<double>(p.file_bytes())), Bytes(static_cast<double>(p.shmem_bytes())),
-        Bytes(static_cast<double>(p.swap_bytes())), Bytes(p.growth_bytes_per_s()),
-        Bytes(static_cast<double>(p.rss_change_bytes())), FullIn(r, p), p.cgroup());
+    absl::StrAppendFormat(&out, "%8u %-16s %10s %10s %10s %10s %10s %12s %11s %10s  %s\n", p.pid(),
+                          p.comm(), HumanBytes(p.rss_bytes()), HumanBytes(p.anon_bytes()),
+                          HumanBytes(p.file_bytes()), HumanBytes(p.shmem_bytes()),
+                          HumanBytes(p.swap_bytes()), HumanBytes(p.growth_bytes_per_s()),
+                          HumanBytes(p.rss_change_bytes()), FullIn(r, p), p.cgroup());
   }
   if (r.processes().empty()) out += "(no process in the range)\n";
   if (r.rows_omitted() > 0) absl::StrAppend(&out, "(", r.rows_omitted(), " more processes)\n");
@@ -85,11 +70,10 @@ std::string FormatMemory(const v1::MemoryResponse& r, bool with_pid) {
     const int step = n > 30 ? (n + 29) / 30 : 1;
     for (int i = (n - 1) % step; i < n; i += step) {
       const v1::MemorySample& s = r.timeline(i);
-      absl::StrAppendFormat(
-          &out, "%10s %10s %10s %10s %10s %10s\n", Clock(s.unix_ns()),
-          Bytes(static_cast<double>(s.rss_bytes())), Bytes(static_cast<double>(s.anon_bytes())),
-          Bytes(static_cast<double>(s.file_bytes())), Bytes(static_cast<double>(s.shmem_bytes())),
-          Bytes(static_cast<double>(s.swap_bytes())));
+      absl::StrAppendFormat(&out, "%10s %10s %10s %10s %10s %10s\n", Clock(s.unix_ns()),
+                            HumanBytes(s.rss_bytes()), HumanBytes(s.anon_bytes()),
+                            HumanBytes(s.file_bytes()), HumanBytes(s.shmem_bytes()),
+                            HumanBytes(s.swap_bytes()));
     }
   }
   if (with_pid && r.has_growing_stacks()) {
@@ -108,11 +92,10 @@ std::string FormatMemory(const v1::MemoryResponse& r, bool with_pid) {
       const double room = c.limit_bytes() > 0 ? static_cast<double>(c.limit_bytes()) -
                                                     static_cast<double>(c.usage_bytes())
                                               : static_cast<double>(r.host_available_bytes());
-      absl::StrAppendFormat(
-          &out, "%10s %10s %12s %10s %6u  %s\n", Bytes(static_cast<double>(c.usage_bytes())),
-          c.limit_bytes() > 0 ? Bytes(static_cast<double>(c.limit_bytes())) : "none",
-          Bytes(c.growth_bytes_per_s()), TimeLeft(room, c.growth_bytes_per_s()), c.processes(),
-          c.path());
+      absl::StrAppendFormat(&out, "%10s %10s %12s %10s %6u  %s\n", HumanBytes(c.usage_bytes()),
+                            c.limit_bytes() > 0 ? HumanBytes(c.limit_bytes()) : "none",
+                            HumanBytes(c.growth_bytes_per_s()),
+                            TimeLeft(room, c.growth_bytes_per_s()), c.processes(), c.path());
     }
   }
   if (!r.oom_kills().empty()) {
@@ -120,7 +103,7 @@ std::string FormatMemory(const v1::MemoryResponse& r, bool with_pid) {
     for (const v1::OomKill& k : r.oom_kills()) {
       absl::StrAppendFormat(
           &out, "%s  killed %u %s (rss %s%s) in %s; allocation by %u %s\n", Clock(k.unix_ns()),
-          k.victim_pid(), k.victim_comm(), Bytes(static_cast<double>(k.victim_rss_bytes())),
+          k.victim_pid(), k.victim_comm(), HumanBytes(k.victim_rss_bytes()),
           k.victim_rss_at_kill() ? "" : " at its last sample",
           k.victim_cgroup().empty() ? "?" : k.victim_cgroup(), k.trigger_pid(), k.trigger_comm());
     }

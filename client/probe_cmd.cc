@@ -2,13 +2,10 @@
 // while (dtrace's pid provider, funccount/funclatency), then one report:
 // calls per function and thread, a log2 latency histogram, the top calling
 // stacks and argument values.
-#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cinttypes>
-#include <thread>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
@@ -18,8 +15,6 @@
 
 namespace vigil::cli {
 namespace {
-
-std::atomic<bool> g_stop{false};
 
 std::string Stars(uint64_t n, uint64_t max, int width) {
   if (max == 0) return std::string(static_cast<size_t>(width), ' ');
@@ -151,46 +146,29 @@ class ProbeCommand : public Command {
     req.set_duration_ns(absl::ToInt64Nanoseconds(duration_));
 
     // Ctrl-C cancels the stream; the last cumulative report is printed.
-    g_stop = false;
-    signal(SIGINT, [](int) { g_stop = true; });
-    signal(SIGTERM, [](int) { g_stop = true; });
-    grpc::ClientContext ctx;
-    std::atomic<bool> done{false};
-    std::thread watcher([&] {
-      while (!done) {
-        if (g_stop) {
-          ctx.TryCancel();
-          break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
-    });
-    std::unique_ptr<grpc::ClientReader<v1::ProbeReport>> reader = (*stub)->Probe(&ctx, req);
-    v1::ProbeReport r, last;
+    v1::ProbeReport last;
     bool have = false, ended = false;
     const bool progress = isatty(STDERR_FILENO) && !inv.json;
     const int64_t total_ns = absl::ToInt64Nanoseconds(duration_);
-    while (reader->Read(&r)) {
-      // The first report says what was attached.
-      if (!have && progress) fprintf(stderr, "%s\n", r.message().c_str());
-      last = r;
-      have = true;
-      ended = r.ended();
-      if (progress && !ended) {
-        fprintf(stderr, "\rprobing %d functions in pid %u: %" PRIu64 " calls, %" PRId64 "s left  ",
-                r.functions_size(), pid_, r.calls(),
-                std::max<int64_t>(0, (total_ns - r.elapsed_ns()) / 1000000000));
-      }
-    }
-    grpc::Status gs = reader->Finish();
-    done = true;
-    watcher.join();
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
+    const StreamEnd end = ReadStream<v1::ProbeReport>(
+        [&](grpc::ClientContext* ctx) { return (*stub)->Probe(ctx, req); }, absl::InfiniteFuture(),
+        [&](const v1::ProbeReport& r) {
+          // The first report says what was attached.
+          if (!have && progress) fprintf(stderr, "%s\n", r.message().c_str());
+          last = r;
+          have = true;
+          ended = r.ended();
+          if (progress && !ended) {
+            fprintf(stderr,
+                    "\rprobing %d functions in pid %u: %" PRIu64 " calls, %" PRId64 "s left  ",
+                    r.functions_size(), pid_, r.calls(),
+                    std::max<int64_t>(0, (total_ns - r.elapsed_ns()) / 1000000000));
+          }
+        });
     if (progress && have) fprintf(stderr, "\r\033[K");
-    if (!gs.ok() && !(g_stop && have)) {
-      if (g_stop) return Failure("interrupted before the first report");
-      return AgentError(inv, FromGrpc(gs, inv.agents.front()));
+    if (!end.status.ok() && !(end.interrupted && have)) {
+      if (end.interrupted) return Failure("interrupted before the first report");
+      return AgentError(inv, FromGrpc(end.status, inv.agents.front()));
     }
     if (!have) return Failure("the agent ended the session without a report");
     if (!ended) last.set_message("interrupted");

@@ -10,21 +10,11 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "client/format.h"
 #include "common/pprof.h"
 #include "common/safe_text.h"
 
 namespace vigil::cli {
-
-std::string HumanBytes(uint64_t bytes) {
-  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(bytes);
-  size_t u = 0;
-  while (v >= 1024 && u + 1 < sizeof(kUnits) / sizeof(kUnits[0])) {
-    v /= 1024;
-    ++u;
-  }
-  return u == 0 ? absl::StrCat(bytes, " B") : absl::StrFormat("%.1f %s", v, kUnits[u]);
-}
 
 std::string ToFolded(const v1::ProfileResponse& r) {
   std::map<std::string, uint64_t> lines;

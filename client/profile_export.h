@@ -12,9 +12,6 @@
 
 namespace vigil::cli {
 
-// "123 B", "4.0 KiB", "1.5 GiB".
-std::string HumanBytes(uint64_t bytes);
-
 // "root;...;leaf count" lines, identical stacks of different threads summed,
 // sorted by stack text.
 std::string ToFolded(const v1::ProfileResponse& r);

@@ -269,4 +269,29 @@ absl::StatusOr<std::unique_ptr<v1::Vigil::Stub>> ConnectOne(const Invocation& in
   return Connect(inv.agents.front());
 }
 
+CancelOnInterrupt::CancelOnInterrupt(grpc::ClientContext* ctx) {
+  g_interrupted = false;
+  signal(SIGINT, [](int) { g_interrupted = true; });
+  signal(SIGTERM, [](int) { g_interrupted = true; });
+  // TryCancel is not async-signal-safe, so a thread calls it.
+  watcher_ = std::thread([this, ctx] {
+    while (!done_) {
+      if (g_interrupted) {
+        ctx->TryCancel();
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+}
+
+CancelOnInterrupt::~CancelOnInterrupt() {
+  done_ = true;
+  watcher_.join();
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
+}
+
+bool CancelOnInterrupt::interrupted() const { return g_interrupted; }
+
 }  // namespace vigil::cli

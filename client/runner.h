@@ -4,11 +4,13 @@
 // table (see status_cmd.cc for the smallest).
 #pragma once
 
+#include <atomic>
 #include <cstdio>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -244,5 +246,45 @@ int RunQuery(const Invocation& inv, const Query<Resp>& q, const WatchFlags& w = 
 // bad usage saying `why`.
 absl::StatusOr<std::unique_ptr<v1::Vigil::Stub>> ConnectOne(const Invocation& inv,
                                                             absl::string_view why);
+
+// While it lives, Ctrl-C or SIGTERM cancels `ctx` instead of killing the
+// client, so a streaming command (trace, probe, alerts --follow) still
+// prints what it has; the default handlers come back on destruction.
+class CancelOnInterrupt {
+ public:
+  explicit CancelOnInterrupt(grpc::ClientContext* ctx);
+  ~CancelOnInterrupt();
+  CancelOnInterrupt(const CancelOnInterrupt&) = delete;
+  CancelOnInterrupt& operator=(const CancelOnInterrupt&) = delete;
+  bool interrupted() const;
+
+ private:
+  std::atomic<bool> done_{false};
+  std::thread watcher_;
+};
+
+// How a stream ended: its status, and whether Ctrl-C ended it.
+struct StreamEnd {
+  grpc::Status status;
+  bool interrupted = false;
+};
+
+// Reads one server stream to its end, handing each message to `on`;
+// Ctrl-C cancels it. `open` starts the call on the context it is given.
+template <typename Msg>
+StreamEnd ReadStream(
+    const std::function<std::unique_ptr<grpc::ClientReader<Msg>>(grpc::ClientContext*)>& open,
+    absl::Time deadline, const std::function<void(const Msg&)>& on) {
+  grpc::ClientContext ctx;
+  if (deadline != absl::InfiniteFuture()) ctx.set_deadline(absl::ToChronoTime(deadline));
+  CancelOnInterrupt cancel(&ctx);
+  std::unique_ptr<grpc::ClientReader<Msg>> reader = open(&ctx);
+  Msg m;
+  while (reader->Read(&m)) on(m);
+  StreamEnd end;
+  end.status = reader->Finish();
+  end.interrupted = cancel.interrupted();
+  return end;
+}
 
 }  // namespace vigil::cli

@@ -146,33 +146,40 @@ Ctrl-C. Exit status: 0, 1 if the agent failed, 2 for bad usage.
     for (const std::string& s : syscalls_) req.add_syscalls(s);
     req.set_failed_only(failed_);
     req.set_duration_ns(absl::ToInt64Nanoseconds(duration_));
-    grpc::ClientContext ctx;
-    // The stream lasts the session; a little more for the last messages.
-    ctx.set_deadline(absl::ToChronoTime(absl::Now() + duration_ + absl::Seconds(30)));
-    std::unique_ptr<grpc::ClientReader<v1::TraceMessage>> reader = (*stub)->Trace(&ctx, req);
-    v1::TraceMessage m;
     std::string ended;
     v1::TraceSessionInfo last;
-    while (reader->Read(&m)) {
-      for (const v1::TraceEvent& e : m.events()) {
-        const std::string line = inv.json ? EventJson(e) : EventLine(e);
-        fprintf(stdout, "%s\n", line.c_str());
-      }
-      if (!m.has_info()) continue;
-      last = m.info();
-      if (last.ended()) {
-        ended = last.message();
-      } else if (last.message() != "events lost") {
-        fprintf(stderr, "vigil trace: %s\n", last.message().c_str());
-      } else if (const std::string l = LossLine(last.loss()); !l.empty()) {
-        fprintf(stderr, "vigil trace: %s so far\n", l.c_str());
-      }
-      fflush(stdout);
+    uint64_t printed = 0;
+    // The stream lasts the session; a little more for the last messages.
+    // Ctrl-C ends it as strace's does: the summary is still printed.
+    const StreamEnd end = ReadStream<v1::TraceMessage>(
+        [&](grpc::ClientContext* ctx) { return (*stub)->Trace(ctx, req); },
+        absl::Now() + duration_ + absl::Seconds(30),
+        [&](const v1::TraceMessage& m) {
+          for (const v1::TraceEvent& e : m.events()) {
+            const std::string line = inv.json ? EventJson(e) : EventLine(e);
+            fprintf(stdout, "%s\n", line.c_str());
+            ++printed;
+          }
+          if (m.has_info()) {
+            last = m.info();
+            if (last.ended()) {
+              ended = last.message();
+            } else if (last.message() != "events lost") {
+              fprintf(stderr, "vigil trace: %s\n", last.message().c_str());
+            } else if (const std::string l = LossLine(last.loss()); !l.empty()) {
+              fprintf(stderr, "vigil trace: %s so far\n", l.c_str());
+            }
+          }
+          fflush(stdout);
+        });
+    if (end.interrupted) {
+      ended = "interrupted";
+    } else if (absl::Status s = FromGrpc(end.status, inv.agents.front()); !s.ok()) {
+      return AgentError(inv, s);
     }
-    absl::Status s = FromGrpc(reader->Finish(), inv.agents.front());
-    if (!s.ok()) return AgentError(inv, s);
-    std::string summary =
-        absl::StrCat(last.events(), " events; ended: ", ended.empty() ? "stream closed" : ended);
+    // Interrupted, the agent's last count may trail what was printed.
+    std::string summary = absl::StrCat(end.interrupted ? printed : last.events(),
+                                       " events; ended: ", ended.empty() ? "stream closed" : ended);
     if (const std::string l = LossLine(last.loss()); !l.empty()) absl::StrAppend(&summary, "; ", l);
     fprintf(stderr, "vigil trace: %s\n", summary.c_str());
     return kExitOk;

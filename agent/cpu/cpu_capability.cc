@@ -52,15 +52,11 @@ void CpuCapability::FillStatus(const StoreView& store, v1::StatusResponse* out) 
   s->set_source(from_proc_ ? "proc" : "bpf-iterator");
   s->set_fallback_reason(fallback_reason_);
   for (uint32_t id : program_ids_) s->add_program_ids(id);
-  s->mutable_loss()->set_store_dropped(store.DroppedRecords(table_));
+  LossesToProto(Losses(store), s->mutable_loss());
   absl::MutexLock lock(&mu_);
   s->set_tasks(last_tasks_);
   s->set_pass_ns(last_pass_ns_);
   s->set_ns_per_task(last_tasks_ > 0 ? static_cast<double>(last_pass_ns_) / last_tasks_ : 0);
-  s->mutable_loss()->set_passes_cut(loss_total_.passes_cut);
-  s->mutable_loss()->set_threads_over_cap(loss_total_.threads_over_cap);
-  s->mutable_loss()->set_processes_over_cap(loss_total_.processes_over_cap);
-  s->mutable_loss()->set_read_failed(loss_total_.read_failed);
 }
 
 std::vector<std::pair<std::string, uint64_t>> CpuCapability::Losses(const StoreView& store) const {

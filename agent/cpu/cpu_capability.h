@@ -23,7 +23,8 @@ class CpuCapability final : public Capability {
  public:
   explicit CpuCapability(const CpuConfig& config) : config_(config) {}
 
-  const char* name() const override { return "cpu"; }
+  static constexpr char kName[] = "cpu";
+  const char* name() const override { return kName; }
   absl::Status Init(const InitContext& ctx) override;
   absl::Status Collect(const IntervalSpan& span, StoreWriter& store) override;
   void Stop() override;

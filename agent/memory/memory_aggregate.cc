@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "agent/store/request_fields.h"
 
 namespace vigil {
 
@@ -21,17 +22,10 @@ void CapProcesses(std::vector<ProcMemSample>* procs, uint32_t max_processes,
 absl::StatusOr<MemoryQuery> ValidateMemoryRequest(const v1::MemoryRequest& req) {
   MemoryQuery q;
   q.pid = req.pid();
-  switch (req.sort()) {
-    case v1::MEMORY_SORT_UNSPECIFIED:
-    case v1::MEMORY_SORT_RSS:
-      q.sort = v1::MEMORY_SORT_RSS;
-      break;
-    case v1::MEMORY_SORT_GROWTH:
-      q.sort = v1::MEMORY_SORT_GROWTH;
-      break;
-    default:
-      return absl::InvalidArgumentError(absl::StrCat("unknown sort ", req.sort()));
-  }
+  absl::StatusOr<v1::MemorySort> sort =
+      EnumField(req.sort(), v1::MemorySort_IsValid, v1::MEMORY_SORT_RSS, "sort");
+  if (!sort.ok()) return sort.status();
+  q.sort = *sort;
   if (req.top() > 10000) {
     return absl::InvalidArgumentError(absl::StrCat("top ", req.top(), " is above 10000"));
   }

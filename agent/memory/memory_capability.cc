@@ -17,7 +17,7 @@ absl::Status MemoryCapability::Init(const InitContext& ctx) {
   AddDegraded(collector_->degraded());
   table_ = ctx.store->Register<MemoryInterval>(config_.store_max_records);
   hostname_ = ctx.hostname;
-  profile_ = dynamic_cast<const ProfileCapability*>(ctx.Find("profile"));
+  profile_ = ctx.Get<ProfileCapability>();
   store_ = std::make_unique<StoreView>(ctx.store->view());
   if (config_.growth.enabled) {
     alerts_ = ctx.alerts;
@@ -159,13 +159,7 @@ void MemoryCapability::FillGrowingStacks(const StoreView& store, uint32_t pid, a
 }
 
 void MemoryCapability::FillStatus(const StoreView& store, v1::StatusResponse* out) const {
-  v1::MemoryLoss* l = out->mutable_memory_loss();
-  l->set_store_dropped(store.DroppedRecords(table_));
-  absl::MutexLock lock(&mu_);
-  l->set_processes_over_cap(loss_total_.processes_over_cap);
-  l->set_cgroups_over_cap(loss_total_.cgroups_over_cap);
-  l->set_oom_ringbuf_full(loss_total_.oom_ringbuf_full);
-  l->set_read_failed(loss_total_.read_failed);
+  LossesToProto(Losses(store), out->mutable_memory_loss());
 }
 
 std::vector<std::pair<std::string, uint64_t>> MemoryCapability::Losses(

@@ -24,7 +24,8 @@ class MemoryCapability final : public Capability {
  public:
   explicit MemoryCapability(const MemoryConfig& config) : config_(config) {}
 
-  const char* name() const override { return "memory"; }
+  static constexpr char kName[] = "memory";
+  const char* name() const override { return kName; }
   // Loads bpf/memory.bpf.c (the task iterator and the OOM hook) and
   // finds the memory cgroup hierarchy.
   absl::Status Init(const InitContext& ctx) override;

@@ -438,7 +438,7 @@ absl::Status ProbeCapability::Init(const InitContext& ctx) {
   if (!config_.allow_probe) return Disabled("without --allow-probe");
   if (ctx.sessions == nullptr) return absl::InternalError("probe: no session limiter");
   sessions_ = ctx.sessions;
-  profile_ = dynamic_cast<const ProfileCapability*>(ctx.Find("profile"));
+  profile_ = ctx.Get<ProfileCapability>();
   return absl::OkStatus();
 }
 

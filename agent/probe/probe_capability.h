@@ -23,7 +23,8 @@ class ProbeCapability final : public Capability {
   explicit ProbeCapability(const OnDemandConfig& config) : config_(config) {}
   ~ProbeCapability() override;
 
-  const char* name() const override { return "probe"; }
+  static constexpr char kName[] = "probe";
+  const char* name() const override { return kName; }
   absl::Status Init(const InitContext& ctx) override;
   absl::Status Collect(const IntervalSpan&, StoreWriter&) override { return absl::OkStatus(); }
   void Stop() override;

@@ -7,6 +7,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "agent/store/request_fields.h"
 #include "common/regex.h"
 
 namespace vigil {
@@ -94,18 +95,10 @@ absl::StatusOr<ProfileQuery> ValidateCommon(const Req& req) {
     if (!re.ok()) return re.status();
     q.comm = *std::move(re);
   }
-  switch (req.frames()) {
-    case v1::FRAME_FILTER_UNSPECIFIED:
-    case v1::FRAME_FILTER_ALL:
-      q.frames = v1::FRAME_FILTER_ALL;
-      break;
-    case v1::FRAME_FILTER_USER:
-    case v1::FRAME_FILTER_KERNEL:
-      q.frames = req.frames();
-      break;
-    default:
-      return absl::InvalidArgumentError(absl::StrCat("frames: unknown filter ", req.frames()));
-  }
+  absl::StatusOr<v1::FrameFilter> frames =
+      EnumField(req.frames(), v1::FrameFilter_IsValid, v1::FRAME_FILTER_ALL, "frames");
+  if (!frames.ok()) return frames.status();
+  q.frames = *frames;
   if (req.range().since_ago_ns() < 0 || req.range().until_ago_ns() < 0) {
     return absl::InvalidArgumentError("range: since_ago_ns and until_ago_ns must be >= 0");
   }

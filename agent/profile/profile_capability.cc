@@ -47,7 +47,7 @@ absl::Status ProfileCapability::Init(const InitContext& ctx) {
   if (!config_.enabled) return Disabled("--profile off");
   // With the syscalls capability on, the large map-call hook rides on its
   // sys_exit program.
-  const auto* syscalls = dynamic_cast<const SyscallsCapability*>(ctx.Find("syscalls"));
+  const auto* syscalls = ctx.Get<SyscallsCapability>();
   absl::StatusOr<std::unique_ptr<ProfileCollector>> c =
       ProfileCollector::Create(config_, syscalls != nullptr ? syscalls->exit_hooks_fd() : -1);
   if (!c.ok()) return c.status();

@@ -26,7 +26,8 @@ class ProfileCapability final : public Capability {
   ProfileCapability(const ProfileConfig& config, size_t store_max_records,
                     size_t fault_store_max_records);
 
-  const char* name() const override { return "profile"; }
+  static constexpr char kName[] = "profile";
+  const char* name() const override { return kName; }
   // Opens the cpu-clock (and page-fault) perf events on every CPU and
   // attaches bpf/profile.bpf.c to them, plus the exec/fork hooks.
   absl::Status Init(const InitContext& ctx) override;

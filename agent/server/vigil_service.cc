@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "agent/cpu/cpu_capability.h"
 #include "agent/memory/memory_capability.h"
 #include "agent/probe/probe_capability.h"
 #include "agent/profile/profile_capability.h"
@@ -82,20 +83,20 @@ grpc::Status VigilService::Query(const char* method, const Cap* cap, QueryFn<Cap
 
 grpc::Status VigilService::GetSyscalls(grpc::ServerContext* ctx, const v1::SyscallsRequest* req,
                                        v1::SyscallsResponse* resp) {
-  return Query("GetSyscalls", agent_->syscalls(), &SyscallsCapability::Query,
+  return Query("GetSyscalls", agent_->Get<SyscallsCapability>(), &SyscallsCapability::Query,
                "the syscalls capability is", ctx, *req, resp);
 }
 
 grpc::Status VigilService::GetDrops(grpc::ServerContext* ctx, const v1::DropsRequest* req,
                                     v1::DropsResponse* resp) {
-  return Query("GetDrops", agent_->udpdrops(), &UdpDropsCapability::Query,
+  return Query("GetDrops", agent_->Get<UdpDropsCapability>(), &UdpDropsCapability::Query,
                "the udpdrops capability is", ctx, *req, resp);
 }
 
 grpc::Status VigilService::GetMemory(grpc::ServerContext* ctx, const v1::MemoryRequest* req,
                                      v1::MemoryResponse* resp) {
-  return Query("GetMemory", agent_->memory(), &MemoryCapability::Query, "the memory capability is",
-               ctx, *req, resp);
+  return Query("GetMemory", agent_->Get<MemoryCapability>(), &MemoryCapability::Query,
+               "the memory capability is", ctx, *req, resp);
 }
 
 grpc::Status VigilService::GetStatus(grpc::ServerContext*, const v1::StatusRequest*,
@@ -105,26 +106,26 @@ grpc::Status VigilService::GetStatus(grpc::ServerContext*, const v1::StatusReque
 
 grpc::Status VigilService::GetHot(grpc::ServerContext* ctx, const v1::HotRequest* req,
                                   v1::HotResponse* resp) {
-  return Query("GetHot", agent_->profile(), &ProfileCapability::QueryHot, "the profiler is", ctx,
-               *req, resp);
+  return Query("GetHot", agent_->Get<ProfileCapability>(), &ProfileCapability::QueryHot,
+               "the profiler is", ctx, *req, resp);
 }
 
 grpc::Status VigilService::GetProfile(grpc::ServerContext* ctx, const v1::ProfileRequest* req,
                                       v1::ProfileResponse* resp) {
-  return Query("GetProfile", agent_->profile(), &ProfileCapability::QueryProfile, "the profiler is",
-               ctx, *req, resp);
+  return Query("GetProfile", agent_->Get<ProfileCapability>(), &ProfileCapability::QueryProfile,
+               "the profiler is", ctx, *req, resp);
 }
 
 grpc::Status VigilService::GetTop(grpc::ServerContext* ctx, const v1::TopRequest* req,
                                   v1::TopResponse* resp) {
   TopSources src;
-  src.cpu = agent_->cpu();
-  src.profile = agent_->profile();
-  src.memory = agent_->memory();
-  src.syscalls = agent_->syscalls();
-  src.udpdrops = agent_->udpdrops();
+  src.cpu = agent_->Get<CpuCapability>();
+  src.profile = agent_->Get<ProfileCapability>();
+  src.memory = agent_->Get<MemoryCapability>();
+  src.syscalls = agent_->Get<SyscallsCapability>();
+  src.udpdrops = agent_->Get<UdpDropsCapability>();
   src.alerts = &agent_->alerts();
-  src.spin_on = agent_->spin() != nullptr;
+  src.spin_on = agent_->Get<SpinCapability>() != nullptr;
   src.off_reason = [this](const std::string& name) { return agent_->CapabilityReason(name); };
   src.hostname = agent_->hostname();
   src.window = agent_->config().window;
@@ -139,7 +140,7 @@ grpc::Status VigilService::ListAlerts(grpc::ServerContext*, const v1::ListAlerts
                                       v1::ListAlertsResponse* resp) {
   absl::StatusOr<v1::ListAlertsResponse> r = agent_->alerts().List(*req);
   if (r.ok()) {
-    if (const SpinCapability* spin = agent_->spin()) {
+    if (const SpinCapability* spin = agent_->Get<SpinCapability>()) {
       r->set_tracking_overflow(spin->tracking_overflow());
     }
   }
@@ -201,12 +202,12 @@ grpc::Status VigilService::Session(const char* method, const Cap* cap, const cha
 
 grpc::Status VigilService::Trace(grpc::ServerContext* ctx, const v1::TraceRequest* req,
                                  grpc::ServerWriter<v1::TraceMessage>* writer) {
-  return Session("Trace", agent_->trace(), "trace", ctx, *req, writer);
+  return Session("Trace", agent_->Get<TraceCapability>(), "trace", ctx, *req, writer);
 }
 
 grpc::Status VigilService::Probe(grpc::ServerContext* ctx, const v1::ProbeRequest* req,
                                  grpc::ServerWriter<v1::ProbeReport>* writer) {
-  return Session("Probe", agent_->probe(), "probe", ctx, *req, writer);
+  return Session("Probe", agent_->Get<ProbeCapability>(), "probe", ctx, *req, writer);
 }
 
 }  // namespace vigil

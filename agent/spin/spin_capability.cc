@@ -45,8 +45,8 @@ SpinCapability::SpinCapability(const SpinConfig& config) : config_(config) {}
 
 absl::Status SpinCapability::Init(const InitContext& ctx) {
   if (!config_.enabled) return Disabled("--spin off");
-  syscalls_ = dynamic_cast<const SyscallsCapability*>(ctx.Find("syscalls"));
-  profile_ = dynamic_cast<const ProfileCapability*>(ctx.Find("profile"));
+  syscalls_ = ctx.Get<SyscallsCapability>();
+  profile_ = ctx.Get<ProfileCapability>();
   if (syscalls_ == nullptr || profile_ == nullptr) {
     return absl::FailedPreconditionError("needs the syscalls and profile capabilities");
   }

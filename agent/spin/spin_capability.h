@@ -25,7 +25,8 @@ class SpinCapability final : public Capability {
  public:
   explicit SpinCapability(const SpinConfig& config);
 
-  const char* name() const override { return "spin"; }
+  static constexpr char kName[] = "spin";
+  const char* name() const override { return kName; }
   absl::Status Init(const InitContext& ctx) override;
   absl::Status Collect(const IntervalSpan& span, StoreWriter& store) override;
   void Stop() override;

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "agent/store/request_fields.h"
 #include "agent/syscalls/syscall_table.h"
 #include "common/regex.h"
 
@@ -86,32 +87,14 @@ absl::StatusOr<SyscallQuery> ValidateSyscallsRequest(const v1::SyscallsRequest& 
     if (!re.ok()) return re.status();
     q.comm = *std::move(re);
   }
-  switch (req.group_by()) {
-    case v1::SYSCALL_GROUP_BY_UNSPECIFIED:
-    case v1::SYSCALL_GROUP_BY_THREAD:
-      q.group_by = v1::SYSCALL_GROUP_BY_THREAD;
-      break;
-    case v1::SYSCALL_GROUP_BY_PROCESS:
-    case v1::SYSCALL_GROUP_BY_SYSCALL:
-      q.group_by = req.group_by();
-      break;
-    default:
-      return absl::InvalidArgumentError(
-          absl::StrCat("group_by ", static_cast<int>(req.group_by()), " is not a known grouping"));
-  }
-  switch (req.sort()) {
-    case v1::SYSCALL_SORT_UNSPECIFIED:
-    case v1::SYSCALL_SORT_TIME:
-      q.sort = v1::SYSCALL_SORT_TIME;
-      break;
-    case v1::SYSCALL_SORT_CALLS:
-    case v1::SYSCALL_SORT_ERRORS:
-      q.sort = req.sort();
-      break;
-    default:
-      return absl::InvalidArgumentError(
-          absl::StrCat("sort ", static_cast<int>(req.sort()), " is not a known ranking"));
-  }
+  absl::StatusOr<v1::SyscallGroupBy> group_by = EnumField(
+      req.group_by(), v1::SyscallGroupBy_IsValid, v1::SYSCALL_GROUP_BY_THREAD, "group_by");
+  if (!group_by.ok()) return group_by.status();
+  q.group_by = *group_by;
+  absl::StatusOr<v1::SyscallSort> sort =
+      EnumField(req.sort(), v1::SyscallSort_IsValid, v1::SYSCALL_SORT_TIME, "sort");
+  if (!sort.ok()) return sort.status();
+  q.sort = *sort;
   if (req.top_syscalls() > kMaxTop) {
     return absl::InvalidArgumentError(
         absl::StrCat("top_syscalls ", req.top_syscalls(), " is above the maximum ", kMaxTop));

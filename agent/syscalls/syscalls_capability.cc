@@ -60,16 +60,9 @@ void SyscallsCapability::FillStatus(const StoreView& store, v1::StatusResponse* 
   store.Inspect(table_, [&](const IntervalWindow<SyscallInterval>& w) {
     if (!w.empty()) out->set_oldest_unix_ns(absl::ToUnixNanos(w.oldest_start()));
     out->set_intervals_retained(static_cast<uint32_t>(w.size()));
-    out->mutable_syscall_loss()->set_store_dropped(w.dropped_records());
     return 0;
   });
-  absl::MutexLock lock(&mu_);
-  v1::SyscallLoss* l = out->mutable_syscall_loss();
-  l->set_map_full(loss_total_.map_full);
-  l->set_no_enter(loss_total_.no_enter);
-  l->set_storage_fail(loss_total_.storage_fail);
-  l->set_nr_out_of_range(loss_total_.nr_out_of_range);
-  l->set_drain_failed(loss_total_.drain_failed);
+  LossesToProto(Losses(store), out->mutable_syscall_loss());
 }
 
 std::vector<std::pair<std::string, uint64_t>> SyscallsCapability::Losses(

@@ -26,7 +26,8 @@ class SyscallsCapability final : public Capability {
   SyscallsCapability(const SyscallsConfig& config, size_t store_max_records,
                      size_t metrics_max_processes);
 
-  const char* name() const override { return "syscalls"; }
+  static constexpr char kName[] = "syscalls";
+  const char* name() const override { return kName; }
   // Loads bpf/syscalls.bpf.c; attaches tp_btf sys_exit (and sys_enter when
   // latency is measured).
   absl::Status Init(const InitContext& ctx) override;

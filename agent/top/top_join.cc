@@ -4,6 +4,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "agent/store/request_fields.h"
 #include "common/regex.h"
 
 namespace vigil {
@@ -51,10 +52,10 @@ absl::StatusOr<TopQuery> ValidateTopRequest(const v1::TopRequest& req) {
     return absl::InvalidArgumentError(absl::StrCat("top ", req.top(), " is above ", kTopMaxRows));
   }
   q.top = req.top() == 0 ? kTopDefaultRows : req.top();
-  if (!v1::TopSort_IsValid(req.sort())) {
-    return absl::InvalidArgumentError(absl::StrCat("unknown sort ", req.sort()));
-  }
-  q.sort = req.sort() == v1::TOP_SORT_UNSPECIFIED ? v1::TOP_SORT_CPU : req.sort();
+  absl::StatusOr<v1::TopSort> sort =
+      EnumField(req.sort(), v1::TopSort_IsValid, v1::TOP_SORT_CPU, "sort");
+  if (!sort.ok()) return sort.status();
+  q.sort = *sort;
   q.threads = req.threads();
   if (!req.comm_regex().empty()) {
     absl::StatusOr<std::unique_ptr<RE2>> re = CompilePattern(req.comm_regex(), "comm_regex");

@@ -18,7 +18,8 @@ class TraceCapability final : public Capability {
  public:
   explicit TraceCapability(const OnDemandConfig& config) : config_(config) {}
 
-  const char* name() const override { return "trace"; }
+  static constexpr char kName[] = "trace";
+  const char* name() const override { return kName; }
   absl::Status Init(const InitContext& ctx) override;
   absl::Status Collect(const IntervalSpan&, StoreWriter&) override { return absl::OkStatus(); }
   void FillStatus(const StoreView& store, v1::StatusResponse* out) const override;

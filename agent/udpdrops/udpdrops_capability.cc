@@ -49,13 +49,7 @@ absl::StatusOr<v1::DropsResponse> UdpDropsCapability::Query(const StoreView& sto
 }
 
 void UdpDropsCapability::FillStatus(const StoreView& store, v1::StatusResponse* out) const {
-  v1::UdpDropLoss* ul = out->mutable_udpdrop_loss();
-  ul->set_store_dropped(store.DroppedRecords(table_));
-  absl::MutexLock lock(&mu_);
-  ul->set_map_full(loss_total_.map_full);
-  ul->set_bad_header(loss_total_.bad_header);
-  ul->set_owner_cache_full(loss_total_.owner_cache_full);
-  ul->set_drain_failed(loss_total_.drain_failed);
+  LossesToProto(Losses(store), out->mutable_udpdrop_loss());
 }
 
 std::vector<std::pair<std::string, uint64_t>> UdpDropsCapability::Losses(

@@ -23,7 +23,8 @@ class UdpDropsCapability final : public Capability {
  public:
   UdpDropsCapability(const UdpDropsConfig& config, size_t store_max_records);
 
-  const char* name() const override { return "udpdrops"; }
+  static constexpr char kName[] = "udpdrops";
+  const char* name() const override { return kName; }
   // Reads this kernel's drop reason names from BTF, loads
   // bpf/udpdrops.bpf.c, attaches the kfree_skb variant it has.
   absl::Status Init(const InitContext& ctx) override;

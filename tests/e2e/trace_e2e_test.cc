@@ -409,6 +409,42 @@ open('/etc/hostname').close()
   EXPECT_TRUE(absl::StrContains(r.err, "5 events; ended: process exited")) << r.err;
 }
 
+// Ctrl-C ends vigil trace as it ends strace: the events that came are
+// printed, the summary says why it ended, exit 0, and the agent detaches.
+TEST_F(TraceE2ETest, CtrlCEndsTheSessionAndDetaches) {
+  const std::string script = R"(
+import os, sys, time
+sys.stdin.readline()
+while True:
+    os.getppid()
+    time.sleep(0.01)
+)";
+  GatedChild py({kPython, "-c", script});
+  test::Child cli({test::VigilPath(), "--agent", agent_->agent(), "trace", "--pid",
+                   std::to_string(py.pid()), "--syscall", "getppid", "--duration", "60s",
+                   "--json"});
+  bool up = false;
+  for (int i = 0; i < 100 && !up; ++i) {
+    up = TraceAttached();
+    if (!up) absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_TRUE(up);
+  py.Go();
+  const std::string first = cli.Line();  // each message is flushed as it comes
+  EXPECT_TRUE(absl::StrContains(first, "\"syscall\":\"getppid\"")) << first;
+  cli.Kill(SIGINT);
+  cli.Rest();
+  EXPECT_EQ(cli.ReapWithin(absl::Seconds(10)), 0) << "vigil trace did not exit 0 on Ctrl-C";
+  bool gone = false;
+  for (int i = 0; i < 40 && !gone; ++i) {
+    gone = !TraceAttached();
+    if (!gone) absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_TRUE(gone) << "a trace program outlived its interrupted session";
+  EXPECT_TRUE(absl::StrContains(agent_->CurrentLog(), "(client cancelled)"))
+      << agent_->CurrentLog();
+}
+
 // --tid keeps one thread (in the kernel), --comm the threads whose name
 // matches (in the agent): two sessions on the same run.
 TEST_F(TraceE2ETest, TidAndCommFilters) {

@@ -5,8 +5,10 @@
 #include <cstdio>
 #include <string>
 
+#include "agent/capability.h"
 #include "agent/preflight.h"
 #include "agent/server/listen.h"
+#include "agent/store/request_fields.h"
 #include "agent/syscalls/syscall_table.h"
 #include "client/format.h"
 #include "common/read_file.h"
@@ -28,6 +30,42 @@ TEST(SyscallTableTest, KnowsX86_64Numbers) {
 #endif
   EXPECT_EQ(SyscallName(999), "syscall_999");
   EXPECT_EQ(SyscallNumber("no_such_syscall"), -1);
+}
+
+// GetStatus's loss blocks are filled from each capability's Losses(), the
+// list vigil_lost_events_total shows, by field name.
+TEST(LossesToProtoTest, FillsFieldsByCauseName) {
+  v1::UdpDropLoss l;
+  LossesToProto({{"map_full", 3},
+                 {"bad_header", 4},
+                 {"owner_cache_full", 5},
+                 {"drain_failed", 6},
+                 {"window_cap", 7},
+                 {"metrics_only_cause", 8}},
+                &l);
+  EXPECT_EQ(l.map_full(), 3u);
+  EXPECT_EQ(l.bad_header(), 4u);
+  EXPECT_EQ(l.owner_cache_full(), 5u);
+  EXPECT_EQ(l.drain_failed(), 6u);
+  EXPECT_EQ(l.store_dropped(), 7u);  // the store's cap, "window_cap" in metrics
+  // A string field of the same name is not a counter: left alone.
+  v1::TopLoss t;
+  LossesToProto({{"cause", 1}}, &t);
+  EXPECT_EQ(t.cause(), "");
+}
+
+TEST(EnumFieldTest, UnspecifiedIsTheDefaultAndUnknownIsRefused) {
+  absl::StatusOr<v1::SyscallSort> s =
+      EnumField(0, v1::SyscallSort_IsValid, v1::SYSCALL_SORT_TIME, "sort");
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(*s, v1::SYSCALL_SORT_TIME);
+  s = EnumField(v1::SYSCALL_SORT_ERRORS, v1::SyscallSort_IsValid, v1::SYSCALL_SORT_TIME, "sort");
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(*s, v1::SYSCALL_SORT_ERRORS);
+  s = EnumField(42, v1::SyscallSort_IsValid, v1::SYSCALL_SORT_TIME, "sort");
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.status().message(), "sort: 42 is not a known value");
+  EXPECT_FALSE(EnumField(-1, v1::SyscallSort_IsValid, v1::SYSCALL_SORT_TIME, "sort").ok());
 }
 
 TEST(PreflightTest, ParsesKernelReleases) {

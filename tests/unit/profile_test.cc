@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "agent/profile/profile_aggregate.h"
 #include "agent/profile/symbolizer.h"
+#include "client/format.h"
 #include "client/profile_export.h"
 
 namespace vigil {
