@@ -152,18 +152,20 @@ MixCall WatchFor(v1::Vigil::Stub& stub, absl::Duration hold) {
   return c;
 }
 
-uint64_t RssKb(pid_t pid) {
+uint64_t StatusKb(pid_t pid, const std::string& field) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/status");
   std::string key;
   uint64_t kb = 0;
   while (f >> key) {
-    if (key == "VmRSS:") {
+    if (key == field) {
       f >> kb;
       break;
     }
   }
   return kb;
 }
+
+uint64_t RssKb(pid_t pid) { return StatusKb(pid, "VmRSS:"); }
 
 int OpenFds(pid_t pid) {
   int n = 0;

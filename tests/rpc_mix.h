@@ -58,6 +58,9 @@ MixCall WatchFor(v1::Vigil::Stub& stub, absl::Duration hold);
 
 // /proc/PID/status VmRSS in kB, and open descriptors (-1: unreadable).
 uint64_t RssKb(pid_t pid);
+// A kB field of /proc/PID/status by its name with the colon ("RssAnon:");
+// 0 if absent.
+uint64_t StatusKb(pid_t pid, const std::string& field);
 int OpenFds(pid_t pid);
 // utime + stime of a process, in seconds.
 double CpuSeconds(pid_t pid);

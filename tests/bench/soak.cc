@@ -247,7 +247,9 @@ int Run(const Options& o) {
   // samples (see the top) do not, and the pass is judged on them.
   LinearFit rss_fit;  // kB over hours
   LinearFit floor_fit, heap_floor_fit;
-  std::vector<std::pair<double, double>> rest_rss, rest_heap;  // (hours, kB)
+  // (hours, kB): RSS, and its anonymous, file and shmem parts (the BPF
+  // maps vigild mmaps count as shmem), so a drift says where it is.
+  std::vector<std::pair<double, double>> rest_rss, rest_heap, rest_anon, rest_file, rest_shmem;
   constexpr int64_t kBucket = 300;
   constexpr int64_t kRestEvery = 150;
   constexpr absl::Duration kRest = absl::Seconds(10);
@@ -314,6 +316,9 @@ int Run(const Options& o) {
         resting = true;
         absl::SleepFor(kRest);
         const uint64_t r = test::RssKb(pid);
+        const uint64_t anon = test::StatusKb(pid, "RssAnon:");
+        const uint64_t file = test::StatusKb(pid, "RssFile:");
+        const uint64_t shmem = test::StatusKb(pid, "RssShmem:");
         grpc::ClientContext ctx;
         ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
         v1::StatusResponse st;
@@ -321,8 +326,13 @@ int Run(const Options& o) {
         resting = false;
         const double h = absl::ToDoubleHours(absl::Now() - start);
         rest_rss.emplace_back(h, static_cast<double>(r));
+        rest_anon.emplace_back(h, static_cast<double>(anon));
+        rest_file.emplace_back(h, static_cast<double>(file));
+        rest_shmem.emplace_back(h, static_cast<double>(shmem));
         if (got) rest_heap.emplace_back(h, static_cast<double>(st.heap_in_use_bytes() / 1024));
-        printf("%8s at rest: rss %lu kB, heap %lu kB\n", "", static_cast<unsigned long>(r),
+        printf("%8s at rest: rss %lu kB (anon %lu, file %lu, shmem %lu), heap %lu kB\n", "",
+               static_cast<unsigned long>(r), static_cast<unsigned long>(anon),
+               static_cast<unsigned long>(file), static_cast<unsigned long>(shmem),
                static_cast<unsigned long>(got ? st.heap_in_use_bytes() / 1024 : 0));
       }
     }
@@ -357,6 +367,11 @@ int Run(const Options& o) {
       "soak: at rest (%zu pauses): RSS %+.0f ± %.0f kB/hour (goal < 1024), heap in use %+.0f ± "
       "%.0f kB/hour\n",
       rest_rss.size(), rest.slope, rest.se, rest_h.slope, rest_h.se);
+  const Fit anon = FitLine(rest_anon), file = FitLine(rest_file), shmem = FitLine(rest_shmem);
+  printf(
+      "soak: at rest, RSS parts: anon %+.0f ± %.0f, file %+.0f ± %.0f, shmem %+.0f ± %.0f "
+      "kB/hour\n",
+      anon.slope, anon.se, file.slope, file.se, shmem.slope, shmem.se);
   printf("soak: fds %d at start, %d at most, %d after the clients left\n", fds_start, fds_max,
          fds_end);
   printf("soak: vigild CPU after warm-up %.1f%% of one core\n",
