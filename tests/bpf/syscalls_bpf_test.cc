@@ -149,10 +149,13 @@ TEST_F(SyscallsBpfTest, RecordsThreadAndProcessNames) {
 
 // Thousands of short-lived threads through buffers far smaller than the
 // number of (thread, syscall) pairs they create: per-interval draining and
-// task-local storage must keep every map from filling.
+// task-local storage must keep every map from filling. The buffers count
+// every process on the host: at 512 entries, a package build that ctest ran
+// beside this test filled them (CI of 4b221df, map_full 118), so they hold
+// 4096, still a fraction of the pairs the threads create (checked below).
 TEST_F(SyscallsBpfTest, ThreadChurnNeverFillsMaps) {
   SyscallsConfig config;
-  config.max_entries = 512;
+  config.max_entries = 4096;
   auto collector = SyscallsCollector::Create(config);
   ASSERT_TRUE(collector.ok()) << collector.status();
   constexpr int kThreads = 4000, kBatch = 25, kCallsEach = 3;
@@ -176,10 +179,11 @@ TEST_F(SyscallsBpfTest, ThreadChurnNeverFillsMaps) {
   v1::SyscallsRequest req;
   req.set_pid(getpid());
   v1::SyscallsResponse r = Merge(ivs, req);
-  uint64_t getppid_calls = 0;
+  uint64_t getppid_calls = 0, pairs = 0;
   std::set<uint32_t> seen;
   for (const auto& t : r.threads()) {
     if (!tids.count(t.tid())) continue;
+    pairs += static_cast<uint64_t>(t.syscalls_size());
     for (const auto& s : t.syscalls()) {
       if (s.name() == "getppid") {
         getppid_calls += s.calls();
@@ -187,6 +191,9 @@ TEST_F(SyscallsBpfTest, ThreadChurnNeverFillsMaps) {
       }
     }
   }
+  // Without the per-interval drain, one buffer would have had to hold them
+  // all (gettid and getppid alone are two per thread).
+  EXPECT_GT(pairs, static_cast<uint64_t>(config.max_entries));
   EXPECT_EQ(r.loss().map_full(), 0u);
   EXPECT_EQ(r.loss().storage_fail(), 0u);
   EXPECT_EQ(getppid_calls, static_cast<uint64_t>(kThreads) * kCallsEach);
