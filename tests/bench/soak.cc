@@ -247,8 +247,8 @@ int Run(const Options& o) {
   // samples (see the top) do not, and the pass is judged on them.
   LinearFit rss_fit;  // kB over hours
   LinearFit floor_fit, heap_floor_fit;
-  // (hours, kB): RSS, and its anonymous, file and shmem parts (the BPF
-  // maps vigild mmaps count as shmem), so a drift says where it is.
+  // (hours, kB): RSS, and its anonymous, file and shmem parts, so a drift
+  // says where it is (malloc's heap is anon; libraries are file).
   std::vector<std::pair<double, double>> rest_rss, rest_heap, rest_anon, rest_file, rest_shmem;
   constexpr int64_t kBucket = 300;
   constexpr int64_t kRestEvery = 150;
