@@ -27,6 +27,13 @@ exit codes: 0 ok, 1 no agent could answer, 2 bad usage
 
 std::atomic<bool> g_interrupted{false};
 
+// Ctrl-C and SIGTERM only set g_interrupted: --watch and the streaming
+// commands stop at their next check and print what they have.
+void CatchInterrupts() {
+  signal(SIGINT, [](int) { g_interrupted = true; });
+  signal(SIGTERM, [](int) { g_interrupted = true; });
+}
+
 // Help in vigil's layout: "usage:" first (the command's description starts
 // with it), its options, then the agent options every command takes.
 class HelpFormatter : public CLI::Formatter {
@@ -238,10 +245,7 @@ void AddWatchFlags(CLI::App& app, WatchFlags* w) {
 }
 
 int RunRounds(const Invocation& inv, const WatchFlags& w, const std::function<Round()>& round) {
-  if (w.on) {
-    signal(SIGINT, [](int) { g_interrupted = true; });
-    signal(SIGTERM, [](int) { g_interrupted = true; });
-  }
+  if (w.on) CatchInterrupts();
   const bool tty = isatty(STDOUT_FILENO);
   int rc = kExitOk;
   do {
@@ -271,12 +275,12 @@ absl::StatusOr<std::unique_ptr<v1::Vigil::Stub>> ConnectOne(const Invocation& in
 
 CancelOnInterrupt::CancelOnInterrupt(grpc::ClientContext* ctx) {
   g_interrupted = false;
-  signal(SIGINT, [](int) { g_interrupted = true; });
-  signal(SIGTERM, [](int) { g_interrupted = true; });
+  CatchInterrupts();
   // TryCancel is not async-signal-safe, so a thread calls it.
   watcher_ = std::thread([this, ctx] {
     while (!done_) {
       if (g_interrupted) {
+        cancelled_ = true;
         ctx->TryCancel();
         return;
       }
@@ -292,6 +296,6 @@ CancelOnInterrupt::~CancelOnInterrupt() {
   signal(SIGTERM, SIG_DFL);
 }
 
-bool CancelOnInterrupt::interrupted() const { return g_interrupted; }
+bool CancelOnInterrupt::cancelled() const { return cancelled_; }
 
 }  // namespace vigil::cli

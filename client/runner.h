@@ -256,14 +256,17 @@ class CancelOnInterrupt {
   ~CancelOnInterrupt();
   CancelOnInterrupt(const CancelOnInterrupt&) = delete;
   CancelOnInterrupt& operator=(const CancelOnInterrupt&) = delete;
-  bool interrupted() const;
+  // Whether an interrupt came and the context was cancelled.
+  bool cancelled() const;
 
  private:
   std::atomic<bool> done_{false};
+  std::atomic<bool> cancelled_{false};
   std::thread watcher_;
 };
 
-// How a stream ended: its status, and whether Ctrl-C ended it.
+// How a stream ended: its status, and whether Ctrl-C ended it (a stream
+// that had already ended on its own is not "interrupted").
 struct StreamEnd {
   grpc::Status status;
   bool interrupted = false;
@@ -283,7 +286,7 @@ StreamEnd ReadStream(
   while (reader->Read(&m)) on(m);
   StreamEnd end;
   end.status = reader->Finish();
-  end.interrupted = cancel.interrupted();
+  end.interrupted = cancel.cancelled() && end.status.error_code() == grpc::StatusCode::CANCELLED;
   return end;
 }
 

@@ -152,20 +152,23 @@ MixCall WatchFor(v1::Vigil::Stub& stub, absl::Duration hold) {
   return c;
 }
 
-uint64_t StatusKb(pid_t pid, const std::string& field) {
+RssParts ReadRssParts(pid_t pid) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  RssParts p;
   std::string key;
-  uint64_t kb = 0;
   while (f >> key) {
-    if (key == field) {
-      f >> kb;
-      break;
+    if (key == "VmRSS:") f >> p.rss;
+    if (key == "RssAnon:") f >> p.anon;
+    if (key == "RssFile:") f >> p.file;
+    if (key == "RssShmem:") {
+      f >> p.shmem;
+      break;  // the last of them
     }
   }
-  return kb;
+  return p;
 }
 
-uint64_t RssKb(pid_t pid) { return StatusKb(pid, "VmRSS:"); }
+uint64_t RssKb(pid_t pid) { return ReadRssParts(pid).rss; }
 
 int OpenFds(pid_t pid) {
   int n = 0;

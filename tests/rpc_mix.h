@@ -58,9 +58,12 @@ MixCall WatchFor(v1::Vigil::Stub& stub, absl::Duration hold);
 
 // /proc/PID/status VmRSS in kB, and open descriptors (-1: unreadable).
 uint64_t RssKb(pid_t pid);
-// A kB field of /proc/PID/status by its name with the colon ("RssAnon:");
-// 0 if absent.
-uint64_t StatusKb(pid_t pid, const std::string& field);
+// VmRSS and its parts from one read of /proc/PID/status, in kB (0 if
+// unreadable).
+struct RssParts {
+  uint64_t rss = 0, anon = 0, file = 0, shmem = 0;
+};
+RssParts ReadRssParts(pid_t pid);
 int OpenFds(pid_t pid);
 // utime + stime of a process, in seconds.
 double CpuSeconds(pid_t pid);

@@ -73,30 +73,29 @@ grpc::Status VigilService::Answer(const char* method, absl::StatusOr<Resp> r, Re
 }
 
 // A query RPC answered from the store by one capability's `query`, or
-// FAILED_PRECONDITION when that capability is off here (cap is nullptr).
+// FAILED_PRECONDITION when that capability is off here.
 template <typename Cap, typename Req, typename Resp>
-grpc::Status VigilService::Query(const char* method, const Cap* cap, QueryFn<Cap, Req, Resp> query,
-                                 const char* off, grpc::ServerContext* ctx, const Req& req,
-                                 Resp* out) const {
+grpc::Status VigilService::Query(const char* method, QueryFn<Cap, Req, Resp> query, const char* off,
+                                 grpc::ServerContext* ctx, const Req& req, Resp* out) const {
+  const Cap* cap = agent_->Get<Cap>();
   return Answer(method, cap ? (cap->*query)(agent_->store(), ContextOf(ctx), req) : Off(off), out);
 }
 
 grpc::Status VigilService::GetSyscalls(grpc::ServerContext* ctx, const v1::SyscallsRequest* req,
                                        v1::SyscallsResponse* resp) {
-  return Query("GetSyscalls", agent_->Get<SyscallsCapability>(), &SyscallsCapability::Query,
-               "the syscalls capability is", ctx, *req, resp);
+  return Query("GetSyscalls", &SyscallsCapability::Query, "the syscalls capability is", ctx, *req,
+               resp);
 }
 
 grpc::Status VigilService::GetDrops(grpc::ServerContext* ctx, const v1::DropsRequest* req,
                                     v1::DropsResponse* resp) {
-  return Query("GetDrops", agent_->Get<UdpDropsCapability>(), &UdpDropsCapability::Query,
-               "the udpdrops capability is", ctx, *req, resp);
+  return Query("GetDrops", &UdpDropsCapability::Query, "the udpdrops capability is", ctx, *req,
+               resp);
 }
 
 grpc::Status VigilService::GetMemory(grpc::ServerContext* ctx, const v1::MemoryRequest* req,
                                      v1::MemoryResponse* resp) {
-  return Query("GetMemory", agent_->Get<MemoryCapability>(), &MemoryCapability::Query,
-               "the memory capability is", ctx, *req, resp);
+  return Query("GetMemory", &MemoryCapability::Query, "the memory capability is", ctx, *req, resp);
 }
 
 grpc::Status VigilService::GetStatus(grpc::ServerContext*, const v1::StatusRequest*,
@@ -106,14 +105,12 @@ grpc::Status VigilService::GetStatus(grpc::ServerContext*, const v1::StatusReque
 
 grpc::Status VigilService::GetHot(grpc::ServerContext* ctx, const v1::HotRequest* req,
                                   v1::HotResponse* resp) {
-  return Query("GetHot", agent_->Get<ProfileCapability>(), &ProfileCapability::QueryHot,
-               "the profiler is", ctx, *req, resp);
+  return Query("GetHot", &ProfileCapability::QueryHot, "the profiler is", ctx, *req, resp);
 }
 
 grpc::Status VigilService::GetProfile(grpc::ServerContext* ctx, const v1::ProfileRequest* req,
                                       v1::ProfileResponse* resp) {
-  return Query("GetProfile", agent_->Get<ProfileCapability>(), &ProfileCapability::QueryProfile,
-               "the profiler is", ctx, *req, resp);
+  return Query("GetProfile", &ProfileCapability::QueryProfile, "the profiler is", ctx, *req, resp);
 }
 
 grpc::Status VigilService::GetTop(grpc::ServerContext* ctx, const v1::TopRequest* req,
@@ -178,14 +175,14 @@ grpc::Status VigilService::WatchAlerts(grpc::ServerContext* ctx, const v1::Watch
 // A session RPC: the capability streams through the writer (each message
 // made safe like every answer) until the session ends.
 template <typename Cap, typename Req, typename Msg>
-grpc::Status VigilService::Session(const char* method, const Cap* cap, const char* cap_name,
-                                   grpc::ServerContext* ctx, const Req& req,
+grpc::Status VigilService::Session(const char* method, grpc::ServerContext* ctx, const Req& req,
                                    grpc::ServerWriter<Msg>* writer) const {
+  const Cap* cap = agent_->Get<Cap>();
   absl::Status s;
   if (cap == nullptr) {
-    std::string why = agent_->CapabilityReason(cap_name);
+    std::string why = agent_->CapabilityReason(Cap::kName);
     s = absl::FailedPreconditionError(
-        absl::StrCat(cap_name, " is off on this agent", why.empty() ? "" : ": ", why));
+        absl::StrCat(Cap::kName, " is off on this agent", why.empty() ? "" : ": ", why));
   } else {
     SessionSink<Msg> sink;
     sink.write = [writer](const Msg& m) {
@@ -202,12 +199,12 @@ grpc::Status VigilService::Session(const char* method, const Cap* cap, const cha
 
 grpc::Status VigilService::Trace(grpc::ServerContext* ctx, const v1::TraceRequest* req,
                                  grpc::ServerWriter<v1::TraceMessage>* writer) {
-  return Session("Trace", agent_->Get<TraceCapability>(), "trace", ctx, *req, writer);
+  return Session<TraceCapability>("Trace", ctx, *req, writer);
 }
 
 grpc::Status VigilService::Probe(grpc::ServerContext* ctx, const v1::ProbeRequest* req,
                                  grpc::ServerWriter<v1::ProbeReport>* writer) {
-  return Session("Probe", agent_->Get<ProbeCapability>(), "probe", ctx, *req, writer);
+  return Session<ProbeCapability>("Probe", ctx, *req, writer);
 }
 
 }  // namespace vigil

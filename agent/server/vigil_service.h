@@ -44,12 +44,11 @@ class VigilService final : public v1::Vigil::Service {
   using QueryFn = absl::StatusOr<Resp> (Cap::*)(const StoreView&, const QueryContext&,
                                                 const Req&) const;
   template <typename Cap, typename Req, typename Resp>
-  grpc::Status Query(const char* method, const Cap* cap, QueryFn<Cap, Req, Resp> query,
-                     const char* off, grpc::ServerContext* ctx, const Req& req, Resp* out) const;
+  grpc::Status Query(const char* method, QueryFn<Cap, Req, Resp> query, const char* off,
+                     grpc::ServerContext* ctx, const Req& req, Resp* out) const;
 
   template <typename Cap, typename Req, typename Msg>
-  grpc::Status Session(const char* method, const Cap* cap, const char* cap_name,
-                       grpc::ServerContext* ctx, const Req& req,
+  grpc::Status Session(const char* method, grpc::ServerContext* ctx, const Req& req,
                        grpc::ServerWriter<Msg>* writer) const;
 
   const Agent* agent_;

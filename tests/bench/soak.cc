@@ -9,9 +9,9 @@
 // Exit 0 when no answer was wrong (a call past its deadline is counted
 // apart), no descriptor leaked and (for runs of an hour or more after
 // warm-up) the resting RSS grew less than 1 MiB/hour; 1 otherwise. Resting
-// RSS: every 150 s the clients pause for 10 s (the
-// churn goes on), and RSS is read at the end of the pause, once the merges
-// in flight are done and the agent's malloc_trim has run.
+// RSS: every 150 s the clients pause for 10 s (the churn goes on), and RSS
+// is read at the end of the pause, once the merges in flight are done and
+// the agent's malloc_trim has run.
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -19,7 +19,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
 #include <cstdio>
 #include <functional>
 #include <map>
@@ -103,28 +102,13 @@ class Latencies {
   std::minstd_rand rng_{42};
 };
 
-// Least squares over (hours, kB) points, with the slope's standard error:
-// the figure says how well a run resolved 1 MiB/hour, not only its sign.
-struct Fit {
-  double slope = 0, se = 0;
-};
-Fit FitLine(const std::vector<std::pair<double, double>>& p) {
-  Fit f;
-  const double n = static_cast<double>(p.size());
-  if (p.size() < 3) return f;
-  double mt = 0, my = 0;
-  for (const auto& [t, y] : p) mt += t / n, my += y / n;
-  double stt = 0, sty = 0;
-  for (const auto& [t, y] : p) stt += (t - mt) * (t - mt), sty += (t - mt) * (y - my);
-  if (stt <= 0) return f;
-  f.slope = sty / stt;
-  double sse = 0;
-  for (const auto& [t, y] : p) {
-    const double e = y - my - f.slope * (t - mt);
-    sse += e * e;
-  }
-  f.se = std::sqrt(sse / (n - 2) / stt);
-  return f;
+// The agent's heap in use in kB (GetStatus), or 0 if it did not answer.
+uint64_t HeapInUseKb(v1::Vigil::Stub& stub) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::StatusResponse st;
+  if (!stub.GetStatus(&ctx, v1::StatusRequest(), &st).ok()) return 0;
+  return st.heap_in_use_bytes() / 1024;
 }
 
 std::string Losses(v1::Vigil::Stub& stub) {
@@ -241,15 +225,16 @@ int Run(const Options& o) {
   // Every 10 s: RSS, the agent's heap in use (GetStatus), descriptors, CPU.
   // Single samples swing by tens of MB with the merges in flight (50
   // clients), so a fit over them cannot resolve 1 MiB/hour in an hour; the
-  // lowest sample of each 5 minutes is what stays resident, and the floor
-  // slope is fitted over those (as the load test compares window floors).
-  // Those floors still catch a merge's buffers now and then; the resting
-  // samples (see the top) do not, and the pass is judged on them.
-  LinearFit rss_fit;  // kB over hours
+  // lowest sample of each 5 minutes is printed and fitted too. Those floors
+  // still catch a merge's buffers now and then; the resting samples (see
+  // the top) do not, and the pass is judged on them. Slopes are kB over
+  // hours, printed with their standard errors: how well a run resolved
+  // 1 MiB/hour, not only its sign.
+  LinearFit rss_fit;
   LinearFit floor_fit, heap_floor_fit;
-  // (hours, kB): RSS, and its anonymous, file and shmem parts, so a drift
-  // says where it is (malloc's heap is anon; libraries are file).
-  std::vector<std::pair<double, double>> rest_rss, rest_heap, rest_anon, rest_file, rest_shmem;
+  // At rest: RSS, and its anonymous, file and shmem parts, so a drift says
+  // where it is (malloc's heap is anon; libraries are file).
+  LinearFit rest_rss, rest_heap, rest_anon, rest_file, rest_shmem;
   constexpr int64_t kBucket = 300;
   constexpr int64_t kRestEvery = 150;
   constexpr absl::Duration kRest = absl::Seconds(10);
@@ -273,14 +258,7 @@ int Run(const Options& o) {
     const uint64_t rss = test::RssKb(pid);
     const int fds = test::OpenFds(pid);
     const double cpu = test::CpuSeconds(pid);
-    uint64_t heap = 0;
-    {
-      grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-      v1::StatusResponse st;
-      if (stub->GetStatus(&ctx, v1::StatusRequest(), &st).ok())
-        heap = st.heap_in_use_bytes() / 1024;
-    }
+    const uint64_t heap = HeapInUseKb(*stub);
     if (rss == 0) {
       fprintf(stderr, "soak: vigild is gone at %ld s\n%s\n", static_cast<long>(t),
               agent.log().c_str());
@@ -315,25 +293,19 @@ int Run(const Options& o) {
       if ((t - o.warmup) % kRestEvery == 0 && t > o.warmup) {
         resting = true;
         absl::SleepFor(kRest);
-        const uint64_t r = test::RssKb(pid);
-        const uint64_t anon = test::StatusKb(pid, "RssAnon:");
-        const uint64_t file = test::StatusKb(pid, "RssFile:");
-        const uint64_t shmem = test::StatusKb(pid, "RssShmem:");
-        grpc::ClientContext ctx;
-        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-        v1::StatusResponse st;
-        const bool got = stub->GetStatus(&ctx, v1::StatusRequest(), &st).ok();
+        const test::RssParts r = test::ReadRssParts(pid);
+        const uint64_t rest_heap_kb = HeapInUseKb(*stub);
         resting = false;
         const double h = absl::ToDoubleHours(absl::Now() - start);
-        rest_rss.emplace_back(h, static_cast<double>(r));
-        rest_anon.emplace_back(h, static_cast<double>(anon));
-        rest_file.emplace_back(h, static_cast<double>(file));
-        rest_shmem.emplace_back(h, static_cast<double>(shmem));
-        if (got) rest_heap.emplace_back(h, static_cast<double>(st.heap_in_use_bytes() / 1024));
+        rest_rss.Add(h, static_cast<double>(r.rss));
+        rest_anon.Add(h, static_cast<double>(r.anon));
+        rest_file.Add(h, static_cast<double>(r.file));
+        rest_shmem.Add(h, static_cast<double>(r.shmem));
+        if (rest_heap_kb > 0) rest_heap.Add(h, static_cast<double>(rest_heap_kb));
         printf("%8s at rest: rss %lu kB (anon %lu, file %lu, shmem %lu), heap %lu kB\n", "",
-               static_cast<unsigned long>(r), static_cast<unsigned long>(anon),
-               static_cast<unsigned long>(file), static_cast<unsigned long>(shmem),
-               static_cast<unsigned long>(got ? st.heap_in_use_bytes() / 1024 : 0));
+               static_cast<unsigned long>(r.rss), static_cast<unsigned long>(r.anon),
+               static_cast<unsigned long>(r.file), static_cast<unsigned long>(r.shmem),
+               static_cast<unsigned long>(rest_heap_kb));
       }
     }
   }
@@ -362,16 +334,16 @@ int Run(const Options& o) {
       static_cast<unsigned long>(rss_min == UINT64_MAX ? 0 : rss_min),
       static_cast<unsigned long>(rss_max), hours, slope_kb_h, floor_fit.Slope(),
       static_cast<int>(floor_fit.points()), heap_floor_fit.Slope());
-  const Fit rest = FitLine(rest_rss), rest_h = FitLine(rest_heap);
   printf(
-      "soak: at rest (%zu pauses): RSS %+.0f ± %.0f kB/hour (goal < 1024), heap in use %+.0f ± "
+      "soak: at rest (%d pauses): RSS %+.0f ± %.0f kB/hour (goal < 1024), heap in use %+.0f ± "
       "%.0f kB/hour\n",
-      rest_rss.size(), rest.slope, rest.se, rest_h.slope, rest_h.se);
-  const Fit anon = FitLine(rest_anon), file = FitLine(rest_file), shmem = FitLine(rest_shmem);
+      static_cast<int>(rest_rss.points()), rest_rss.Slope(), rest_rss.SlopeStdError(),
+      rest_heap.Slope(), rest_heap.SlopeStdError());
   printf(
       "soak: at rest, RSS parts: anon %+.0f ± %.0f, file %+.0f ± %.0f, shmem %+.0f ± %.0f "
       "kB/hour\n",
-      anon.slope, anon.se, file.slope, file.se, shmem.slope, shmem.se);
+      rest_anon.Slope(), rest_anon.SlopeStdError(), rest_file.Slope(), rest_file.SlopeStdError(),
+      rest_shmem.Slope(), rest_shmem.SlopeStdError());
   printf("soak: fds %d at start, %d at most, %d after the clients left\n", fds_start, fds_max,
          fds_end);
   printf("soak: vigild CPU after warm-up %.1f%% of one core\n",
@@ -383,7 +355,7 @@ int Run(const Options& o) {
   }
   printf("soak: not recorded: %s\n", Losses(*stub).c_str());
   bool pass = bad == 0 && fds_end <= fds_start + 2;
-  if (o.seconds - o.warmup >= 3600 && rest.slope >= 1024) pass = false;
+  if (o.seconds - o.warmup >= 3600 && rest_rss.Slope() >= 1024) pass = false;
   printf("soak: %s\n", pass ? "PASS" : "FAIL");
   return pass ? 0 : 1;
 }

@@ -2,6 +2,7 @@
 // within the window, a fill that plateaus and alloc/free churn stay quiet,
 // growth that stops (or a process that exits) resolves.
 #include "agent/memory/growth_detector.h"
+#include "agent/memory/linear_fit.h"
 
 #include <gtest/gtest.h>
 
@@ -32,6 +33,24 @@ std::vector<std::pair<int, GrowthEvent>> Feed(GrowthDetector& d, int seconds,
     }
   }
   return out;
+}
+
+// The soak's resting RSS (kB), one point per 150 s: the slope and its
+// standard error as a two-pass least-squares fit computes them.
+TEST(LinearFitTest, SlopeAndItsStandardError) {
+  const std::vector<double> y = {150212, 148796, 149544, 146336, 145740, 149436,
+                                 145804, 148436, 147936, 148908, 148860, 149552,
+                                 150712, 149492, 149156, 148756, 148300, 151532};
+  LinearFit f;
+  EXPECT_EQ(f.SlopeStdError(), 0);
+  for (size_t i = 0; i < y.size(); ++i) f.Add(static_cast<double>(i) * 150 / 3600, y[i]);
+  EXPECT_NEAR(f.Slope(), 2463.4, 0.1);
+  EXPECT_NEAR(f.SlopeStdError(), 1627.6, 0.1);
+  // On a line, no scatter.
+  LinearFit exact;
+  for (int i = 0; i < 10; ++i) exact.Add(i, 3.0 * i + 1);
+  EXPECT_NEAR(exact.Slope(), 3.0, 1e-9);
+  EXPECT_NEAR(exact.SlopeStdError(), 0, 1e-6);
 }
 
 TEST(GrowthDetectorTest, SustainedGrowthFiresAfterMinDurationAtItsRate) {
