@@ -2,12 +2,13 @@
 // within the window, a fill that plateaus and alloc/free churn stay quiet,
 // growth that stops (or a process that exits) resolves.
 #include "agent/memory/growth_detector.h"
-#include "agent/memory/linear_fit.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <vector>
+
+#include "agent/memory/linear_fit.h"
 
 namespace vigil {
 namespace {
