@@ -3,11 +3,15 @@
  * user stack, kernel stack) in the kernel, for two kinds of sample:
  *   - vigil_profile_sample, on cpu-clock (or cycles): the running thread,
  *     sample_hz times a second (PROFILE_KIND_CPU);
- *   - vigil_profile_fault, on the software page-faults event with
- *     sample_period = fault_period: the faulting thread, every fault_period
- *     faults on that CPU (PROFILE_KIND_FAULT). The event fires in the fault
- *     handler with the fault's registers, so the stack is the code that
- *     first touched the memory.
+ *   - vigil_profile_fault_user and _kernel, on the x86 page-fault
+ *     tracepoints (tp_btf/page_fault_user, page_fault_kernel): the faulting
+ *     thread, every fault_period-th fault on that CPU (PROFILE_KIND_FAULT),
+ *     its user stack walked from the fault's registers, so the stack is the
+ *     code that first touched the memory. Not the software page-faults perf
+ *     event: once one is open the kernel runs perf's event accounting on
+ *     every fault of the host; with a do-nothing program it slowed a
+ *     fault-bound loop by 10.8%, where this tracepoint and its countdown
+ *     stayed within noise (README, "Cost in the faulting process").
  * and vigil_profile_map at sys_exit: each mmap, munmap or brk call that
  * maps or unmaps at least map_min_bytes, with the bytes (PROFILE_KIND_MMAP
  * and the other map kinds). It is tail-called from bpf/syscalls.bpf.c's
@@ -16,9 +20,8 @@
  * capability is off.
  * All share the unwinder maps, the counts maps and one walk body; they
  * differ only in the key's kind. They cannot interleave on one CPU (the
- * per-CPU walk state would be clobbered): perf's BPF overflow handler skips a
- * program while another runs on that CPU (bpf_prog_active), so a cpu-clock
- * tick landing inside the fault program is dropped, not mixed in.
+ * per-CPU walk state would be clobbered), so each context that can interrupt
+ * another has its own walk (WALK_*).
  *
  * User stacks are walked here with unwind tables the agent compiled from
  * each mapped file's .eh_frame (bpf/unwind.h): distro binaries and glibc
@@ -35,8 +38,9 @@
  * sample and uses that one index for all three, so a sample's stacks always
  * live beside its counts. The agent flips `active_buf`, then rewrites a
  * map-in-map slot: that update returns only after an RCU grace period
- * (maybe_wait_bpf_programs()), and perf_event programs run inside one, so no
- * program still writes the retired buffer when the agent drains it.
+ * (maybe_wait_bpf_programs()), and perf_event and tp_btf programs run inside
+ * an RCU read section, so no program still writes the retired buffer when
+ * the agent drains it.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -151,19 +155,22 @@ struct walk {
  * register across search steps. */
 #define MEM(x) (*(volatile __typeof__(x) *)&(x))
 
-/* Two walks per CPU: the perf_event programs cannot interrupt each other
- * (bpf_prog_active) but can interrupt the sys_exit program mid-walk, which
- * runs with preemption off and never nests in itself (prog->active); so
- * each side has its own. */
+/* Three walks per CPU. The cpu-clock program (an interrupt, an NMI with a
+ * PMU) can interrupt the sys_exit and fault programs mid-walk; those two
+ * run with preemption off and never nest in themselves (prog->active), and
+ * the fault programs keep out of every fault taken with page faults
+ * disabled, which is the only way a fault can land inside another program
+ * (a bpf_probe_read_user). */
 #define WALK_PERF 0
 #define WALK_MAP 1
+#define WALK_FAULT 2
 /* uprobe programs (vigil_profile_probe) run with migration off but may be
  * preempted, and another thread's uprobe may then run on this CPU: their
  * walk lives with the thread instead (task_walks). */
-#define WALK_TASK 2
+#define WALK_TASK 3
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2);
+	__uint(max_entries, 3);
 	__type(key, __u32);
 	__type(value, struct walk);
 } walks SEC(".maps");
@@ -372,7 +379,7 @@ static __always_inline void push_frame(struct walk *w)
 }
 
 /* bpf_loop callback: records w->pc as a frame, then steps to its caller.
- * slot: which of the CPU's walks (WALK_PERF or WALK_MAP). */
+ * slot: which walk (WALK_*). */
 static long unwind_step(__u32 i, void *slot)
 {
 	const struct unwind_mapping *m;
@@ -563,6 +570,46 @@ static __always_inline int count_at(struct profile_key *key, struct walk *w,
 	return 0;
 }
 
+/* The key's thread and kind: the current thread's. */
+static __always_inline void key_of_current(struct profile_key *key, __u32 kind)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	key->tgid = id >> 32;
+	key->tid = (__u32)id;
+	key->kind = kind;
+}
+
+/* The active buffer's counts and stack maps, read through one `active_buf`
+ * load so a sample's stacks live beside its counts; -1 (counted) if one is
+ * missing. */
+static __always_inline int active_maps(void **counts, void **stacks,
+				       void **ustacks)
+{
+	__u32 buf = active_buf & 1;
+
+	*counts = bpf_map_lookup_elem(&counts_bufs, &buf);
+	*stacks = bpf_map_lookup_elem(&stack_bufs, &buf);
+	*ustacks = bpf_map_lookup_elem(&ustack_bufs, &buf);
+	if (!*counts || !*stacks || !*ustacks) {
+		count(PROFILE_CTR_NO_BUFFER);
+		return -1;
+	}
+	return 0;
+}
+
+/* The kernel stack's id in stacks (negative: none, counted when lost). */
+static __always_inline long kernel_stack_id(void *ctx, void *stacks)
+{
+	long sid = bpf_get_stackid(ctx, stacks, 0);
+
+	if (sid == -EEXIST)
+		count(PROFILE_CTR_KERNEL_COLLISION);
+	else if (sid == -ENOMEM)
+		count(PROFILE_CTR_STACK_MAP_FULL);
+	return sid;
+}
+
 /* Counts one sample of `kind` (a constant: each program inlines its copy)
  * for the current thread, with its kernel and user stacks. */
 static __always_inline int record_sample(struct bpf_perf_event_data *ctx,
@@ -571,27 +618,11 @@ static __always_inline int record_sample(struct bpf_perf_event_data *ctx,
 	struct profile_key key = {};
 	void *counts, *stacks, *ustacks;
 	struct walk *w;
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 buf = active_buf & 1;
-	long sid;
 
-	key.tgid = id >> 32;
-	key.tid = (__u32)id;
-	key.kind = kind;
-	counts = bpf_map_lookup_elem(&counts_bufs, &buf);
-	stacks = bpf_map_lookup_elem(&stack_bufs, &buf);
-	ustacks = bpf_map_lookup_elem(&ustack_bufs, &buf);
-	if (!counts || !stacks || !ustacks) {
-		count(PROFILE_CTR_NO_BUFFER);
+	key_of_current(&key, kind);
+	if (active_maps(&counts, &stacks, &ustacks))
 		return 0;
-	}
-	sid = bpf_get_stackid(ctx, stacks, 0);
-	if (sid == -EEXIST)
-		count(PROFILE_CTR_KERNEL_COLLISION);
-	else if (sid == -ENOMEM)
-		count(PROFILE_CTR_STACK_MAP_FULL);
-	key.kernel_stack_id = sid;
-
+	key.kernel_stack_id = kernel_stack_id(ctx, stacks);
 	w = walk_user_stack(ctx, task, &key);
 	return count_at(&key, w, task, counts, ustacks, 0);
 }
@@ -607,22 +638,95 @@ int vigil_profile_sample(struct bpf_perf_event_data *ctx)
 	return record_sample(ctx, bpf_get_current_task_btf(), PROFILE_KIND_CPU);
 }
 
-/* Software page-faults event: the kernel counts it on entry to every fault
- * on a user address (do_user_addr_fault on x86), in user mode or not: a
- * fault inside copy_to_user() (read() into a fresh buffer) is the process
- * touching its memory too, and its user stack is walked from where it
- * entered the kernel. A kernel thread has no user stack to charge it to. */
-SEC("perf_event")
-int vigil_profile_fault(struct bpf_perf_event_data *ctx)
+/* Faults per sample (the agent sets it before load; the programs are not
+ * loaded at 0). */
+const volatile __u32 fault_period = 64;
+
+/* Faults seen on each CPU since its last sample. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} fault_countdown SEC(".maps");
+
+/* True on every fault_period-th fault of this CPU. */
+static __always_inline bool fault_due(void)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	__u32 zero = 0, *n = bpf_map_lookup_elem(&fault_countdown, &zero);
+
+	if (!n || ++*n < fault_period)
+		return false;
+	*n = 0;
+	return true;
+}
+
+/* One page-fault sample of the current thread: its kernel stack when the
+ * fault was taken in the kernel (kstack), its user stack from uregs (a
+ * fault in user mode) or from where it entered the kernel. */
+static __always_inline int record_fault(void *ctx, struct task_struct *task,
+					struct pt_regs *uregs, bool kstack)
+{
+	struct profile_key key = {};
+	void *counts, *stacks, *ustacks;
+	struct walk *w;
 
 	count(PROFILE_CTR_FAULT_SAMPLES);
 	if (!task->mm || (task->flags & PF_KTHREAD)) {
 		count(PROFILE_CTR_FAULT_NO_USER);
 		return 0;
 	}
-	return record_sample(ctx, task, PROFILE_KIND_FAULT);
+	key_of_current(&key, PROFILE_KIND_FAULT);
+	if (active_maps(&counts, &stacks, &ustacks))
+		return 0;
+	key.kernel_stack_id = kstack ? kernel_stack_id(ctx, stacks) :
+				       -14; /* -EFAULT: none */
+	w = begin_walk(task, &key, WALK_FAULT);
+	if (w) {
+		if (uregs) {
+			w->pc = uregs->ip;
+			w->sp = uregs->sp;
+			w->bp = uregs->bp;
+		} else if (from_entry_regs(w, task, &key)) {
+			w = NULL;
+		}
+	}
+	if (w)
+		w = finish_walk(w, &key, WALK_FAULT);
+	return count_at(&key, w, task, counts, ustacks, 0);
+}
+
+/* A fault in user mode: regs are the thread's user registers. */
+SEC("tp_btf/page_fault_user")
+int BPF_PROG(vigil_profile_fault_user, unsigned long address,
+	     struct pt_regs *regs, unsigned long error_code)
+{
+	if (!fault_due())
+		return 0;
+	return record_fault(ctx, bpf_get_current_task_btf(), regs, false);
+}
+
+/* A fault in kernel mode. One on a user address with faults enabled is the
+ * process touching its memory through the kernel (read() into a fresh
+ * buffer: copy_to_user), the same fault the kernel's page-faults event
+ * counts; its user stack is walked from where the thread entered. Faults
+ * on kernel addresses, and those taken with page faults disabled (a BPF
+ * program's bpf_probe_read_user, which fixes them up and goes on), are
+ * not the process's and are skipped before they count. */
+SEC("tp_btf/page_fault_kernel")
+int BPF_PROG(vigil_profile_fault_kernel, unsigned long address,
+	     struct pt_regs *regs, unsigned long error_code)
+{
+	struct task_struct *task;
+
+	if ((long)address < 0)
+		return 0;
+	task = bpf_get_current_task_btf();
+	if (task->pagefault_disabled)
+		return 0;
+	if (!fault_due())
+		return 0;
+	return record_fault(ctx, task, NULL, true);
 }
 
 /* Large memory-map calls: the smallest size recorded, in bytes (the agent
@@ -649,23 +753,15 @@ static __always_inline int record_map(struct task_struct *task, __u32 kind,
 				      __u64 bytes)
 {
 	struct profile_key key = {};
-	void *counts, *ustacks;
+	void *counts, *stacks, *ustacks;
 	struct walk *w;
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 buf = active_buf & 1;
 
 	count(PROFILE_CTR_MAP_CALLS);
-	key.tgid = id >> 32;
-	key.tid = (__u32)id;
-	key.kind = kind;
+	key_of_current(&key, kind);
 	/* The kernel stack is the syscall's exit path: not worth a frame. */
 	key.kernel_stack_id = -14; /* -EFAULT: none */
-	counts = bpf_map_lookup_elem(&counts_bufs, &buf);
-	ustacks = bpf_map_lookup_elem(&ustack_bufs, &buf);
-	if (!counts || !ustacks) {
-		count(PROFILE_CTR_NO_BUFFER);
+	if (active_maps(&counts, &stacks, &ustacks))
 		return 0;
-	}
 	w = begin_walk(task, &key, WALK_MAP);
 	if (w && from_entry_regs(w, task, &key))
 		w = NULL;

@@ -54,7 +54,7 @@ absl::Status ProfileCapability::Init(const InitContext& ctx) {
   collector_ = *std::move(c);
   probe_hooks_ = collector_->probe_stack_hooks();
   table_ = ctx.store->Register<ProfileInterval>(store_max_records_);
-  fault_period_ = collector_->fault_cpus() > 0 ? config_.fault_period : 0;
+  fault_period_ = collector_->faults_on() ? config_.fault_period : 0;
   map_min_bytes_ = collector_->maps_on() ? config_.map_min_bytes : 0;
   map_off_reason_ = config_.map_min_bytes == 0 ? "not recorded (vigild --profile-map-min-bytes 0)"
                                                : collector_->map_off_reason();

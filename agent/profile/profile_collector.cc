@@ -20,21 +20,6 @@
 namespace vigil {
 namespace {
 
-// Every `period` page faults on `cpu`, whoever takes them. The kernel
-// counts the event in the fault handler with the fault's registers.
-int OpenFaultSampler(int cpu, uint64_t event, uint32_t period) {
-  perf_event_attr attr = {};
-  attr.size = sizeof(attr);
-  attr.type = PERF_TYPE_SOFTWARE;
-  attr.config = event;
-  attr.sample_period = period;
-  // exclude_kernel stays 0: a fault taken inside copy_to_user() (read()
-  // into untouched memory) has kernel registers, and is the process's fault.
-  attr.disabled = 0;
-  return static_cast<int>(syscall(__NR_perf_event_open, &attr, -1 /* any pid */, cpu,
-                                  -1 /* no group */, PERF_FLAG_FD_CLOEXEC));
-}
-
 int OpenSampler(int cpu, uint32_t type, uint64_t config, uint32_t hz) {
   perf_event_attr attr = {};
   attr.size = sizeof(attr);
@@ -119,9 +104,24 @@ absl::Status ProfileCollector::MapRows() {
 
 namespace {
 
+// Why page-fault sampling cannot run on this kernel: its tracepoints are
+// x86's (arch/x86/mm/fault.c); empty when both are in the kernel's BTF.
+std::string MissingFaultTracepoints(const std::string& name) {
+  for (const char* suffix : {"_user", "_kernel"}) {
+    const std::string tp = absl::StrCat(name, suffix);
+    if (libbpf_find_vmlinux_btf_id(tp.c_str(), BPF_TRACE_RAW_TP) < 0) {
+      return absl::StrCat("page-fault sampling off: this kernel has no tp_btf/", tp,
+                          " (an x86 tracepoint)");
+    }
+  }
+  return "";
+}
+
 // Opens, sizes and loads profile.bpf.o; without probe_stacks,
-// vigil_profile_probe is not even verified.
-absl::StatusOr<SkelPtr<profile_bpf>> OpenAndLoad(const ProfileConfig& config, bool probe_stacks) {
+// vigil_profile_probe is not even verified, nor the fault programs without
+// faults.
+absl::StatusOr<SkelPtr<profile_bpf>> OpenAndLoad(const ProfileConfig& config, bool probe_stacks,
+                                                 bool faults) {
   // This load's libbpf warnings, for its error messages.
   LibbpfLogCapture libbpf_log;
   SkelPtr<profile_bpf> skel(profile_bpf::open());
@@ -147,8 +147,18 @@ absl::StatusOr<SkelPtr<profile_bpf>> OpenAndLoad(const ProfileConfig& config, bo
       return ErrnoStatus(err, absl::StrCat("sizing map ", bpf_map__name(m)));
     }
   }
-  // Off: the fault program is not even verified.
-  if (config.fault_period == 0) bpf_program__set_autoload(skel->progs.vigil_profile_fault, false);
+  // Off (or no tracepoint to attach to): the fault programs are not even
+  // verified.
+  skel->rodata->fault_period = config.fault_period;
+  for (auto [prog, suffix] : {std::pair{skel->progs.vigil_profile_fault_user, "_user"},
+                              std::pair{skel->progs.vigil_profile_fault_kernel, "_kernel"}}) {
+    if (!faults) {
+      bpf_program__set_autoload(prog, false);
+    } else if (int err = bpf_program__set_attach_target(
+                   prog, 0, absl::StrCat(config.fault_tracepoint, suffix).c_str())) {
+      return ErrnoStatus(err, "setting the page-fault tracepoint");
+    }
+  }
   skel->rodata->map_min_bytes = config.map_min_bytes;
   if (config.map_min_bytes == 0) bpf_program__set_autoload(skel->progs.vigil_profile_map, false);
   if (!probe_stacks) bpf_program__set_autoload(skel->progs.vigil_profile_probe, false);
@@ -185,15 +195,26 @@ absl::StatusOr<std::unique_ptr<ProfileCollector>> ProfileCollector::Create(
   // vigil probe --stacks' program needs the newest kernel features here
   // (task storage and attach cookies in a uprobe): a kernel that refuses it
   // still gets the profiler, without probe stacks.
-  absl::StatusOr<SkelPtr<profile_bpf>> skel = OpenAndLoad(config, /*probe_stacks=*/true);
+  std::string faults_off =
+      config.fault_period > 0 ? MissingFaultTracepoints(config.fault_tracepoint) : "";
+  const bool faults = config.fault_period > 0 && faults_off.empty();
+  absl::StatusOr<SkelPtr<profile_bpf>> skel = OpenAndLoad(config, /*probe_stacks=*/true, faults);
   if (!skel.ok()) {
-    absl::StatusOr<SkelPtr<profile_bpf>> without = OpenAndLoad(config, false);
+    absl::StatusOr<SkelPtr<profile_bpf>> without = OpenAndLoad(config, false, faults);
+    // Last, a kernel whose verifier refuses the fault programs still gets
+    // the CPU profiler.
+    if (!without.ok() && faults) {
+      const absl::Status refused = without.status();
+      without = OpenAndLoad(config, false, false);
+      if (without.ok()) faults_off = absl::StrCat("page-fault sampling off: ", refused.message());
+    }
     if (!without.ok()) return skel.status();
     fprintf(stderr, "vigild: profile: no stacks for vigil probe on this kernel: %s\n",
             std::string(skel.status().message()).c_str());
     skel = std::move(without);
   }
   std::unique_ptr<ProfileCollector> c(new ProfileCollector(config, *std::move(skel)));
+  c->fault_off_reason_ = faults_off;
   if (absl::Status s = c->MapRows(); !s.ok()) return s;
   if (absl::Status s = c->AttachAllCpus(); !s.ok()) return s;
   c->AttachMaps(exit_hooks_fd);
@@ -258,7 +279,7 @@ absl::Status ProfileCollector::AttachAllCpus() {
     links_.emplace_back(link);
   }
   if (links_.empty()) return absl::InternalError("profile: no CPU accepted a sampling event");
-  if (config_.fault_period > 0) AttachFaults(cpus);
+  if (config_.fault_period > 0 && fault_off_reason_.empty()) AttachFaults();
   // Without these a new process's first samples stop at the leaf, and an
   // exec()ed one keeps its old mappings until a pc falls outside them:
   // degraded, not fatal.
@@ -309,33 +330,24 @@ void ProfileCollector::AttachMaps(int exit_hooks_fd) {
   map_hook_ = "own tp_btf/sys_exit program";
 }
 
-void ProfileCollector::AttachFaults(const std::vector<int>& cpus) {
+void ProfileCollector::AttachFaults() {
   LibbpfLogCapture libbpf_log;
-  // Some CPUs without the event would undercount faults without saying so:
-  // all CPUs or none.
-  auto fail = [this](const std::string& why) {
-    fault_links_.clear();
-    fault_off_reason_ = absl::StrCat("page-fault sampling off: ", why);
-  };
-  for (int cpu : cpus) {
-    UniqueFd fd(OpenFaultSampler(cpu, config_.fault_event, config_.fault_period));
-    if (fd.get() < 0) {
-      const int err = errno;
-      if (err == ENODEV) continue;  // went offline since we read the list
-      return fail(
-          absl::StrCat("perf_event_open(page-faults) on CPU ", cpu, ": ", strerror(err),
-                       err == EACCES || err == EPERM ? " (needs CAP_PERFMON or root)" : ""));
-    }
-    bpf_link* link = bpf_program__attach_perf_event(skel_->progs.vigil_profile_fault, fd.get());
+  // One without the other would miss faults without saying so: both or
+  // none.
+  for (bpf_program* prog :
+       {skel_->progs.vigil_profile_fault_user, skel_->progs.vigil_profile_fault_kernel}) {
+    bpf_link* link = bpf_program__attach(prog);
     if (link == nullptr) {
-      return fail(std::string(
-          libbpf_log.Annotate(ErrnoStatus(errno, absl::StrCat("attaching to CPU ", cpu)))
-              .message()));
+      fault_links_.clear();
+      fault_off_reason_ = absl::StrCat(
+          "page-fault sampling off: ",
+          libbpf_log
+              .Annotate(ErrnoStatus(errno, absl::StrCat("attaching ", bpf_program__name(prog))))
+              .message());
+      return;
     }
-    fd.release();  // the link closes it
     fault_links_.emplace_back(link);
   }
-  if (fault_links_.empty()) fail("no CPU accepted the page-faults event");
 }
 
 ProbeStackHooks ProfileCollector::probe_stack_hooks() const {
@@ -349,9 +361,9 @@ ProbeStackHooks ProfileCollector::probe_stack_hooks() const {
 }
 
 std::vector<uint32_t> ProfileCollector::ProgramIds() const {
-  return LoadedProgramIds({skel_->progs.vigil_profile_sample, skel_->progs.vigil_profile_fault,
-                           skel_->progs.vigil_profile_exec, skel_->progs.vigil_profile_fork,
-                           skel_->progs.vigil_profile_map});
+  return LoadedProgramIds({skel_->progs.vigil_profile_sample, skel_->progs.vigil_profile_fault_user,
+                           skel_->progs.vigil_profile_fault_kernel, skel_->progs.vigil_profile_exec,
+                           skel_->progs.vigil_profile_fork, skel_->progs.vigil_profile_map});
 }
 
 absl::StatusOr<ProfileLossCounts> ProfileCollector::ReadCounters() {

@@ -62,9 +62,9 @@ class ProfileCollector {
   // "cpu-clock" or "cycles".
   const std::string& event() const { return event_; }
   uint32_t cpus() const { return static_cast<uint32_t>(links_.size()); }
-  // Page-fault sampling: CPUs with the event attached (0: off), and why it
+  // Page-fault sampling: on (both tracepoint programs attached), and why it
   // is off when it was asked for (empty when on or not asked for).
-  uint32_t fault_cpus() const { return static_cast<uint32_t>(fault_links_.size()); }
+  bool faults_on() const { return !fault_links_.empty(); }
   const std::string& fault_off_reason() const { return fault_off_reason_; }
   // Large map calls: recorded (the sys_exit program attached), and why not
   // when they were asked for.
@@ -94,9 +94,9 @@ class ProfileCollector {
   ProfileCollector(const ProfileConfig& config, SkelPtr<profile_bpf> skel);
   absl::Status MapRows();
   absl::Status AttachAllCpus();
-  // Opens and attaches the page-fault event on every CPU; on any failure
-  // none stays attached and fault_off_reason_ says why.
-  void AttachFaults(const std::vector<int>& cpus);
+  // Attaches the page-fault programs; on any failure neither stays
+  // attached and fault_off_reason_ says why.
+  void AttachFaults();
   // Puts the map-call hook in the exit_hooks slot, or attaches it on its
   // own; on failure map_off_reason_ says why.
   void AttachMaps(int exit_hooks_fd);
@@ -105,7 +105,7 @@ class ProfileCollector {
   ProfileConfig config_;
   SkelPtr<profile_bpf> skel_;
   std::vector<LinkPtr> links_;        // one per CPU; each owns its perf event fd
-  std::vector<LinkPtr> fault_links_;  // page-fault events, one per CPU
+  std::vector<LinkPtr> fault_links_;  // the user and kernel page-fault programs
   std::string fault_off_reason_;
   LinkPtr exec_link_;    // forgets a process's mappings on exec
   LinkPtr fork_link_;    // gives a child its parent's mappings

@@ -1,8 +1,6 @@
 // The profile capability's settings, with their defaults.
 #pragma once
 
-#include <linux/perf_event.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -27,10 +25,10 @@ struct ProfileConfig {
   // at most kMaxFaultPeriod). Each sample stands for this many faults, i.e.
   // this many first touches of a page (~4 KiB each) by the sampled stack.
   uint32_t fault_period = 64;
-  // The software perf event page-fault samples come from
-  // (PERF_COUNT_SW_PAGE_FAULTS). Tests set one the kernel refuses, to
-  // exercise the degraded path.
-  uint64_t fault_event = PERF_COUNT_SW_PAGE_FAULTS;
+  // The x86 page-fault tracepoints page-fault samples come from:
+  // tp_btf/<fault_tracepoint>_user and _kernel. Tests name one the kernel
+  // lacks, to exercise the degraded path.
+  std::string fault_tracepoint = "page_fault";
   // mmap, munmap and brk calls that map or unmap at least this many bytes
   // are recorded with their user stacks (0: not recorded, and the
   // tp_btf/sys_exit program is not loaded; at most kMaxMapMinBytes).

@@ -482,9 +482,10 @@ TEST_F(E2ETest, StopDetachesEverything) {
   for (uint32_t id : VigilProgramIds()) {
     if (!before.count(id)) ours.insert(id);
   }
-  EXPECT_EQ(ours.size(), 12u)
+  EXPECT_EQ(ours.size(), 13u)
       << "sys_enter, sys_exit, one kfree_skb variant, the profiler's "
-         "CPU and page-fault perf_event programs, its exec and fork "
+         "CPU perf_event program, its user and kernel page-fault tracepoint "
+         "programs, its exec and fork "
          "hooks, its large-map-call sys_exit hook and its vigil probe --stacks "
          "uprobe (loaded, attached only by probe sessions), the memory and cpu "
          "task iterators and one mark_victim variant";
@@ -528,7 +529,7 @@ TEST_F(E2ETest, SigkillLeavesNothingAndARestartServesOnTheStaleSocket) {
     for (uint32_t id : VigilProgramIds()) {
       if (!before.count(id)) ours.insert(id);
     }
-    EXPECT_EQ(ours.size(), 12u);  // as in StopDetachesEverything
+    EXPECT_EQ(ours.size(), 13u);  // as in StopDetachesEverything
     ASSERT_EQ(kill(agent.pid(), SIGKILL), 0);
     EXPECT_EQ(agent.Stop(), -1);  // killed by a signal, not exited
   }
