@@ -610,32 +610,26 @@ static __always_inline long kernel_stack_id(void *ctx, void *stacks)
 	return sid;
 }
 
-/* Counts one sample of `kind` (a constant: each program inlines its copy)
- * for the current thread, with its kernel and user stacks. */
-static __always_inline int record_sample(struct bpf_perf_event_data *ctx,
-					 struct task_struct *task, __u32 kind)
+/* One CPU sample of the running thread, with its kernel and user stacks. */
+SEC("perf_event")
+int vigil_profile_sample(struct bpf_perf_event_data *ctx)
 {
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct profile_key key = {};
 	void *counts, *stacks, *ustacks;
 	struct walk *w;
 
-	key_of_current(&key, kind);
-	if (active_maps(&counts, &stacks, &ustacks))
-		return 0;
-	key.kernel_stack_id = kernel_stack_id(ctx, stacks);
-	w = walk_user_stack(ctx, task, &key);
-	return count_at(&key, w, task, counts, ustacks, 0);
-}
-
-SEC("perf_event")
-int vigil_profile_sample(struct bpf_perf_event_data *ctx)
-{
 	count(PROFILE_CTR_SAMPLES);
 	if ((__u32)bpf_get_current_pid_tgid() == 0) {
 		count(PROFILE_CTR_IDLE);
 		return 0;
 	}
-	return record_sample(ctx, bpf_get_current_task_btf(), PROFILE_KIND_CPU);
+	key_of_current(&key, PROFILE_KIND_CPU);
+	if (active_maps(&counts, &stacks, &ustacks))
+		return 0;
+	key.kernel_stack_id = kernel_stack_id(ctx, stacks);
+	w = walk_user_stack(ctx, task, &key);
+	return count_at(&key, w, task, counts, ustacks, 0);
 }
 
 /* Faults per sample (the agent sets it before load; the programs are not

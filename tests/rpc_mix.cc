@@ -170,6 +170,19 @@ RssParts ReadRssParts(pid_t pid) {
 
 uint64_t RssKb(pid_t pid) { return ReadRssParts(pid).rss; }
 
+HeapKb AgentHeapKb(v1::Vigil::Stub& stub) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::StatusResponse st;
+  HeapKb h;
+  h.ok = stub.GetStatus(&ctx, v1::StatusRequest(), &st).ok();
+  if (h.ok) {
+    h.in_use = st.heap_in_use_bytes() / 1024;
+    h.free = st.heap_free_bytes() / 1024;
+  }
+  return h;
+}
+
 int OpenFds(pid_t pid) {
   int n = 0;
   DIR* d = opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());

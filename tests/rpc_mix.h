@@ -64,6 +64,13 @@ struct RssParts {
   uint64_t rss = 0, anon = 0, file = 0, shmem = 0;
 };
 RssParts ReadRssParts(pid_t pid);
+// The agent's own heap (GetStatus), in kB; ok false if it did not answer
+// within 5 s.
+struct HeapKb {
+  bool ok = false;
+  uint64_t in_use = 0, free = 0;
+};
+HeapKb AgentHeapKb(v1::Vigil::Stub& stub);
 int OpenFds(pid_t pid);
 // utime + stime of a process, in seconds.
 double CpuSeconds(pid_t pid);

@@ -28,8 +28,9 @@ class ProfileCapability final : public Capability {
 
   static constexpr char kName[] = "profile";
   const char* name() const override { return kName; }
-  // Opens the cpu-clock (and page-fault) perf events on every CPU and
-  // attaches bpf/profile.bpf.c to them, plus the exec/fork hooks.
+  // Opens the cpu-clock perf event on every CPU and attaches
+  // bpf/profile.bpf.c to it, to the page-fault tracepoints and to the
+  // exec/fork hooks.
   absl::Status Init(const InitContext& ctx) override;
   // Loads the unwind tables processes asked for, drains the retired
   // counts and stacks, and symbolizes their frames into one interval.

@@ -102,15 +102,6 @@ class Latencies {
   std::minstd_rand rng_{42};
 };
 
-// The agent's heap in use in kB (GetStatus), or 0 if it did not answer.
-uint64_t HeapInUseKb(v1::Vigil::Stub& stub) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  v1::StatusResponse st;
-  if (!stub.GetStatus(&ctx, v1::StatusRequest(), &st).ok()) return 0;
-  return st.heap_in_use_bytes() / 1024;
-}
-
 std::string Losses(v1::Vigil::Stub& stub) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -258,7 +249,7 @@ int Run(const Options& o) {
     const uint64_t rss = test::RssKb(pid);
     const int fds = test::OpenFds(pid);
     const double cpu = test::CpuSeconds(pid);
-    const uint64_t heap = HeapInUseKb(*stub);
+    const uint64_t heap = test::AgentHeapKb(*stub).in_use;
     if (rss == 0) {
       fprintf(stderr, "soak: vigild is gone at %ld s\n%s\n", static_cast<long>(t),
               agent.log().c_str());
@@ -294,18 +285,18 @@ int Run(const Options& o) {
         resting = true;
         absl::SleepFor(kRest);
         const test::RssParts r = test::ReadRssParts(pid);
-        const uint64_t rest_heap_kb = HeapInUseKb(*stub);
+        const test::HeapKb rest_heap_kb = test::AgentHeapKb(*stub);
         resting = false;
         const double h = absl::ToDoubleHours(absl::Now() - start);
         rest_rss.Add(h, static_cast<double>(r.rss));
         rest_anon.Add(h, static_cast<double>(r.anon));
         rest_file.Add(h, static_cast<double>(r.file));
         rest_shmem.Add(h, static_cast<double>(r.shmem));
-        if (rest_heap_kb > 0) rest_heap.Add(h, static_cast<double>(rest_heap_kb));
+        if (rest_heap_kb.ok) rest_heap.Add(h, static_cast<double>(rest_heap_kb.in_use));
         printf("%8s at rest: rss %lu kB (anon %lu, file %lu, shmem %lu), heap %lu kB\n", "",
                static_cast<unsigned long>(r.rss), static_cast<unsigned long>(r.anon),
                static_cast<unsigned long>(r.file), static_cast<unsigned long>(r.shmem),
-               static_cast<unsigned long>(rest_heap_kb));
+               static_cast<unsigned long>(rest_heap_kb.in_use));
       }
     }
   }
