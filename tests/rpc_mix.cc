@@ -80,7 +80,8 @@ MixCall RpcMix::Next(v1::Vigil::Stub& stub, uint64_t n) const {
       // first intervals saw idle CPUs, counted, not kept), the profiler
       // always has samples.
       if (r.functions_size() > 10) c.insane = "GetHot: over top";
-      if (absl::Now() > busy_since_ && (r.samples() == 0 || r.functions_size() == 0)) {
+      if (absl::Now() > absl::FromUnixNanos(busy_since_ns_) &&
+          (r.samples() == 0 || r.functions_size() == 0)) {
         c.insane = "GetHot: no samples under load";
       }
       break;

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -36,8 +37,12 @@ class RpcMix {
         agent_(agent),
         udp_fd_(udp_fd),
         closed_port_(closed_port),
-        busy_since_(busy_since),
+        busy_since_ns_(absl::ToUnixNanos(busy_since)),
         recent_(recent) {}
+
+  // The clients paused and start again: before `t` the profiler may again
+  // have only idle samples. Safe while clients call Next.
+  void BusyAgainFrom(absl::Time t) { busy_since_ns_ = absl::ToUnixNanos(t); }
 
   // The n-th call of a client: GetSyscalls (three shapes), GetStatus,
   // GetHot, GetProfile, GetMemory, ListAlerts and GetDrops in rotation,
@@ -48,7 +53,7 @@ class RpcMix {
   const uint32_t self_, agent_;
   const int udp_fd_;
   const uint16_t closed_port_;
-  const absl::Time busy_since_;
+  std::atomic<int64_t> busy_since_ns_;
   const absl::Duration recent_;
 };
 
