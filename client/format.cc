@@ -266,10 +266,11 @@ std::string FormatStatus(const v1::StatusResponse& s) {
         &out,
         absl::StrFormat(
             "  symbols: %d processes cached; evicted %d exited, %d exec, %d capacity; %d module "
-            "tables dropped; %d unnamed frames\n",
+            "tables dropped; %d unnamed frames; %d addresses memoized, %d memo resets\n",
             p.symbol_cache_processes(), p.symbol_cache_evicted_exit(),
             p.symbol_cache_evicted_exec(), p.symbol_cache_evicted_capacity(),
-            p.symbol_module_evictions(), p.unnamed_frames()));
+            p.symbol_module_evictions(), p.unnamed_frames(), p.symbol_memo_addrs(),
+            p.symbol_memo_resets()));
     absl::StrAppend(&out, FormatUnwinder(p.unwinder()));
     const v1::DebuginfodStatus& d = p.debuginfod();
     if (d.enabled()) {

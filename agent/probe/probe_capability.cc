@@ -260,8 +260,8 @@ v1::ProfileFrame* ProbeRun::Resolve(uint64_t addr, bool leaf, v1::ProbeStack* s)
     it = frames_.emplace(pc, symbols_->Resolve(pc)).first;
   }
   v1::ProfileFrame* f = s->add_frames();
-  f->set_name(it->second.name);
-  f->set_module(it->second.module);
+  f->set_name(it->second.name());
+  f->set_module(it->second.module());
   f->set_offset(it->second.offset);
   return f;
 }

@@ -56,7 +56,7 @@ void ProfileInterval::Append(const ProfileStackRecord& meta, const std::vector<F
 std::pair<std::string, std::string> FunctionKey(const Frame& f) {
   // Named frames at different offsets fold into one function; unnamed
   // frames stay apart by offset.
-  return {f.named() ? f.name : f.DisplayName(), f.module};
+  return {f.named() ? f.name() : f.DisplayName(), f.module()};
 }
 
 void ProfileInterval::Seal() {
@@ -134,8 +134,8 @@ void SetKind(const ProfileQuery& q, uint64_t samples, Resp* out) {
 }
 
 void FrameToProto(const Frame& f, v1::ProfileFrame* out) {
-  out->set_name(f.name);
-  out->set_module(f.module);
+  out->set_name(f.name());
+  out->set_module(f.module());
   out->set_offset(f.offset);
   out->set_kernel(f.kernel);
 }
@@ -189,9 +189,9 @@ uint32_t HotMerger::FunctionIndex(const FramePtr& f) {
   // Interned frames (almost all): one array index after the first sight of
   // each function.
   uint32_t* slot = nullptr;
-  if (f->fn_id != 0) {
-    if (f->fn_id >= by_fn_id_.size()) by_fn_id_.resize(f->fn_id + 1024, UINT32_MAX);
-    slot = &by_fn_id_[f->fn_id];
+  if (const uint32_t fn_id = f->fn_id(); fn_id != 0) {
+    if (fn_id >= by_fn_id_.size()) by_fn_id_.resize(fn_id + 1024, UINT32_MAX);
+    slot = &by_fn_id_[fn_id];
     if (*slot != UINT32_MAX) return *slot;
   } else {
     // Pointers are unique while merging: the store (locked) keeps every
@@ -204,8 +204,8 @@ uint32_t HotMerger::FunctionIndex(const FramePtr& f) {
   std::string display;
   if (!f->named()) display = f->DisplayName();
   const absl::string_view name =
-      f->named() ? absl::string_view(f->name) : absl::string_view(display);
-  auto nit = by_name_.find(std::make_pair(name, absl::string_view(f->module)));
+      f->named() ? absl::string_view(f->name()) : absl::string_view(display);
+  auto nit = by_name_.find(std::make_pair(name, absl::string_view(f->module())));
   uint32_t id;
   if (nit != by_name_.end()) {
     id = nit->second;
@@ -214,9 +214,9 @@ uint32_t HotMerger::FunctionIndex(const FramePtr& f) {
     fns_.push_back(Fn{f, std::move(display)});
     counts_.emplace_back();
     const Fn& fn = fns_.back();
-    by_name_.emplace(std::make_pair(fn.frame->named() ? absl::string_view(fn.frame->name)
+    by_name_.emplace(std::make_pair(fn.frame->named() ? absl::string_view(fn.frame->name())
                                                       : absl::string_view(fn.display),
-                                    absl::string_view(fn.frame->module)),
+                                    absl::string_view(fn.frame->module())),
                      id);
   }
   if (slot != nullptr) {
@@ -272,9 +272,9 @@ void HotMerger::Finish(v1::HotResponse* out) const {
     const Counts& b = counts_[y];
     if (a.self != b.self) return a.self > b.self;
     if (a.total != b.total) return a.total > b.total;
-    if (fns_[x].frame->name != fns_[y].frame->name)
-      return fns_[x].frame->name < fns_[y].frame->name;
-    return fns_[x].frame->module < fns_[y].frame->module;
+    if (fns_[x].frame->name() != fns_[y].frame->name())
+      return fns_[x].frame->name() < fns_[y].frame->name();
+    return fns_[x].frame->module() < fns_[y].frame->module();
   };
   const size_t n = std::min<size_t>(ranked.size(), query_.top);
   const bool fault = query_.kind == PROFILE_KIND_FAULT;
@@ -285,7 +285,7 @@ void HotMerger::Finish(v1::HotResponse* out) const {
     const Counts& c = counts_[ranked[i]];
     v1::HotFunction* h = out->add_functions();
     h->set_name(f.frame->DisplayName());
-    h->set_module(f.frame->module);
+    h->set_module(f.frame->module());
     h->set_self_samples(c.self);
     h->set_total_samples(c.total);
     h->set_self_pct(samples_ ? 100.0 * static_cast<double>(c.self) / static_cast<double>(samples_)
@@ -313,7 +313,7 @@ uint32_t FrameInterner::Index(const ProfileInterval& iv, uint32_t i) {
   auto it = by_ptr_.find(f.get());
   if (it != by_ptr_.end()) return q = it->second;
   const std::string key =
-      absl::StrCat(f->name, "\x1f", f->module, "\x1f", f->offset, "\x1f", f->kernel ? 1 : 0);
+      absl::StrCat(f->name(), "\x1f", f->module(), "\x1f", f->offset, "\x1f", f->kernel ? 1 : 0);
   auto [vit, inserted] = by_value_.try_emplace(key, static_cast<uint32_t>(frames_.size()));
   if (inserted) frames_.push_back(f);
   by_ptr_.emplace(f.get(), vit->second);

@@ -85,6 +85,8 @@ absl::Status ProfileCapability::Collect(const IntervalSpan& span, StoreWriter& s
     status_.set_symbol_module_evictions(st.module_evictions);
     status_.set_functions_interned(st.functions);
     status_.set_functions_overflow(st.functions_overflow);
+    status_.set_symbol_memo_addrs(st.memo_addrs);
+    status_.set_symbol_memo_resets(st.memo_resets);
     FillUnwinder(collector_->cfi(), collector_->unwind_stats(), collector_->unwind_counts(),
                  status_.mutable_unwinder());
     v1::DebuginfodStatus* d = status_.mutable_debuginfod();

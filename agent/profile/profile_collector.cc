@@ -446,9 +446,9 @@ absl::StatusOr<ProfileIntervals> ProfileCollector::Collect() {
   ProfileInterval& out = both.cpu;
   symbols_.BeginInterval();
   static const FramePtr kUserLost =
-      std::make_shared<const Frame>(Frame{"[user stack lost]", "[vigil]", 0, false});
+      std::make_shared<const Frame>(Frame::Of("[user stack lost]", "[vigil]"));
   static const FramePtr kKernelLost =
-      std::make_shared<const Frame>(Frame{"[kernel stack lost]", "[vigil]", 0, true});
+      std::make_shared<const Frame>(Frame::Of("[kernel stack lost]", "[vigil]", 0, true));
   std::vector<FramePtr> kframes, uframes;
   for (const auto& [k, v] : entries) {
     kframes.clear();

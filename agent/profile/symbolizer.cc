@@ -35,6 +35,9 @@ constexpr size_t kMaxMapsBytes = 16 << 20;
 
 constexpr char kKernelModule[] = "[kernel]";
 constexpr char kUnknownModule[] = "[unknown]";
+// Modules whose unnamed frames share one symbol; more are rare (a host's
+// distinct mapped files with stripped code) and only cost copies.
+constexpr size_t kMaxUnnamedModules = 4096;
 
 // Kernel text symbols from /proc/kallsyms, stored compactly: ~150k symbols
 // cost ~5 MB here against ~22 MB in bcc's KSyms (a std::string pair per
@@ -84,10 +87,6 @@ class KernelSymbols {
 
   Frame Resolve(uint64_t addr) {
     if (!loaded_) Load();
-    Frame f;
-    f.kernel = true;
-    f.module = kKernelModule;
-    f.offset = addr;
     auto it = std::upper_bound(syms_.begin(), syms_.end(), addr,
                                [](uint64_t a, const Sym& s) { return a < s.addr; });
     if (it != syms_.begin() && addr - std::prev(it)->addr > kMaxFunctionSize &&
@@ -98,14 +97,15 @@ class KernelSymbols {
       it = std::upper_bound(syms_.begin(), syms_.end(), addr,
                             [](uint64_t a, const Sym& s) { return a < s.addr; });
     }
-    if (it == syms_.begin()) return f;
+    if (it == syms_.begin()) return Frame::Of("", kKernelModule, addr, true);
     --it;
-    if (addr - it->addr > kMaxFunctionSize) return f;  // unnamed, not misnamed
-    f.name = names_.data() + it->name;
-    f.offset = addr - it->addr;
+    if (addr - it->addr > kMaxFunctionSize) {
+      return Frame::Of("", kKernelModule, addr, true);  // unnamed, not misnamed
+    }
     // kallsyms names modules "[ext4]" already.
-    if (it->module != 0) f.module = modules_[it->module - 1];
-    return f;
+    return Frame::Of(names_.data() + it->name,
+                     it->module != 0 ? modules_[it->module - 1] : kKernelModule, addr - it->addr,
+                     true);
   }
 
  private:
@@ -408,14 +408,11 @@ class ElfProcessSymbols final : public ProcessSymbols {
   }
 
   Frame Resolve(uint64_t addr) override {
-    Frame f;
     for (Mapping& m : maps_) {
       if (addr < m.start || addr >= m.end) continue;
-      f.module = m.path;
       const uint64_t file_off = addr - m.start + m.offset;
-      f.offset = file_off;
       const bool vdso = m.path == "[vdso]";
-      if (m.path[0] == '[' && !vdso) return f;
+      if (m.path[0] == '[' && !vdso) return Frame::Of("", m.path, file_off);
       // The mapped file itself, even if the path now names another (it
       // was replaced, or is a link someone swapped): for the build-id.
       const std::string id_path =
@@ -451,29 +448,21 @@ class ElfProcessSymbols final : public ProcessSymbols {
       if (vdso) {
         vaddr = addr - m.start;
       } else if (!table->FileOffsetToVaddr(file_off, &vaddr)) {
-        return f;
+        return Frame::Of("", m.path, file_off);
       }
       if (const char* name = table->Find(vaddr, &sym_off)) {
-        f.name = Demangle(name);
-        f.offset = sym_off;
+        return Frame::Of(Demangle(name), m.path, sym_off);
       }
-      return f;
+      return Frame::Of("", m.path, file_off);
     }
     // Not file-backed: JIT code named in /tmp/perf-PID.map?
     auto it = std::upper_bound(perf_map_.begin(), perf_map_.end(), addr,
                                [](uint64_t a, const PerfSym& s) { return a < s.start; });
     if (it != perf_map_.begin()) {
       --it;
-      if (addr < it->start + it->size) {
-        f.name = it->name;
-        f.module = perf_map_path_;
-        f.offset = addr - it->start;
-        return f;
-      }
+      if (addr < it->start + it->size) return Frame::Of(it->name, perf_map_path_, addr - it->start);
     }
-    f.module = "[unknown]";
-    f.offset = addr;
-    return f;
+    return Frame::Of("", kUnknownModule, addr);
   }
 
  private:
@@ -589,6 +578,7 @@ void SymbolCache::ForgetUnnamed() {
     for (auto it = e->memo.begin(); it != e->memo.end();) {
       if (!it->second->named()) {
         e->memo.erase(it++);
+        --user_memo_addrs_;
       } else {
         ++it;
       }
@@ -600,7 +590,14 @@ void SymbolCache::Evict(uint32_t pid) {
   auto it = procs_.find(pid);
   if (it == procs_.end()) return;
   lru_.erase(it->second->lru_pos);
+  user_memo_addrs_ -= it->second->memo.size();
   procs_.erase(it);
+}
+
+void SymbolCache::ClearUserMemos() {
+  for (auto& [pid, e] : procs_) e->memo.clear();
+  user_memo_addrs_ = 0;
+  ++stats_.memo_resets;
 }
 
 SymbolCache::Entry* SymbolCache::Lookup(uint32_t pid) {
@@ -649,16 +646,13 @@ SymbolCache::Entry* SymbolCache::Lookup(uint32_t pid) {
 FramePtr SymbolCache::User(uint32_t pid, uint64_t addr) {
   Entry* e = Lookup(pid);
   if (e == nullptr) {
-    auto f = std::make_shared<Frame>();
-    f->module = kUnknownModule;
-    f->offset = addr;
     ++stats_.unnamed_frames;
-    return f;
+    return Intern(Frame::Of("", kUnknownModule, addr));
   }
   auto it = e->memo.find(addr);
   if (it != e->memo.end()) return it->second;
   Frame f = e->symbols->Resolve(addr);
-  if (f.module == kUnknownModule && !e->reloaded_this_interval) {
+  if (f.module() == kUnknownModule && !e->reloaded_this_interval) {
     // Outside every mapping known when the tables were read: the process
     // may have mapped a library since. Re-read its maps, at most once per
     // interval.
@@ -667,40 +661,56 @@ FramePtr SymbolCache::User(uint32_t pid, uint64_t addr) {
     f = e->symbols->Resolve(addr);
   }
   if (!f.named()) ++stats_.unnamed_frames;
-  if (e->memo.size() >= config_.max_addrs_per_process) {
-    e->memo.clear();
-    ++stats_.memo_resets;
-  }
   FramePtr ptr = Intern(std::move(f));
   // An address outside every mapping is not remembered: the next interval
   // re-reads the maps (a process seen mid-exec, a library mapped since).
-  if (ptr->module != kUnknownModule) e->memo.emplace(addr, ptr);
+  if (ptr->module() == kUnknownModule) return ptr;
+  if (e->memo.size() >= config_.max_addrs_per_process) {
+    user_memo_addrs_ -= e->memo.size();
+    e->memo.clear();
+    ++stats_.memo_resets;
+  }
+  if (user_memo_addrs_ >= config_.max_memo_addrs) ClearUserMemos();
+  e->memo.emplace(addr, ptr);
+  ++user_memo_addrs_;
   return ptr;
 }
 
 FramePtr SymbolCache::Intern(Frame f) {
+  f.symbol = Share(f.symbol);
+  return std::make_shared<const Frame>(std::move(f));
+}
+
+std::shared_ptr<const FrameSymbol> SymbolCache::Share(const std::shared_ptr<const FrameSymbol>& s) {
+  if (s == nullptr) return s;
   // Only named frames get function ids. Every unnamed address would be a
   // "function" of its own, and the table is never evicted (the store's
   // intervals hold ids): under a steady load whose stacks cross code without
   // frame pointers, the table grew by ~70 ids a second and vigild's RSS with
   // it (the load test, with functions_interned in vigil status). Unnamed
-  // frames merge by (module+offset, module) in the hot merge instead.
-  if (!f.named()) return std::make_shared<const Frame>(std::move(f));
-  auto it = fn_ids_.find(std::make_pair(absl::string_view(f.name), absl::string_view(f.module)));
-  if (it != fn_ids_.end()) {
-    f.fn_id = it->second;
-    return std::make_shared<const Frame>(std::move(f));
+  // frames merge by (module+offset, module) in the hot merge instead, and
+  // share one symbol per module.
+  if (s->name.empty()) {
+    auto it = unnamed_symbols_.find(s->module);
+    if (it != unnamed_symbols_.end()) return it->second;
+    if (unnamed_symbols_.size() >= kMaxUnnamedModules) unnamed_symbols_.clear();
+    unnamed_symbols_.emplace(s->module, s);
+    return s;
   }
-  if (fn_reps_.size() >= config_.max_functions) {
+  auto it = fn_ids_.find(std::make_pair(absl::string_view(s->name), absl::string_view(s->module)));
+  if (it != fn_ids_.end()) return fn_symbols_[it->second - 1];
+  if (fn_symbols_.size() >= config_.max_functions) {
     ++stats_.functions_overflow;
-    return std::make_shared<const Frame>(std::move(f));  // fn_id 0: merged by name
+    return s;  // fn_id 0: merged by name
   }
-  f.fn_id = static_cast<uint32_t>(fn_reps_.size()) + 1;
-  FramePtr ptr = std::make_shared<const Frame>(std::move(f));
-  fn_reps_.push_back(ptr);
-  fn_ids_.emplace(std::make_pair(absl::string_view(ptr->name), absl::string_view(ptr->module)),
-                  ptr->fn_id);
-  return ptr;
+  FrameSymbol copy = *s;
+  copy.fn_id = static_cast<uint32_t>(fn_symbols_.size()) + 1;
+  auto shared = std::make_shared<const FrameSymbol>(std::move(copy));
+  fn_symbols_.push_back(shared);
+  fn_ids_.emplace(
+      std::make_pair(absl::string_view(shared->name), absl::string_view(shared->module)),
+      shared->fn_id);
+  return shared;
 }
 
 FramePtr SymbolCache::Kernel(uint64_t addr) {
@@ -739,7 +749,8 @@ SymbolCacheStats SymbolCache::stats() const {
   s.processes = procs_.size();
   s.module_evictions = backend_->module_evictions();
   s.debuginfod = backend_->debuginfod_stats();
-  s.functions = fn_reps_.size();
+  s.functions = fn_symbols_.size();
+  s.memo_addrs = user_memo_addrs_ + kernel_memo_.size();
   return s;
 }
 

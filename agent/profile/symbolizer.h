@@ -79,9 +79,13 @@ std::unique_ptr<ProcessInfo> NewProcProcessInfo();
 struct SymbolCacheConfig {
   // Processes whose tables are kept; the least recently used is evicted.
   uint32_t max_processes = 256;
-  // Resolved addresses memoized per process (and for the kernel); a full
-  // memo is cleared and counted.
+  // Resolved addresses memoized per process (8 times as many for the
+  // kernel); a full memo is cleared and counted.
   uint32_t max_addrs_per_process = 8192;
+  // Resolved addresses memoized over all processes: past it every process's
+  // memo is cleared and counted. About 90 bytes each (the strings are shared
+  // per function), so 131,072 addresses are ~12 MiB at most.
+  uint32_t max_memo_addrs = 131072;
   // Bytes of module symbol tables (shared by all processes) kept; the
   // oldest tables are dropped and re-read when needed.
   size_t max_module_bytes = 16 << 20;
@@ -97,7 +101,8 @@ struct SymbolCacheStats {
   uint64_t evicted_exit = 0;        // process exited (or pid reused)
   uint64_t evicted_exec = 0;        // process exec()ed
   uint64_t evicted_capacity = 0;    // max_processes reached
-  uint64_t memo_resets = 0;         // a per-process address memo filled up
+  uint64_t memo_addrs = 0;          // addresses memoized now (processes and kernel)
+  uint64_t memo_resets = 0;         // an address memo filled up and was cleared
   uint64_t unnamed_frames = 0;      // frames resolved without a name
   uint64_t module_evictions = 0;    // module symbol tables dropped (bytes cap)
   uint64_t functions = 0;           // function ids handed out
@@ -135,9 +140,12 @@ class SymbolCache {
   };
   Entry* Lookup(uint32_t pid);
   void Evict(uint32_t pid);
-  // Sets f->fn_id from the function table (adding the function if there is
-  // room) and wraps it for sharing.
+  // Swaps f's symbol for the shared one of its function (adding the
+  // function to the table, with an id, if there is room) or of its module
+  // (unnamed frames), and wraps it for sharing.
   FramePtr Intern(Frame f);
+  std::shared_ptr<const FrameSymbol> Share(const std::shared_ptr<const FrameSymbol>& s);
+  void ClearUserMemos();
   // Drops memoized unnamed frames, so they are resolved again.
   void ForgetUnnamed();
 
@@ -148,12 +156,16 @@ class SymbolCache {
   // per interval per pid so a reused pid replaces the entry.
   absl::flat_hash_map<uint32_t, std::unique_ptr<Entry>> procs_;
   absl::flat_hash_set<uint32_t> checked_this_interval_;
-  std::list<uint32_t> lru_;  // front: most recently used
+  std::list<uint32_t> lru_;       // front: most recently used
+  uint64_t user_memo_addrs_ = 0;  // sum of every Entry's memo size
   absl::flat_hash_map<uint64_t, FramePtr> kernel_memo_;
-  // Function table of named frames: keys view strings of the representative
-  // frames (heap objects that never move).
+  // Function table of named frames: keys view the strings of the shared
+  // symbols (heap objects that never move); fn_id N is fn_symbols_[N - 1].
   absl::flat_hash_map<std::pair<absl::string_view, absl::string_view>, uint32_t> fn_ids_;
-  std::vector<FramePtr> fn_reps_;
+  std::vector<std::shared_ptr<const FrameSymbol>> fn_symbols_;
+  // The shared symbol of each module's unnamed frames; cleared when full
+  // (frames keep theirs alive, new ones get fresh copies).
+  absl::flat_hash_map<std::string, std::shared_ptr<const FrameSymbol>> unnamed_symbols_;
   SymbolCacheStats stats_;
 };
 

@@ -75,7 +75,7 @@ TEST_F(ProfileBpfTest, EverySampleIsDrainedOnceAcrossBufferSwaps) {
       if (r.tid != burner_tid.load()) continue;
       mine += r.samples;
       for (uint32_t f = r.first; f < r.first + r.kernel_frames + r.user_frames; ++f) {
-        named |= iv->frames[iv->pool[f]]->name.find("BurnForProfileTest") != std::string::npos;
+        named |= iv->frames[iv->pool[f]]->name().find("BurnForProfileTest") != std::string::npos;
       }
     }
     // Counters are read after the drain, so they may run ahead of what was
@@ -193,7 +193,7 @@ TEST_F(ProfileBpfTest, FaultProgramCountsEveryFaultOfAThread) {
       if (r.tid != tid) continue;
       fault_samples += r.samples;
       for (uint32_t f = r.first; f < r.first + r.kernel_frames + r.user_frames; ++f) {
-        if (iv->frames[iv->pool[f]]->name.find("TouchForFaultTest") != std::string::npos) {
+        if (iv->frames[iv->pool[f]]->name().find("TouchForFaultTest") != std::string::npos) {
           named += r.samples;
           break;
         }
@@ -274,11 +274,11 @@ TEST_F(ProfileBpfTest, FaultsTakenByTheKernelCarryBothStacks) {
       fault_samples += r.samples;
       bool vfs_read = false, caller = false;
       for (uint32_t f = r.first; f < r.first + r.kernel_frames; ++f) {
-        vfs_read |= iv->frames[iv->pool[f]]->name == "vfs_read";
+        vfs_read |= iv->frames[iv->pool[f]]->name() == "vfs_read";
       }
       for (uint32_t f = r.first + r.kernel_frames; f < r.first + r.kernel_frames + r.user_frames;
            ++f) {
-        caller |= absl::StrContains(iv->frames[iv->pool[f]]->name, "ReadZeroIntoFreshMemory");
+        caller |= absl::StrContains(iv->frames[iv->pool[f]]->name(), "ReadZeroIntoFreshMemory");
       }
       if (vfs_read) in_read += r.samples;
       if (vfs_read && caller) named += r.samples;
@@ -346,7 +346,7 @@ TEST_F(ProfileBpfTest, LargeMapCallsAreCountedExactly) {
     EXPECT_EQ(r.kernel_frames, 0u);
     for (uint32_t f = r.first; f < r.first + r.user_frames; ++f) {
       named |= r.kind == PROFILE_KIND_MMAP &&
-               iv.frames[iv.pool[f]]->name.find("MapForProfileTest") != std::string::npos;
+               iv.frames[iv.pool[f]]->name().find("MapForProfileTest") != std::string::npos;
     }
   }
   EXPECT_EQ(calls[PROFILE_KIND_MMAP], 7u);

@@ -153,7 +153,7 @@ TEST(MiniDebugInfoSymbolsTest, StrippedBinaryIsNamedFromGnuDebugdata) {
     Running w(Mini());
     ASSERT_NE(w.pid(), 0u);
     Frame f = s->OpenProcess(w.pid())->Resolve(w.fn() + 4);
-    EXPECT_EQ(f.name, kFn) << f.DisplayName();
+    EXPECT_EQ(f.name(), kFn) << f.DisplayName();
     EXPECT_EQ(f.offset, 4u);
   }
   // The control: the same program stripped without it stays unnamed (so
@@ -162,8 +162,8 @@ TEST(MiniDebugInfoSymbolsTest, StrippedBinaryIsNamedFromGnuDebugdata) {
     Running w(Stripped());
     ASSERT_NE(w.pid(), 0u);
     Frame f = s->OpenProcess(w.pid())->Resolve(w.fn() + 4);
-    EXPECT_FALSE(f.named()) << f.name;
-    EXPECT_TRUE(absl::EndsWith(f.module, "/stripped")) << f.module;
+    EXPECT_FALSE(f.named()) << f.name();
+    EXPECT_TRUE(absl::EndsWith(f.module(), "/stripped")) << f.module();
   }
 }
 
@@ -204,7 +204,7 @@ TEST_F(DebuginfodSymbolsTest, SymbolCacheNamesFramesOnceTheDebugFileArrives) {
   cache.BeginInterval();
   FramePtr first = cache.User(w.pid(), w.fn() + 4);
   cache.EndInterval();
-  EXPECT_FALSE(first->named()) << first->name;
+  EXPECT_FALSE(first->named()) << first->name();
   // A later interval names the same address: the fetched file is read and
   // the memoized unnamed frame forgotten.
   FramePtr later;
@@ -215,7 +215,7 @@ TEST_F(DebuginfodSymbolsTest, SymbolCacheNamesFramesOnceTheDebugFileArrives) {
     later = cache.User(w.pid(), w.fn() + 4);
     cache.EndInterval();
   } while (!later->named() && absl::Now() < deadline);
-  EXPECT_EQ(later->name, kFn) << later->DisplayName() << "\n" << server_->log();
+  EXPECT_EQ(later->name(), kFn) << later->DisplayName() << "\n" << server_->log();
   EXPECT_EQ(later->offset, 4u);
   const DebuginfodStats st = cache.stats().debuginfod;
   EXPECT_TRUE(st.enabled);

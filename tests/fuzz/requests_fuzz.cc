@@ -184,12 +184,7 @@ struct Fixture {
   static ProfileInterval ProfileAt(int i) {
     ProfileInterval iv;
     auto frame = [](const char* name, const char* module, uint64_t off, bool kernel) {
-      auto f = std::make_shared<Frame>();
-      f->name = name;
-      f->module = module;
-      f->offset = off;
-      f->kernel = kernel;
-      return FramePtr(f);
+      return std::make_shared<const Frame>(Frame::Of(name, module, off, kernel));
     };
     const std::vector<FramePtr> kernel = {frame("do_syscall_64", "[kernel]", 0x10, true),
                                           frame("", "[kernel]", 0xffffffff81000000, true)};

@@ -114,11 +114,8 @@ TEST(MemoryMergerTest, BadRequestsAreInvalidArgument) {
 }
 
 FramePtr Fn(const std::string& name, bool kernel = false) {
-  auto f = std::make_shared<Frame>();
-  f->name = name;
-  f->module = kernel ? "[kernel]" : "/bin/app";
-  f->kernel = kernel;
-  return f;
+  return std::make_shared<const Frame>(
+      Frame::Of(name, kernel ? "[kernel]" : "/bin/app", 0, kernel));
 }
 
 ProfileStackRecord Fault(uint32_t tgid, uint32_t tid, uint64_t samples) {

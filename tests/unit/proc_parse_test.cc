@@ -112,8 +112,8 @@ TEST(ProcParseTest, SymbolizerReadsThisProcess) {
   std::unique_ptr<Symbolizer> symbolizer = NewBccSymbolizer(16 << 20);
   std::unique_ptr<ProcessSymbols> syms = symbolizer->OpenProcess(getpid());
   const Frame f = syms->Resolve(reinterpret_cast<uint64_t>(&getppid));
-  EXPECT_NE(f.module.find("libc"), std::string::npos) << f.module;
-  EXPECT_NE(f.name.find("getppid"), std::string::npos) << f.name;
+  EXPECT_NE(f.module().find("libc"), std::string::npos) << f.module();
+  EXPECT_NE(f.name().find("getppid"), std::string::npos) << f.name();
 }
 
 }  // namespace

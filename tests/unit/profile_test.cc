@@ -18,11 +18,7 @@ namespace vigil {
 namespace {
 
 FramePtr F(const std::string& name, const std::string& module, bool kernel = false) {
-  auto f = std::make_shared<Frame>();
-  f->name = name;
-  f->module = module;
-  f->kernel = kernel;
-  return f;
+  return std::make_shared<const Frame>(Frame::Of(name, module, 0, kernel));
 }
 
 ProfileStackRecord Rec(uint32_t tgid, uint32_t tid, uint64_t samples, const char* comm = "app") {
@@ -180,9 +176,7 @@ TEST_F(ProfileMergeTest, TopCutsAndCountsOmitted) {
 }
 
 TEST_F(ProfileMergeTest, UnnamedFramesShowModuleAndOffset) {
-  auto anon = std::make_shared<Frame>();
-  anon->module = "/bin/stripped";
-  anon->offset = 0x1234;
+  auto anon = std::make_shared<const Frame>(Frame::Of("", "/bin/stripped", 0x1234));
   ProfileInterval a;
   a.Append(Rec(1, 1, 1), {}, {anon, main_});
   ProfileQuery q = Query();
@@ -208,11 +202,12 @@ TEST_F(ProfileMergeTest, TruncatedStacksAreCounted) {
 }
 
 TEST_F(ProfileMergeTest, InternedAndPlainFramesOfOneFunctionShareARow) {
+  auto symbol = std::make_shared<const FrameSymbol>(FrameSymbol{work_->name(), work_->module(), 7});
   auto interned = std::make_shared<Frame>(*work_);
-  interned->fn_id = 7;
+  interned->symbol = symbol;
   auto interned2 = std::make_shared<Frame>(*work_);
   interned2->offset = 12;
-  interned2->fn_id = 7;
+  interned2->symbol = symbol;
   ProfileInterval a, b;
   a.Append(Rec(1, 1, 2), {}, {interned, main_});
   b.Append(Rec(1, 1, 3), {}, {work_, main_});  // fn_id 0: table was full
@@ -507,7 +502,7 @@ struct FakeWorld {
 class FakeProcess : public ProcessSymbols {
  public:
   explicit FakeProcess(std::string name) : name_(std::move(name)) {}
-  Frame Resolve(uint64_t addr) override { return Frame{name_, "/bin/fake", addr, false}; }
+  Frame Resolve(uint64_t addr) override { return Frame::Of(name_, "/bin/fake", addr); }
   void Reload() override {}
 
  private:
@@ -521,7 +516,7 @@ class FakeSymbolizer : public Symbolizer {
     ++w_->opens[pid];
     return std::make_unique<FakeProcess>(w_->names[pid]);
   }
-  Frame ResolveKernel(uint64_t addr) override { return Frame{"kfn", "[kernel]", 0, true}; }
+  Frame ResolveKernel(uint64_t addr) override { return Frame::Of("kfn", "[kernel]", 0, true); }
 
  private:
   FakeWorld* w_;
@@ -547,11 +542,11 @@ TEST(SymbolCacheTest, ExitedProcessKeepsNamesUntilItStopsAppearing) {
   w.names[5] = "first";
   SymbolCache c(std::make_unique<FakeSymbolizer>(&w), std::make_unique<FakeInfo>(&w), {});
   c.BeginInterval();
-  EXPECT_EQ(c.User(5, 1)->name, "first");
+  EXPECT_EQ(c.User(5, 1)->name(), "first");
   c.EndInterval();
   w.alive.erase(5);  // exits; its last samples arrive in the next interval
   c.BeginInterval();
-  EXPECT_EQ(c.User(5, 2)->name, "first");
+  EXPECT_EQ(c.User(5, 2)->name(), "first");
   c.EndInterval();
   EXPECT_EQ(c.stats().processes, 1u);
   c.BeginInterval();
@@ -571,12 +566,12 @@ TEST(SymbolCacheTest, AnExitingProcessIsNotAnExec) {
   w.names[5] = "running";
   SymbolCache c(std::make_unique<FakeSymbolizer>(&w), std::make_unique<FakeInfo>(&w), {});
   c.BeginInterval();
-  EXPECT_EQ(c.User(5, 1)->name, "running");
+  EXPECT_EQ(c.User(5, 1)->name(), "running");
   c.EndInterval();
   w.alive[5] = {100, 0};  // exiting: exe unreadable
   w.names[5] = "[unknown]";
   c.BeginInterval();
-  EXPECT_EQ(c.User(5, 2)->name, "running");
+  EXPECT_EQ(c.User(5, 2)->name(), "running");
   c.EndInterval();
   EXPECT_EQ(c.stats().evicted_exec, 0u);
   EXPECT_EQ(w.opens[5], 1);
@@ -588,18 +583,18 @@ TEST(SymbolCacheTest, PidReuseAndExecGetFreshTables) {
   w.names[5] = "old";
   SymbolCache c(std::make_unique<FakeSymbolizer>(&w), std::make_unique<FakeInfo>(&w), {});
   c.BeginInterval();
-  EXPECT_EQ(c.User(5, 1)->name, "old");
+  EXPECT_EQ(c.User(5, 1)->name(), "old");
   c.EndInterval();
   w.alive[5] = {200, 1};  // a new process with the same pid
   w.names[5] = "new";
   c.BeginInterval();
-  EXPECT_EQ(c.User(5, 1)->name, "new");  // not the memoized "old"
+  EXPECT_EQ(c.User(5, 1)->name(), "new");  // not the memoized "old"
   c.EndInterval();
   EXPECT_EQ(c.stats().evicted_exit, 1u);
   w.alive[5] = {200, 2};  // exec: same start time, new executable
   w.names[5] = "execd";
   c.BeginInterval();
-  EXPECT_EQ(c.User(5, 1)->name, "execd");
+  EXPECT_EQ(c.User(5, 1)->name(), "execd");
   c.EndInterval();
   EXPECT_EQ(c.stats().evicted_exec, 1u);
   EXPECT_EQ(w.opens[5], 3);
@@ -617,9 +612,9 @@ TEST(SymbolCacheTest, FunctionIdsAreSharedAndBounded) {
   c.BeginInterval();
   FramePtr a = c.User(1, 10), b = c.User(2, 20);
   EXPECT_NE(a.get(), b.get());
-  EXPECT_NE(a->fn_id, 0u);
-  EXPECT_EQ(a->fn_id, b->fn_id);      // one function, two processes
-  EXPECT_EQ(c.Kernel(5)->fn_id, 0u);  // "kfn": table full
+  EXPECT_NE(a->fn_id(), 0u);
+  EXPECT_EQ(a->fn_id(), b->fn_id());    // one function, two processes
+  EXPECT_EQ(c.Kernel(5)->fn_id(), 0u);  // "kfn": table full
   c.EndInterval();
   EXPECT_EQ(c.stats().functions, 1u);
   EXPECT_EQ(c.stats().functions_overflow, 1u);
@@ -631,7 +626,7 @@ TEST(SymbolCacheTest, UnnamedFramesDoNotGrowTheFunctionTable) {
   w.names[1] = "";  // every address resolves without a name
   SymbolCache c(std::make_unique<FakeSymbolizer>(&w), std::make_unique<FakeInfo>(&w), {});
   c.BeginInterval();
-  for (uint64_t a = 0; a < 1000; ++a) EXPECT_EQ(c.User(1, a)->fn_id, 0u);
+  for (uint64_t a = 0; a < 1000; ++a) EXPECT_EQ(c.User(1, a)->fn_id(), 0u);
   c.EndInterval();
   EXPECT_EQ(c.stats().functions, 0u);
   EXPECT_EQ(c.stats().functions_overflow, 0u);
@@ -652,6 +647,58 @@ TEST(SymbolCacheTest, BoundedByProcessesAndAddresses) {
   EXPECT_EQ(c.stats().processes, 3u);
   EXPECT_EQ(c.stats().evicted_capacity, 2u);
   EXPECT_GE(c.stats().memo_resets, 1u);
+  EXPECT_LE(c.stats().memo_addrs, 3u * 4u);
+}
+
+TEST(SymbolCacheTest, MemoizedAddressesAreBoundedOverAllProcesses) {
+  FakeWorld w;
+  for (uint32_t p = 1; p <= 4; ++p) w.alive[p] = {p, 1};
+  SymbolCacheConfig cfg;
+  cfg.max_addrs_per_process = 100;
+  cfg.max_memo_addrs = 10;
+  SymbolCache c(std::make_unique<FakeSymbolizer>(&w), std::make_unique<FakeInfo>(&w), cfg);
+  c.BeginInterval();
+  uint64_t most = 0;
+  for (uint32_t p = 1; p <= 4; ++p) {
+    for (uint64_t a = 0; a < 8; ++a) {
+      c.User(p, a);
+      most = std::max(most, c.stats().memo_addrs);
+    }
+  }
+  c.EndInterval();
+  EXPECT_EQ(most, 10u);                  // reached, never passed
+  EXPECT_EQ(c.stats().memo_resets, 3u);  // at the 11th, 21st and 31st address
+  EXPECT_EQ(c.stats().memo_addrs, 2u);
+  // A process that exits takes its memo's count with it.
+  w.alive.erase(4);
+  c.BeginInterval();
+  c.EndInterval();
+  EXPECT_EQ(c.stats().memo_addrs, 0u);
+}
+
+// A frame per address, but one copy of the strings per function (and per
+// module for unnamed frames): the memo's bytes do not grow with name length.
+TEST(SymbolCacheTest, FramesOfOneFunctionShareOneSymbol) {
+  FakeWorld w;
+  w.alive[1] = {1, 1};
+  w.alive[2] = {2, 1};
+  w.names[1] = "ns::AFunctionWithAVeryLongDemangledName<std::basic_string<char>>(int)";
+  w.names[2] = w.names[1];
+  SymbolCache c(std::make_unique<FakeSymbolizer>(&w), std::make_unique<FakeInfo>(&w), {});
+  c.BeginInterval();
+  FramePtr a = c.User(1, 10), b = c.User(1, 20), other = c.User(2, 30);
+  EXPECT_NE(a.get(), b.get());
+  EXPECT_EQ(a->offset, 10u);
+  EXPECT_EQ(b->offset, 20u);
+  EXPECT_EQ(a->symbol.get(), b->symbol.get());
+  EXPECT_EQ(a->symbol.get(), other->symbol.get());
+  w.alive[3] = {3, 1};
+  w.names[3] = "";
+  FramePtr u1 = c.User(3, 40), u2 = c.User(3, 50);
+  EXPECT_FALSE(u1->named());
+  EXPECT_EQ(u1->symbol.get(), u2->symbol.get());
+  EXPECT_EQ(u1->DisplayName(), "/bin/fake+0x28");
+  c.EndInterval();
 }
 
 // Large map calls: summed by (call, user stack) for one process across
