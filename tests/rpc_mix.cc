@@ -180,6 +180,7 @@ HeapKb AgentHeapKb(v1::Vigil::Stub& stub) {
   if (h.ok) {
     h.in_use = st.heap_in_use_bytes() / 1024;
     h.free = st.heap_free_bytes() / 1024;
+    h.memo_addrs = st.profiler().symbol_memo_addrs();
   }
   return h;
 }

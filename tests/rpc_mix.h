@@ -74,6 +74,9 @@ RssParts ReadRssParts(pid_t pid);
 struct HeapKb {
   bool ok = false;
   uint64_t in_use = 0, free = 0;
+  // Beside the heap: the profiler's symbol memo, the cache that fills
+  // slowest (addresses, not kB; 0 when the profiler is off).
+  uint64_t memo_addrs = 0;
 };
 HeapKb AgentHeapKb(v1::Vigil::Stub& stub);
 int OpenFds(pid_t pid);

@@ -293,10 +293,13 @@ int Run(const Options& o) {
         rest_file.Add(h, static_cast<double>(r.file));
         rest_shmem.Add(h, static_cast<double>(r.shmem));
         if (rest_heap_kb.ok) rest_heap.Add(h, static_cast<double>(rest_heap_kb.in_use));
-        printf("%8s at rest: rss %lu kB (anon %lu, file %lu, shmem %lu), heap %lu kB\n", "",
-               static_cast<unsigned long>(r.rss), static_cast<unsigned long>(r.anon),
-               static_cast<unsigned long>(r.file), static_cast<unsigned long>(r.shmem),
-               static_cast<unsigned long>(rest_heap_kb.in_use));
+        printf(
+            "%8s at rest: rss %lu kB (anon %lu, file %lu, shmem %lu), heap %lu kB, symbol memo "
+            "%lu addresses\n",
+            "", static_cast<unsigned long>(r.rss), static_cast<unsigned long>(r.anon),
+            static_cast<unsigned long>(r.file), static_cast<unsigned long>(r.shmem),
+            static_cast<unsigned long>(rest_heap_kb.in_use),
+            static_cast<unsigned long>(rest_heap_kb.memo_addrs));
       }
     }
   }
