@@ -31,10 +31,6 @@ QueryContext ContextOf(grpc::ServerContext* ctx) {
   return q;
 }
 
-absl::Status Off(const char* what) {
-  return absl::FailedPreconditionError(absl::StrCat(what, " off on this agent (see vigil status)"));
-}
-
 // Who opened a session, for the journal: the peer address and, over mutual
 // TLS, the client certificate's subject.
 SessionPeer PeerOf(const grpc::ServerContext* ctx) {
@@ -72,30 +68,35 @@ grpc::Status VigilService::Answer(const char* method, absl::StatusOr<Resp> r, Re
   return grpc::Status::OK;
 }
 
+absl::Status VigilService::Off(const char* capability) const {
+  const std::string why = agent_->CapabilityReason(capability);
+  return absl::FailedPreconditionError(absl::StrCat(
+      "the ", capability, " capability is off on this agent", why.empty() ? "" : ": ", why));
+}
+
 // A query RPC answered from the store by one capability's `query`, or
 // FAILED_PRECONDITION when that capability is off here.
 template <typename Cap, typename Req, typename Resp>
-grpc::Status VigilService::Query(const char* method, QueryFn<Cap, Req, Resp> query, const char* off,
+grpc::Status VigilService::Query(const char* method, QueryFn<Cap, Req, Resp> query,
                                  grpc::ServerContext* ctx, const Req& req, Resp* out) const {
   const Cap* cap = agent_->Get<Cap>();
-  return Answer(method, cap ? (cap->*query)(agent_->store(), ContextOf(ctx), req) : Off(off), out);
+  return Answer(method, cap ? (cap->*query)(agent_->store(), ContextOf(ctx), req) : Off(Cap::kName),
+                out);
 }
 
 grpc::Status VigilService::GetSyscalls(grpc::ServerContext* ctx, const v1::SyscallsRequest* req,
                                        v1::SyscallsResponse* resp) {
-  return Query("GetSyscalls", &SyscallsCapability::Query, "the syscalls capability is", ctx, *req,
-               resp);
+  return Query("GetSyscalls", &SyscallsCapability::Query, ctx, *req, resp);
 }
 
 grpc::Status VigilService::GetDrops(grpc::ServerContext* ctx, const v1::DropsRequest* req,
                                     v1::DropsResponse* resp) {
-  return Query("GetDrops", &UdpDropsCapability::Query, "the udpdrops capability is", ctx, *req,
-               resp);
+  return Query("GetDrops", &UdpDropsCapability::Query, ctx, *req, resp);
 }
 
 grpc::Status VigilService::GetMemory(grpc::ServerContext* ctx, const v1::MemoryRequest* req,
                                      v1::MemoryResponse* resp) {
-  return Query("GetMemory", &MemoryCapability::Query, "the memory capability is", ctx, *req, resp);
+  return Query("GetMemory", &MemoryCapability::Query, ctx, *req, resp);
 }
 
 grpc::Status VigilService::GetStatus(grpc::ServerContext*, const v1::StatusRequest*,
@@ -105,12 +106,12 @@ grpc::Status VigilService::GetStatus(grpc::ServerContext*, const v1::StatusReque
 
 grpc::Status VigilService::GetHot(grpc::ServerContext* ctx, const v1::HotRequest* req,
                                   v1::HotResponse* resp) {
-  return Query("GetHot", &ProfileCapability::QueryHot, "the profiler is", ctx, *req, resp);
+  return Query("GetHot", &ProfileCapability::QueryHot, ctx, *req, resp);
 }
 
 grpc::Status VigilService::GetProfile(grpc::ServerContext* ctx, const v1::ProfileRequest* req,
                                       v1::ProfileResponse* resp) {
-  return Query("GetProfile", &ProfileCapability::QueryProfile, "the profiler is", ctx, *req, resp);
+  return Query("GetProfile", &ProfileCapability::QueryProfile, ctx, *req, resp);
 }
 
 grpc::Status VigilService::GetTop(grpc::ServerContext* ctx, const v1::TopRequest* req,
@@ -180,9 +181,7 @@ grpc::Status VigilService::Session(const char* method, grpc::ServerContext* ctx,
   const Cap* cap = agent_->Get<Cap>();
   absl::Status s;
   if (cap == nullptr) {
-    std::string why = agent_->CapabilityReason(Cap::kName);
-    s = absl::FailedPreconditionError(
-        absl::StrCat(Cap::kName, " is off on this agent", why.empty() ? "" : ": ", why));
+    s = Off(Cap::kName);
   } else {
     SessionSink<Msg> sink;
     sink.write = [writer](const Msg& m) {

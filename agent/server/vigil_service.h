@@ -44,8 +44,10 @@ class VigilService final : public v1::Vigil::Service {
   using QueryFn = absl::StatusOr<Resp> (Cap::*)(const StoreView&, const QueryContext&,
                                                 const Req&) const;
   template <typename Cap, typename Req, typename Resp>
-  grpc::Status Query(const char* method, QueryFn<Cap, Req, Resp> query, const char* off,
-                     grpc::ServerContext* ctx, const Req& req, Resp* out) const;
+  grpc::Status Query(const char* method, QueryFn<Cap, Req, Resp> query, grpc::ServerContext* ctx,
+                     const Req& req, Resp* out) const;
+  // FAILED_PRECONDITION naming the capability and why it is off.
+  absl::Status Off(const char* capability) const;
 
   template <typename Cap, typename Req, typename Msg>
   grpc::Status Session(const char* method, grpc::ServerContext* ctx, const Req& req,

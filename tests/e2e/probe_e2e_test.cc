@@ -383,6 +383,12 @@ TEST(ProbeE2ENoProfiler, StacksRefusedWithReason) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_TRUE(absl::StrContains(r.err, "profile capability is off")) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  // A query of the profiler's store says so too, and why.
+  r = RunCommand({VigilPath(), "--agent", agent.agent(), "hot"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(
+      r.err, "the profile capability is off on this agent: disabled (vigild --profile off)"))
+      << r.err;
   // Without --stacks the same request is served.
   r = RunCommand({VigilPath(), "--agent", agent.agent(), "probe", "--pid", std::to_string(getpid()),
                   "libc:getppid", "--duration", "300ms", "--json"});
