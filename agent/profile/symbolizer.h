@@ -83,8 +83,9 @@ struct SymbolCacheConfig {
   // kernel); a full memo is cleared and counted.
   uint32_t max_addrs_per_process = 8192;
   // Resolved addresses memoized over all processes: past it every process's
-  // memo is cleared and counted. About 90 bytes each (the strings are shared
-  // per function), so 131,072 addresses are ~12 MiB at most.
+  // memo is cleared and counted. About 100 bytes each (the strings are
+  // shared per function; 96.8 measured with mallinfo2 over 100,000), so
+  // 131,072 addresses are ~12.5 MiB at most.
   uint32_t max_memo_addrs = 131072;
   // Bytes of module symbol tables (shared by all processes) kept; the
   // oldest tables are dropped and re-read when needed.
