@@ -141,6 +141,8 @@ absl::StatusOr<int> DoubleBuffer::Swap(absl::string_view what) {
   return bpf_map__fd(bufs_[retired]);
 }
 
+int DoubleBuffer::active_fd() const { return bpf_map__fd(bufs_[active_]); }
+
 void LogDrainFailure(const absl::Status& s, uint64_t lost) {
   if (s.ok()) return;
   fprintf(stderr, "vigild: %s; %lu entries lost (counted as drain_failed)\n",

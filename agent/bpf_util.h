@@ -79,6 +79,8 @@ class DoubleBuffer {
   // The map-in-map update returns only after an RCU grace period, so no
   // program is still writing the retired hash when the caller drains it.
   absl::StatusOr<int> Swap(absl::string_view what);
+  // The fd of the hash programs write now.
+  int active_fd() const;
 
  private:
   bpf_map* slot_;

@@ -109,6 +109,9 @@ const std::vector<SettingInfo>& BaseSettings() {
       {"store-max-records", true, "cap on records kept across the window (default 100000)"},
       {"syscalls-max-entries", true, "(thread, syscall) pairs per interval (default 16384)"},
       {"syscalls-latency", true, "on|off: record per-syscall latency (default on)"},
+      {"syscalls-latency-sample", true,
+       "time 1 in N calls, chosen at random: 1 (every call, exact) or a power of two up to 1024; "
+       "counts and errors stay exact (default 16)"},
       {"udpdrops-max-entries", true,
        "(netns, local addr, port, reason) UDP drop rows per interval (default 8192)"},
       {"udpdrops-owner-cache", true,
@@ -212,6 +215,13 @@ absl::Status ApplySetting(absl::string_view key, absl::string_view value, AgentC
     return Count(key, value, 64, 4000000, &c->syscalls.max_entries);
   }
   if (key == "syscalls-latency") return Bool(key, value, &c->syscalls.measure_latency);
+  if (key == "syscalls-latency-sample") {
+    uint32_t n = 0;
+    if (absl::Status s = Count(key, value, 1, 1024, &n); !s.ok()) return s;
+    if ((n & (n - 1)) != 0) return Bad(key, value, "1 or a power of two up to 1024");
+    c->syscalls.latency_sample_every = n;
+    return absl::OkStatus();
+  }
   if (key == "udpdrops-max-entries") {
     return Count(key, value, 64, 4000000, &c->udpdrops.max_entries);
   }

@@ -61,13 +61,15 @@
 	}
 
 /* The syscall number at sys_enter/sys_exit, as the kernel's
- * syscall_get_nr() sees it. */
+ * syscall_get_nr() sees it. regs must be the tp_btf argument: a BTF pointer
+ * the verifier lets us load from directly (CO-RE relocated), so no
+ * bpf_probe_read_kernel() call, which every syscall exit would pay. */
 static __always_inline long regs_syscall_nr(struct pt_regs *regs)
 {
 #if defined(__TARGET_ARCH_x86)
-	return BPF_CORE_READ(regs, orig_ax);
+	return regs->orig_ax;
 #elif defined(__TARGET_ARCH_arm64)
-	return BPF_CORE_READ(regs, syscallno);
+	return regs->syscallno;
 #else
 #error "regs_syscall_nr: unsupported architecture"
 #endif

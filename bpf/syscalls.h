@@ -29,12 +29,19 @@ struct syscall_stats {
 	__u64 hist[VIGIL_SYSCALL_HIST_BUCKETS];
 	char comm[VIGIL_COMM_LEN]; /* thread name when the entry was created */
 	char pcomm[VIGIL_COMM_LEN]; /* process (group leader) name */
+	/* Sampled latency only: set (to the start's low bits, never 0) at a
+	 * timed sys_enter of this (thread, syscall), cleared at its sys_exit,
+	 * which then reads the start from task storage; every other exit skips
+	 * that lookup. Set when drained: the call is still in flight, and the
+	 * agent carries the mark into the new buffer. */
+	__u32 timing;
+	__u32 pad;
 };
 
 /* Indexes into the per-CPU `counters` array: what could not be recorded. */
 enum syscall_counter {
 	SYSCALL_CTR_MAP_FULL = 0, /* stats map full: the event was dropped */
-	SYSCALL_CTR_NO_ENTER, /* sys_exit without a recorded sys_enter */
+	SYSCALL_CTR_NO_ENTER, /* sys_exit without its sys_enter: no latency */
 	SYSCALL_CTR_STORAGE_FAIL, /* task storage could not be allocated */
 	SYSCALL_CTR_NR_OUT_OF_RANGE, /* negative or huge syscall number */
 	SYSCALL_CTR_MAX,

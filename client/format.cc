@@ -124,6 +124,10 @@ std::string FormatSyscalls(const v1::SyscallsResponse& r, v1::SyscallGroupBy by)
       absl::StrCat("syscalls: ", FormatRange(r.covered()), "\n", LossWarning(r.loss()));
   if (!r.latency_measured()) {
     absl::StrAppend(&out, "latency not measured (vigild --syscalls-latency off): counts only\n");
+  } else if (r.latency_sample_every() > 1) {
+    absl::StrAppend(&out, "latency timed on 1 in ", r.latency_sample_every(),
+                    " calls (vigild --syscalls-latency-sample): time and histograms are "
+                    "estimates, max is the largest sampled; counts are exact\n");
   }
   if (r.threads().empty()) {
     absl::StrAppend(&out, "no syscalls matched\n");

@@ -59,7 +59,8 @@ void SyscallSeries::Render(Exposition* out) const {
     out->Sample("vigil_syscall_errors_total", labels(r), std::get<2>(r)->errors);
   }
   out->Family("vigil_syscall_seconds_total", "counter",
-              "Time spent in syscalls (entry to exit), per process name and syscall.");
+              "Time spent in syscalls (entry to exit), per process name and syscall; an "
+              "estimate from 1 in N calls with vigild --syscalls-latency-sample N > 1.");
   for (const Row& r : rows) {
     out->Sample("vigil_syscall_seconds_total", labels(r), std::get<2>(r)->ns / 1e9);
   }

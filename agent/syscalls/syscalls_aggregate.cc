@@ -273,6 +273,7 @@ void SyscallMerger::Finish(v1::SyscallsResponse* out) const {
   v1::SyscallLoss* l = out->mutable_loss();
   l->set_map_full(loss_.map_full);
   l->set_no_enter(loss_.no_enter);
+  l->set_latency_lost(loss_.latency_lost);
   l->set_storage_fail(loss_.storage_fail);
   l->set_nr_out_of_range(loss_.nr_out_of_range);
 }

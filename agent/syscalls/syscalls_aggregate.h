@@ -23,9 +23,14 @@ struct SyscallLossCounts {
   uint64_t nr_out_of_range = 0;
   // Entries deleted unread because draining the retired buffer failed.
   uint64_t drain_failed = 0;
+  // Sampled latency: timed calls still in flight at a buffer swap whose
+  // mark could not be carried into the new buffer (their exit came first,
+  // or it was full), so they were counted untimed.
+  uint64_t latency_lost = 0;
 
   SyscallLossCounts& operator+=(const SyscallLossCounts& o) {
     drain_failed += o.drain_failed;
+    latency_lost += o.latency_lost;
     map_full += o.map_full;
     no_enter += o.no_enter;
     storage_fail += o.storage_fail;

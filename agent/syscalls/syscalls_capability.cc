@@ -50,6 +50,7 @@ absl::StatusOr<v1::SyscallsResponse> SyscallsCapability::Query(
       table_, m->from, m->to, [&](const auto& iv) { merger.Add(iv.data); },
       [&] { merger.Finish(&resp); });
   resp.set_latency_measured(config_.measure_latency);
+  if (config_.measure_latency) resp.set_latency_sample_every(config_.latency_sample_every);
   resp.set_hostname(hostname_);
   resp.mutable_loss()->set_store_dropped(store.DroppedRecords(table_));
   covered.ToProto(resp.mutable_covered());
@@ -69,10 +70,13 @@ std::vector<std::pair<std::string, uint64_t>> SyscallsCapability::Losses(
     const StoreView& store) const {
   const uint64_t window_cap = store.DroppedRecords(table_);
   absl::MutexLock lock(&mu_);
-  return {
-      {"map_full", loss_total_.map_full},         {"storage_fail", loss_total_.storage_fail},
-      {"no_enter", loss_total_.no_enter},         {"nr_out_of_range", loss_total_.nr_out_of_range},
-      {"drain_failed", loss_total_.drain_failed}, {"window_cap", window_cap}};
+  return {{"map_full", loss_total_.map_full},
+          {"storage_fail", loss_total_.storage_fail},
+          {"no_enter", loss_total_.no_enter},
+          {"nr_out_of_range", loss_total_.nr_out_of_range},
+          {"drain_failed", loss_total_.drain_failed},
+          {"latency_lost", loss_total_.latency_lost},
+          {"window_cap", window_cap}};
 }
 
 void SyscallsCapability::RenderMetrics(const StoreView& store, Exposition* e) const {

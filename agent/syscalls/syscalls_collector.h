@@ -38,6 +38,10 @@ class SyscallsCollector {
  private:
   SyscallsCollector(const SyscallsConfig& config, SkelPtr<syscalls_bpf> skel);
   absl::StatusOr<SyscallLossCounts> ReadCounters();
+  // Sampled latency: puts the timing marks of calls still in flight
+  // (drained from the retired buffer) into the active one. Returns how many
+  // could not be carried.
+  uint64_t CarryTimingMarks();
 
   SyscallsConfig config_;
   SkelPtr<syscalls_bpf> skel_;
@@ -45,6 +49,9 @@ class SyscallsCollector {
   SyscallLossCounts last_counters_;
   std::vector<syscall_key> keys_;
   std::vector<syscall_stats> values_;
+  // Entries drained with a timing mark, for CarryTimingMarks (at most one
+  // buffer's worth).
+  std::vector<std::pair<syscall_key, syscall_stats>> in_flight_;
 };
 
 }  // namespace vigil

@@ -30,6 +30,20 @@ options:
   --idle-secs N     how long to watch an idle vigild for CPU use (default 10)
   --ignore-loaded   run even if vigil_/floor_ BPF programs are already loaded
                     (another vigild); the table then carries a warning
+  --sample N        one more row: vigild --syscalls-latency-sample N (the
+                    default row samples 1 in 16; the exact row times all)
+  --other PATH      one more row: the vigild at PATH at its defaults, for an
+                    A/B of two builds in the same run
+  --parts           rows pricing each piece of vigild's syscall programs alone
+                    (floor_loader PART: ktime, storage, storage_both, prandom,
+                    hash), each read as ns above the floor
+  --only LIST       only these configurations, comma-separated, from: none,
+                    vigild_on, vigild_exact, vigild_sampled (with --sample),
+                    vigild_off, vigild_nomap,
+                    vigild_other, floor, strace, perf, bpftrace, syscount,
+                    part_ktime, part_storage, part_storage_both,
+                    part_prandom, part_hash
+                    (none is always run: every row is relative to it)
   -h, --help        this help
 
 A tracer that is missing or fails is shown as "unavailable (reason)".
@@ -46,12 +60,24 @@ log() { echo "[bench] $*" >&2; }
 posint() { [[ $2 =~ ^[1-9][0-9]*$ ]] || usage_error "$1 \"$2\": expected a positive integer"; }
 
 ROUNDS=5 ITERS=300000 SLOW_ITERS=100000 REPS=3 IDLE_SECS=10 BUILD=./build
-IGNORE_LOADED=0
+IGNORE_LOADED=0 SAMPLE="" OTHER="" ONLY="" PARTS=0
 build_set=0
 while (($#)); do
   case $1 in
     -h|--help) usage; exit 0 ;;
     --ignore-loaded) IGNORE_LOADED=1; shift ;;
+    --parts) PARTS=1; shift ;;
+    --sample)
+      (($# >= 2)) || usage_error "$1 needs a value"
+      [[ $2 =~ ^(1|2|4|8|16|32|64|128|256|512|1024)$ ]] || usage_error "--sample \"$2\": expected a power of two up to 1024"
+      SAMPLE=$2; shift 2 ;;
+    --other)
+      (($# >= 2)) || usage_error "$1 needs a value"
+      [[ -x $2 ]] || usage_error "--other \"$2\": not an executable file"
+      OTHER=$(realpath "$2"); shift 2 ;;
+    --only)
+      (($# >= 2)) || usage_error "$1 needs a value"
+      ONLY=$2; shift 2 ;;
     --rounds|--iters|--slow-iters|--reps|--idle-secs)
       (($# >= 2)) || usage_error "$1 needs a value"
       posint "$1" "$2"
@@ -283,10 +309,13 @@ measure_none() { run_loop "$ITERS" "$REPS"; }
 measure_vigild() {
   [[ -x $VIGILD && -x $VIGIL ]] || { FAIL="vigild/vigil not built in $BUILD"; return 1; }
   rm -f "$WORK/vigild.sock"
-  start vigild "$VIGILD" --listen "unix:$WORK/vigild.sock" "$@"
+  start vigild "${VIGILD_BIN:-$VIGILD}" --listen "unix:$WORK/vigild.sock" "$@"
   attached_run vigild "$STARTED" 20 vigild_ready
 }
 measure_vigild_on() { measure_vigild; }
+measure_vigild_exact() { measure_vigild --syscalls-latency-sample 1; }
+measure_vigild_sampled() { measure_vigild --syscalls-latency-sample "$SAMPLE"; }
+measure_vigild_other() { VIGILD_BIN=$OTHER measure_vigild; }
 measure_vigild_off() { measure_vigild --syscalls-latency off; }
 # Without the profiler's sys_exit hook for large mmap/munmap/brk calls: the
 # difference to vigild_on is what that hook adds to every syscall.
@@ -294,9 +323,14 @@ measure_vigild_nomap() { measure_vigild --profile-map-min-bytes 0; }
 
 measure_floor() {
   [[ -x $FLOOR ]] || { FAIL="floor_loader not built in $BUILD"; return 1; }
-  start floor "$FLOOR"
+  start floor "$FLOOR" "$@"
   attached_run floor "$STARTED" 10 out_has floor '^ready$'
 }
+measure_part_ktime() { measure_floor ktime; }
+measure_part_storage() { measure_floor storage; }
+measure_part_storage_both() { measure_floor storage_both; }
+measure_part_prandom() { measure_floor prandom; }
+measure_part_hash() { measure_floor hash; }
 
 measure_strace() {
   command -v "$STRACE" >/dev/null || { FAIL="$STRACE not installed"; return 1; }
@@ -329,10 +363,32 @@ measure_syscount() {
   attached_run syscount "$STARTED" 20 out_has syscount '^Tracing syscalls'
 }
 
-CONFIGS=(none vigild_on vigild_off vigild_nomap floor strace perf bpftrace syscount)
+CONFIGS=(none vigild_on vigild_exact vigild_off vigild_nomap floor strace perf bpftrace syscount)
+[[ -z $SAMPLE ]] || CONFIGS+=(vigild_sampled)
+[[ -z $OTHER ]] || CONFIGS+=(vigild_other)
+PART_CONFIGS=(part_ktime part_storage part_storage_both part_prandom part_hash)
+((PARTS == 0)) || CONFIGS+=("${PART_CONFIGS[@]}")
+if [[ -n $ONLY ]]; then
+  picked=(none)
+  IFS=, read -ra wanted <<<"$ONLY"
+  for w in "${wanted[@]}"; do
+    [[ $w == none ]] && continue
+    [[ " ${CONFIGS[*]} ${PART_CONFIGS[*]} " == *" $w "* ]] || usage_error "--only: unknown configuration \"$w\" (vigild_other needs --other)"
+    picked+=("$w")
+  done
+  CONFIGS=("${picked[@]}")
+fi
 declare -A LABEL=(
   [none]="no tracer"
-  [vigild_on]="vigild (latency on, default)"
+  [vigild_on]="vigild (default: latency 1 in 16)"
+  [vigild_exact]="vigild --syscalls-latency-sample 1"
+  [vigild_sampled]="vigild --syscalls-latency-sample $SAMPLE"
+  [vigild_other]="vigild $OTHER"
+  [part_ktime]="floor + ktime at enter and exit"
+  [part_storage]="floor + task storage get at exit"
+  [part_storage_both]="floor + task storage get both"
+  [part_prandom]="floor + prandom at enter"
+  [part_hash]="floor + hash lookup at exit"
   [vigild_off]="vigild --syscalls-latency off"
   [vigild_nomap]="vigild --profile-map-min-bytes 0"
   [floor]="floor (empty tp_btf enter+exit)"
@@ -341,7 +397,7 @@ declare -A LABEL=(
   [bpftrace]="bpftrace @[tid] = count()"
   [syscount]="syscount (libbpf-tools)"
 )
-declare -A BEST=() WORST=() UNAVAIL=()
+declare -A BEST=() WORST=() ALL=() UNAVAIL=()
 
 ensure_tracefs
 
@@ -355,6 +411,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     NS="" FAIL=""
     if "measure_$c"; then
       log "round $round/$ROUNDS  ${LABEL[$c]}: $NS ns"
+      ALL[$c]+="$NS "
       if [[ -z ${BEST[$c]:-} ]] || awk -v a="$NS" -v b="${BEST[$c]}" 'BEGIN {exit !(a < b)}'; then
         BEST[$c]=$NS
       fi
@@ -406,29 +463,34 @@ log "vigild idle for ${IDLE_SECS}s (default settings)"
 idle_vigild
 
 # --- report -------------------------------------------------------------------
+median() { tr ' ' '\n' <<<"${ALL[$1]}" | grep . | sort -g | awk '{v[NR] = $1} END {
+  printf "%.1f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 base=${BEST[none]}
+mbase=$(median none)
 echo
-echo "getppid() cost under each tracer: best of $ROUNDS interleaved rounds"
+echo "getppid() cost under each tracer over $ROUNDS interleaved rounds: best and median"
 echo "($ITERS calls x best of $REPS per round; strace and perf trace: $SLOW_ITERS calls x 1)"
 echo
 # spread: how far the worst round was above the best one. A large spread
 # means the host was busy during the run and the best-of is less trustworthy.
-printf '%-34s %12s %9s %13s %8s\n' "configuration" "ns/syscall" "ratio" "added ns" "spread"
-printf '%-34s %12s %9s %13s %8s\n' "-------------" "----------" "-----" "--------" "------"
+printf '%-34s %11s %9s %11s %13s %8s\n' "configuration" "best ns" "ratio" "added ns" "median added" "spread"
+printf '%-34s %11s %9s %11s %13s %8s\n' "-------------" "-------" "-----" "--------" "------------" "------"
 for c in "${CONFIGS[@]}"; do
   if [[ -n ${BEST[$c]:-} ]]; then
-    awk -v l="${LABEL[$c]}" -v t="${BEST[$c]}" -v w="${WORST[$c]}" -v b="$base" \
-      'BEGIN { printf "%-34s %12.1f %8.2fx %13.1f %7.0f%%\n", l, t, t / b, t - b, 100 * (w / t - 1) }'
+    awk -v l="${LABEL[$c]}" -v t="${BEST[$c]}" -v w="${WORST[$c]}" -v b="$base" -v m="$(median "$c")" -v mb="$mbase" \
+      'BEGIN { printf "%-34s %11.1f %8.2fx %11.1f %13.1f %7.0f%%\n", l, t, t / b, t - b, m - mb, 100 * (w / t - 1) }'
   else
     printf '%-34s %s\n' "${LABEL[$c]}" "unavailable (${UNAVAIL[$c]})"
   fi
 done
 echo
 if [[ -n ${BEST[floor]:-} ]]; then
-  for c in vigild_on vigild_off vigild_nomap; do
+  for c in vigild_on vigild_exact vigild_sampled vigild_off vigild_nomap vigild_other "${PART_CONFIGS[@]}"; do
     [[ -n ${BEST[$c]:-} ]] || continue
-    awk -v l="${LABEL[$c]}" -v v="${BEST[$c]}" -v f="${BEST[floor]}" -v b="$base" 'BEGIN {
-      printf "%s above the floor: %.1f ns/syscall (added %.1f vs floor %.1f)\n", l, v - f, v - b, f - b }'
+    awk -v l="${LABEL[$c]}" -v v="${BEST[$c]}" -v f="${BEST[floor]}" -v b="$base" \
+        -v mv="$(median "$c")" -v mf="$(median floor)" 'BEGIN {
+      printf "%s above the floor: best %.1f, median %.1f ns/syscall (added %.1f vs floor %.1f)\n",
+        l, v - f, mv - mf, v - b, f - b }'
   done
 else
   echo "vigild above the floor: unavailable (floor: ${UNAVAIL[floor]:-not measured})"
@@ -457,5 +519,6 @@ fi
 # Peers may be missing on a given machine, but vigild and the floor are what
 # this benchmark is for: without them the run did not do its job.
 for c in vigild_on vigild_off floor; do
+  [[ " ${CONFIGS[*]} " == *" $c "* ]] || continue
   [[ -z ${UNAVAIL[$c]:-} ]] || die "${LABEL[$c]} could not be measured: ${UNAVAIL[$c]}"
 done

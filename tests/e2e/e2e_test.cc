@@ -178,6 +178,9 @@ TEST_F(E2ETest, TableAndGroupings) {
   EXPECT_NE(table.out.find("usecs/call"), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("getppid"), std::string::npos) << table.out;
   EXPECT_NE(table.out.find(absl::StrCat("TID ", w.threads[0].tid)), std::string::npos) << table.out;
+  // The default times 1 call in 16, and both outputs say so.
+  EXPECT_EQ(by_proc.latency_sample_every(), 16u);
+  EXPECT_NE(table.out.find("latency timed on 1 in 16 calls"), std::string::npos) << table.out;
 
   CommandResult top1 = RunCommand({test::VigilPath(), "syscalls", "--agent", agent.agent(), "--by",
                                    "syscall", "--top", "1", "--json"});
@@ -382,6 +385,8 @@ TEST(VigildTest, BadFlagsExitTwoWithOneLine) {
       {"--listen", "127.0.0.1:7000", "--tls-cert", "x.pem"},
       {"--syscalls-max-entries", "1"},
       {"--syscalls-latency", "maybe"},
+      {"--syscalls-latency-sample", "12"},
+      {"--syscalls-latency-sample", "0"},
       {"--profile-fault-period", "1048577"},
       {"--profile-fault-period", "-1"},
       {"--unknown"},

@@ -17,6 +17,7 @@ window = "5m"
 store-max-records = 5000
 syscalls-max-entries = 1024
 syscalls-latency = off
+syscalls-latency-sample = 16
 verbose = true
 )";
   ASSERT_TRUE(ApplyConfigText(text, "test.conf", &c).ok());
@@ -26,6 +27,7 @@ verbose = true
   EXPECT_EQ(c.store_max_records, 5000u);
   EXPECT_EQ(c.syscalls.max_entries, 1024u);
   EXPECT_FALSE(c.syscalls.measure_latency);
+  EXPECT_EQ(c.syscalls.latency_sample_every, 16u);
   EXPECT_TRUE(c.verbose);
   EXPECT_TRUE(ValidateConfig(c).ok());
 }
@@ -42,6 +44,13 @@ TEST(SettingsTest, ErrorsNameFileLineAndKey) {
   EXPECT_NE(s.message().find("f:1: expected \"key = value\""), std::string::npos) << s;
   EXPECT_FALSE(ApplyConfigText("syscalls-latency = sometimes\n", "f", &c).ok());
   EXPECT_FALSE(ApplyConfigText("syscalls-max-entries = 3\n", "f", &c).ok());
+  for (const char* bad : {"0", "3", "-8", "2048", "1e3", "8x"}) {
+    s = ApplyConfigText(absl::StrCat("syscalls-latency-sample = ", bad, "\n"), "f", &c);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+  s = ApplyConfigText("syscalls-latency-sample = 12\n", "f", &c);
+  EXPECT_EQ(s.message(),
+            "f:1: syscalls-latency-sample \"12\": expected 1 or a power of two up to 1024");
 }
 
 TEST(SettingsTest, EveryAdvertisedSettingIsAccepted) {
