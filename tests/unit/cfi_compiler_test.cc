@@ -220,6 +220,36 @@ TEST(CfiCompilerTest, TheRowLimitRefusesAFileInsteadOfCuttingIt) {
   EXPECT_EQ(c.status().code(), absl::StatusCode::kFailedPrecondition) << c.status();
 }
 
+// fuzz.cfi_smoke found a file whose CFI names a register in the tens of
+// millions: elfutils grows its frame state to that number, 1.7 GB in one
+// lookup. Here xz's CIE gets DW_CFA_undefined of register 2^26 in place of
+// its initial instructions; the file must be refused before libdw runs it.
+TEST(CfiCompilerTest, AHugeRegisterNumberIsRefusedBeforeLibdwRunsIt) {
+  std::string xz = ReadFile("/usr/bin/xz");
+  // "zR", code align 1, data align -8, RA r16, aug len 1, pcrel|sdata4, then
+  // def_cfa r7+8; offset r16 at cfa-8 (GCC's x86-64 CIE).
+  const std::string cie("zR\0\x01\x78\x10\x01\x1b\x0c\x07\x08\x90\x01", 13);
+  const size_t at = xz.find(cie);
+  ASSERT_NE(at, std::string::npos) << "xz's CIE not found";
+  xz.replace(at + 8, 5, std::string("\x07\x80\x80\x80\x20", 5));  // undefined r67108864
+  absl::StatusOr<CompiledCfi> c = CompileCfiFromMemory(xz.data(), xz.size(), CfiLimits{});
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kFailedPrecondition) << c.status();
+  EXPECT_TRUE(absl::StrContains(c.status().message(), "register 67108864")) << c.status();
+}
+
+// The file fuzz.cfi_smoke found (xz, mutated): its section walk stops at a
+// broken entry, and the FDE with the huge register is reached only through
+// .eh_frame_hdr's search table, as libdw reaches it. Refused, in no time.
+TEST(CfiCompilerTest, TheFuzzersHugeRegisterFileIsRefused) {
+  const std::string f = ReadFile(std::string(VIGIL_TEST_DATA_DIR) + "/cfi-huge-register.elf");
+  ASSERT_GT(f.size(), 100000u);
+  const absl::Time start = absl::Now();
+  absl::StatusOr<CompiledCfi> c = CompileCfiFromMemory(f.data(), f.size(), CfiLimits{});
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kFailedPrecondition) << c.status();
+  EXPECT_TRUE(absl::StrContains(c.status().message(), "register")) << c.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+}
+
 // Truncations and flipped bytes of a real file: every outcome is an error
 // or a table, within the time bound, never a crash (run under ASan in the
 // sanitizer stage too).
