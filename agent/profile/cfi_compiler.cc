@@ -327,11 +327,13 @@ absl::Status CheckCfiSection(Elf* elf, Elf_Data* data, bool eh_frame,
   // A CIE, checked once: its shape for the FDEs that use it.
   auto cie_at = [&](Dwarf_Off off) -> absl::StatusOr<CieShape> {
     if (auto it = cies.find(off); it != cies.end()) return it->second;
+    // Real files have a handful of CIEs. Past the cap a CIE would go
+    // unchecked while libdw still runs it: refuse the file instead.
+    if (cies.size() >= 65536) return absl::FailedPreconditionError("CFI has over 65536 CIEs");
     Dwarf_CFI_Entry e;
     Dwarf_Off next = 0;
     absl::StatusOr<CieShape> shape = absl::NotFoundError("no CIE there");
-    if (cies.size() < 65536 && dwarf_next_cfi(id, data, eh_frame, off, &next, &e) == 0 &&
-        dwarf_cfi_cie_p(&e)) {
+    if (dwarf_next_cfi(id, data, eh_frame, off, &next, &e) == 0 && dwarf_cfi_cie_p(&e)) {
       if (e.cie.return_address_register > kMaxCfiRegister) {
         shape = absl::FailedPreconditionError(
             absl::StrCat("CFI names return address register ", e.cie.return_address_register));
