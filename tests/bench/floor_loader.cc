@@ -14,8 +14,14 @@ int main(int argc, char** argv) {
   static const char* const kParts[] = {"empty",        "ktime",   "storage",
                                        "storage_both", "prandom", "hash"};
   int part = 0;
-  if (argc > 2 || (argc == 2 && !strcmp(argv[1], "--help"))) {
-    fprintf(stderr, "usage: floor_loader [empty|ktime|storage|storage_both|prandom|hash]\n");
+  static const char kUsage[] =
+      "usage: floor_loader [empty|ktime|storage|storage_both|prandom|hash]\n";
+  if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+    fputs(kUsage, stdout);
+    return 0;
+  }
+  if (argc > 2) {
+    fputs(kUsage, stderr);
     return 2;
   }
   if (argc == 2) {

@@ -17,13 +17,14 @@ usage() {
 usage: tests/bench/syscall_overhead.sh [options] [BUILD_DIR]
 
 Times a tight getppid() loop (ns/syscall) with no tracer and under vigild
-(latency on and off), strace -c, perf trace -s, bpftrace, libbpf-tools
+(latency sampled, the default; every call timed; off), strace -c, perf trace -s, bpftrace, libbpf-tools
 syscount and a do-nothing BPF floor, then prints a comparison table plus
 vigild's idle CPU and RSS. Must run as root. BUILD_DIR defaults to ./build
 and must contain vigild, vigil and tests/bench/{getppid_loop,floor_loader}.
 
 options:
-  --rounds N        interleaved rounds; each configuration keeps its best (default 5)
+  --rounds N        interleaved rounds; the table shows each configuration's
+                    best and median (default 5)
   --iters N         getppid calls per run for in-kernel tracers (default 300000)
   --slow-iters N    calls per run for strace and perf trace (default 100000)
   --reps N          runs per measurement for in-kernel tracers (default 3)
