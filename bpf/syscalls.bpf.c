@@ -240,6 +240,9 @@ int BPF_PROG(vigil_sys_exit, struct pt_regs *regs, long ret)
 	__u64 lat = 0;
 	long nr;
 
+	nr = regs_syscall_nr(regs);
+	if (child_return(nr, ret))
+		return 0;
 	if (measure_latency && !latency_sample_mask) {
 		/* Every call timed: the enter's state is always there. */
 		st = bpf_task_storage_get(&enter_states, task, 0, 0);
@@ -249,17 +252,10 @@ int BPF_PROG(vigil_sys_exit, struct pt_regs *regs, long ret)
 			timed = true;
 			nr = st->nr;
 		} else {
-			nr = regs_syscall_nr(regs);
-			if (child_return(nr, ret))
-				return 0;
 			/* Its sys_enter ran before we attached: counted all
 			 * the same, without a latency. */
 			count(SYSCALL_CTR_NO_ENTER);
 		}
-	} else {
-		nr = regs_syscall_nr(regs);
-		if (child_return(nr, ret))
-			return 0;
 	}
 	if (nr < 0 || nr >= VIGIL_SYSCALL_NR_MAX) {
 		count(SYSCALL_CTR_NR_OUT_OF_RANGE);
