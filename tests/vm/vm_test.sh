@@ -95,7 +95,7 @@ boot() {
   rm -f "$tmp/console.log"
   qemu-system-x86_64 -accel "$accel" -m 1536 -smp 2 \
     -kernel "$img/vmlinuz" -initrd "$img/initrd.img" \
-    -append "console=ttyS0 root=/dev/vda rw quiet systemd.show_status=0" \
+    -append "console=ttyS0 root=/dev/vda rw quiet loglevel=5 systemd.show_status=0" \
     -drive "file=$img/rootfs.img,format=raw,if=virtio,snapshot=on" \
     -virtfs "local,path=$share,mount_tag=host,security_model=none,id=host" \
     -virtfs "local,path=$src,mount_tag=src,security_model=none,readonly=on,id=src" \
@@ -198,5 +198,12 @@ echo "passed: ${#passed[@]} ${passed[*]:-}"
 if [ "${#failed[@]}" -ne 0 ]; then
   echo "failed: ${failed[*]}"
   echo "--- guest console (last 40 lines) ---"; tail -40 "$tmp/console.log"
+  # A guest soft lockup (seen once under TCG, 2026-12-07, after the
+  # config-restart check) says where in its first report: loglevel=5 above
+  # lets the kernel print the stack with it.
+  if grep -q "soft lockup" "$tmp/console.log"; then
+    echo "--- the guest's first soft lockup report ---"
+    grep -m1 -A45 "soft lockup" "$tmp/console.log"
+  fi
   exit 1
 fi
