@@ -12,14 +12,23 @@
 //   Stop      detach; release every kernel object (also done on destruction).
 // Everything else is read-only and safe from any thread: the status block,
 // losses and metric series, read from what Collect published.
+//
+// This header is also the kit a capability's own header builds on: it
+// brings what every capability class declares with (the overrides' types,
+// unique_ptr for its collector, absl::Mutex and its annotations for what
+// Collect publishes, StatusOr for its queries).
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent/alerts/alert_stream.h"
 #include "agent/metrics/exposition.h"
@@ -109,6 +118,19 @@ class Capability {
   std::string degraded_;
   bool disabled_ = false;
 };
+
+// Declares, inside a capability's class, the Capability overrides every
+// module implements (each documented above), so the interface is written
+// once rather than copied into each header. The class defines
+// `static constexpr char kName[]` before it.
+#define VIGIL_CAPABILITY_OVERRIDES()                                               \
+  const char* name() const override { return kName; }                              \
+  absl::Status Init(const InitContext& ctx) override;                              \
+  absl::Status Collect(const IntervalSpan& span, StoreWriter& store) override;     \
+  void Stop() override;                                                            \
+  void FillStatus(const StoreView& store, v1::StatusResponse* out) const override; \
+  void RenderMetrics(const StoreView& store, Exposition* out) const override;      \
+  std::vector<std::pair<std::string, uint64_t>> Losses(const StoreView& store) const override
 
 // Copies Losses()'s (cause, count) pairs into the uint64 fields of the
 // same name in a capability's loss message (SyscallLoss, CpuLoss, ...), so

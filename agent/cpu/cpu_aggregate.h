@@ -10,24 +10,21 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "agent/loss_counts.h"
 #include "agent/store/window_store.h"
 #include "bpf/cpu.h"
 
 namespace vigil {
 
-struct CpuLossCounts {
+struct CpuLossCounts : LossCounts<CpuLossCounts> {
   uint64_t passes_cut = 0;          // passes stopped at max_tasks (the rest unread)
   uint64_t threads_over_cap = 0;    // threads that ran, beyond max_threads
   uint64_t processes_over_cap = 0;  // processes that ran, beyond max_processes
   uint64_t read_failed = 0;         // intervals whose pass failed
 
-  CpuLossCounts& operator+=(const CpuLossCounts& o) {
-    passes_cut += o.passes_cut;
-    threads_over_cap += o.threads_over_cap;
-    processes_over_cap += o.processes_over_cap;
-    read_failed += o.read_failed;
-    return *this;
-  }
+  static constexpr LossCause<Self> kCauses[] = {
+      VIGIL_LOSS_CAUSE(passes_cut), VIGIL_LOSS_CAUSE(threads_over_cap),
+      VIGIL_LOSS_CAUSE(processes_over_cap), VIGIL_LOSS_CAUSE(read_failed)};
 };
 
 // One thread at one pass: its cumulative runtime.

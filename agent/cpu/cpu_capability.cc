@@ -62,11 +62,7 @@ void CpuCapability::FillStatus(const StoreView& store, v1::StatusResponse* out) 
 std::vector<std::pair<std::string, uint64_t>> CpuCapability::Losses(const StoreView& store) const {
   const uint64_t window_cap = store.DroppedRecords(table_);
   absl::MutexLock lock(&mu_);
-  return {{"passes_cut", loss_total_.passes_cut},
-          {"threads_over_cap", loss_total_.threads_over_cap},
-          {"processes_over_cap", loss_total_.processes_over_cap},
-          {"read_failed", loss_total_.read_failed},
-          {"window_cap", window_cap}};
+  return loss_total_.Named({{"window_cap", window_cap}});
 }
 
 void CpuCapability::RenderMetrics(const StoreView&, Exposition* e) const {

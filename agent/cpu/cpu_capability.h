@@ -4,14 +4,6 @@
 // and the host's CPU.
 #pragma once
 
-#include <memory>
-#include <string>
-#include <utility>
-#include <vector>
-
-#include "absl/base/thread_annotations.h"
-#include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "agent/capability.h"
 #include "agent/cpu/cpu_aggregate.h"
 #include "agent/cpu/cpu_collector.h"
@@ -24,13 +16,7 @@ class CpuCapability final : public Capability {
   explicit CpuCapability(const CpuConfig& config) : config_(config) {}
 
   static constexpr char kName[] = "cpu";
-  const char* name() const override { return kName; }
-  absl::Status Init(const InitContext& ctx) override;
-  absl::Status Collect(const IntervalSpan& span, StoreWriter& store) override;
-  void Stop() override;
-  void FillStatus(const StoreView& store, v1::StatusResponse* out) const override;
-  void RenderMetrics(const StoreView& store, Exposition* out) const override;
-  std::vector<std::pair<std::string, uint64_t>> Losses(const StoreView& store) const override;
+  VIGIL_CAPABILITY_OVERRIDES();
 
   // CPU per process and thread over [from, to], from the store only.
   CpuUsage Usage(const StoreView& store, absl::Time from, absl::Time to) const;

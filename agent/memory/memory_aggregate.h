@@ -11,25 +11,22 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "agent/loss_counts.h"
 #include "agent/memory/linear_fit.h"
 #include "bpf/memory.h"
 #include "vigil/v1/vigil.pb.h"
 
 namespace vigil {
 
-struct MemoryLossCounts {
+struct MemoryLossCounts : LossCounts<MemoryLossCounts> {
   uint64_t processes_over_cap = 0;  // not recorded: beyond max_processes
   uint64_t cgroups_over_cap = 0;    // usage not read: beyond max_cgroups
   uint64_t oom_ringbuf_full = 0;    // OOM kills the kernel side could not send
   uint64_t read_failed = 0;         // intervals whose task iteration failed
 
-  MemoryLossCounts& operator+=(const MemoryLossCounts& o) {
-    processes_over_cap += o.processes_over_cap;
-    cgroups_over_cap += o.cgroups_over_cap;
-    oom_ringbuf_full += o.oom_ringbuf_full;
-    read_failed += o.read_failed;
-    return *this;
-  }
+  static constexpr LossCause<Self> kCauses[] = {
+      VIGIL_LOSS_CAUSE(processes_over_cap), VIGIL_LOSS_CAUSE(cgroups_over_cap),
+      VIGIL_LOSS_CAUSE(oom_ringbuf_full), VIGIL_LOSS_CAUSE(read_failed)};
 };
 
 // One process at the end of an interval. Pages; 4 bytes each keep the

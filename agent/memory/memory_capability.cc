@@ -166,12 +166,8 @@ std::vector<std::pair<std::string, uint64_t>> MemoryCapability::Losses(
     const StoreView& store) const {
   const uint64_t window_cap = store.DroppedRecords(table_);
   absl::MutexLock lock(&mu_);
-  return {{"processes_over_cap", loss_total_.processes_over_cap},
-          {"cgroups_over_cap", loss_total_.cgroups_over_cap},
-          {"oom_ringbuf_full", loss_total_.oom_ringbuf_full},
-          {"read_failed", loss_total_.read_failed},
-          {"growth_tracking_overflow", growth_overflow_},
-          {"window_cap", window_cap}};
+  return loss_total_.Named(
+      {{"growth_tracking_overflow", growth_overflow_}, {"window_cap", window_cap}});
 }
 
 void MemoryCapability::RenderMetrics(const StoreView&, Exposition* e) const {

@@ -4,14 +4,6 @@
 // GetMemory, vigil memory).
 #pragma once
 
-#include <memory>
-#include <string>
-#include <utility>
-#include <vector>
-
-#include "absl/base/thread_annotations.h"
-#include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "agent/capability.h"
 #include "agent/memory/memory_aggregate.h"
 #include "agent/memory/memory_collector.h"
@@ -25,17 +17,11 @@ class MemoryCapability final : public Capability {
   explicit MemoryCapability(const MemoryConfig& config) : config_(config) {}
 
   static constexpr char kName[] = "memory";
-  const char* name() const override { return kName; }
-  // Loads bpf/memory.bpf.c (the task iterator and the OOM hook) and
-  // finds the memory cgroup hierarchy.
-  absl::Status Init(const InitContext& ctx) override;
-  // Runs the task iterator once, reads the cgroups it found, drains OOM
-  // kills, and feeds the growth detector.
-  absl::Status Collect(const IntervalSpan& span, StoreWriter& store) override;
-  void Stop() override;
-  void FillStatus(const StoreView& store, v1::StatusResponse* out) const override;
-  void RenderMetrics(const StoreView& store, Exposition* out) const override;
-  std::vector<std::pair<std::string, uint64_t>> Losses(const StoreView& store) const override;
+  // Init loads bpf/memory.bpf.c (the task iterator and the OOM hook) and
+  // finds the memory cgroup hierarchy. Collect runs the task iterator once,
+  // reads the cgroups it found, drains OOM kills, and feeds the growth
+  // detector.
+  VIGIL_CAPABILITY_OVERRIDES();
 
   // GetMemory, from the store only.
   absl::StatusOr<v1::MemoryResponse> Query(const StoreView& store, const QueryContext& ctx,

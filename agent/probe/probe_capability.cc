@@ -442,6 +442,11 @@ absl::Status ProbeCapability::Init(const InitContext& ctx) {
   return absl::OkStatus();
 }
 
+// On demand only: nothing is collected per interval.
+absl::Status ProbeCapability::Collect(const IntervalSpan&, StoreWriter&) {
+  return absl::OkStatus();
+}
+
 // Sessions own every kernel object and end before the agent stops the
 // capabilities (Agent::Stop ends sessions first): nothing to release here.
 void ProbeCapability::Stop() {}

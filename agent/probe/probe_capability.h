@@ -7,12 +7,10 @@
 #pragma once
 
 #include <atomic>
-#include <cstdint>
 
 #include "agent/capability.h"
 #include "agent/ondemand/ondemand_config.h"
 #include "agent/ondemand/session_limiter.h"
-#include "vigil/v1/vigil.pb.h"
 
 namespace vigil {
 
@@ -24,13 +22,7 @@ class ProbeCapability final : public Capability {
   ~ProbeCapability() override;
 
   static constexpr char kName[] = "probe";
-  const char* name() const override { return kName; }
-  absl::Status Init(const InitContext& ctx) override;
-  absl::Status Collect(const IntervalSpan&, StoreWriter&) override { return absl::OkStatus(); }
-  void Stop() override;
-  void FillStatus(const StoreView& store, v1::StatusResponse* out) const override;
-  void RenderMetrics(const StoreView& store, Exposition* out) const override;
-  std::vector<std::pair<std::string, uint64_t>> Losses(const StoreView& store) const override;
+  VIGIL_CAPABILITY_OVERRIDES();
 
   // One session: validates the request (INVALID_ARGUMENT with one line),
   // takes a slot, attaches, writes a report every second and a last one

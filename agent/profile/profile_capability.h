@@ -3,14 +3,6 @@
 // table -> GetHot / GetProfile, vigil hot / profile / flamegraph [--kind]).
 #pragma once
 
-#include <memory>
-#include <string>
-#include <utility>
-#include <vector>
-
-#include "absl/base/thread_annotations.h"
-#include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "agent/capability.h"
 #include "agent/profile/profile_aggregate.h"
 #include "agent/profile/profile_collector.h"
@@ -27,18 +19,12 @@ class ProfileCapability final : public Capability {
                     size_t fault_store_max_records);
 
   static constexpr char kName[] = "profile";
-  const char* name() const override { return kName; }
-  // Opens the cpu-clock perf event on every CPU and attaches
+  // Init opens the cpu-clock perf event on every CPU and attaches
   // bpf/profile.bpf.c to it, to the page-fault tracepoints and to the
-  // exec/fork hooks.
-  absl::Status Init(const InitContext& ctx) override;
-  // Loads the unwind tables processes asked for, drains the retired
-  // counts and stacks, and symbolizes their frames into one interval.
-  absl::Status Collect(const IntervalSpan& span, StoreWriter& store) override;
-  void Stop() override;
-  void FillStatus(const StoreView& store, v1::StatusResponse* out) const override;
-  void RenderMetrics(const StoreView& store, Exposition* out) const override;
-  std::vector<std::pair<std::string, uint64_t>> Losses(const StoreView& store) const override;
+  // exec/fork hooks. Collect loads the unwind tables processes asked for,
+  // drains the retired counts and stacks, and symbolizes their frames into
+  // one interval.
+  VIGIL_CAPABILITY_OVERRIDES();
 
   // GetHot and GetProfile, from the store only.
   absl::StatusOr<v1::HotResponse> QueryHot(const StoreView& store, const QueryContext& ctx,

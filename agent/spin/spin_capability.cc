@@ -152,6 +152,13 @@ v1::SpinAlert SpinCapability::MakeAlert(const SpinEvent& e, absl::Time now) {
   return a;
 }
 
+// Spin reads other capabilities' tables and loses nothing of its own; its
+// one bound is its own metric, vigil_spin_tracking_overflow_total.
+void SpinCapability::FillStatus(const StoreView&, v1::StatusResponse*) const {}
+std::vector<std::pair<std::string, uint64_t>> SpinCapability::Losses(const StoreView&) const {
+  return {};
+}
+
 void SpinCapability::RenderMetrics(const StoreView&, Exposition* e) const {
   const AlertCounters a = alerts_->counters(v1::ALERT_KIND_SPIN);
   auto family = [e](const char* name, const char* type, const char* help, uint64_t v) {

@@ -5,12 +5,7 @@
 #pragma once
 
 #include <atomic>
-#include <memory>
-#include <string>
-#include <utility>
-#include <vector>
 
-#include "absl/status/statusor.h"
 #include "agent/alerts/alert_stream.h"
 #include "agent/capability.h"
 #include "agent/profile/profile_capability.h"
@@ -26,15 +21,7 @@ class SpinCapability final : public Capability {
   explicit SpinCapability(const SpinConfig& config);
 
   static constexpr char kName[] = "spin";
-  const char* name() const override { return kName; }
-  absl::Status Init(const InitContext& ctx) override;
-  absl::Status Collect(const IntervalSpan& span, StoreWriter& store) override;
-  void Stop() override;
-  void FillStatus(const StoreView&, v1::StatusResponse*) const override {}
-  void RenderMetrics(const StoreView& store, Exposition* out) const override;
-  std::vector<std::pair<std::string, uint64_t>> Losses(const StoreView&) const override {
-    return {};
-  }
+  VIGIL_CAPABILITY_OVERRIDES();
 
   // Threads not tracked because the detector's table was full (for
   // ListAlerts).

@@ -9,6 +9,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "agent/loss_counts.h"
 #include "bpf/syscalls.h"
 #include "re2/re2.h"
 #include "vigil/v1/vigil.pb.h"
@@ -16,7 +17,7 @@
 namespace vigil {
 
 // What the kernel side could not record, per interval or summed.
-struct SyscallLossCounts {
+struct SyscallLossCounts : LossCounts<SyscallLossCounts> {
   uint64_t map_full = 0;
   uint64_t no_enter = 0;
   uint64_t storage_fail = 0;
@@ -28,15 +29,10 @@ struct SyscallLossCounts {
   // or it was full), so they were counted untimed.
   uint64_t latency_lost = 0;
 
-  SyscallLossCounts& operator+=(const SyscallLossCounts& o) {
-    drain_failed += o.drain_failed;
-    latency_lost += o.latency_lost;
-    map_full += o.map_full;
-    no_enter += o.no_enter;
-    storage_fail += o.storage_fail;
-    nr_out_of_range += o.nr_out_of_range;
-    return *this;
-  }
+  static constexpr LossCause<Self> kCauses[] = {
+      VIGIL_LOSS_CAUSE(map_full),     VIGIL_LOSS_CAUSE(storage_fail),
+      VIGIL_LOSS_CAUSE(no_enter),     VIGIL_LOSS_CAUSE(nr_out_of_range),
+      VIGIL_LOSS_CAUSE(drain_failed), VIGIL_LOSS_CAUSE(latency_lost)};
 };
 
 // One (thread, syscall) over one interval. The histogram is stored sparsely:

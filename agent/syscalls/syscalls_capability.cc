@@ -70,13 +70,7 @@ std::vector<std::pair<std::string, uint64_t>> SyscallsCapability::Losses(
     const StoreView& store) const {
   const uint64_t window_cap = store.DroppedRecords(table_);
   absl::MutexLock lock(&mu_);
-  return {{"map_full", loss_total_.map_full},
-          {"storage_fail", loss_total_.storage_fail},
-          {"no_enter", loss_total_.no_enter},
-          {"nr_out_of_range", loss_total_.nr_out_of_range},
-          {"drain_failed", loss_total_.drain_failed},
-          {"latency_lost", loss_total_.latency_lost},
-          {"window_cap", window_cap}};
+  return loss_total_.Named({{"window_cap", window_cap}});
 }
 
 void SyscallsCapability::RenderMetrics(const StoreView& store, Exposition* e) const {

@@ -3,14 +3,6 @@
 // GetSyscalls, vigil syscalls; Prometheus vigil_syscalls_*).
 #pragma once
 
-#include <memory>
-#include <string>
-#include <utility>
-#include <vector>
-
-#include "absl/base/thread_annotations.h"
-#include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "agent/capability.h"
 #include "agent/metrics/syscall_series.h"
 #include "agent/syscalls/syscalls_aggregate.h"
@@ -27,17 +19,10 @@ class SyscallsCapability final : public Capability {
                      size_t metrics_max_processes);
 
   static constexpr char kName[] = "syscalls";
-  const char* name() const override { return kName; }
-  // Loads bpf/syscalls.bpf.c; attaches tp_btf sys_exit (and sys_enter when
-  // latency is measured).
-  absl::Status Init(const InitContext& ctx) override;
-  // Flips the double-buffered stats hash and drains the retired one into
-  // one SyscallInterval.
-  absl::Status Collect(const IntervalSpan& span, StoreWriter& store) override;
-  void Stop() override;
-  void FillStatus(const StoreView& store, v1::StatusResponse* out) const override;
-  void RenderMetrics(const StoreView& store, Exposition* out) const override;
-  std::vector<std::pair<std::string, uint64_t>> Losses(const StoreView& store) const override;
+  // Init loads bpf/syscalls.bpf.c and attaches tp_btf sys_exit (and
+  // sys_enter when latency is measured). Collect flips the double-buffered
+  // stats hash and drains the retired one into one SyscallInterval.
+  VIGIL_CAPABILITY_OVERRIDES();
 
   // GetSyscalls, from the store only.
   absl::StatusOr<v1::SyscallsResponse> Query(const StoreView& store, const QueryContext& ctx,

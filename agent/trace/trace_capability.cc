@@ -274,6 +274,13 @@ absl::Status TraceCapability::Init(const InitContext& ctx) {
   return absl::OkStatus();
 }
 
+// On demand only: nothing is collected per interval, and sessions own (and
+// release) every kernel object.
+absl::Status TraceCapability::Collect(const IntervalSpan&, StoreWriter&) {
+  return absl::OkStatus();
+}
+void TraceCapability::Stop() {}
+
 void TraceCapability::FillStatus(const StoreView&, v1::StatusResponse* out) const {
   v1::OnDemandStatus* s = out->mutable_ondemand();
   s->set_running(static_cast<uint32_t>(sessions_->running()));

@@ -5,12 +5,10 @@
 #pragma once
 
 #include <atomic>
-#include <cstdint>
 
 #include "agent/capability.h"
 #include "agent/ondemand/ondemand_config.h"
 #include "agent/ondemand/session_limiter.h"
-#include "vigil/v1/vigil.pb.h"
 
 namespace vigil {
 
@@ -19,12 +17,7 @@ class TraceCapability final : public Capability {
   explicit TraceCapability(const OnDemandConfig& config) : config_(config) {}
 
   static constexpr char kName[] = "trace";
-  const char* name() const override { return kName; }
-  absl::Status Init(const InitContext& ctx) override;
-  absl::Status Collect(const IntervalSpan&, StoreWriter&) override { return absl::OkStatus(); }
-  void FillStatus(const StoreView& store, v1::StatusResponse* out) const override;
-  void RenderMetrics(const StoreView& store, Exposition* out) const override;
-  std::vector<std::pair<std::string, uint64_t>> Losses(const StoreView& store) const override;
+  VIGIL_CAPABILITY_OVERRIDES();
 
   // One session: validates the request (INVALID_ARGUMENT with one line),
   // takes a slot, loads and attaches, streams events, and detaches. Returns

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "agent/loss_counts.h"
 #include "agent/udpdrops/kernel_btf.h"
 #include "agent/udpdrops/owner_cache.h"
 #include "bpf/udpdrops.h"
@@ -20,20 +21,16 @@
 namespace vigil {
 
 // What the kernel side (and the owner cache) could not record.
-struct UdpDropLossCounts {
+struct UdpDropLossCounts : LossCounts<UdpDropLossCounts> {
   uint64_t map_full = 0;
   uint64_t bad_header = 0;
   uint64_t owner_cache_full = 0;
   // Entries deleted unread because draining the retired buffer failed.
   uint64_t drain_failed = 0;
 
-  UdpDropLossCounts& operator+=(const UdpDropLossCounts& o) {
-    drain_failed += o.drain_failed;
-    map_full += o.map_full;
-    bad_header += o.bad_header;
-    owner_cache_full += o.owner_cache_full;
-    return *this;
-  }
+  static constexpr LossCause<Self> kCauses[] = {
+      VIGIL_LOSS_CAUSE(map_full), VIGIL_LOSS_CAUSE(bad_header), VIGIL_LOSS_CAUSE(owner_cache_full),
+      VIGIL_LOSS_CAUSE(drain_failed)};
 };
 
 // One kernel aggregate over one interval, with its socket's owners as seen

@@ -56,11 +56,7 @@ std::vector<std::pair<std::string, uint64_t>> UdpDropsCapability::Losses(
     const StoreView& store) const {
   const uint64_t window_cap = store.DroppedRecords(table_);
   absl::MutexLock lock(&mu_);
-  return {{"map_full", loss_total_.map_full},
-          {"bad_header", loss_total_.bad_header},
-          {"owner_cache_full", loss_total_.owner_cache_full},
-          {"drain_failed", loss_total_.drain_failed},
-          {"window_cap", window_cap}};
+  return loss_total_.Named({{"window_cap", window_cap}});
 }
 
 void UdpDropsCapability::RenderMetrics(const StoreView&, Exposition* e) const {

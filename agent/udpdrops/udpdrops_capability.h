@@ -3,14 +3,6 @@
 // "udpdrops" store table -> GetDrops, vigil drops; vigil_udp_drops_total).
 #pragma once
 
-#include <memory>
-#include <string>
-#include <utility>
-#include <vector>
-
-#include "absl/base/thread_annotations.h"
-#include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "agent/capability.h"
 #include "agent/metrics/udpdrop_series.h"
 #include "agent/udpdrops/udpdrops_aggregate.h"
@@ -24,17 +16,11 @@ class UdpDropsCapability final : public Capability {
   UdpDropsCapability(const UdpDropsConfig& config, size_t store_max_records);
 
   static constexpr char kName[] = "udpdrops";
-  const char* name() const override { return kName; }
-  // Reads this kernel's drop reason names from BTF, loads
-  // bpf/udpdrops.bpf.c, attaches the kfree_skb variant it has.
-  absl::Status Init(const InitContext& ctx) override;
-  // Drains the retired stats hash and names each socket's owner (a
-  // bounded cache over /proc).
-  absl::Status Collect(const IntervalSpan& span, StoreWriter& store) override;
-  void Stop() override;
-  void FillStatus(const StoreView& store, v1::StatusResponse* out) const override;
-  void RenderMetrics(const StoreView& store, Exposition* out) const override;
-  std::vector<std::pair<std::string, uint64_t>> Losses(const StoreView& store) const override;
+  // Init reads this kernel's drop reason names from BTF, loads
+  // bpf/udpdrops.bpf.c and attaches the kfree_skb variant it has. Collect
+  // drains the retired stats hash and names each socket's owner (a bounded
+  // cache over /proc).
+  VIGIL_CAPABILITY_OVERRIDES();
 
   // GetDrops, from the store only.
   absl::StatusOr<v1::DropsResponse> Query(const StoreView& store, const QueryContext& ctx,

@@ -3,13 +3,20 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <iterator>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "agent/capability.h"
+#include "agent/cpu/cpu_aggregate.h"
+#include "agent/memory/memory_aggregate.h"
 #include "agent/preflight.h"
 #include "agent/server/listen.h"
 #include "agent/store/request_fields.h"
 #include "agent/syscalls/syscall_table.h"
+#include "agent/syscalls/syscalls_aggregate.h"
+#include "agent/udpdrops/udpdrops_aggregate.h"
 #include "client/format.h"
 #include "common/read_file.h"
 #include "tests/test_util.h"
@@ -52,6 +59,38 @@ TEST(LossesToProtoTest, FillsFieldsByCauseName) {
   v1::TopLoss t;
   LossesToProto({{"cause", 1}}, &t);
   EXPECT_EQ(t.cause(), "");
+}
+
+// Each loss struct names its counters once (kCauses): += sums every one,
+// and Named() lists every one under the name of its GetStatus field.
+template <typename Counts, typename Proto>
+void ExpectEveryCauseSummedAndInTheProto() {
+  Counts a, b;
+  uint64_t n = 1;
+  for (const LossCause<Counts>& c : Counts::kCauses) {
+    a.*c.count = n;
+    b.*c.count = 100 * n++;
+  }
+  a += b;
+  std::vector<std::pair<std::string, uint64_t>> named = a.Named({{"window_cap", 7}});
+  ASSERT_EQ(named.size(), std::size(Counts::kCauses) + 1);
+  Proto p;
+  LossesToProto(named, &p);
+  const google::protobuf::Descriptor* d = p.GetDescriptor();
+  for (size_t i = 0; i + 1 < named.size(); ++i) {
+    EXPECT_EQ(named[i].second, 101 * (i + 1)) << named[i].first;
+    const google::protobuf::FieldDescriptor* f = d->FindFieldByName(named[i].first);
+    ASSERT_NE(f, nullptr) << named[i].first << " is not a field of " << d->name();
+    EXPECT_EQ(p.GetReflection()->GetUInt64(p, f), 101 * (i + 1)) << named[i].first;
+  }
+  EXPECT_EQ(named.back(), (std::pair<std::string, uint64_t>("window_cap", 7)));
+}
+
+TEST(LossCountsTest, EveryCauseIsSummedAndReportedByItsProtoName) {
+  ExpectEveryCauseSummedAndInTheProto<SyscallLossCounts, v1::SyscallLoss>();
+  ExpectEveryCauseSummedAndInTheProto<UdpDropLossCounts, v1::UdpDropLoss>();
+  ExpectEveryCauseSummedAndInTheProto<CpuLossCounts, v1::CpuLoss>();
+  ExpectEveryCauseSummedAndInTheProto<MemoryLossCounts, v1::MemoryLoss>();
 }
 
 TEST(EnumFieldTest, UnspecifiedIsTheDefaultAndUnknownIsRefused) {
