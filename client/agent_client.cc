@@ -3,6 +3,7 @@
 #include <chrono>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -19,37 +20,58 @@ absl::StatusOr<std::string> ReadPem(const std::string& path, const char* flag) {
   return ss.str();
 }
 
-}  // namespace
+// What a valid ConnectOptions asks for: plaintext (Unix socket or
+// --insecure) or TLS with these PEMs.
+struct Transport {
+  bool tls = false;
+  std::string ca, cert, key;
+};
 
-absl::StatusOr<std::unique_ptr<v1::Vigil::Stub>> Connect(const ConnectOptions& opts) {
-  std::shared_ptr<grpc::ChannelCredentials> creds;
+absl::StatusOr<Transport> CheckTransport(const ConnectOptions& opts) {
+  Transport t;
   if (absl::StartsWith(opts.agent, "unix:")) {
     if (opts.agent.size() <= 5) return absl::InvalidArgumentError("--agent unix: needs a path");
-    creds = grpc::InsecureChannelCredentials();
+    return t;
+  }
+  size_t colon = opts.agent.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == opts.agent.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--agent \"", opts.agent, "\": expected unix:/path or host:port"));
+  }
+  if (opts.ca.empty()) {
+    if (opts.insecure) return t;
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--agent ", opts.agent, ": TCP agents need --ca (and --cert/--key), or --insecure"));
+  }
+  t.tls = true;
+  absl::StatusOr<std::string> ca = ReadPem(opts.ca, "--ca");
+  if (!ca.ok()) return ca.status();
+  absl::StatusOr<std::string> cert = ReadPem(opts.cert, "--cert");
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadPem(opts.key, "--key");
+  if (!key.ok()) return key.status();
+  t.ca = *std::move(ca);
+  t.cert = *std::move(cert);
+  t.key = *std::move(key);
+  return t;
+}
+
+}  // namespace
+
+absl::Status CheckConnect(const ConnectOptions& opts) { return CheckTransport(opts).status(); }
+
+absl::StatusOr<std::unique_ptr<v1::Vigil::Stub>> Connect(const ConnectOptions& opts) {
+  absl::StatusOr<Transport> t = CheckTransport(opts);
+  if (!t.ok()) return t.status();
+  std::shared_ptr<grpc::ChannelCredentials> creds;
+  if (t->tls) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = t->ca;
+    ssl.pem_cert_chain = t->cert;
+    ssl.pem_private_key = t->key;
+    creds = grpc::SslCredentials(ssl);
   } else {
-    size_t colon = opts.agent.rfind(':');
-    if (colon == std::string::npos || colon == 0 || colon + 1 == opts.agent.size()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--agent \"", opts.agent, "\": expected unix:/path or host:port"));
-    }
-    if (!opts.ca.empty()) {
-      grpc::SslCredentialsOptions ssl;
-      absl::StatusOr<std::string> ca = ReadPem(opts.ca, "--ca");
-      if (!ca.ok()) return ca.status();
-      absl::StatusOr<std::string> cert = ReadPem(opts.cert, "--cert");
-      if (!cert.ok()) return cert.status();
-      absl::StatusOr<std::string> key = ReadPem(opts.key, "--key");
-      if (!key.ok()) return key.status();
-      ssl.pem_root_certs = *ca;
-      ssl.pem_cert_chain = *cert;
-      ssl.pem_private_key = *key;
-      creds = grpc::SslCredentials(ssl);
-    } else if (opts.insecure) {
-      creds = grpc::InsecureChannelCredentials();
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--agent ", opts.agent, ": TCP agents need --ca (and --cert/--key), or --insecure"));
-    }
+    creds = grpc::InsecureChannelCredentials();
   }
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);

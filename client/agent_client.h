@@ -23,6 +23,10 @@ struct ConnectOptions {
 
 // INVALID_ARGUMENT for a malformed address or missing TLS files.
 absl::StatusOr<std::unique_ptr<v1::Vigil::Stub>> Connect(const ConnectOptions& opts);
+// The same checks (and TLS file reads) without a channel: gRPC is not
+// started, so checking every agent up front costs no start and shutdown of
+// gRPC's threads before the command connects.
+absl::Status CheckConnect(const ConnectOptions& opts);
 
 // Applies the deadline to a context.
 void SetDeadline(grpc::ClientContext* ctx, const ConnectOptions& opts);

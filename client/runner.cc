@@ -205,9 +205,7 @@ int Cli::Run() {
   if (!agents.ok()) return UsageError(inv.cmd, agents.status().message());
   // Bad addresses and TLS files are usage, before any agent is asked.
   for (const ConnectOptions& a : *agents) {
-    if (absl::StatusOr<std::unique_ptr<v1::Vigil::Stub>> s = Connect(a); !s.ok()) {
-      return UsageError(inv.cmd, s.status().message());
-    }
+    if (absl::Status s = CheckConnect(a); !s.ok()) return UsageError(inv.cmd, s.message());
   }
   inv.agents = *std::move(agents);
   return cmd_->Run(inv);

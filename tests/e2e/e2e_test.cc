@@ -365,6 +365,16 @@ TEST(CliTest, HelpExitsZero) {
   }
 }
 
+// The CLI leaves with _exit after flushing (client/main.cc): output it
+// could not write is still a failure with a line, not a silent exit 0.
+TEST(CliTest, OutputThatCannotBeWrittenIsAFailure) {
+  CommandResult c = RunCommand({"/bin/sh", "-c", test::VigilPath() + " --help > /dev/full"});
+  EXPECT_EQ(c.exit_code, 1) << c.err;
+  EXPECT_NE(c.err.find("vigil: writing the output failed"), std::string::npos) << c.err;
+  c = RunCommand({"/bin/sh", "-c", test::VigilPath() + " --help > /dev/null"});
+  EXPECT_EQ(c.exit_code, 0) << c.err;
+}
+
 TEST(CliTest, UnreachableAgentIsAClearFailure) {
   test::TempDir dir;
   CommandResult c = RunCommand({test::VigilPath(), "syscalls", "--agent",
