@@ -1,23 +1,19 @@
 #include "client/agent_client.h"
 
 #include <chrono>
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/read_file.h"
 
 namespace vigil::cli {
 namespace {
 
+// --cert and --key may be left out (a CA alone verifies the agent).
 absl::StatusOr<std::string> ReadPem(const std::string& path, const char* flag) {
   if (path.empty()) return std::string();
-  std::ifstream f(path);
-  if (!f) return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": cannot read"));
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
+  return ReadFlagFile(path, flag);
 }
 
 // What a valid ConnectOptions asks for: plaintext (Unix socket or

@@ -5,7 +5,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <fstream>
+#include <sstream>
 
+#include "absl/strings/str_cat.h"
 #include "common/unique_fd.h"
 
 namespace vigil {
@@ -47,6 +50,14 @@ bool ReadFileBounded(const std::string& path, size_t max_bytes, std::string* out
 void DropPartialLine(std::string* text) {
   const size_t nl = text->rfind('\n');
   text->resize(nl == std::string::npos ? 0 : nl + 1);
+}
+
+absl::StatusOr<std::string> ReadFlagFile(const std::string& path, const char* flag) {
+  std::ifstream f(path);
+  if (!f) return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": cannot read"));
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
 }
 
 }  // namespace vigil

@@ -9,25 +9,16 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/duration.h"
+#include "common/read_file.h"
 
 namespace vigil {
 namespace {
-
-absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what) {
-  std::ifstream f(path);
-  if (!f) return absl::InvalidArgumentError(absl::StrCat(what, " ", path, ": cannot read"));
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 bool SocketAnswers(const std::string& path) {
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -160,11 +151,11 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> StartServer(const ListenConfig& co
   } else if (!config.tls_cert.empty()) {
     grpc::SslServerCredentialsOptions opts(
         GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-    absl::StatusOr<std::string> cert = ReadFile(config.tls_cert, "--tls-cert");
+    absl::StatusOr<std::string> cert = ReadFlagFile(config.tls_cert, "--tls-cert");
     if (!cert.ok()) return cert.status();
-    absl::StatusOr<std::string> key = ReadFile(config.tls_key, "--tls-key");
+    absl::StatusOr<std::string> key = ReadFlagFile(config.tls_key, "--tls-key");
     if (!key.ok()) return key.status();
-    absl::StatusOr<std::string> ca = ReadFile(config.tls_client_ca, "--tls-client-ca");
+    absl::StatusOr<std::string> ca = ReadFlagFile(config.tls_client_ca, "--tls-client-ca");
     if (!ca.ok()) return ca.status();
     opts.pem_root_certs = *ca;
     opts.pem_key_cert_pairs.push_back({*key, *cert});
