@@ -109,7 +109,8 @@ build() {
     settings)
       link settings "$absl_pc re2 grpc++ protobuf" agent/settings.cc agent/setting_values.cc \
         agent/spin/spin_settings.cc \
-        agent/spin/spin_detector.cc agent/server/listen.cc common/duration.cc common/regex.cc common/safe_text.cc ;;
+        agent/spin/spin_detector.cc agent/server/listen.cc common/duration.cc common/regex.cc common/safe_text.cc \
+        common/read_file.cc ;;
     cli)
       link cli "$absl_pc re2 grpc++ protobuf zlib ncursesw" client/runner.cc client/flags.cc \
         client/format.cc client/fleet.cc client/agent_client.cc client/syscalls_cmd.cc \
@@ -117,7 +118,7 @@ build() {
         client/profile_export.cc client/alerts_cmd.cc client/memory_cmd.cc client/top_cmd.cc \
         client/top_format.cc client/trace_cmd.cc client/probe_cmd.cc common/duration.cc \
         common/regex.cc common/safe_text.cc common/safe_proto.cc common/json_line.cc common/pprof.cc \
-        "${pb[@]}" "$gen/vigil/v1/vigil.grpc.pb.cc" "$gen/vigil/v1/fleet.pb.cc" \
+        common/read_file.cc "${pb[@]}" "$gen/vigil/v1/vigil.grpc.pb.cc" "$gen/vigil/v1/fleet.pb.cc" \
         "$gen/perftools/profile.pb.cc" ;;
     requests)
       link requests "$absl_pc re2 protobuf zlib libbpf" agent/syscalls/syscalls_aggregate.cc \
