@@ -75,7 +75,8 @@ Agent::Agent(const AgentConfig& config)
     : config_(config),
       started_(absl::Now()),
       hostname_(Hostname()),
-      store_(StoreConfig{config.window, config.max_concurrent_merges}) {}
+      store_(StoreConfig{config.window, config.max_concurrent_merges,
+                         SharedAnswers::Config{config.query_share_bytes}}) {}
 
 absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(
     const AgentConfig& config, std::vector<std::unique_ptr<Capability>> capabilities) {
@@ -394,6 +395,18 @@ std::string Agent::RenderMetrics() const {
   e.Sample("vigil_agent_heap_bytes", {{"state", "free"}}, static_cast<double>(heap.free));
   e.Family("vigil_agent_start_time_seconds", "gauge", "When vigild started, Unix time.");
   e.Sample("vigil_agent_start_time_seconds", absl::ToUnixSeconds(started_));
+  const SharedAnswers::Stats shared = view.shared_stats();
+  e.Family("vigil_query_answers_total", "counter",
+           "Store queries answered, by how: merged (by the caller), joined (an identical merge "
+           "in flight), stored (an identical answer kept since the store last changed).");
+  e.Sample("vigil_query_answers_total", {{"how", "merged"}}, static_cast<double>(shared.merged));
+  e.Sample("vigil_query_answers_total", {{"how", "joined"}}, static_cast<double>(shared.joined));
+  e.Sample("vigil_query_answers_total", {{"how", "stored"}}, static_cast<double>(shared.stored));
+  e.Family("vigil_query_answers_not_kept_total", "counter",
+           "Answers too large to keep within --query-share-bytes.");
+  e.Sample("vigil_query_answers_not_kept_total", static_cast<double>(shared.not_kept));
+  e.Family("vigil_query_answers_kept_bytes", "gauge", "Kept answers' size in memory, in bytes.");
+  e.Sample("vigil_query_answers_kept_bytes", static_cast<double>(shared.bytes));
   e.Family("vigil_grpc_requests_total", "counter", "gRPC requests answered, by method and code.");
   {
     absl::MutexLock lock(&rpc_mu_);

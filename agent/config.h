@@ -46,6 +46,9 @@ struct AgentConfig {
   // Store merges (queries) running at once; more wait for a slot until their
   // deadline. Each allocates in proportion to the window it reads.
   int max_concurrent_merges = 4;
+  // Identical queries over the same intervals share one merge; answers are
+  // kept until the store next changes, this many bytes at most (0: off).
+  size_t query_share_bytes = size_t{16} << 20;
   SyscallsConfig syscalls;
   UdpDropsConfig udpdrops;
   ProfileConfig profile;

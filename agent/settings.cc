@@ -107,6 +107,9 @@ const std::vector<SettingInfo>& BaseSettings() {
       {"interval", true, "collection interval (default 1s, min 10ms)"},
       {"window", true, "history kept in memory (default 10m)"},
       {"store-max-records", true, "cap on records kept across the window (default 100000)"},
+      {"query-share-bytes", true,
+       "identical queries over the same intervals share one merge; answers kept until the next "
+       "interval, this much memory at most, 0 or 64KiB-1GiB; 0: off (default 16MiB)"},
       {"syscalls-max-entries", true, "(thread, syscall) pairs per interval (default 16384)"},
       {"syscalls-latency", true, "on|off: record per-syscall latency (default on)"},
       {"syscalls-latency-sample", true,
@@ -252,6 +255,13 @@ absl::Status ApplySetting(absl::string_view key, absl::string_view value, AgentC
   if (key == "mem-growth") return Bool(key, value, &c->memory.growth.enabled);
   if (key == "mem-growth-min-duration") {
     return Duration(key, value, &c->memory.growth.min_duration);
+  }
+  if (key == "query-share-bytes") {
+    if (value == "0") {
+      c->query_share_bytes = 0;
+      return absl::OkStatus();
+    }
+    return Bytes(key, value, uint64_t{64} << 10, uint64_t{1} << 30, &c->query_share_bytes);
   }
   if (key == "mem-growth-min-bytes") {
     return Bytes(key, value, uint64_t{1} << 20, uint64_t{16384} << 30, &c->memory.growth.min_bytes);

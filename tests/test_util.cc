@@ -74,6 +74,18 @@ int SpinWorkload::Wait() {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+bool IntFlag(const char* prog, int argc, char** argv, int* i, const char* name, int64_t min,
+             int64_t max, int64_t* out) {
+  if (std::string(argv[*i]) != name) return false;
+  if (*i + 1 >= argc || !absl::SimpleAtoi(argv[*i + 1], out) || *out < min || *out > max) {
+    fprintf(stderr, "%s: %s: expected an integer from %ld to %ld\n", prog, name,
+            static_cast<long>(min), static_cast<long>(max));
+    exit(2);
+  }
+  ++*i;
+  return true;
+}
+
 int FreeLoopbackPort() {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr = {};

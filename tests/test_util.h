@@ -206,6 +206,12 @@ class SpinWorkload {
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int FreeLoopbackPort();
 
+// For benchmarks' hand-rolled flags: if argv[*i] is `name`, reads the next
+// argument into *out (an integer in [min, max], else "<prog>: ..." on stderr
+// and exit 2), steps *i past it and returns true.
+bool IntFlag(const char* prog, int argc, char** argv, int* i, const char* name, int64_t min,
+             int64_t max, int64_t* out);
+
 // Paths of the built binaries (set by CMake).
 std::string VigildPath();
 std::string VigilPath();

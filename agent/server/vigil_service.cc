@@ -48,6 +48,14 @@ SessionPeer PeerOf(const grpc::ServerContext* ctx) {
   return who;
 }
 
+// A shared answer carries the merge's own time; a caller is told what it
+// waited, so query_ns stays "time this answer took inside the agent".
+template <typename Resp>
+void StampQueryTime(absl::Duration, Resp*) {}
+void StampQueryTime(absl::Duration d, v1::HotResponse* r) {
+  r->set_query_ns(absl::ToInt64Nanoseconds(d));
+}
+
 }  // namespace
 
 grpc::Status ToGrpc(const absl::Status& s) {
@@ -57,15 +65,21 @@ grpc::Status ToGrpc(const absl::Status& s) {
 }
 
 // Every unary RPC ends here: counted with its real code (for
-// vigil_grpc_requests_total), then handed to gRPC.
+// vigil_grpc_requests_total), then handed to gRPC. `r` is already safe to
+// print (MakeStringsSafe).
 template <typename Resp>
-grpc::Status VigilService::Answer(const char* method, absl::StatusOr<Resp> r, Resp* out) const {
+grpc::Status VigilService::Deliver(const char* method, absl::StatusOr<Resp> r, Resp* out) const {
   agent_->RecordRpc(method, static_cast<int>(r.status().code()));
   if (!r.ok()) return ToGrpc(r.status());
-  // Names other users chose must not make the response unparseable.
-  MakeStringsSafe(&*r);
   *out = *std::move(r);
   return grpc::Status::OK;
+}
+
+template <typename Resp>
+grpc::Status VigilService::Answer(const char* method, absl::StatusOr<Resp> r, Resp* out) const {
+  // Names other users chose must not make the response unparseable.
+  if (r.ok()) MakeStringsSafe(&*r);
+  return Deliver(method, std::move(r), out);
 }
 
 absl::Status VigilService::Off(const char* capability) const {
@@ -75,13 +89,27 @@ absl::Status VigilService::Off(const char* capability) const {
 }
 
 // A query RPC answered from the store by one capability's `query`, or
-// FAILED_PRECONDITION when that capability is off here.
+// FAILED_PRECONDITION when that capability is off here. Identical requests
+// over the same stored intervals share one merge (StoreView::Shared).
 template <typename Cap, typename Req, typename Resp>
 grpc::Status VigilService::Query(const char* method, QueryFn<Cap, Req, Resp> query,
                                  grpc::ServerContext* ctx, const Req& req, Resp* out) const {
   const Cap* cap = agent_->Get<Cap>();
-  return Answer(method, cap ? (cap->*query)(agent_->store(), ContextOf(ctx), req) : Off(Cap::kName),
-                out);
+  if (cap == nullptr) return Deliver(method, absl::StatusOr<Resp>(Off(Cap::kName)), out);
+  const absl::Time began = absl::Now();
+  const StoreView store = agent_->store();
+  const QueryContext qctx = ContextOf(ctx);
+  // The method and the request's bytes name the query; the answer kept is
+  // the one every caller receives, so it is made safe to print once.
+  absl::StatusOr<Resp> r = store.Shared<Resp>(absl::StrCat(method, ":", req.SerializeAsString()),
+                                              req.range(), qctx, [&]() -> absl::StatusOr<Resp> {
+                                                absl::StatusOr<Resp> a =
+                                                    (cap->*query)(store, qctx, req);
+                                                if (a.ok()) MakeStringsSafe(&*a);
+                                                return a;
+                                              });
+  if (r.ok()) StampQueryTime(absl::Now() - began, &*r);
+  return Deliver(method, std::move(r), out);
 }
 
 grpc::Status VigilService::GetSyscalls(grpc::ServerContext* ctx, const v1::SyscallsRequest* req,

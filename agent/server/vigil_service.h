@@ -39,6 +39,8 @@ class VigilService final : public v1::Vigil::Service {
 
  private:
   template <typename Resp>
+  grpc::Status Deliver(const char* method, absl::StatusOr<Resp> r, Resp* out) const;
+  template <typename Resp>
   grpc::Status Answer(const char* method, absl::StatusOr<Resp> r, Resp* out) const;
   template <typename Cap, typename Req, typename Resp>
   using QueryFn = absl::StatusOr<Resp> (Cap::*)(const StoreView&, const QueryContext&,

@@ -32,6 +32,7 @@ class IntervalWindow {
       : retention_(retention), max_records_(max_records) {}
 
   void Add(absl::Time start, absl::Time end, T data) {
+    ++added_;
     records_ += data.RecordCount();
     intervals_.push_back(Interval{start, end, std::move(data)});
     // Never evict the interval just added, even if it alone exceeds the cap.
@@ -56,6 +57,27 @@ class IntervalWindow {
     }
   }
 
+  // Which intervals ForEachOverlapping(from, to) visits, named by the
+  // order they were added (the first interval ever added is 0): the first,
+  // the last and how many, {0, 0, 0} for none. With added(), it names what
+  // a merge over [from, to] reads. Scans every interval with the same test
+  // rather than assuming time order (the wall clock can step back).
+  struct Span {
+    uint64_t first = 0, last = 0, count = 0;
+  };
+  Span OverlapSpan(absl::Time from, absl::Time to) const {
+    const uint64_t base = added_ - intervals_.size();
+    Span s;
+    for (size_t i = 0; i < intervals_.size(); ++i) {
+      if (intervals_[i].end <= from || intervals_[i].start >= to) continue;
+      if (s.count++ == 0) s.first = base + i;
+      s.last = base + i;
+    }
+    return s;
+  }
+  // Intervals added since start.
+  uint64_t added() const { return added_; }
+
   size_t size() const { return intervals_.size(); }
   bool empty() const { return intervals_.empty(); }
   size_t records() const { return records_; }
@@ -75,6 +97,7 @@ class IntervalWindow {
   absl::Duration retention_;
   size_t max_records_;
   size_t records_ = 0;
+  uint64_t added_ = 0;
   uint64_t evicted_for_cap_ = 0;
   uint64_t dropped_records_ = 0;
   std::deque<Interval> intervals_;

@@ -57,6 +57,24 @@ absl::StatusOr<StoreView::Merge> StoreView::BeginMerge(const v1::TimeRange& rang
   return Merge{r->first, r->second, *std::move(slot)};
 }
 
+std::string StoreView::StateKey(const v1::TimeRange& range, uint64_t* generation) const {
+  absl::StatusOr<std::pair<absl::Time, absl::Time>> r = Resolve(range, absl::Now());
+  if (!r.ok()) return "";
+  std::string key;
+  absl::ReaderMutexLock lock(&store_->mu_);
+  key.reserve(store_->tables_.size() * 4 * sizeof(uint64_t));
+  for (const auto& t : store_->tables_) t->AppendState(r->first, r->second, &key);
+  *generation = store_->generation_;
+  return key;
+}
+
+uint64_t StoreView::generation() const {
+  absl::ReaderMutexLock lock(&store_->mu_);
+  return store_->generation_;
+}
+
+SharedAnswers::Stats StoreView::shared_stats() const { return store_->shared_.stats(); }
+
 StoreView::MergeSlot::~MergeSlot() {
   if (store_ == nullptr) return;
   absl::MutexLock lock(&store_->slots_mu_);

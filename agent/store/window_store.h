@@ -22,8 +22,10 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "agent/store/shared_answers.h"
 #include "agent/store/window.h"
 #include "vigil/v1/vigil.pb.h"
 
@@ -95,6 +97,9 @@ struct StoreConfig {
   // at once and the rest wait their turn (until their deadline), so a burst
   // of clients cannot balloon the agent's memory.
   int max_concurrent_merges = 4;
+  // Identical queries over the same intervals share one merge (see
+  // SharedAnswers); max_bytes 0 turns that off.
+  SharedAnswers::Config share;
 };
 
 // How a query waits for a merge slot: until its deadline, or until the
@@ -169,7 +174,23 @@ class StoreView {
   };
   absl::StatusOr<Merge> BeginMerge(const v1::TimeRange& range, const QueryContext& ctx) const;
 
+  // merge()'s answer, or an identical query's (see SharedAnswers): `query`
+  // names the request (its method and bytes, range included); the store
+  // adds which intervals of every table that range covers now. A range
+  // the window cannot answer is left to merge() to refuse.
+  template <typename Resp>
+  absl::StatusOr<Resp> Shared(const std::string& query, const v1::TimeRange& range,
+                              const QueryContext& ctx,
+                              absl::FunctionRef<absl::StatusOr<Resp>()> merge) const;
+  SharedAnswers::Stats shared_stats() const;
+
  private:
+  // What a merge over `range` now would read: every table's added() and
+  // overlap span, with the store's generation (intervals added over all
+  // tables). Empty if the range does not resolve.
+  std::string StateKey(const v1::TimeRange& range, uint64_t* generation) const;
+  uint64_t generation() const;
+
   const WindowStore* store_;
 };
 
@@ -210,16 +231,26 @@ class WindowStore {
   friend class StoreWriter;
   struct HolderBase {
     virtual ~HolderBase() = default;
+    // Appends what a merge over [from, to] would read from this table.
+    virtual void AppendState(absl::Time from, absl::Time to, std::string* key) const = 0;
   };
   template <typename T>
   struct Holder : HolderBase {
     Holder(absl::Duration retention, size_t max_records) : window(retention, max_records) {}
+    void AppendState(absl::Time from, absl::Time to, std::string* key) const override {
+      const typename IntervalWindow<T>::Span s = window.OverlapSpan(from, to);
+      const uint64_t parts[] = {window.added(), s.first, s.last, s.count};
+      key->append(reinterpret_cast<const char*>(parts), sizeof(parts));
+    }
     IntervalWindow<T> window;
   };
   const StoreConfig config_;
   // Guards every table's contents (the windows live in tables_' holders).
   mutable absl::Mutex mu_;
   std::vector<std::unique_ptr<HolderBase>> tables_ ABSL_GUARDED_BY(mu_);
+  // Intervals added over all tables.
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  mutable SharedAnswers shared_{config_.share};
   mutable absl::Mutex slots_mu_;
   mutable int merges_running_ ABSL_GUARDED_BY(slots_mu_) = 0;
 };
@@ -248,8 +279,24 @@ auto StoreView::Inspect(Table<T> table, Fn&& fn) const {
 
 template <typename T>
 void StoreWriter::Add(Table<T> table, absl::Time start, absl::Time end, T data) {
-  absl::MutexLock lock(&store_->mu_);
-  table.window_->Add(start, end, std::move(data));
+  uint64_t generation = 0;
+  {
+    absl::MutexLock lock(&store_->mu_);
+    table.window_->Add(start, end, std::move(data));
+    generation = ++store_->generation_;
+  }
+  store_->shared_.Invalidate(generation);
+}
+
+template <typename Resp>
+absl::StatusOr<Resp> StoreView::Shared(const std::string& query, const v1::TimeRange& range,
+                                       const QueryContext& ctx,
+                                       absl::FunctionRef<absl::StatusOr<Resp>()> merge) const {
+  uint64_t generation = 0;
+  const std::string state = StateKey(range, &generation);
+  if (state.empty()) return merge();
+  return store_->shared_.Get<Resp>(
+      absl::StrCat(query, state), generation, ctx, [this] { return this->generation(); }, merge);
 }
 
 }  // namespace vigil

@@ -49,17 +49,6 @@ struct Options {
   int drops = 100;          // per second
 };
 
-bool Flag(int argc, char** argv, int* i, const char* name, int64_t min, int64_t max, int64_t* out) {
-  if (std::string(argv[*i]) != name) return false;
-  if (*i + 1 >= argc || !absl::SimpleAtoi(argv[*i + 1], out) || *out < min || *out > max) {
-    fprintf(stderr, "soak: %s: expected an integer from %ld to %ld\n", name, static_cast<long>(min),
-            static_cast<long>(max));
-    exit(2);
-  }
-  ++*i;
-  return true;
-}
-
 // Runs `step` `per_second` times a second until stop, evenly paced.
 void Paced(int per_second, const std::atomic<bool>& stop, const std::function<void()>& step) {
   if (per_second <= 0) return;
@@ -361,21 +350,22 @@ int main(int argc, char** argv) {
   vigil::Options o;
   for (int i = 1; i < argc; ++i) {
     int64_t v = 0;
-    if (vigil::Flag(argc, argv, &i, "--seconds", 60, 7 * 24 * 3600, &o.seconds)) continue;
-    if (vigil::Flag(argc, argv, &i, "--warmup", 0, 24 * 3600, &o.warmup)) continue;
-    if (vigil::Flag(argc, argv, &i, "--clients", 0, 1000, &v)) {
+    if (vigil::test::IntFlag("soak", argc, argv, &i, "--seconds", 60, 7 * 24 * 3600, &o.seconds))
+      continue;
+    if (vigil::test::IntFlag("soak", argc, argv, &i, "--warmup", 0, 24 * 3600, &o.warmup)) continue;
+    if (vigil::test::IntFlag("soak", argc, argv, &i, "--clients", 0, 1000, &v)) {
       o.clients = static_cast<int>(v);
       continue;
     }
-    if (vigil::Flag(argc, argv, &i, "--thread-exits", 0, 100000, &v)) {
+    if (vigil::test::IntFlag("soak", argc, argv, &i, "--thread-exits", 0, 100000, &v)) {
       o.thread_exits = static_cast<int>(v);
       continue;
     }
-    if (vigil::Flag(argc, argv, &i, "--execs", 0, 10000, &v)) {
+    if (vigil::test::IntFlag("soak", argc, argv, &i, "--execs", 0, 10000, &v)) {
       o.execs = static_cast<int>(v);
       continue;
     }
-    if (vigil::Flag(argc, argv, &i, "--drops", 0, 100000, &v)) {
+    if (vigil::test::IntFlag("soak", argc, argv, &i, "--drops", 0, 100000, &v)) {
       o.drops = static_cast<int>(v);
       continue;
     }

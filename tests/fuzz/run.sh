@@ -125,7 +125,7 @@ build() {
         agent/syscalls/syscall_table.cc agent/bpf_util.cc \
         agent/profile/profile_aggregate.cc agent/profile/frame.cc agent/memory/memory_aggregate.cc \
         agent/udpdrops/udpdrops_aggregate.cc agent/udpdrops/kernel_btf.cc \
-        agent/store/window_store.cc agent/alerts/alert_stream.cc agent/alerts/alert_book.cc \
+        agent/store/window_store.cc agent/store/shared_answers.cc agent/alerts/alert_stream.cc agent/alerts/alert_book.cc \
         agent/alerts/on_alert.cc agent/metrics/exposition.cc agent/metrics/pprof_http.cc \
         common/duration.cc common/regex.cc common/safe_text.cc common/safe_proto.cc \
         common/json_line.cc common/pprof.cc "${pb[@]}" "$gen/perftools/profile.pb.cc" ;;
