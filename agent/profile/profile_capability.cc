@@ -117,7 +117,6 @@ absl::Status ProfileCapability::CheckKind(v1::ProfileKind kind) const {
 absl::StatusOr<v1::HotResponse> ProfileCapability::QueryHot(const StoreView& store,
                                                             const QueryContext& ctx,
                                                             const v1::HotRequest& req) const {
-  const absl::Time began = absl::Now();
   absl::StatusOr<ProfileQuery> q = ValidateHotRequest(req);
   if (!q.ok()) return q.status();
   if (absl::Status s = CheckKind(req.kind()); !s.ok()) return s;
@@ -133,7 +132,6 @@ absl::StatusOr<v1::HotResponse> ProfileCapability::QueryHot(const StoreView& sto
   resp.mutable_loss()->set_store_dropped(store.DroppedRecords(TableFor(q->kind)));
   resp.set_sample_hz(config_.sample_hz);
   covered.ToProto(resp.mutable_covered());
-  resp.set_query_ns(absl::ToInt64Nanoseconds(absl::Now() - began));
   return resp;
 }
 

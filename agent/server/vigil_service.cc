@@ -48,14 +48,6 @@ SessionPeer PeerOf(const grpc::ServerContext* ctx) {
   return who;
 }
 
-// A shared answer carries the merge's own time; a caller is told what it
-// waited, so query_ns stays "time this answer took inside the agent".
-template <typename Resp>
-void StampQueryTime(absl::Duration, Resp*) {}
-void StampQueryTime(absl::Duration d, v1::HotResponse* r) {
-  r->set_query_ns(absl::ToInt64Nanoseconds(d));
-}
-
 }  // namespace
 
 grpc::Status ToGrpc(const absl::Status& s) {
@@ -108,7 +100,8 @@ grpc::Status VigilService::Query(const char* method, QueryFn<Cap, Req, Resp> que
                                                 if (a.ok()) MakeStringsSafe(&*a);
                                                 return a;
                                               });
-  if (r.ok()) StampQueryTime(absl::Now() - began, &*r);
+  // A shared answer carried its merge's time: each caller is told its own.
+  if (r.ok()) r->set_query_ns(absl::ToInt64Nanoseconds(absl::Now() - began));
   return Deliver(method, std::move(r), out);
 }
 

@@ -30,8 +30,8 @@ struct CountingMerge {
   absl::StatusOr<Answer> operator()() { return Numbered(static_cast<uint32_t>(++calls)); }
 };
 
-absl::StatusOr<Answer> Get(SharedAnswers& s, const std::string& key, uint64_t gen,
-                           CountingMerge& m, const QueryContext& ctx = QueryContext()) {
+absl::StatusOr<Answer> Get(SharedAnswers& s, const std::string& key, uint64_t gen, CountingMerge& m,
+                           const QueryContext& ctx = QueryContext()) {
   return s.Get<Answer>(
       key, gen, ctx, [gen] { return gen; }, [&m] { return m(); });
 }
