@@ -82,13 +82,15 @@ struct {
 	__type(value, __u32);
 } exit_hooks SEC(".maps");
 
-static __always_inline int then_exit_hooks(void *ctx, struct pt_regs *regs)
+/* nr: the call as accounted (the enter's number when it was timed). */
+static __always_inline int then_exit_hooks(void *ctx, long nr)
 {
 #if defined(__TARGET_ARCH_x86)
-	long nr = regs_syscall_nr(regs);
-
 	if (nr == 9 || nr == 11 || nr == 12) /* mmap, munmap, brk */
 		bpf_tail_call(ctx, &exit_hooks, 0);
+#else
+	(void)ctx;
+	(void)nr;
 #endif
 	return 0;
 }
@@ -259,11 +261,11 @@ int BPF_PROG(vigil_sys_exit, struct pt_regs *regs, long ret)
 	}
 	if (nr < 0 || nr >= VIGIL_SYSCALL_NR_MAX) {
 		count(SYSCALL_CTR_NR_OUT_OF_RANGE);
-		return then_exit_hooks(ctx, regs);
+		return then_exit_hooks(ctx, nr);
 	}
 	v = thread_stats(task, nr);
 	if (!v)
-		return then_exit_hooks(ctx, regs);
+		return then_exit_hooks(ctx, nr);
 	if (latency_sample_mask && v->timing) {
 		st = bpf_task_storage_get(&enter_states, task, 0, 0);
 		if (st && st->active && st->nr == nr &&
@@ -285,5 +287,5 @@ int BPF_PROG(vigil_sys_exit, struct pt_regs *regs, long ret)
 			v->max_ns = lat;
 		v->hist[log2_bucket(lat)] += 1;
 	}
-	return then_exit_hooks(ctx, regs);
+	return then_exit_hooks(ctx, nr);
 }

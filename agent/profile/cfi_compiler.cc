@@ -143,30 +143,6 @@ Elf_Data* DebugFrameData(Elf* elf) {
   return d != nullptr && d->d_buf != nullptr && d->d_size > 0 ? d : nullptr;
 }
 
-// The FDE start addresses in .debug_frame (libdw parses each entry; only
-// the 8-byte initial location an x86-64 CIE declares is read here).
-std::vector<uint64_t> DebugFrameStarts(Elf* elf, Elf_Data* data) {
-  std::vector<uint64_t> starts;
-  const char* ident = elf_getident(elf, nullptr);
-  if (ident == nullptr) return starts;
-  Dwarf_Off off = 0, next = 0;
-  // Each entry is at least 16 bytes: the count bounds a hostile section.
-  for (size_t k = 0; k <= data->d_size / 16; ++k, off = next) {
-    Dwarf_CFI_Entry entry;
-    if (dwarf_next_cfi(reinterpret_cast<const unsigned char*>(ident), data, false, off, &next,
-                       &entry) != 0 ||
-        next <= off) {
-      break;
-    }
-    if (dwarf_cfi_cie_p(&entry)) continue;
-    if (entry.fde.start == nullptr || entry.fde.end < entry.fde.start + 16) continue;
-    const uint64_t start = ReadLe(entry.fde.start, 8);
-    const uint64_t len = ReadLe(entry.fde.start + 8, 8);
-    if (len != 0) starts.push_back(start);
-  }
-  return starts;
-}
-
 // --- Bounds on the CFI programs libdw will run -------------------------------
 // elfutils (0.188) grows a frame state to the highest register number a CFA
 // instruction names and copies the whole state at every
@@ -317,9 +293,13 @@ absl::StatusOr<CieShape> ReadCieShape(const Dwarf_CIE& cie, bool eh_frame) {
 // Every CIE and FDE in one CFI section (.eh_frame or .debug_frame) that
 // libdw can reach: walking the section from its start, and at fde_offsets
 // (from .eh_frame_hdr's table, which libdw searches to jump straight to an
-// FDE, past entries a walk cannot get over).
+// FDE, past entries a walk cannot get over). fde_starts, if set, receives
+// the start address of every FDE the walk found whose CIE checked out and
+// whose range is not empty (for .debug_frame, whose addresses are absolute:
+// the x86-64 CIE's 8-byte initial location and range), in the same pass.
 absl::Status CheckCfiSection(Elf* elf, Elf_Data* data, bool eh_frame,
-                             const std::vector<uint64_t>& fde_offsets) {
+                             const std::vector<uint64_t>& fde_offsets,
+                             std::vector<uint64_t>* fde_starts = nullptr) {
   const char* ident = elf_getident(elf, nullptr);
   if (ident == nullptr || data == nullptr || data->d_buf == nullptr) return absl::OkStatus();
   const auto* id = reinterpret_cast<const unsigned char*>(ident);
@@ -349,8 +329,9 @@ absl::Status CheckCfiSection(Elf* elf, Elf_Data* data, bool eh_frame,
     return shape;
   };
   // One entry: a CIE, or an FDE with its CIE. NOT_FOUND: nothing libdw can
-  // run there either.
-  auto check_at = [&](Dwarf_Off off, Dwarf_Off* next) -> absl::Status {
+  // run there either. starts: where an FDE's start address goes, or null.
+  auto check_at = [&](Dwarf_Off off, Dwarf_Off* next,
+                      std::vector<uint64_t>* starts) -> absl::Status {
     Dwarf_CFI_Entry e;
     if (dwarf_next_cfi(id, data, eh_frame, off, next, &e) != 0 || *next <= off) {
       return absl::NotFoundError("end");
@@ -366,6 +347,9 @@ absl::Status CheckCfiSection(Elf* elf, Elf_Data* data, bool eh_frame,
         2 * cie->address_size > static_cast<size_t>(e.fde.end - p)) {
       return absl::OkStatus();
     }
+    if (starts != nullptr && cie->address_size == 8 && ReadLe(p + 8, 8) != 0) {
+      starts->push_back(ReadLe(p, 8));
+    }
     p += 2 * cie->address_size;
     if (cie->sized_augmentation) {
       uint64_t len = 0;
@@ -379,13 +363,13 @@ absl::Status CheckCfiSection(Elf* elf, Elf_Data* data, bool eh_frame,
   // Each entry is at least 8 bytes, which bounds a hostile section's count.
   Dwarf_Off off = 0, next = 0;
   for (size_t k = 0; k <= data->d_size / 8; ++k, off = next) {
-    absl::Status s = check_at(off, &next);
+    absl::Status s = check_at(off, &next, fde_starts);
     if (absl::IsNotFound(s)) break;
     if (!s.ok()) return s;
   }
   for (uint64_t fde : fde_offsets) {
     if (fde >= data->d_size) continue;
-    absl::Status s = check_at(fde, &next);
+    absl::Status s = check_at(fde, &next, nullptr);
     if (!s.ok() && !absl::IsNotFound(s)) return s;
   }
   return absl::OkStatus();
@@ -600,13 +584,16 @@ absl::StatusOr<CompiledCfi> CompileCfi(Elf* elf, const CfiLimits& limits) {
     return eh_starts.status();
   }
   if (Elf_Data* debug_frame = DebugFrameData(elf)) {
-    if (absl::Status s = CheckCfiSection(elf, debug_frame, /*eh_frame=*/false, {}); !s.ok()) {
+    // One walk checks the section and finds its FDEs.
+    std::vector<uint64_t> debug_starts;
+    if (absl::Status s = CheckCfiSection(elf, debug_frame, /*eh_frame=*/false, {}, &debug_starts);
+        !s.ok()) {
       return s;
     }
     dwarf.reset(dwarf_begin_elf(elf, DWARF_C_READ, nullptr));
     if (dwarf != nullptr) debug_cfi = dwarf_getcfi(dwarf.get());
     if (debug_cfi != nullptr) {
-      for (uint64_t pc : DebugFrameStarts(elf, debug_frame)) {
+      for (uint64_t pc : debug_starts) {
         starts.push_back(Start{pc, 1});
         ++out.debug_frame_fdes;
       }
