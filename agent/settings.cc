@@ -64,6 +64,18 @@ absl::Status Bytes(absl::string_view key, absl::string_view value, uint64_t min,
   return absl::OkStatus();
 }
 
+// A size 0 turns off: "0", or Bytes within [min, max]; a rejected value
+// is told what is accepted (`want`, which names 0) and changes nothing.
+absl::Status BytesOrOff(absl::string_view key, absl::string_view value, uint64_t min, uint64_t max,
+                        absl::string_view want, uint64_t* out) {
+  if (value == "0") {
+    *out = 0;
+    return absl::OkStatus();
+  }
+  if (!Bytes(key, value, min, max, out).ok()) return Bad(key, value, want);
+  return absl::OkStatus();
+}
+
 absl::Status Bool(absl::string_view key, absl::string_view value, bool* out) {
   if (value == "true" || value == "on" || value == "yes" || value == "1") {
     *out = true;
@@ -257,11 +269,8 @@ absl::Status ApplySetting(absl::string_view key, absl::string_view value, AgentC
     return Duration(key, value, &c->memory.growth.min_duration);
   }
   if (key == "query-share-bytes") {
-    if (value == "0") {
-      c->query_share_bytes = 0;
-      return absl::OkStatus();
-    }
-    return Bytes(key, value, uint64_t{64} << 10, uint64_t{1} << 30, &c->query_share_bytes);
+    return BytesOrOff(key, value, uint64_t{64} << 10, uint64_t{1} << 30,
+                      "0 (off) or a size from 64KiB to 1GiB, like 16MiB", &c->query_share_bytes);
   }
   if (key == "mem-growth-min-bytes") {
     return Bytes(key, value, uint64_t{1} << 20, uint64_t{16384} << 30, &c->memory.growth.min_bytes);
@@ -276,14 +285,9 @@ absl::Status ApplySetting(absl::string_view key, absl::string_view value, AgentC
   if (key == "sample-hz") return Count(key, value, 1, 1000, &c->profile.sample_hz);
   if (key == "profile-map-min-bytes") {
     // 0 turns it off; below a page every mapping would be recorded.
-    if (value == "0") {
-      c->profile.map_min_bytes = 0;
-      return absl::OkStatus();
-    }
-    if (!Bytes(key, value, 4096, kMaxMapMinBytes, &c->profile.map_min_bytes).ok()) {
-      return Bad(key, value, "0 (off) or a size from 4KiB to 1024GiB, like 1MiB");
-    }
-    return absl::OkStatus();
+    return BytesOrOff(key, value, 4096, kMaxMapMinBytes,
+                      "0 (off) or a size from 4KiB to 1024GiB, like 1MiB",
+                      &c->profile.map_min_bytes);
   }
   if (key == "profile-fault-period") {
     return Count(key, value, 0, kMaxFaultPeriod, &c->profile.fault_period);

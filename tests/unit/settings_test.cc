@@ -150,6 +150,23 @@ TEST(SettingsTest, ProfileMapMinBytesIsBounded) {
   EXPECT_EQ(c.profile.map_min_bytes, 4096u);  // a rejected value changes nothing
 }
 
+TEST(SettingsTest, QueryShareBytesIsBoundedAndZeroTurnsItOff) {
+  AgentConfig c;
+  EXPECT_EQ(c.query_share_bytes, size_t{16} << 20);  // the default
+  ASSERT_TRUE(ApplySetting("query-share-bytes", "0", &c).ok());
+  EXPECT_EQ(c.query_share_bytes, 0u);
+  ASSERT_TRUE(ApplySetting("query-share-bytes", "64KiB", &c).ok());
+  EXPECT_EQ(c.query_share_bytes, size_t{64} << 10);
+  for (const char* bad : {"65535", "2GiB", "-1", "", "off"}) {
+    absl::Status s = ApplySetting("query-share-bytes", bad, &c);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(s.message(), absl::StrCat("query-share-bytes \"", bad,
+                                        "\": expected 0 (off) or a size from 64KiB to 1GiB, "
+                                        "like 16MiB"));
+  }
+  EXPECT_EQ(c.query_share_bytes, size_t{64} << 10);  // a rejected value changes nothing
+}
+
 TEST(SettingsTest, ValidateCatchesCrossFieldMistakes) {
   AgentConfig c;
   c.interval = absl::Seconds(10);
