@@ -120,13 +120,14 @@ class Latencies {
  public:
   void Add(absl::Duration d) { v_.push_back(d); }
   size_t size() const { return v_.size(); }
-  double Pct(int p) {
-    if (v_.empty()) return 0;
-    std::sort(v_.begin(), v_.end());
-    return absl::ToDoubleMilliseconds(v_[std::min(v_.size() - 1, v_.size() * p / 100)]);
-  }
+  // "p50 / p95 / p99" in ms, "-" for none.
   std::string Row() {
-    return size() == 0 ? "-" : absl::StrFormat("%.1f / %.1f / %.1f", Pct(50), Pct(95), Pct(99));
+    if (v_.empty()) return "-";
+    std::sort(v_.begin(), v_.end());
+    auto pct = [this](size_t p) {
+      return absl::ToDoubleMilliseconds(v_[std::min(v_.size() - 1, v_.size() * p / 100)]);
+    };
+    return absl::StrFormat("%.1f / %.1f / %.1f", pct(50), pct(95), pct(99));
   }
 
  private:
