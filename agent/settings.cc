@@ -127,6 +127,9 @@ const std::vector<SettingInfo>& BaseSettings() {
       {"syscalls-latency-sample", true,
        "time 1 in N calls, chosen at random: 1 (every call, exact) or a power of two up to 1024; "
        "counts and errors stay exact (default 16)"},
+      {"syscalls-store-coarsen", true,
+       "over store-max-records, merge the oldest intervals into ones of up to this span instead "
+       "of evicting them: 0 (off) or 1s to 1h (default 1m)"},
       {"udpdrops-max-entries", true,
        "(netns, local addr, port, reason) UDP drop rows per interval (default 8192)"},
       {"udpdrops-owner-cache", true,
@@ -235,6 +238,15 @@ absl::Status ApplySetting(absl::string_view key, absl::string_view value, AgentC
     if (absl::Status s = Count(key, value, 1, 1024, &n); !s.ok()) return s;
     if ((n & (n - 1)) != 0) return Bad(key, value, "1 or a power of two up to 1024");
     c->syscalls.latency_sample_every = n;
+    return absl::OkStatus();
+  }
+  if (key == "syscalls-store-coarsen") {
+    absl::Duration d;  // "0" needs no unit
+    if ((value != "0" && !Duration(key, value, &d).ok()) || d < absl::ZeroDuration() ||
+        d > absl::Hours(1) || (d > absl::ZeroDuration() && d < absl::Seconds(1))) {
+      return Bad(key, value, "0 (off) or a duration from 1s to 1h, like 1m");
+    }
+    c->syscalls.store_coarsen_span = d;
     return absl::OkStatus();
   }
   if (key == "udpdrops-max-entries") {

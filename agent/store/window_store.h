@@ -213,10 +213,10 @@ class WindowStore {
 
   // At start-up, before the collection loop runs: a new table holding at
   // most max_records records (the memory bound; oldest intervals are
-  // evicted first and counted).
+  // coarsened if the table says how, else evicted first and counted).
   template <typename T>
-  Table<T> Register(size_t max_records) {
-    auto holder = std::make_unique<Holder<T>>(config_.window, max_records);
+  Table<T> Register(size_t max_records, Coarsening<T> coarsening = {}) {
+    auto holder = std::make_unique<Holder<T>>(config_.window, max_records, std::move(coarsening));
     IntervalWindow<T>* w = &holder->window;
     absl::MutexLock lock(&mu_);
     tables_.push_back(std::move(holder));
@@ -236,7 +236,8 @@ class WindowStore {
   };
   template <typename T>
   struct Holder : HolderBase {
-    Holder(absl::Duration retention, size_t max_records) : window(retention, max_records) {}
+    Holder(absl::Duration retention, size_t max_records, Coarsening<T> coarsening)
+        : window(retention, max_records, std::move(coarsening)) {}
     void AppendState(absl::Time from, absl::Time to, std::string* key) const override {
       const typename IntervalWindow<T>::Span s = window.OverlapSpan(from, to);
       const uint64_t parts[] = {window.added(), s.first, s.last, s.count};

@@ -58,19 +58,65 @@ void SyscallInterval::Append(const syscall_key& key, const syscall_stats& s) {
   r.max_ns = s.max_ns;
   memcpy(r.comm, s.comm, VIGIL_COMM_LEN);
   memcpy(r.pcomm, s.pcomm, VIGIL_COMM_LEN);
+  uint64_t hist[VIGIL_SYSCALL_HIST_BUCKETS];  // __u64 is not uint64_t's type
+  std::copy(std::begin(s.hist), std::end(s.hist), hist);
+  AppendRecord(r, hist);
+}
+
+void SyscallInterval::AppendRecord(SyscallRecord r, const uint64_t* hist) {
   int first = -1, last = -1;
   for (int i = 0; i < VIGIL_SYSCALL_HIST_BUCKETS; ++i) {
-    if (s.hist[i] == 0) continue;
+    if (hist[i] == 0) continue;
     if (first < 0) first = i;
     last = i;
   }
+  r.hist_first = r.hist_len = 0;
+  r.hist_offset = 0;
   if (first >= 0) {
     r.hist_first = static_cast<uint8_t>(first);
     r.hist_len = static_cast<uint8_t>(last - first + 1);
     r.hist_offset = static_cast<uint32_t>(hist_pool.size());
-    hist_pool.insert(hist_pool.end(), s.hist + first, s.hist + last + 1);
+    hist_pool.insert(hist_pool.end(), hist + first, hist + last + 1);
   }
   records.push_back(r);
+}
+
+void SyscallInterval::MergeNewer(const SyscallInterval& newer) {
+  struct Slot {
+    SyscallRecord r;
+    std::array<uint64_t, VIGIL_SYSCALL_HIST_BUCKETS> hist{};
+  };
+  std::vector<Slot> slots;
+  slots.reserve(records.size() + newer.records.size());
+  absl::flat_hash_map<std::tuple<uint32_t, uint32_t, uint16_t>, size_t> index;
+  index.reserve(slots.capacity());
+  // Older first, so the newer interval's names win.
+  for (const SyscallInterval* from : {static_cast<const SyscallInterval*>(this), &newer}) {
+    for (const SyscallRecord& r : from->records) {
+      const auto [it, inserted] = index.try_emplace({r.tgid, r.tid, r.nr}, slots.size());
+      if (inserted) {
+        slots.push_back(Slot{r});
+        slots.back().r.calls = slots.back().r.errors = slots.back().r.total_ns = 0;
+        slots.back().r.max_ns = 0;
+      }
+      Slot& s = slots[it->second];
+      s.r.calls += r.calls;
+      s.r.errors += r.errors;
+      s.r.total_ns += r.total_ns;
+      s.r.max_ns = std::max(s.r.max_ns, r.max_ns);
+      memcpy(s.r.comm, r.comm, VIGIL_COMM_LEN);
+      memcpy(s.r.pcomm, r.pcomm, VIGIL_COMM_LEN);
+      for (int i = 0; i < r.hist_len; ++i) {
+        s.hist[r.hist_first + i] += from->hist_pool[r.hist_offset + i];
+      }
+    }
+  }
+  records.clear();
+  hist_pool.clear();
+  for (const Slot& s : slots) AppendRecord(s.r, s.hist.data());
+  records.shrink_to_fit();
+  hist_pool.shrink_to_fit();
+  loss += newer.loss;
 }
 
 absl::StatusOr<SyscallQuery> ValidateSyscallsRequest(const v1::SyscallsRequest& req) {

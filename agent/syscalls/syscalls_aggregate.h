@@ -62,6 +62,15 @@ struct SyscallInterval {
   size_t RecordCount() const { return records.size(); }
   // Appends one drained kernel entry in compact form.
   void Append(const syscall_key& key, const syscall_stats& stats);
+  // Folds the interval that followed into this one (the store's
+  // coarsening): per (thread, syscall), calls, errors, time and histogram
+  // buckets add up, max_ns is the larger, the newer names win; losses add
+  // up. Exact: a merge over the result equals one over both.
+  void MergeNewer(const SyscallInterval& newer);
+
+ private:
+  // Appends r with its dense histogram stored sparsely.
+  void AppendRecord(SyscallRecord r, const uint64_t* hist);
 };
 
 // A validated SyscallsRequest (filters compiled).

@@ -12,7 +12,12 @@ absl::Status SyscallsCapability::Init(const InitContext& ctx) {
   collector_ = *std::move(c);
   exit_hooks_fd_ = collector_->exit_hooks_fd();
   hostname_ = ctx.hostname;
-  table_ = ctx.store->Register<SyscallInterval>(store_max_records_);
+  Coarsening<SyscallInterval> coarsening;
+  coarsening.max_span = config_.store_coarsen_span;
+  coarsening.merge = [](SyscallInterval& older, const SyscallInterval& newer) {
+    older.MergeNewer(newer);
+  };
+  table_ = ctx.store->Register<SyscallInterval>(store_max_records_, std::move(coarsening));
   return absl::OkStatus();
 }
 
@@ -85,6 +90,12 @@ void SyscallsCapability::RenderMetrics(const StoreView& store, Exposition* e) co
               "Entries used in the last interval over a BPF map's max_entries.");
     e->Sample("vigil_map_fill_ratio", {{"map", "syscalls_stats"}}, fill_);
   }
+  e->Family("vigil_store_coarsened_intervals_total", "counter",
+            "Intervals merged into an older neighbour to stay under the store's record cap "
+            "(syscalls-store-coarsen).");
+  e->Sample(
+      "vigil_store_coarsened_intervals_total", {{"table", "syscalls"}},
+      static_cast<double>(store.Inspect(table_, [](const auto& w) { return w.coarsened(); })));
   e->Family("vigil_store_records", "gauge", "Records held in the time-window store.");
   e->Sample("vigil_store_records",
             store.Inspect(table_, [](const auto& w) { return w.records(); }));

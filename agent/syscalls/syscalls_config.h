@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "absl/time/time.h"
+
 namespace vigil {
 
 struct SyscallsConfig {
@@ -21,6 +23,12 @@ struct SyscallsConfig {
   uint32_t latency_sample_every = 16;
   // Entries read per batch syscall.
   uint32_t batch_size = 1024;
+  // Over the store's record cap, the oldest intervals merge into ones of
+  // up to this span instead of being evicted (exact counts, coarser time):
+  // a host with thousands of busy threads makes ~6,000 records a second,
+  // so 1 s intervals alone keep 16 s of a 10-minute window under the
+  // default cap, and 60 s ones keep all of it. Zero: evict (the old way).
+  absl::Duration store_coarsen_span = absl::Seconds(60);
 };
 
 }  // namespace vigil

@@ -296,10 +296,15 @@ int Run(const Options& o) {
     grpc::ClientContext ctx;
     v1::StatusResponse s;
     if (stub->GetStatus(&ctx, v1::StatusRequest(), &s).ok()) {
+      const double held_s =
+          s.oldest_unix_ns() > 0
+              ? absl::ToDoubleSeconds(absl::Now() - absl::FromUnixNanos(s.oldest_unix_ns()))
+              : 0.0;
       printf(
-          "query_bench: store: %u syscall intervals retained; records dropped at the caps: "
-          "syscalls %lu, profile %lu, memory %lu\n",
-          s.intervals_retained(), static_cast<unsigned long>(s.syscall_loss().store_dropped()),
+          "query_bench: store: %u syscall intervals retained, the oldest from %.0f s ago; records "
+          "dropped at the caps: syscalls %lu, profile %lu, memory %lu\n",
+          s.intervals_retained(), held_s,
+          static_cast<unsigned long>(s.syscall_loss().store_dropped()),
           static_cast<unsigned long>(s.profiler().loss().store_dropped()),
           static_cast<unsigned long>(s.memory_loss().store_dropped()));
     }

@@ -191,6 +191,85 @@ TEST_F(E2ETest, TableAndGroupings) {
   EXPECT_GT(t1.groups_omitted(), 0u);
 }
 
+// A busy host fills the store's record cap within a few intervals. The
+// oldest intervals then merge into coarser ones instead of being evicted,
+// so a workload that ran before the rush keeps its exact counts. Fails
+// with --syscalls-store-coarsen 0: the workload's interval is evicted.
+// Asked over gRPC, not the CLI: each CLI run is a new process with ~50
+// (thread, syscall) records of its own, which no merge can fold.
+TEST_F(E2ETest, ABusyHostCoarsensOldHistoryAndKeepsItsCountsExact) {
+  test::ScopedVigild agent(
+      {"--interval", "200ms", "--store-max-records", "5000", "--syscalls-store-coarsen", "1m"});
+  ASSERT_TRUE(agent.ok()) << agent.log();
+  auto stub =
+      v1::Vigil::NewStub(grpc::CreateChannel(agent.agent(), grpc::InsecureChannelCredentials()));
+  // Polls GetSyscalls for one process until done(response) or `within`.
+  auto ask_until = [&](uint32_t pid, auto done, absl::Duration within) {
+    v1::SyscallsRequest req;
+    req.set_pid(pid);
+    req.set_top(1000);
+    v1::SyscallsResponse r;
+    const absl::Time deadline = absl::Now() + within;
+    do {
+      grpc::ClientContext ctx;
+      r.Clear();
+      const grpc::Status st = stub->GetSyscalls(&ctx, req, &r);
+      EXPECT_TRUE(st.ok()) << st.error_message();
+      if (!st.ok() || done(r)) break;
+      absl::SleepFor(absl::Milliseconds(200));
+    } while (absl::Now() < deadline);
+    return r;
+  };
+  auto calls_of = [](const v1::SyscallsResponse& r, std::initializer_list<const char*> names) {
+    uint64_t n = 0;
+    for (const auto& t : r.threads()) {
+      for (const char* name : names) {
+        if (const auto* s = FindStat(t, name)) n += s->calls();
+      }
+    }
+    return n;
+  };
+
+  const absl::Time before = absl::Now();
+  CommandResult run = RunCommand({test::WorkloadPath(), "4"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const Workload w = ParseWorkload(run.out);
+  ASSERT_EQ(w.threads.size(), 4u);
+  uint64_t want = 0;
+  for (const WorkloadThread& t : w.threads) want += t.getppid;
+  auto all_there = [&](const v1::SyscallsResponse& r) { return calls_of(r, {"getppid"}) == want; };
+  ASSERT_EQ(calls_of(ask_until(w.pid, all_there, absl::Seconds(10)), {"getppid"}), want);
+
+  // Debian's python3: 200 threads each sleeping 50 ms in a loop, so at
+  // least 200 (thread, syscall) records an interval (about 400 with the
+  // GIL's futex calls); the same ones every interval, so they merge. (The
+  // cap leaves room for what is not the same: the agent's own start, the
+  // threads' first syscalls.)
+  test::Child rush({"/usr/bin/python3", "-c",
+                    "import threading, time\n"
+                    "def f():\n"
+                    "    while True: time.sleep(0.05)\n"
+                    "for _ in range(200): threading.Thread(target=f, daemon=True).start()\n"
+                    "time.sleep(120)\n"});
+  ASSERT_GT(rush.pid(), 0);
+  // A thread ends at most 5 sleeps in an interval, so 50,000 sleeps span
+  // at least 50 intervals of at least 200 records: twice the cap of 5,000.
+  const v1::SyscallsResponse busy = ask_until(
+      static_cast<uint32_t>(rush.pid()),
+      [&](const v1::SyscallsResponse& r) {
+        return calls_of(r, {"clock_nanosleep", "select"}) >= 50000;
+      },
+      absl::Seconds(60));
+  ASSERT_GE(calls_of(busy, {"clock_nanosleep", "select"}), 50000u)
+      << "the window no longer holds python3's first seconds: evicted, not coarsened?";
+
+  // Still exact, from an interval since merged into a coarser one.
+  const v1::SyscallsResponse r = ask_until(w.pid, all_there, absl::Seconds(2));
+  EXPECT_EQ(calls_of(r, {"getppid"}), want);
+  EXPECT_EQ(r.loss().store_dropped(), 0u);
+  EXPECT_LE(r.covered().start_unix_ns(), absl::ToUnixNanos(before) + 200'000'000);
+}
+
 // Parses strace -c output: syscall -> (calls, errors).
 std::map<std::string, std::pair<uint64_t, uint64_t>> ParseStraceC(const std::string& text) {
   std::map<std::string, std::pair<uint64_t, uint64_t>> out;

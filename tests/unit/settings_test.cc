@@ -167,6 +167,23 @@ TEST(SettingsTest, QueryShareBytesIsBoundedAndZeroTurnsItOff) {
   EXPECT_EQ(c.query_share_bytes, size_t{64} << 10);  // a rejected value changes nothing
 }
 
+TEST(SettingsTest, SyscallsStoreCoarsenIsBoundedAndZeroTurnsItOff) {
+  AgentConfig c;
+  EXPECT_EQ(c.syscalls.store_coarsen_span, absl::Minutes(1));  // the default
+  ASSERT_TRUE(ApplySetting("syscalls-store-coarsen", "0", &c).ok());
+  EXPECT_EQ(c.syscalls.store_coarsen_span, absl::ZeroDuration());
+  ASSERT_TRUE(ApplySetting("syscalls-store-coarsen", "10s", &c).ok());
+  EXPECT_EQ(c.syscalls.store_coarsen_span, absl::Seconds(10));
+  for (const char* bad : {"500ms", "2h", "-1s", "", "off", "inf"}) {
+    absl::Status s = ApplySetting("syscalls-store-coarsen", bad, &c);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(s.message(), absl::StrCat("syscalls-store-coarsen \"", bad,
+                                        "\": expected 0 (off) or a duration from 1s to 1h, "
+                                        "like 1m"));
+  }
+  EXPECT_EQ(c.syscalls.store_coarsen_span, absl::Seconds(10));  // a rejected value changes nothing
+}
+
 TEST(SettingsTest, ValidateCatchesCrossFieldMistakes) {
   AgentConfig c;
   c.interval = absl::Seconds(10);

@@ -83,6 +83,41 @@ TEST(SyscallsAggregateTest, MergesIntervalsPerThreadAndSyscall) {
   EXPECT_EQ(r.loss().map_full(), 6u);
 }
 
+// The store's coarsening: a query over the merged interval answers what
+// one over both parts did (counts, time, max, histograms, losses), in every
+// grouping.
+TEST(SyscallsAggregateTest, ACoarsenedIntervalAnswersLikeItsParts) {
+  SyscallInterval older = TwoThreads();
+  SyscallInterval newer;
+  // The same (thread, syscall) in another latency bucket, a new syscall of
+  // a known thread, and a new thread.
+  newer.Append({100, 100, static_cast<uint32_t>(kRead), 0},
+               Stats(4, 0, 4000000, 3000000, "app", "app"));
+  newer.Append({100, 101, static_cast<uint32_t>(kFutex), 0}, Stats(1, 0, 70, 70, "worker", "app"));
+  newer.Append({300, 301, static_cast<uint32_t>(kWrite), 0}, Stats(9, 9, 900, 100, "new", "new"));
+  // The same (thread, syscall) with a smaller max than before.
+  newer.Append({200, 200, static_cast<uint32_t>(kFutex), 0}, Stats(1, 0, 10, 10, "db", "db"));
+  newer.loss.no_enter = 2;
+  for (v1::SyscallGroupBy by :
+       {v1::SYSCALL_GROUP_BY_THREAD, v1::SYSCALL_GROUP_BY_PROCESS, v1::SYSCALL_GROUP_BY_SYSCALL}) {
+    const SyscallQuery q = Query(by);
+    SyscallMerger parts(q);
+    parts.Add(older);
+    parts.Add(newer);
+    v1::SyscallsResponse want;
+    parts.Finish(&want);
+
+    SyscallInterval coarse = older;
+    coarse.MergeNewer(newer);
+    EXPECT_EQ(coarse.records.size(), 5u);
+    SyscallMerger one(q);
+    one.Add(coarse);
+    v1::SyscallsResponse got;
+    one.Finish(&got);
+    EXPECT_EQ(got.DebugString(), want.DebugString()) << "group_by " << by;
+  }
+}
+
 TEST(SyscallsAggregateTest, GroupsByProcessAndSyscall) {
   {
     SyscallQuery q = Query(v1::SYSCALL_GROUP_BY_PROCESS);
