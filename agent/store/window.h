@@ -33,11 +33,11 @@ struct Coarsening {
   absl::Duration max_span = absl::ZeroDuration();
   // Folds `newer` (the interval that followed) into `older`.
   std::function<void(T& older, const T& newer)> merge;
-  // Merges one Add may do before it evicts instead: each costs a pass over
-  // both intervals' records under the store's writer lock (about 1 ms for
-  // 12,000 syscall records). Neighbours share only part of their records
-  // when their load is bursty, so one merge often frees less than one
-  // interval added.
+  // Merges one Add may do before it evicts instead: each costs a copy of
+  // the older interval and a pass over both (under 1 ms for 12,000 syscall
+  // records; the store runs it outside its lock). Neighbours share only
+  // part of their records when their load is bursty, so one merge often
+  // frees less than one interval added.
   int max_merges_per_add = 16;
 };
 
@@ -61,19 +61,65 @@ class IntervalWindow {
       : retention_(retention), max_records_(max_records), coarsening_(std::move(coarsening)) {}
 
   void Add(absl::Time start, absl::Time end, T data) {
+    Append(start, end, std::move(data));
+    int merges = 0;
+    while (OverCap()) {
+      const std::ptrdiff_t i =
+          merges < coarsening_.max_merges_per_add ? CoarsenCandidate() : std::ptrdiff_t{-1};
+      if (i < 0) {
+        EvictOldestForCap();
+        continue;
+      }
+      ApplyCoarsened(static_cast<size_t>(i), Coarsened(static_cast<size_t>(i)));
+      ++merges;
+    }
+  }
+
+  // Add in steps, for an owner that merges outside its lock (see
+  // StoreWriter::Add): Append, then while OverCap(), either fold the pair
+  // at CoarsenCandidate() (Coarsened only reads; ApplyCoarsened swaps it
+  // in) or EvictOldestForCap().
+  void Append(absl::Time start, absl::Time end, T data) {
     records_ += data.RecordCount();
     intervals_.push_back(Interval{start, end, std::move(data), added_++});
     while (intervals_.size() > 1 && intervals_.front().end <= end - retention_) PopFront(false);
-    int merges = 0;
-    // Never evict the interval just added, even if it alone exceeds the cap.
-    while (intervals_.size() > 1 && records_ > max_records_) {
-      if (merges < coarsening_.max_merges_per_add && CoarsenOldest()) {
-        ++merges;
-        continue;
-      }
-      PopFront(true);
-    }
   }
+  // Never true for the newest interval alone, even if it exceeds the cap.
+  bool OverCap() const { return intervals_.size() > 1 && records_ > max_records_; }
+  // The older of the oldest adjacent pair whose joint span fits max_span,
+  // never the newest interval (a reader may want it at its own grain); -1
+  // if coarsening is off or no pair fits.
+  std::ptrdiff_t CoarsenCandidate() const {
+    if (coarsening_.max_span <= absl::ZeroDuration() || !coarsening_.merge) return -1;
+    for (size_t i = 0; i + 2 < intervals_.size(); ++i) {
+      if (intervals_[i + 1].end - intervals_[i].start <= coarsening_.max_span) {
+        return static_cast<std::ptrdiff_t>(i);
+      }
+    }
+    return -1;
+  }
+  // Interval i's data with interval i + 1's folded in; changes nothing.
+  T Coarsened(size_t i) const {
+    T merged = intervals_[i].data;
+    coarsening_.merge(merged, intervals_[i + 1].data);
+    return merged;
+  }
+  // Replaces intervals i and i + 1 with one holding `merged`.
+  void ApplyCoarsened(size_t i, T merged) {
+    Interval& older = intervals_[i];
+    const Interval& newer = intervals_[i + 1];
+    records_ -= older.data.RecordCount() + newer.data.RecordCount();
+    records_ += merged.RecordCount();
+    older.data = std::move(merged);
+    older.start = std::min(older.start, newer.start);
+    older.end = std::max(older.end, newer.end);
+    older.seq = newer.seq;
+    older.parts += newer.parts;
+    intervals_.erase(intervals_.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+    ++coarsened_;
+  }
+  void EvictOldestForCap() { PopFront(true); }
+  int max_merges_per_add() const { return coarsening_.max_merges_per_add; }
 
   // Calls fn(const Interval&) for each interval overlapping [from, to],
   // oldest first.
@@ -130,29 +176,6 @@ class IntervalWindow {
     }
     records_ -= intervals_.front().data.RecordCount();
     intervals_.pop_front();
-  }
-
-  // Merges the oldest adjacent pair (never the newest interval, which a
-  // reader may want at its own grain) whose joint span fits max_span.
-  // False if coarsening is off or no pair fits.
-  bool CoarsenOldest() {
-    if (coarsening_.max_span <= absl::ZeroDuration() || !coarsening_.merge) return false;
-    for (size_t i = 0; i + 2 < intervals_.size(); ++i) {
-      Interval& older = intervals_[i];
-      const Interval& newer = intervals_[i + 1];
-      if (newer.end - older.start > coarsening_.max_span) continue;
-      records_ -= older.data.RecordCount() + newer.data.RecordCount();
-      coarsening_.merge(older.data, newer.data);
-      records_ += older.data.RecordCount();
-      older.start = std::min(older.start, newer.start);
-      older.end = std::max(older.end, newer.end);
-      older.seq = newer.seq;
-      older.parts += newer.parts;
-      intervals_.erase(intervals_.begin() + static_cast<std::ptrdiff_t>(i) + 1);
-      ++coarsened_;
-      return true;
-    }
-    return false;
   }
 
   absl::Duration retention_;

@@ -202,6 +202,9 @@ class StoreWriter {
   void Add(Table<T> table, absl::Time start, absl::Time end, T data);
 
  private:
+  // Runs fn under the writer lock, then retires every shared answer.
+  template <typename Fn>
+  void Change(Fn&& fn);
   WindowStore* store_;
 };
 
@@ -280,10 +283,31 @@ auto StoreView::Inspect(Table<T> table, Fn&& fn) const {
 
 template <typename T>
 void StoreWriter::Add(Table<T> table, absl::Time start, absl::Time end, T data) {
+  IntervalWindow<T>* w = table.window_;
+  Change([&] { w->Append(start, end, std::move(data)); });
+  // Over the cap, merges run outside the lock, so readers of every table
+  // wait only for the swaps. Only this table's capability, from the
+  // collection loop, changes its window: reading it unlocked here is safe.
+  int merges = 0;
+  while (w->OverCap()) {
+    const std::ptrdiff_t i =
+        merges < w->max_merges_per_add() ? w->CoarsenCandidate() : std::ptrdiff_t{-1};
+    if (i < 0) {
+      Change([&] { w->EvictOldestForCap(); });
+      continue;
+    }
+    T merged = w->Coarsened(static_cast<size_t>(i));
+    Change([&] { w->ApplyCoarsened(static_cast<size_t>(i), std::move(merged)); });
+    ++merges;
+  }
+}
+
+template <typename Fn>
+void StoreWriter::Change(Fn&& fn) {
   uint64_t generation = 0;
   {
     absl::MutexLock lock(&store_->mu_);
-    table.window_->Add(start, end, std::move(data));
+    fn();
     generation = ++store_->generation_;
   }
   store_->shared_.Invalidate(generation);
