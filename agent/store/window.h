@@ -12,7 +12,8 @@
 // what is lost is when, inside the coarse interval, they happened, and a
 // coarse interval says so by its span.
 //
-// Not thread-safe: the owner (Agent) guards it with a mutex.
+// Not thread-safe: the owner (WindowStore) guards it with a mutex, except
+// that its one writer reads it unlocked to merge (StoreWriter::Add).
 #pragma once
 
 #include <algorithm>
