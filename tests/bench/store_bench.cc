@@ -103,8 +103,10 @@ int main(int argc, char** argv) {
 
   printf("store_bench: %d threads x 2 syscalls, best of %ld\n", n, static_cast<long>(rounds));
   printf("| | records | ms |\n|---|---:|---:|\n");
-  printf("| one merge (a merged minute + the next second; includes copying the minute) | %zu | %.2f |\n",
-         minute.records.size() + next.records.size(), merge_ms);
+  printf(
+      "| one merge (a merged minute + the next second; includes copying the minute) | %zu | %.2f "
+      "|\n",
+      minute.records.size() + next.records.size(), merge_ms);
   printf("| whole-window query, 16 raw intervals (16 s) | %zu | %.2f |\n", vigil::Records(raw),
          vigil::QueryMs(raw, rounds));
   printf("| whole-window query, 10 merged minutes + 4 raw seconds (10 min) | %zu | %.2f |\n",
