@@ -63,64 +63,36 @@ class IntervalWindow {
 
   void Add(absl::Time start, absl::Time end, T data) {
     Append(start, end, std::move(data));
+    TrimToCap([](auto&& change) { change(); });
+  }
+
+  // Add in two steps, for an owner that merges outside its lock (see
+  // StoreWriter::Add): Append, then TrimToCap, which folds the oldest pairs
+  // that fit (at most max_merges_per_add) or evicts the oldest until the
+  // window is under its cap. Merging only reads the window; every change
+  // runs inside apply(change), where the owner takes its lock.
+  template <typename Apply>
+  void TrimToCap(Apply&& apply) {
     int merges = 0;
     while (OverCap()) {
       const std::ptrdiff_t i =
           merges < coarsening_.max_merges_per_add ? CoarsenCandidate() : std::ptrdiff_t{-1};
       if (i < 0) {
-        EvictOldestForCap();
+        apply([&] { PopFront(true); });
         continue;
       }
-      ApplyCoarsened(static_cast<size_t>(i), Coarsened(static_cast<size_t>(i)));
+      T merged = Coarsened(static_cast<size_t>(i));
+      apply([&] { ApplyCoarsened(static_cast<size_t>(i), std::move(merged)); });
       ++merges;
     }
   }
 
-  // Add in steps, for an owner that merges outside its lock (see
-  // StoreWriter::Add): Append, then while OverCap(), either fold the pair
-  // at CoarsenCandidate() (Coarsened only reads; ApplyCoarsened swaps it
-  // in) or EvictOldestForCap().
+  // Adds, and evicts what aged out of the window.
   void Append(absl::Time start, absl::Time end, T data) {
     records_ += data.RecordCount();
     intervals_.push_back(Interval{start, end, std::move(data), added_++});
     while (intervals_.size() > 1 && intervals_.front().end <= end - retention_) PopFront(false);
   }
-  // Never true for the newest interval alone, even if it exceeds the cap.
-  bool OverCap() const { return intervals_.size() > 1 && records_ > max_records_; }
-  // The older of the oldest adjacent pair whose joint span fits max_span,
-  // never the newest interval (a reader may want it at its own grain); -1
-  // if coarsening is off or no pair fits.
-  std::ptrdiff_t CoarsenCandidate() const {
-    if (coarsening_.max_span <= absl::ZeroDuration() || !coarsening_.merge) return -1;
-    for (size_t i = 0; i + 2 < intervals_.size(); ++i) {
-      if (intervals_[i + 1].end - intervals_[i].start <= coarsening_.max_span) {
-        return static_cast<std::ptrdiff_t>(i);
-      }
-    }
-    return -1;
-  }
-  // Interval i's data with interval i + 1's folded in; changes nothing.
-  T Coarsened(size_t i) const {
-    T merged = intervals_[i].data;
-    coarsening_.merge(merged, intervals_[i + 1].data);
-    return merged;
-  }
-  // Replaces intervals i and i + 1 with one holding `merged`.
-  void ApplyCoarsened(size_t i, T merged) {
-    Interval& older = intervals_[i];
-    const Interval& newer = intervals_[i + 1];
-    records_ -= older.data.RecordCount() + newer.data.RecordCount();
-    records_ += merged.RecordCount();
-    older.data = std::move(merged);
-    older.start = std::min(older.start, newer.start);
-    older.end = std::max(older.end, newer.end);
-    older.seq = newer.seq;
-    older.parts += newer.parts;
-    intervals_.erase(intervals_.begin() + static_cast<std::ptrdiff_t>(i) + 1);
-    ++coarsened_;
-  }
-  void EvictOldestForCap() { PopFront(true); }
-  int max_merges_per_add() const { return coarsening_.max_merges_per_add; }
 
   // Calls fn(const Interval&) for each interval overlapping [from, to],
   // oldest first.
@@ -170,6 +142,41 @@ class IntervalWindow {
   uint64_t coarsened() const { return coarsened_; }
 
  private:
+  // Never true for the newest interval alone, even if it exceeds the cap.
+  bool OverCap() const { return intervals_.size() > 1 && records_ > max_records_; }
+  // The older of the oldest adjacent pair whose joint span fits max_span,
+  // never the newest interval (a reader may want it at its own grain); -1
+  // if coarsening is off or no pair fits.
+  std::ptrdiff_t CoarsenCandidate() const {
+    if (coarsening_.max_span <= absl::ZeroDuration() || !coarsening_.merge) return -1;
+    for (size_t i = 0; i + 2 < intervals_.size(); ++i) {
+      if (intervals_[i + 1].end - intervals_[i].start <= coarsening_.max_span) {
+        return static_cast<std::ptrdiff_t>(i);
+      }
+    }
+    return -1;
+  }
+  // Interval i's data with interval i + 1's folded in; changes nothing.
+  T Coarsened(size_t i) const {
+    T merged = intervals_[i].data;
+    coarsening_.merge(merged, intervals_[i + 1].data);
+    return merged;
+  }
+  // Replaces intervals i and i + 1 with one holding `merged`.
+  void ApplyCoarsened(size_t i, T merged) {
+    Interval& older = intervals_[i];
+    const Interval& newer = intervals_[i + 1];
+    records_ -= older.data.RecordCount() + newer.data.RecordCount();
+    records_ += merged.RecordCount();
+    older.data = std::move(merged);
+    older.start = std::min(older.start, newer.start);
+    older.end = std::max(older.end, newer.end);
+    older.seq = newer.seq;
+    older.parts += newer.parts;
+    intervals_.erase(intervals_.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+    ++coarsened_;
+  }
+
   void PopFront(bool for_cap) {
     if (for_cap) {
       ++evicted_for_cap_;

@@ -288,18 +288,7 @@ void StoreWriter::Add(Table<T> table, absl::Time start, absl::Time end, T data) 
   // Over the cap, merges run outside the lock, so readers of every table
   // wait only for the swaps. Only this table's capability, from the
   // collection loop, changes its window: reading it unlocked here is safe.
-  int merges = 0;
-  while (w->OverCap()) {
-    const std::ptrdiff_t i =
-        merges < w->max_merges_per_add() ? w->CoarsenCandidate() : std::ptrdiff_t{-1};
-    if (i < 0) {
-      Change([&] { w->EvictOldestForCap(); });
-      continue;
-    }
-    T merged = w->Coarsened(static_cast<size_t>(i));
-    Change([&] { w->ApplyCoarsened(static_cast<size_t>(i), std::move(merged)); });
-    ++merges;
-  }
+  w->TrimToCap([&](auto&& change) { Change(change); });
 }
 
 template <typename Fn>
