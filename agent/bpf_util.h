@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/unique_c.h"
 
 namespace vigil {
 
@@ -69,6 +70,42 @@ absl::Status ErrnoStatus(int err, absl::string_view what);
 absl::StatusOr<std::vector<uint64_t>> SumPerCpuCounters(int map_fd, uint32_t n,
                                                         absl::string_view what);
 
+// A program's counters array (bpf/<cap>.h *_CTR_*, which the kernel side
+// only ever adds to), read once per interval into a capability's
+// LossCounts T as the increase since the previous read. Each counter is
+// named once, by its slot.
+template <typename T>
+class CounterDeltas {
+ public:
+  struct Slot {
+    uint64_t T::*count;
+    uint32_t index;  // its *_CTR_* slot, below size
+  };
+  // size: the array's length (*_CTR_MAX); what: names it in errors.
+  CounterDeltas(uint32_t size, const char* what, std::initializer_list<Slot> slots)
+      : size_(size), what_(what), slots_(slots), last_(size, 0) {}
+
+  // Adds to *out each slot's increase since the last call (since the load,
+  // the first time). On error *out and the last totals stay as they were.
+  absl::Status ReadInto(int map_fd, T* out) {
+    absl::StatusOr<std::vector<uint64_t>> now = SumPerCpuCounters(map_fd, size_, what_);
+    if (!now.ok()) return now.status();
+    for (const Slot& s : slots_) {
+      if (s.index < size_) out->*s.count += (*now)[s.index] - last_[s.index];
+    }
+    last_ = *std::move(now);
+    return absl::OkStatus();
+  }
+  // Every slot's total at the last read (the counters that are not losses).
+  const std::vector<uint64_t>& totals() const { return last_; }
+
+ private:
+  uint32_t size_;
+  const char* what_;
+  std::vector<Slot> slots_;
+  std::vector<uint64_t> last_;
+};
+
 // The agent's side of VIGIL_DOUBLE_BUFFERED_STATS (bpf/common.bpf.h).
 class DoubleBuffer {
  public:
@@ -89,10 +126,8 @@ class DoubleBuffer {
 };
 
 // Owns a bpf_link that is not a skeleton's (an iterator's): destroyed first.
-struct LinkDeleter {
-  void operator()(bpf_link* l) const { bpf_link__destroy(l); }
-};
-using LinkPtr = std::unique_ptr<bpf_link, LinkDeleter>;
+using LinkPtr = UniqueC<bpf_link, bpf_link__destroy>;
+using RingBufferPtr = UniqueC<ring_buffer, ring_buffer__free>;
 
 // Reads one pass of a BPF iterator (iter/task, ...) whose program writes
 // fixed-size records with bpf_seq_write: creates the pass from `link`, reads

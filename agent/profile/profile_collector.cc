@@ -4,7 +4,6 @@
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <linux/perf_event.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -73,33 +72,17 @@ void ClearMap(int fd) {
 
 }  // namespace
 
-void ProfileCollector::LinkDeleter::operator()(bpf_link* l) const { bpf_link__destroy(l); }
-
-void RowsUnmap::operator()(unwind_row* rows) const { munmap(rows, bytes); }
-
-absl::Status ProfileCollector::MapRows() {
-  const int fd = bpf_map__fd(skel_->maps.unwind_rows);
-  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  const size_t bytes =
-      (static_cast<size_t>(config_.unwind.max_rows) * sizeof(unwind_row) + page - 1) / page * page;
-  // MAP_POPULATE: the kernel allocated every page when it created the map.
-  // Mapped lazily, each page joined the agent's RSS the first time a row
-  // landed on it, so RSS crept up by up to the whole table over hours of
-  // new binaries: growth that was no new memory. Mapped whole, RSS shows
-  // the table from the start and stays flat.
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
-  if (p == MAP_FAILED) return ErrnoStatus(errno, "profile: mapping the unwind rows");
-  rows_ = RowsPtr(static_cast<unwind_row*>(p), RowsUnmap{bytes});
+// The unwind tables' maps: rows are written through short-lived mappings
+// of the pages they land on (UnwindTables), not a mapping of the whole map.
+void ProfileCollector::StartUnwindTables() {
   UnwindMaps maps;
-  maps.rows_fd = fd;
+  maps.rows_fd = bpf_map__fd(skel_->maps.unwind_rows);
   maps.files_fd = bpf_map__fd(skel_->maps.unwind_files);
   maps.procs_fd = bpf_map__fd(skel_->maps.unwind_procs);
   maps.wanted_fd = bpf_map__fd(skel_->maps.unwind_wanted);
   maps.notify_fd = bpf_map__fd(skel_->maps.unwind_notify);
-  maps.rows = rows_.get();
   unwind_ = std::make_unique<UnwindTables>(config_.unwind, maps);
   unwind_->Start();
-  return absl::OkStatus();
 }
 
 namespace {
@@ -215,7 +198,7 @@ absl::StatusOr<std::unique_ptr<ProfileCollector>> ProfileCollector::Create(
   }
   std::unique_ptr<ProfileCollector> c(new ProfileCollector(config, *std::move(skel)));
   c->fault_off_reason_ = faults_off;
-  if (absl::Status s = c->MapRows(); !s.ok()) return s;
+  c->StartUnwindTables();
   if (absl::Status s = c->AttachAllCpus(); !s.ok()) return s;
   c->AttachMaps(exit_hooks_fd);
   return c;
@@ -229,7 +212,7 @@ ProfileCollector::ProfileCollector(const ProfileConfig& config, SkelPtr<profile_
       values_(config.batch_size) {}
 
 // Links first (they hold the perf fds and reference the program), then the
-// rows mapping, then the skeleton.
+// unwind tables' worker, then the skeleton.
 ProfileCollector::~ProfileCollector() {
   if (exit_hooks_.get() >= 0) {
     const uint32_t slot = 0;
@@ -241,7 +224,6 @@ ProfileCollector::~ProfileCollector() {
   exec_link_.reset();
   fork_link_.reset();
   unwind_.reset();
-  rows_.reset();
 }
 
 absl::Status ProfileCollector::AttachAllCpus() {
@@ -283,20 +265,19 @@ absl::Status ProfileCollector::AttachAllCpus() {
   // Without these a new process's first samples stop at the leaf, and an
   // exec()ed one keeps its old mappings until a pc falls outside them:
   // degraded, not fatal.
-  exec_link_.reset(bpf_program__attach(skel_->progs.vigil_profile_exec));
-  if (exec_link_ == nullptr) {
-    fprintf(stderr,
-            "vigild: profile: sched_process_exec not attached (%s): a process's mappings are "
-            "re-read only when a pc falls outside them\n",
-            strerror(errno));
-  }
-  fork_link_.reset(bpf_program__attach(skel_->progs.vigil_profile_fork));
-  if (fork_link_ == nullptr) {
-    fprintf(stderr,
-            "vigild: profile: sched_process_fork not attached (%s): a new process's first "
-            "samples keep only their leaf frame\n",
-            strerror(errno));
-  }
+  const auto attach_optional = [](bpf_program* prog, const char* hook, const char* without) {
+    LinkPtr link(bpf_program__attach(prog));
+    if (link == nullptr) {
+      fprintf(stderr, "vigild: profile: %s not attached (%s): %s\n", hook, strerror(errno),
+              without);
+    }
+    return link;
+  };
+  exec_link_ =
+      attach_optional(skel_->progs.vigil_profile_exec, "sched_process_exec",
+                      "a process's mappings are re-read only when a pc falls outside them");
+  fork_link_ = attach_optional(skel_->progs.vigil_profile_fork, "sched_process_fork",
+                               "a new process's first samples keep only their leaf frame");
   return absl::OkStatus();
 }
 
@@ -364,29 +345,6 @@ std::vector<uint32_t> ProfileCollector::ProgramIds() const {
   return LoadedProgramIds({skel_->progs.vigil_profile_sample, skel_->progs.vigil_profile_fault_user,
                            skel_->progs.vigil_profile_fault_kernel, skel_->progs.vigil_profile_exec,
                            skel_->progs.vigil_profile_fork, skel_->progs.vigil_profile_map});
-}
-
-absl::StatusOr<ProfileLossCounts> ProfileCollector::ReadCounters() {
-  absl::StatusOr<std::vector<uint64_t>> counts = SumPerCpuCounters(
-      bpf_map__fd(skel_->maps.counters), PROFILE_CTR_MAX, "profile: reading counters");
-  if (!counts.ok()) return counts.status();
-  const std::vector<uint64_t>& sums = *counts;
-  ProfileLossCounts c;
-  c.samples = sums[PROFILE_CTR_SAMPLES];
-  c.idle = sums[PROFILE_CTR_IDLE];
-  c.map_full = sums[PROFILE_CTR_MAP_FULL];
-  c.kernel_collisions = sums[PROFILE_CTR_KERNEL_COLLISION];
-  c.stack_map_full = sums[PROFILE_CTR_STACK_MAP_FULL];
-  c.no_buffer = sums[PROFILE_CTR_NO_BUFFER];
-  c.fault_samples = sums[PROFILE_CTR_FAULT_SAMPLES];
-  c.fault_no_user = sums[PROFILE_CTR_FAULT_NO_USER];
-  c.map_calls = sums[PROFILE_CTR_MAP_CALLS];
-  c.brk_unknown = sums[PROFILE_CTR_BRK_UNKNOWN];
-  unwind_counts_.frames = sums[PROFILE_CTR_FRAMES];
-  unwind_counts_.cfi_frames = sums[PROFILE_CTR_CFI_FRAMES];
-  unwind_counts_.fp_frames = sums[PROFILE_CTR_FP_FRAMES];
-  for (int i = 0; i < UNWIND_END_MAX; ++i) unwind_counts_.ends[i] = sums[PROFILE_CTR_END_BASE + i];
-  return c;
 }
 
 absl::StatusOr<ProfileIntervals> ProfileCollector::Collect() {
@@ -479,20 +437,17 @@ absl::StatusOr<ProfileIntervals> ProfileCollector::Collect() {
   out.Seal();
   both.memory.Seal();
 
-  absl::StatusOr<ProfileLossCounts> now = ReadCounters();
-  if (!now.ok()) return now.status();
-  out.loss.samples = now->samples - last_counters_.samples;
-  out.loss.idle = now->idle - last_counters_.idle;
-  out.loss.map_full = now->map_full - last_counters_.map_full;
-  out.loss.kernel_collisions = now->kernel_collisions - last_counters_.kernel_collisions;
-  out.loss.stack_map_full = now->stack_map_full - last_counters_.stack_map_full;
-  out.loss.no_buffer = now->no_buffer - last_counters_.no_buffer;
-  out.loss.fault_samples = now->fault_samples - last_counters_.fault_samples;
-  out.loss.fault_no_user = now->fault_no_user - last_counters_.fault_no_user;
-  out.loss.map_calls = now->map_calls - last_counters_.map_calls;
-  out.loss.brk_unknown = now->brk_unknown - last_counters_.brk_unknown;
+  if (absl::Status s = counters_.ReadInto(bpf_map__fd(skel_->maps.counters), &out.loss); !s.ok()) {
+    return s;
+  }
+  // The walks' frame and end counts are totals since load, not losses.
+  const std::vector<uint64_t>& totals = counters_.totals();
+  unwind_counts_.frames = totals[PROFILE_CTR_FRAMES];
+  unwind_counts_.cfi_frames = totals[PROFILE_CTR_CFI_FRAMES];
+  unwind_counts_.fp_frames = totals[PROFILE_CTR_FP_FRAMES];
+  for (int i = 0; i < UNWIND_END_MAX; ++i)
+    unwind_counts_.ends[i] = totals[PROFILE_CTR_END_BASE + i];
   out.loss.drain_failed = drain_failed;
-  last_counters_ = *now;
   return both;
 }
 

@@ -18,16 +18,8 @@
 #include "common/unique_fd.h"
 
 struct profile_bpf;
-struct bpf_link;
 
 namespace vigil {
-
-// munmap()s the unwind rows (a mapping of a BPF map).
-struct RowsUnmap {
-  size_t bytes = 0;
-  void operator()(unwind_row* rows) const;
-};
-using RowsPtr = std::unique_ptr<unwind_row, RowsUnmap>;
 
 // vigil probe --stacks (agent/probe): the profiler's uprobe program, which
 // walks the stack with the same unwind tables, and the maps it counts into
@@ -86,13 +78,8 @@ class ProfileCollector {
   ProfileCollector& operator=(const ProfileCollector&) = delete;
 
  private:
-  struct LinkDeleter {
-    void operator()(bpf_link* l) const;
-  };
-  using LinkPtr = std::unique_ptr<bpf_link, LinkDeleter>;
-
   ProfileCollector(const ProfileConfig& config, SkelPtr<profile_bpf> skel);
-  absl::Status MapRows();
+  void StartUnwindTables();
   absl::Status AttachAllCpus();
   // Attaches the page-fault programs; on any failure neither stays
   // attached and fault_off_reason_ says why.
@@ -100,7 +87,6 @@ class ProfileCollector {
   // Puts the map-call hook in the exit_hooks slot, or attaches it on its
   // own; on failure map_off_reason_ says why.
   void AttachMaps(int exit_hooks_fd);
-  absl::StatusOr<ProfileLossCounts> ReadCounters();
 
   ProfileConfig config_;
   SkelPtr<profile_bpf> skel_;
@@ -112,11 +98,22 @@ class ProfileCollector {
   LinkPtr map_link_;     // large mmap/munmap/brk calls (tp_btf/sys_exit)
   UniqueFd exit_hooks_;  // ... or the syscalls program's slot holding it
   std::string map_off_reason_, map_hook_;
-  RowsPtr rows_;  // the mmapped unwind_rows map
   std::unique_ptr<UnwindTables> unwind_;
   std::string event_;
   uint32_t active_ = 0;
-  ProfileLossCounts last_counters_;
+  CounterDeltas<ProfileLossCounts> counters_{
+      PROFILE_CTR_MAX,
+      "profile: reading counters",
+      {{&ProfileLossCounts::samples, PROFILE_CTR_SAMPLES},
+       {&ProfileLossCounts::idle, PROFILE_CTR_IDLE},
+       {&ProfileLossCounts::map_full, PROFILE_CTR_MAP_FULL},
+       {&ProfileLossCounts::kernel_collisions, PROFILE_CTR_KERNEL_COLLISION},
+       {&ProfileLossCounts::stack_map_full, PROFILE_CTR_STACK_MAP_FULL},
+       {&ProfileLossCounts::no_buffer, PROFILE_CTR_NO_BUFFER},
+       {&ProfileLossCounts::fault_samples, PROFILE_CTR_FAULT_SAMPLES},
+       {&ProfileLossCounts::fault_no_user, PROFILE_CTR_FAULT_NO_USER},
+       {&ProfileLossCounts::map_calls, PROFILE_CTR_MAP_CALLS},
+       {&ProfileLossCounts::brk_unknown, PROFILE_CTR_BRK_UNKNOWN}}};
   UnwindSampleCounts unwind_counts_;
   SymbolCache symbols_;
   std::vector<profile_key> keys_;

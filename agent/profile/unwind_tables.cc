@@ -4,6 +4,7 @@
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <sys/auxv.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "agent/profile/proc_maps.h"
+#include "common/read_file.h"
 #include "common/unique_fd.h"
 
 namespace vigil {
@@ -29,24 +31,30 @@ constexpr size_t kMaxWantedPerDrain = 4096;
 constexpr size_t kMaxPending = 4096;
 constexpr absl::Duration kPruneEvery = absl::Seconds(5);
 
-bool ReadBounded(const std::string& path, size_t limit, std::string* out) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return false;
-  out->clear();
-  char buf[65536];
-  while (out->size() < limit) {
-    const ssize_t n = read(fd.get(), buf, std::min(sizeof(buf), limit - out->size()));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    out->append(buf, static_cast<size_t>(n));
-  }
+// Copies n rows into the unwind_rows map from row `first` through a
+// mapping of only the pages they land on, unmapped at once. The map is
+// kernel memory either way (allocated whole when it was created); kept
+// mapped, all of it (16 MiB at the default 2 Mi rows) was counted in
+// vigild's RSS, the largest part of an idle agent's. The rows are written
+// before their extent is published, so no program reads them half written.
+bool WriteRows(int fd, uint32_t first, const unwind_row* rows, uint32_t n) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t begin = static_cast<size_t>(first) * sizeof(unwind_row);
+  const size_t end = begin + static_cast<size_t>(n) * sizeof(unwind_row);
+  const size_t map_begin = begin / page * page;
+  const size_t map_len = (end - map_begin + page - 1) / page * page;
+  void* p =
+      mmap(nullptr, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, static_cast<off_t>(map_begin));
+  if (p == MAP_FAILED) return false;
+  memcpy(static_cast<char*>(p) + (begin - map_begin), rows, end - begin);
+  munmap(p, map_len);
   return true;
 }
 
 // Field 22 of /proc/PID/stat: tells a reused pid from the process we loaded.
 uint64_t StartTime(uint32_t pid) {
   std::string stat;
-  if (!ReadBounded(absl::StrCat("/proc/", pid, "/stat"), 4096, &stat)) return 0;
+  if (!ReadFileBounded(absl::StrCat("/proc/", pid, "/stat"), 4096, &stat)) return 0;
   // The symbolizer's parser (agent/profile/proc_maps.h), fuzzed.
   return ParseStatStartTime(stat).value_or(0);
 }
@@ -145,8 +153,6 @@ UnwindTables::UnwindTables(const UnwindConfig& config, const UnwindMaps& maps)
 }
 
 UnwindTables::~UnwindTables() { Stop(); }
-
-void UnwindTables::RingBufferFree::operator()(ring_buffer* rb) const { ring_buffer__free(rb); }
 
 void UnwindTables::Start() {
   if (maps_.notify_fd >= 0) {
@@ -263,9 +269,11 @@ absl::Status UnwindTables::Load(uint32_t tgid) {
     return absl::NotFoundError("exited");
   }
   std::string text;
-  if (!ReadBounded(absl::StrCat("/proc/", tgid, "/maps"), kMaxMapsBytes, &text)) {
+  bool cut = false;
+  if (!ReadFileBounded(absl::StrCat("/proc/", tgid, "/maps"), kMaxMapsBytes, &text, &cut)) {
     return absl::NotFoundError("maps unreadable");
   }
+  if (cut) DropPartialLine(&text);
   std::vector<ExecMapping> mappings = ParseExecMappings(text);
   if (!procs_.contains(tgid) && procs_.size() >= config_.max_processes) {
     ++stats_.processes_full;
@@ -395,14 +403,14 @@ UnwindTables::File* UnwindTables::Compile(const FileKey& key, absl::StatusOr<Com
       return nullptr;
     }
   }
-  memcpy(maps_.rows + first, cfi->rows.data(), n * sizeof(unwind_row));
   f.id = free_ids_.back();
   f.first = first;
   f.rows = n;
   // Rows are written before the extent is published: the update is a
   // syscall, so the program sees either no extent or complete rows.
   const unwind_file uf{first, n};
-  if (bpf_map_update_elem(maps_.files_fd, &f.id, &uf, BPF_ANY) != 0) {
+  if (!WriteRows(maps_.rows_fd, first, cfi->rows.data(), n) ||
+      bpf_map_update_elem(maps_.files_fd, &f.id, &uf, BPF_ANY) != 0) {
     rows_.Free(first, n);
     f.id = VIGIL_UNWIND_FILE_FP;
     f.rows = 0;

@@ -30,10 +30,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "agent/bpf_util.h"
 #include "agent/profile/cfi_compiler.h"
 #include "bpf/unwind.h"
-
-struct ring_buffer;
 
 namespace vigil {
 
@@ -117,8 +116,7 @@ struct UnwindMaps {
   int files_fd = -1;
   int procs_fd = -1;
   int wanted_fd = -1;
-  int notify_fd = -1;          // ring buffer: a request was made
-  unwind_row* rows = nullptr;  // the mmapped row array
+  int notify_fd = -1;  // ring buffer: a request was made
 };
 
 class UnwindTables {
@@ -201,10 +199,7 @@ class UnwindTables {
   uint64_t frees_ ABSL_GUARDED_BY(mu_) = 0;  // rows extents freed, since start
   uint64_t frees_at_retry_ ABSL_GUARDED_BY(mu_) = 0;
   UnwindStats stats_ ABSL_GUARDED_BY(mu_);
-  struct RingBufferFree {
-    void operator()(ring_buffer* rb) const;
-  };
-  std::unique_ptr<ring_buffer, RingBufferFree> notify_;
+  RingBufferPtr notify_;
   std::thread worker_;
 };
 
