@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <utility>
@@ -123,14 +124,49 @@ class Capability {
 // module implements (each documented above), so the interface is written
 // once rather than copied into each header. The class defines
 // `static constexpr char kName[]` before it.
-#define VIGIL_CAPABILITY_OVERRIDES()                                               \
+#define VIGIL_CAPABILITY_OVERRIDES()                                           \
+  absl::Status Collect(const IntervalSpan& span, StoreWriter& store) override; \
+  void Stop() override;                                                        \
+  VIGIL_ONDEMAND_CAPABILITY_OVERRIDES()
+
+// The same but Collect and Stop, for an OnDemandCapability
+// (agent/ondemand/ondemand_capability.h).
+#define VIGIL_ONDEMAND_CAPABILITY_OVERRIDES()                                      \
   const char* name() const override { return kName; }                              \
   absl::Status Init(const InitContext& ctx) override;                              \
-  absl::Status Collect(const IntervalSpan& span, StoreWriter& store) override;     \
-  void Stop() override;                                                            \
   void FillStatus(const StoreView& store, v1::StatusResponse* out) const override; \
   void RenderMetrics(const StoreView& store, Exposition* out) const override;      \
   std::vector<std::pair<std::string, uint64_t>> Losses(const StoreView& store) const override
+
+// A capability's loss totals since start (a LossCounts T), behind a lock of
+// their own: Collect adds each interval's, any thread reads them.
+template <typename T>
+class LossTotal {
+ public:
+  void Add(const T& interval) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    total_ += interval;
+  }
+  T Get() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return total_;
+  }
+  // Losses()'s answer for a capability with one store table: every cause,
+  // then `more`, then the table's evictions as window_cap.
+  template <typename I>
+  std::vector<std::pair<std::string, uint64_t>> Named(
+      const StoreView& store, Table<I> table,
+      std::initializer_list<std::pair<const char*, uint64_t>> more = {}) const
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    std::vector<std::pair<std::string, uint64_t>> out = Get().Named(more);
+    out.emplace_back("window_cap", store.DroppedRecords(table));
+    return out;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  T total_ ABSL_GUARDED_BY(mu_);
+};
 
 // Copies Losses()'s (cause, count) pairs into the uint64 fields of the
 // same name in a capability's loss message (SyscallLoss, CpuLoss, ...), so

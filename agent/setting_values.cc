@@ -20,6 +20,24 @@ absl::Status Duration(absl::string_view key, absl::string_view value, absl::Dura
   return absl::OkStatus();
 }
 
+absl::Status DurationIn(absl::string_view key, absl::string_view value, absl::Duration min,
+                        absl::Duration max, absl::string_view like, bool zero_off,
+                        absl::Duration* out) {
+  absl::Duration d;
+  if (zero_off && value == "0") {
+    *out = absl::ZeroDuration();
+    return absl::OkStatus();
+  }
+  if (!Duration(key, value, &d).ok() || d < min || d > max) {
+    return Bad(
+        key, value,
+        absl::StrCat(zero_off ? "0 (off) or " : "", "a duration from ", absl::FormatDuration(min),
+                     " to ", absl::FormatDuration(max), ", like ", like));
+  }
+  *out = d;
+  return absl::OkStatus();
+}
+
 absl::Status Regex(absl::string_view key, absl::string_view value, std::string* out) {
   absl::StatusOr<std::unique_ptr<RE2>> re = CompilePattern(std::string(value), key);
   if (!re.ok()) return re.status();

@@ -16,6 +16,12 @@ namespace vigil::setting {
 absl::Status Bad(absl::string_view key, absl::string_view value, absl::string_view want);
 // A duration in (0, one year]: no overflow in later arithmetic.
 absl::Status Duration(absl::string_view key, absl::string_view value, absl::Duration* out);
+// A duration in [min, max], or with zero_off also "0" (no unit needed):
+// the setting's off switch. The error names the range, e.g. `0 (off) or a
+// duration from 1s to 1h, like 1m`.
+absl::Status DurationIn(absl::string_view key, absl::string_view value, absl::Duration min,
+                        absl::Duration max, absl::string_view like, bool zero_off,
+                        absl::Duration* out);
 // An RE2 pattern, compiled with the agent's bound on patterns.
 absl::Status Regex(absl::string_view key, absl::string_view value, std::string* out);
 

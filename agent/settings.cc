@@ -22,6 +22,7 @@ namespace {
 
 using setting::Bad;
 using setting::Duration;
+using setting::DurationIn;
 
 template <typename T>
 absl::Status Count(absl::string_view key, absl::string_view value, uint64_t min, uint64_t max,
@@ -241,13 +242,8 @@ absl::Status ApplySetting(absl::string_view key, absl::string_view value, AgentC
     return absl::OkStatus();
   }
   if (key == "syscalls-store-coarsen") {
-    absl::Duration d;  // "0" needs no unit
-    if ((value != "0" && !Duration(key, value, &d).ok()) || d < absl::ZeroDuration() ||
-        d > absl::Hours(1) || (d > absl::ZeroDuration() && d < absl::Seconds(1))) {
-      return Bad(key, value, "0 (off) or a duration from 1s to 1h, like 1m");
-    }
-    c->syscalls.store_coarsen_span = d;
-    return absl::OkStatus();
+    return DurationIn(key, value, absl::Seconds(1), absl::Hours(1), "1m", /*zero_off=*/true,
+                      &c->syscalls.store_coarsen_span);
   }
   if (key == "udpdrops-max-entries") {
     return Count(key, value, 64, 4000000, &c->udpdrops.max_entries);
@@ -357,12 +353,8 @@ absl::Status ApplySetting(absl::string_view key, absl::string_view value, AgentC
   if (key == "allow-probe") return Bool(key, value, &c->ondemand.allow_probe);
   if (key == "session-max") return Count(key, value, 1, 64, &c->ondemand.max_sessions);
   if (key == "session-max-duration") {
-    absl::Duration d;
-    if (!Duration(key, value, &d).ok() || d <= absl::ZeroDuration() || d > absl::Hours(24)) {
-      return Bad(key, value, "a duration from 1s to 24h, like 5m");
-    }
-    c->ondemand.max_duration = d;
-    return absl::OkStatus();
+    return DurationIn(key, value, absl::Seconds(1), absl::Hours(24), "5m", /*zero_off=*/false,
+                      &c->ondemand.max_duration);
   }
   if (key == "trace-max-events-per-second") {
     return Count(key, value, 1, 1000000, &c->ondemand.trace_max_events_per_second);

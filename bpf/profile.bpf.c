@@ -219,6 +219,17 @@ static __always_inline void want(__u32 tgid, __u32 why)
 		bpf_ringbuf_output(&unwind_notify, &tgid, sizeof(tgid), 0);
 }
 
+/* One step of the binary searches below, which keep [lo, hi) around the
+ * last entry whose start is at most the key. */
+static __always_inline void search_step(struct walk *w, __u32 mid,
+					bool key_below_mid)
+{
+	if (key_below_mid)
+		MEM(w->hi) = mid;
+	else
+		MEM(w->lo) = mid + 1;
+}
+
 /* FNV-1a over the frames: the user stack's key. */
 static __always_inline __u64 mix(__u64 h, __u64 pc)
 {
@@ -239,11 +250,10 @@ find_mapping(struct walk *w, const struct unwind_proc *proc, __u64 pc)
 		if (MEM(w->lo) >= MEM(w->hi))
 			break;
 		mid = (MEM(w->lo) + MEM(w->hi)) / 2;
-		if (pc <
-		    proc->maps[mid & (VIGIL_UNWIND_MAX_MAPPINGS - 1)].start)
-			MEM(w->hi) = mid;
-		else
-			MEM(w->lo) = mid + 1;
+		search_step(
+			w, mid,
+			pc < proc->maps[mid & (VIGIL_UNWIND_MAX_MAPPINGS - 1)]
+					.start);
 	}
 	mid = MEM(w->lo);
 	if (mid == 0)
@@ -269,10 +279,7 @@ find_row(struct walk *w, const struct unwind_file *f, __u32 rel)
 		row = bpf_map_lookup_elem(&unwind_rows, &idx);
 		if (!row)
 			return NULL;
-		if (rel < row->pc)
-			MEM(w->hi) = mid;
-		else
-			MEM(w->lo) = mid + 1;
+		search_step(w, mid, rel < row->pc);
 	}
 	mid = MEM(w->lo);
 	if (mid == 0)

@@ -95,25 +95,19 @@ static __always_inline int then_exit_hooks(void *ctx, long nr)
 	return 0;
 }
 
+/* floor(log2(v)) (0 for v <= 1), capped to the last bucket: halves the
+ * width searched at each step (32, 16, 8, 4, 2 bits, then the last bit);
+ * unrolled, it is the usual branch-free sequence. */
 static __always_inline __u32 log2_bucket(__u64 v)
 {
 	__u32 r = 0, shift;
 
-	shift = (v > 0xFFFFFFFFULL) << 5;
-	v >>= shift;
-	r |= shift;
-	shift = (v > 0xFFFF) << 4;
-	v >>= shift;
-	r |= shift;
-	shift = (v > 0xFF) << 3;
-	v >>= shift;
-	r |= shift;
-	shift = (v > 0xF) << 2;
-	v >>= shift;
-	r |= shift;
-	shift = (v > 0x3) << 1;
-	v >>= shift;
-	r |= shift;
+#pragma unroll
+	for (int k = 5; k > 0; k--) {
+		shift = (v >= (1ULL << (1 << k))) << k;
+		v >>= shift;
+		r |= shift;
+	}
 	r |= (v >> 1);
 	return r < VIGIL_SYSCALL_HIST_BUCKETS ? r :
 						VIGIL_SYSCALL_HIST_BUCKETS - 1;

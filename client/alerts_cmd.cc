@@ -145,13 +145,12 @@ when the growth stops or the process exits. --json: `kind` says which.
   // One agent's stream, no deadline; it ends when the agent stops, or on
   // Ctrl-C (exit 0, as --watch).
   int Follow(const Invocation& inv) {
-    absl::StatusOr<std::unique_ptr<v1::Vigil::Stub>> stub =
-        ConnectOne(inv, "--follow takes exactly one --agent");
-    if (!stub.ok()) return UsageError(inv.cmd, stub.status().message());
+    std::unique_ptr<v1::Vigil::Stub> stub = ConnectOne(inv, "--follow takes exactly one --agent");
+    if (!stub) return kExitUsage;
     v1::WatchAlertsRequest req;
     req.set_include_active(true);
     const StreamEnd end = ReadStream<v1::SpinAlert>(
-        [&](grpc::ClientContext* ctx) { return (*stub)->WatchAlerts(ctx, req); },
+        [&](grpc::ClientContext* ctx) { return stub->WatchAlerts(ctx, req); },
         absl::InfiniteFuture(),
         [&](const v1::SpinAlert& a) {
           fputs(inv.json ? (JsonLine(a) + "\n").c_str()

@@ -92,10 +92,10 @@ std::string FormatProbe(const v1::ProbeReport& r, int max_frames) {
   return s;
 }
 
-class ProbeCommand : public Command {
+class ProbeCommand : public OneAgentCommand {
  public:
   ProbeCommand()
-      : Command(
+      : OneAgentCommand(
             {"probe", "count, time and trace calls of a running process's functions",
              "usage: vigil probe --pid PID TARGET [--latency] [--stacks] [--args N] "
              "[--duration 30s] [--json]\n\n"
@@ -108,7 +108,8 @@ class ProbeCommand : public Command {
              "                              path or a name like libc)\n"
              "  usdt:LIB:PROVIDER:NAME      a USDT probe (\"usdt:python3.11:python:gc__start\")\n"
              "C++ names match demangled, with or without the parameter list. The agent must\n"
-             "run with --allow-probe; a glob may match at most probe-max-functions.\n"}) {}
+             "run with --allow-probe; a glob may match at most probe-max-functions.\n"},
+            "probe takes exactly one --agent") {}
 
   void AddFlags(CLI::App& app) override {
     AddCount(app, "--pid", &pid_, 1, UINT32_MAX, "a process id", "process to probe (required)");
@@ -133,10 +134,7 @@ class ProbeCommand : public Command {
     return absl::OkStatus();
   }
 
-  int Run(const Invocation& inv) override {
-    absl::StatusOr<std::unique_ptr<v1::Vigil::Stub>> stub =
-        ConnectOne(inv, "probe takes exactly one --agent");
-    if (!stub.ok()) return UsageError(inv.cmd, stub.status().message());
+  int RunOn(const Invocation& inv, v1::Vigil::Stub& agent) override {
     v1::ProbeRequest req;
     req.set_pid(pid_);
     req.set_target(target_);
@@ -151,7 +149,7 @@ class ProbeCommand : public Command {
     const bool progress = isatty(STDERR_FILENO) && !inv.json;
     const int64_t total_ns = absl::ToInt64Nanoseconds(duration_);
     const StreamEnd end = ReadStream<v1::ProbeReport>(
-        [&](grpc::ClientContext* ctx) { return (*stub)->Probe(ctx, req); }, absl::InfiniteFuture(),
+        [&](grpc::ClientContext* ctx) { return agent.Probe(ctx, req); }, absl::InfiniteFuture(),
         [&](const v1::ProbeReport& r) {
           // The first report says what was attached.
           if (!have && progress) fprintf(stderr, "%s\n", r.message().c_str());

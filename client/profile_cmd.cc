@@ -38,10 +38,13 @@ instead of CPU time: pprof sample types faults/count and fault_bytes/bytes
 --profile-fault-period faults.
 )"};
 
-class ProfileCommand : public Command {
+class ProfileCommand : public OneAgentCommand {
  public:
   explicit ProfileCommand(bool flamegraph)
-      : Command(flamegraph ? kFlamegraphText : kProfileText), flamegraph_(flamegraph) {}
+      // One file describes one host's profile.
+      : OneAgentCommand(flamegraph ? kFlamegraphText : kProfileText,
+                        "exports take exactly one --agent"),
+        flamegraph_(flamegraph) {}
 
   void AddFlags(CLI::App& app) override {
     AddProfileFilter(app, &filter_);
@@ -72,17 +75,13 @@ class ProfileCommand : public Command {
     return absl::OkStatus();
   }
 
-  int Run(const Invocation& inv) override {
-    // One file describes one host's profile.
-    absl::StatusOr<std::unique_ptr<v1::Vigil::Stub>> stub =
-        ConnectOne(inv, "exports take exactly one --agent");
-    if (!stub.ok()) return UsageError(inv.cmd, stub.status().message());
+  int RunOn(const Invocation& inv, v1::Vigil::Stub& agent) override {
     v1::ProfileRequest req;
     ApplyProfileFilter(filter_, &req);
     grpc::ClientContext ctx;
     SetDeadline(&ctx, inv.agents.front());
     v1::ProfileResponse resp;
-    if (absl::Status s = FromGrpc((*stub)->GetProfile(&ctx, req, &resp), inv.agents.front());
+    if (absl::Status s = FromGrpc(agent.GetProfile(&ctx, req, &resp), inv.agents.front());
         !s.ok()) {
       return AgentError(inv, s);
     }

@@ -265,10 +265,20 @@ int RunRounds(const Invocation& inv, const WatchFlags& w, const std::function<Ro
   return w.on ? kExitOk : rc;
 }
 
-absl::StatusOr<std::unique_ptr<v1::Vigil::Stub>> ConnectOne(const Invocation& inv,
-                                                            absl::string_view why) {
-  if (inv.agents.size() != 1) return absl::InvalidArgumentError(why);
-  return Connect(inv.agents.front());
+int OneAgentCommand::Run(const Invocation& inv) {
+  std::unique_ptr<v1::Vigil::Stub> stub = ConnectOne(inv, why_);
+  if (!stub) return kExitUsage;
+  return RunOn(inv, *stub);
+}
+
+std::unique_ptr<v1::Vigil::Stub> ConnectOne(const Invocation& inv, absl::string_view why) {
+  absl::StatusOr<std::unique_ptr<v1::Vigil::Stub>> stub =
+      inv.agents.size() == 1 ? Connect(inv.agents.front()) : absl::InvalidArgumentError(why);
+  if (!stub.ok()) {
+    UsageError(inv.cmd, stub.status().message());
+    return nullptr;
+  }
+  return *std::move(stub);
 }
 
 CancelOnInterrupt::CancelOnInterrupt(grpc::ClientContext* ctx) {

@@ -73,6 +73,21 @@ class Command {
   const CommandText text_;
 };
 
+// A command about one host (an export, a stream): Run connects to the one
+// agent, or is bad usage saying `why` when not exactly one was given, and
+// hands the connection to RunOn.
+class OneAgentCommand : public Command {
+ public:
+  OneAgentCommand(const CommandText& text, const char* why) : Command(text), why_(why) {}
+  int Run(const Invocation& inv) final;
+
+ protected:
+  virtual int RunOn(const Invocation& inv, v1::Vigil::Stub& agent) = 0;
+
+ private:
+  const char* why_;
+};
+
 // Every command, in `vigil --help` order.
 std::vector<std::unique_ptr<Command>> AllCommands();
 std::unique_ptr<Command> NewSyscallsCommand();
@@ -242,10 +257,9 @@ int RunQuery(const Invocation& inv, const Query<Resp>& q, const WatchFlags& w = 
   return RunRounds(inv, w, [&] { return QueryRound(inv, q); });
 }
 
-// For commands about one host (exports, streams): exactly one agent, else
-// bad usage saying `why`.
-absl::StatusOr<std::unique_ptr<v1::Vigil::Stub>> ConnectOne(const Invocation& inv,
-                                                            absl::string_view why);
+// For commands about one host (exports, streams): the one agent's stub,
+// or nullptr after printing bad usage saying `why` (then exit kExitUsage).
+std::unique_ptr<v1::Vigil::Stub> ConnectOne(const Invocation& inv, absl::string_view why);
 
 // While it lives, Ctrl-C or SIGTERM cancels `ctx` instead of killing the
 // client, so a streaming command (trace, probe, alerts --follow) still

@@ -153,10 +153,10 @@ alerts; Esc or Backspace returns); q quits.
     if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
       return UsageError(inv.cmd, "the interactive view needs a terminal (use --once or --json)");
     }
-    absl::StatusOr<std::unique_ptr<v1::Vigil::Stub>> stub =
+    std::unique_ptr<v1::Vigil::Stub> stub =
         ConnectOne(inv, "the interactive view shows one agent (use --once for several)");
-    if (!stub.ok()) return UsageError(inv.cmd, stub.status().message());
-    return Interactive(inv.agents.front(), **stub);
+    if (!stub) return kExitUsage;
+    return Interactive(inv.agents.front(), *stub);
   }
 
  private:

@@ -92,11 +92,12 @@ std::string LossLine(const v1::TraceLoss& l) {
   return parts.empty() ? "" : absl::StrCat("lost: ", absl::StrJoin(parts, ", "));
 }
 
-class TraceCommand : public Command {
+class TraceCommand : public OneAgentCommand {
  public:
   TraceCommand()
-      : Command({"trace", "a process's syscalls as they happen, with arguments (strace -f -p)",
-                 R"(usage: vigil trace --pid PID [options]
+      : OneAgentCommand(
+            {"trace", "a process's syscalls as they happen, with arguments (strace -f -p)",
+             R"(usage: vigil trace --pid PID [options]
 
 Streams every syscall of process PID (its threads, and the processes it
 forks while traced) as it returns: time, thread, name, decoded arguments,
@@ -108,7 +109,8 @@ trace-max-events-per-second events and counts the rest, shown at the end.
 The agent must run with --allow-trace. The programs are attached only while
 a session runs. Ends after --duration, when the process exits, or on
 Ctrl-C. Exit status: 0, 1 if the agent failed, 2 for bad usage.
-)"}) {}
+)"},
+            "trace takes exactly one --agent") {}
 
   void AddFlags(CLI::App& app) override {
     AddCount(app, "--pid", &pid_, 1, UINT32_MAX, "a process id", "process to trace (required)");
@@ -135,10 +137,7 @@ Ctrl-C. Exit status: 0, 1 if the agent failed, 2 for bad usage.
     return absl::OkStatus();
   }
 
-  int Run(const Invocation& inv) override {
-    absl::StatusOr<std::unique_ptr<v1::Vigil::Stub>> stub =
-        ConnectOne(inv, "trace takes exactly one --agent");
-    if (!stub.ok()) return UsageError(inv.cmd, stub.status().message());
+  int RunOn(const Invocation& inv, v1::Vigil::Stub& agent) override {
     v1::TraceRequest req;
     req.set_pid(pid_);
     req.set_tid(tid_);
@@ -152,7 +151,7 @@ Ctrl-C. Exit status: 0, 1 if the agent failed, 2 for bad usage.
     // The stream lasts the session; a little more for the last messages.
     // Ctrl-C ends it as strace's does: the summary is still printed.
     const StreamEnd end = ReadStream<v1::TraceMessage>(
-        [&](grpc::ClientContext* ctx) { return (*stub)->Trace(ctx, req); },
+        [&](grpc::ClientContext* ctx) { return agent.Trace(ctx, req); },
         absl::Now() + duration_ + absl::Seconds(30),
         [&](const v1::TraceMessage& m) {
           for (const v1::TraceEvent& e : m.events()) {

@@ -1,14 +1,13 @@
 #include "agent/cpu/cpu_capability.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace vigil {
 
 absl::Status CpuCapability::Init(const InitContext& ctx) {
   if (!config_.enabled) return Disabled("--cpu off");
-  absl::StatusOr<std::unique_ptr<CpuCollector>> c = CpuCollector::Create(config_);
-  if (!c.ok()) return c.status();
-  collector_ = *std::move(c);
+  VIGIL_ASSIGN_OR_RETURN(collector_, CpuCollector::Create(config_));
   from_proc_ = !collector_->uses_bpf();
   fallback_reason_ = collector_->fallback_reason();
   program_ids_ = collector_->ProgramIds();
@@ -24,9 +23,9 @@ absl::Status CpuCapability::Init(const InitContext& ctx) {
 
 absl::Status CpuCapability::Collect(const IntervalSpan& span, StoreWriter& store) {
   CpuInterval iv = collector_->Collect();
+  loss_total_.Add(iv.loss);
   {
     absl::MutexLock lock(&mu_);
-    loss_total_ += iv.loss;
     last_pass_ns_ = iv.pass_ns;
     last_tasks_ = iv.tasks;
   }
@@ -60,9 +59,7 @@ void CpuCapability::FillStatus(const StoreView& store, v1::StatusResponse* out) 
 }
 
 std::vector<std::pair<std::string, uint64_t>> CpuCapability::Losses(const StoreView& store) const {
-  const uint64_t window_cap = store.DroppedRecords(table_);
-  absl::MutexLock lock(&mu_);
-  return loss_total_.Named({{"window_cap", window_cap}});
+  return loss_total_.Named(store, table_);
 }
 
 void CpuCapability::RenderMetrics(const StoreView&, Exposition* e) const {

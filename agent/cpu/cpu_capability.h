@@ -33,8 +33,8 @@ class CpuCapability final : public Capability {
   std::string fallback_reason_;              // set by Init
   std::vector<uint32_t> program_ids_;        // set by Init
 
+  LossTotal<CpuLossCounts> loss_total_;
   mutable absl::Mutex mu_;
-  CpuLossCounts loss_total_ ABSL_GUARDED_BY(mu_);
   uint64_t last_pass_ns_ ABSL_GUARDED_BY(mu_) = 0;
   uint32_t last_tasks_ ABSL_GUARDED_BY(mu_) = 0;
 };

@@ -6,14 +6,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/safe_proto.h"
+#include "common/status_macros.h"
 
 namespace vigil {
 
 absl::Status MemoryCapability::Init(const InitContext& ctx) {
   if (!config_.enabled) return Disabled("--memory off");
-  absl::StatusOr<std::unique_ptr<MemoryCollector>> c = MemoryCollector::Create(config_);
-  if (!c.ok()) return c.status();
-  collector_ = *std::move(c);
+  VIGIL_ASSIGN_OR_RETURN(collector_, MemoryCollector::Create(config_));
   AddDegraded(collector_->degraded());
   table_ = ctx.store->Register<MemoryInterval>(config_.store_max_records);
   hostname_ = ctx.hostname;
@@ -40,9 +39,9 @@ absl::Status MemoryCapability::Collect(const IntervalSpan& span, StoreWriter& st
     growth_firing_ = growth_->firing();
     growth_overflow_ = growth_->tracking_overflow();
   }
+  loss_total_.Add(iv->loss);
   {
     absl::MutexLock lock(&mu_);
-    loss_total_ += iv->loss;
     oom_kills_total_ += iv->ooms.size();
     last_iteration_ = collector_->last_iteration();
     last_processes_ = iv->procs.size();
@@ -122,20 +121,18 @@ void MemoryCapability::Alert(const GrowthEvent& e, const MemoryInterval& iv, abs
 absl::StatusOr<v1::MemoryResponse> MemoryCapability::Query(const StoreView& store,
                                                            const QueryContext& ctx,
                                                            const v1::MemoryRequest& req) const {
-  absl::StatusOr<MemoryQuery> q = ValidateMemoryRequest(req);
-  if (!q.ok()) return q.status();
-  absl::StatusOr<StoreView::Merge> m = store.BeginMerge(req.range(), ctx);
-  if (!m.ok()) return m.status();
+  VIGIL_ASSIGN_OR_RETURN(const MemoryQuery q, ValidateMemoryRequest(req));
   v1::MemoryResponse resp;
-  MemoryMerger merger(*q);
-  const Coverage covered =
-      store.ForEach(table_, m->from, m->to, [&](const auto& iv) { merger.Add(iv.data, iv.end); });
-  merger.Finish(&resp);
-  resp.mutable_loss()->set_store_dropped(store.DroppedRecords(table_));
-  covered.ToProto(resp.mutable_covered());
-  if (q->pid != 0) {
-    FillGrowingStacks(store, q->pid, m->from, m->to, kGrowingStacksTop,
-                      resp.mutable_growing_stacks(), resp.mutable_large_map_calls());
+  MemoryMerger merger(q);
+  // The slot stays held while --pid reads the profiler's tables too.
+  VIGIL_ASSIGN_OR_RETURN(
+      const StoreView::Merge m,
+      store.MergeTable(
+          req.range(), ctx, table_, [&](const auto& iv) { merger.Add(iv.data, iv.end); },
+          [&](const Coverage&) { merger.Finish(&resp); }, &resp));
+  if (q.pid != 0) {
+    FillGrowingStacks(store, q.pid, m.from, m.to, kGrowingStacksTop, resp.mutable_growing_stacks(),
+                      resp.mutable_large_map_calls());
   }
   return resp;
 }
@@ -164,10 +161,12 @@ void MemoryCapability::FillStatus(const StoreView& store, v1::StatusResponse* ou
 
 std::vector<std::pair<std::string, uint64_t>> MemoryCapability::Losses(
     const StoreView& store) const {
-  const uint64_t window_cap = store.DroppedRecords(table_);
-  absl::MutexLock lock(&mu_);
-  return loss_total_.Named(
-      {{"growth_tracking_overflow", growth_overflow_}, {"window_cap", window_cap}});
+  uint64_t growth_overflow = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    growth_overflow = growth_overflow_;
+  }
+  return loss_total_.Named(store, table_, {{"growth_tracking_overflow", growth_overflow}});
 }
 
 void MemoryCapability::RenderMetrics(const StoreView&, Exposition* e) const {

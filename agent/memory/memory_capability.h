@@ -50,8 +50,8 @@ class MemoryCapability final : public Capability {
   const ProfileCapability* profile_ = nullptr;
   std::unique_ptr<StoreView> store_;
 
+  LossTotal<MemoryLossCounts> loss_total_;
   mutable absl::Mutex mu_;
-  MemoryLossCounts loss_total_ ABSL_GUARDED_BY(mu_);
   uint64_t oom_kills_total_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Duration last_iteration_ ABSL_GUARDED_BY(mu_);
   size_t last_processes_ ABSL_GUARDED_BY(mu_) = 0;

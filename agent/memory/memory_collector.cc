@@ -42,9 +42,6 @@ uint32_t Pages(uint64_t v) { return static_cast<uint32_t>(std::min<uint64_t>(v, 
 
 }  // namespace
 
-void MemoryCollector::LinkDeleter::operator()(bpf_link* l) const { bpf_link__destroy(l); }
-void MemoryCollector::RingBufferFree::operator()(ring_buffer* rb) const { ring_buffer__free(rb); }
-
 MemoryCollector::MemoryCollector(const MemoryConfig& config, SkelPtr<memory_bpf> skel)
     : config_(config), skel_(std::move(skel)) {}
 

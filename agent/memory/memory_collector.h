@@ -18,8 +18,6 @@
 #include "agent/memory/memory_config.h"
 
 struct memory_bpf;
-struct bpf_link;
-struct ring_buffer;
 
 namespace vigil {
 
@@ -48,15 +46,9 @@ class MemoryCollector {
 
   const MemoryConfig config_;
   SkelPtr<memory_bpf> skel_;
-  struct LinkDeleter {
-    void operator()(bpf_link* l) const;
-  };
-  struct RingBufferFree {
-    void operator()(ring_buffer* rb) const;
-  };
   // Declared after skel_: released before the programs and maps they use.
-  std::unique_ptr<bpf_link, LinkDeleter> iter_link_;
-  std::unique_ptr<ring_buffer, RingBufferFree> oom_rb_;
+  LinkPtr iter_link_;
+  RingBufferPtr oom_rb_;
   std::unique_ptr<CgroupReader> cgroups_;
   std::string degraded_;
   uint64_t page_size_ = 4096;

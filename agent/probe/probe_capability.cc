@@ -432,8 +432,6 @@ int PidfdOpen(uint32_t pid) {
 
 }  // namespace
 
-ProbeCapability::~ProbeCapability() { Stop(); }
-
 absl::Status ProbeCapability::Init(const InitContext& ctx) {
   if (!config_.allow_probe) return Disabled("without --allow-probe");
   if (ctx.sessions == nullptr) return absl::InternalError("probe: no session limiter");
@@ -442,22 +440,8 @@ absl::Status ProbeCapability::Init(const InitContext& ctx) {
   return absl::OkStatus();
 }
 
-// On demand only: nothing is collected per interval.
-absl::Status ProbeCapability::Collect(const IntervalSpan&, StoreWriter&) {
-  return absl::OkStatus();
-}
-
-// Sessions own every kernel object and end before the agent stops the
-// capabilities (Agent::Stop ends sessions first): nothing to release here.
-void ProbeCapability::Stop() {}
-
 void ProbeCapability::FillStatus(const StoreView&, v1::StatusResponse* out) const {
-  v1::OnDemandStatus* s = out->mutable_ondemand();
-  if (sessions_ != nullptr) {
-    s->set_running(static_cast<uint32_t>(sessions_->running()));
-    s->set_max_sessions(static_cast<uint32_t>(sessions_->max_sessions()));
-    s->set_max_duration_ns(absl::ToInt64Nanoseconds(sessions_->max_duration()));
-  }
+  v1::OnDemandStatus* s = FillSessions(out);
   s->set_probe_sessions(sessions_run_.load());
   s->set_probe_calls(calls_.load());
 }

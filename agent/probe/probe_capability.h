@@ -8,21 +8,18 @@
 
 #include <atomic>
 
-#include "agent/capability.h"
-#include "agent/ondemand/ondemand_config.h"
-#include "agent/ondemand/session_limiter.h"
+#include "agent/ondemand/ondemand_capability.h"
 
 namespace vigil {
 
 class ProfileCapability;
 
-class ProbeCapability final : public Capability {
+class ProbeCapability final : public OnDemandCapability {
  public:
-  explicit ProbeCapability(const OnDemandConfig& config) : config_(config) {}
-  ~ProbeCapability() override;
+  using OnDemandCapability::OnDemandCapability;
 
   static constexpr char kName[] = "probe";
-  VIGIL_CAPABILITY_OVERRIDES();
+  VIGIL_ONDEMAND_CAPABILITY_OVERRIDES();
 
   // One session: validates the request (INVALID_ARGUMENT with one line),
   // takes a slot, attaches, writes a report every second and a last one
@@ -36,8 +33,6 @@ class ProbeCapability final : public Capability {
   uint64_t calls_total() const { return calls_.load(); }
 
  private:
-  const OnDemandConfig config_;
-  SessionLimiter* sessions_ = nullptr;
   // The profiler, for --stacks; nullptr when it is off.
   const ProfileCapability* profile_ = nullptr;
   // Since start, over every session (status, metrics, losses).

@@ -20,26 +20,12 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "common/read_file.h"
+#include "common/unique_c.h"
 #include "common/unique_fd.h"
 
 namespace vigil {
 namespace {
-
-// Reads a /proc file of at most max bytes (maps of a process with many
-// libraries run to a few hundred KiB).
-bool ReadSmallFile(const std::string& path, size_t max, std::string* out) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return false;
-  out->clear();
-  char buf[65536];
-  while (out->size() < max) {
-    ssize_t n = read(fd.get(), buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    out->append(buf, static_cast<size_t>(n));
-  }
-  return true;
-}
 
 std::string Demangle(const char* name) {
   if (strncmp(name, "_Z", 2) != 0) return name;
@@ -64,10 +50,6 @@ bool Matches(const std::string& pattern, bool glob, const char* mangled,
          fnmatch(pattern.c_str(), demangled.c_str(), 0) == 0 ||
          fnmatch(pattern.c_str(), WithoutParams(demangled).c_str(), 0) == 0;
 }
-
-struct ElfDeleter {
-  void operator()(Elf* e) const { elf_end(e); }
-};
 
 // Splits "LIB:FUNCTION" at the first ':' that is not half of a C++ "::".
 size_t LibColon(absl::string_view t) {
@@ -139,7 +121,7 @@ absl::StatusOr<std::vector<ElfFunction>> FindElfFunctions(const std::string& pat
   elf_version(EV_CURRENT);
   // READ_MMAP: pages are read only where sections are touched, so a large
   // file costs what its symbol tables need, not its size.
-  std::unique_ptr<Elf, ElfDeleter> elf(elf_begin(fd.get(), ELF_C_READ_MMAP, nullptr));
+  UniqueC<Elf, elf_end> elf(elf_begin(fd.get(), ELF_C_READ_MMAP, nullptr));
   GElf_Ehdr ehdr;
   if (!elf || elf_kind(elf.get()) != ELF_K_ELF || gelf_getehdr(elf.get(), &ehdr) == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("probe: ", path, " is not an ELF file"));
@@ -240,9 +222,12 @@ absl::StatusOr<ProbeTarget> ResolveProbeTarget(uint32_t pid, absl::string_view t
   if (pid == 0) return absl::InvalidArgumentError("probe: a pid is required");
   const std::string proc = absl::StrCat("/proc/", pid);
   std::string maps_text;
-  if (!ReadSmallFile(proc + "/maps", 64 << 20, &maps_text)) {
+  // A process with many libraries has a few hundred KiB of maps.
+  bool cut = false;
+  if (!ReadFileBounded(proc + "/maps", 64 << 20, &maps_text, &cut)) {
     return absl::InvalidArgumentError(absl::StrCat("probe: pid ", pid, ": no such process"));
   }
+  if (cut) DropPartialLine(&maps_text);
   char exe[4096];
   ssize_t n = readlink((proc + "/exe").c_str(), exe, sizeof(exe) - 1);
   if (n <= 0) {

@@ -13,6 +13,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/unique_c.h"
 
 namespace vigil {
 namespace {
@@ -22,25 +23,10 @@ constexpr int kRegRbp = 6;
 constexpr int kRegRsp = 7;
 constexpr int kRegRa = 16;
 
-struct ElfCloser {
-  void operator()(Elf* e) const { elf_end(e); }
-};
-using ElfPtr = std::unique_ptr<Elf, ElfCloser>;
-
-struct CfiCloser {
-  void operator()(Dwarf_CFI* c) const { dwarf_cfi_end(c); }
-};
-using CfiPtr = std::unique_ptr<Dwarf_CFI, CfiCloser>;
-
-struct DwarfCloser {
-  void operator()(Dwarf* d) const { dwarf_end(d); }
-};
-using DwarfPtr = std::unique_ptr<Dwarf, DwarfCloser>;
-
-struct FrameFree {
-  void operator()(Dwarf_Frame* f) const { free(f); }
-};
-using FramePtr = std::unique_ptr<Dwarf_Frame, FrameFree>;
+using ElfPtr = UniqueC<Elf, elf_end>;
+using CfiPtr = UniqueC<Dwarf_CFI, dwarf_cfi_end>;
+using DwarfPtr = UniqueC<Dwarf, dwarf_end>;
+using FramePtr = UniqueC<Dwarf_Frame, free>;
 
 bool EnsureLibelf() {
   static const bool ok = elf_version(EV_CURRENT) != EV_NONE;

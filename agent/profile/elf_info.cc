@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/unique_c.h"
 
 namespace vigil {
 namespace {
@@ -141,10 +142,6 @@ absl::StatusOr<ElfInfo> ReadClass(int fd, uint64_t file_size) {
   return info;
 }
 
-struct ElfDeleter {
-  void operator()(Elf* e) const { elf_end(e); }
-};
-
 struct LzmaStream {
   lzma_stream s = LZMA_STREAM_INIT;
   ~LzmaStream() { lzma_end(&s); }
@@ -220,7 +217,7 @@ absl::StatusOr<size_t> ParseMiniDebugInfo(absl::string_view xz, size_t max_bytes
         absl::StrCat(".gnu_debugdata inflates past ", max_bytes, " bytes"));
   }
   elf_version(EV_CURRENT);
-  std::unique_ptr<Elf, ElfDeleter> elf(elf_memory(out.data(), used));
+  UniqueC<Elf, elf_end> elf(elf_memory(out.data(), used));
   if (elf == nullptr || elf_kind(elf.get()) != ELF_K_ELF) {
     return absl::InvalidArgumentError(".gnu_debugdata holds no ELF image");
   }

@@ -131,6 +131,8 @@ absl::StatusOr<ProfileQuery> ValidateProfileRequest(const v1::ProfileRequest& re
 // Sums intervals into a hot-function table.
 class HotMerger {
  public:
+  // Finish reads names from the store's frames: under the store's lock.
+  static constexpr bool kFinishUnderLock = true;
   explicit HotMerger(const ProfileQuery& q) : query_(q) {}
   void Add(const ProfileInterval& iv);
   // Fills functions, functions_omitted, samples, samples_without_frames,
@@ -183,6 +185,8 @@ class FrameInterner {
 // Sums intervals into distinct (thread, stack) records with a frame table.
 class ProfileMerger {
  public:
+  // Its frame table holds references of its own: Finish after the lock.
+  static constexpr bool kFinishUnderLock = false;
   explicit ProfileMerger(const ProfileQuery& q) : query_(q) {}
   void Add(const ProfileInterval& iv);
   void Finish(v1::ProfileResponse* out) const;

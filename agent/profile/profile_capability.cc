@@ -1,5 +1,7 @@
 #include "agent/profile/profile_capability.h"
 
+#include "common/status_macros.h"
+
 namespace vigil {
 namespace {
 
@@ -48,10 +50,9 @@ absl::Status ProfileCapability::Init(const InitContext& ctx) {
   // With the syscalls capability on, the large map-call hook rides on its
   // sys_exit program.
   const auto* syscalls = ctx.Get<SyscallsCapability>();
-  absl::StatusOr<std::unique_ptr<ProfileCollector>> c =
-      ProfileCollector::Create(config_, syscalls != nullptr ? syscalls->exit_hooks_fd() : -1);
-  if (!c.ok()) return c.status();
-  collector_ = *std::move(c);
+  VIGIL_ASSIGN_OR_RETURN(
+      collector_,
+      ProfileCollector::Create(config_, syscalls != nullptr ? syscalls->exit_hooks_fd() : -1));
   probe_hooks_ = collector_->probe_stack_hooks();
   table_ = ctx.store->Register<ProfileInterval>(store_max_records_);
   fault_period_ = collector_->faults_on() ? config_.fault_period : 0;
@@ -114,41 +115,42 @@ absl::Status ProfileCapability::CheckKind(v1::ProfileKind kind) const {
                                 : degraded_reason());
 }
 
+// GetHot's and GetProfile's path: the validated query, merged by a Merger
+// over its kind's table. A merger whose result points into the store's
+// frames finishes under the store's lock; one that holds its own
+// references (kFinishUnderLock false) finishes after it.
+template <typename Merger, typename Resp, typename Req>
+absl::StatusOr<Resp> ProfileCapability::Merge(const StoreView& store, const QueryContext& ctx,
+                                              const Req& req,
+                                              absl::StatusOr<ProfileQuery> q) const {
+  if (!q.ok()) return q.status();
+  VIGIL_RETURN_IF_ERROR(CheckKind(req.kind()));
+  q->fault_period = fault_period_;
+  Resp resp;
+  Merger merger(*q);
+  VIGIL_RETURN_IF_ERROR(store
+                            .MergeTable(
+                                req.range(), ctx, TableFor(q->kind),
+                                [&](const auto& iv) { merger.Add(iv.data); },
+                                [&](const Coverage&) {
+                                  if constexpr (Merger::kFinishUnderLock) merger.Finish(&resp);
+                                },
+                                &resp)
+                            .status());
+  if constexpr (!Merger::kFinishUnderLock) merger.Finish(&resp);
+  resp.set_sample_hz(config_.sample_hz);
+  return resp;
+}
+
 absl::StatusOr<v1::HotResponse> ProfileCapability::QueryHot(const StoreView& store,
                                                             const QueryContext& ctx,
                                                             const v1::HotRequest& req) const {
-  absl::StatusOr<ProfileQuery> q = ValidateHotRequest(req);
-  if (!q.ok()) return q.status();
-  if (absl::Status s = CheckKind(req.kind()); !s.ok()) return s;
-  q->fault_period = fault_period_;
-  absl::StatusOr<StoreView::Merge> m = store.BeginMerge(req.range(), ctx);
-  if (!m.ok()) return m.status();
-  v1::HotResponse resp;
-  HotMerger merger(*q);
-  // Finish copies what it needs from frames the store still holds.
-  const Coverage covered = store.ForEach(
-      TableFor(q->kind), m->from, m->to, [&](const auto& iv) { merger.Add(iv.data); },
-      [&] { merger.Finish(&resp); });
-  resp.mutable_loss()->set_store_dropped(store.DroppedRecords(TableFor(q->kind)));
-  resp.set_sample_hz(config_.sample_hz);
-  covered.ToProto(resp.mutable_covered());
-  return resp;
+  return Merge<HotMerger, v1::HotResponse>(store, ctx, req, ValidateHotRequest(req));
 }
 
 absl::StatusOr<v1::ProfileResponse> ProfileCapability::QueryProfile(
     const StoreView& store, const QueryContext& ctx, const v1::ProfileRequest& req) const {
-  absl::StatusOr<ProfileQuery> q = ValidateProfileRequest(req);
-  if (!q.ok()) return q.status();
-  if (absl::Status s = CheckKind(req.kind()); !s.ok()) return s;
-  q->fault_period = fault_period_;
-  absl::StatusOr<StoreView::Merge> m = store.BeginMerge(req.range(), ctx);
-  if (!m.ok()) return m.status();
-  v1::ProfileResponse resp;
-  const Coverage covered = MergeProfile(store, *q, m->from, m->to, &resp);
-  resp.mutable_loss()->set_store_dropped(store.DroppedRecords(TableFor(q->kind)));
-  resp.set_sample_hz(config_.sample_hz);
-  covered.ToProto(resp.mutable_covered());
-  return resp;
+  return Merge<ProfileMerger, v1::ProfileResponse>(store, ctx, req, ValidateProfileRequest(req));
 }
 
 absl::StatusOr<v1::ProfileResponse> ProfileCapability::FaultProfile(const StoreView& store,
@@ -160,8 +162,10 @@ absl::StatusOr<v1::ProfileResponse> ProfileCapability::FaultProfile(const StoreV
   q.kind = PROFILE_KIND_FAULT;
   q.frames = v1::FRAME_FILTER_ALL;
   q.fault_period = fault_period_;
+  ProfileMerger merger(q);
+  store.ForEach(TableFor(q.kind), from, to, [&](const auto& iv) { merger.Add(iv.data); });
   v1::ProfileResponse resp;
-  MergeProfile(store, q, from, to, &resp);
+  merger.Finish(&resp);  // holds its own references to the frames
   return resp;
 }
 
@@ -176,16 +180,6 @@ void ProfileCapability::LargeMapCalls(const StoreView& store, uint32_t pid, absl
   MapCallMerger merger(pid, max_frames);
   store.ForEach(memory_table_, from, to, [&](const auto& iv) { merger.Add(iv.data); });
   merger.Finish(top, out);
-}
-
-Coverage ProfileCapability::MergeProfile(const StoreView& store, const ProfileQuery& q,
-                                         absl::Time from, absl::Time to,
-                                         v1::ProfileResponse* out) const {
-  ProfileMerger merger(q);
-  const Coverage covered =
-      store.ForEach(TableFor(q.kind), from, to, [&](const auto& iv) { merger.Add(iv.data); });
-  merger.Finish(out);  // holds its own references to the frames
-  return covered;
 }
 
 void ProfileCapability::FillStatus(const StoreView& store, v1::StatusResponse* out) const {

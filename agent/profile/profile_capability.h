@@ -57,9 +57,10 @@ class ProfileCapability final : public Capability {
                      size_t top, size_t max_frames, v1::LargeMapCalls* out) const;
 
  private:
-  // The merge behind GetProfile and FaultProfile.
-  Coverage MergeProfile(const StoreView& store, const ProfileQuery& q, absl::Time from,
-                        absl::Time to, v1::ProfileResponse* out) const;
+  // GetHot's and GetProfile's shared path (profile_capability.cc).
+  template <typename Merger, typename Resp, typename Req>
+  absl::StatusOr<Resp> Merge(const StoreView& store, const QueryContext& ctx, const Req& req,
+                             absl::StatusOr<ProfileQuery> q) const;
   const ProfileConfig config_;
   // The table of records of `kind` (enum profile_kind).
   Table<ProfileInterval> TableFor(uint32_t kind) const {

@@ -105,34 +105,22 @@ grpc::Status VigilService::Query(const char* method, QueryFn<Cap, Req, Resp> que
   return Deliver(method, std::move(r), out);
 }
 
-grpc::Status VigilService::GetSyscalls(grpc::ServerContext* ctx, const v1::SyscallsRequest* req,
-                                       v1::SyscallsResponse* resp) {
-  return Query("GetSyscalls", &SyscallsCapability::Query, ctx, *req, resp);
-}
-
-grpc::Status VigilService::GetDrops(grpc::ServerContext* ctx, const v1::DropsRequest* req,
-                                    v1::DropsResponse* resp) {
-  return Query("GetDrops", &UdpDropsCapability::Query, ctx, *req, resp);
-}
-
-grpc::Status VigilService::GetMemory(grpc::ServerContext* ctx, const v1::MemoryRequest* req,
-                                     v1::MemoryResponse* resp) {
-  return Query("GetMemory", &MemoryCapability::Query, ctx, *req, resp);
-}
+// The query RPCs, each answered by one capability's query.
+#define VIGIL_QUERY_RPC(Method, Name, query)                                                \
+  grpc::Status VigilService::Method(grpc::ServerContext* ctx, const v1::Name##Request* req, \
+                                    v1::Name##Response* resp) {                             \
+    return Query(#Method, &query, ctx, *req, resp);                                         \
+  }
+VIGIL_QUERY_RPC(GetSyscalls, Syscalls, SyscallsCapability::Query)
+VIGIL_QUERY_RPC(GetDrops, Drops, UdpDropsCapability::Query)
+VIGIL_QUERY_RPC(GetMemory, Memory, MemoryCapability::Query)
+VIGIL_QUERY_RPC(GetHot, Hot, ProfileCapability::QueryHot)
+VIGIL_QUERY_RPC(GetProfile, Profile, ProfileCapability::QueryProfile)
+#undef VIGIL_QUERY_RPC
 
 grpc::Status VigilService::GetStatus(grpc::ServerContext*, const v1::StatusRequest*,
                                      v1::StatusResponse* resp) {
   return Answer("GetStatus", absl::StatusOr<v1::StatusResponse>(agent_->Status()), resp);
-}
-
-grpc::Status VigilService::GetHot(grpc::ServerContext* ctx, const v1::HotRequest* req,
-                                  v1::HotResponse* resp) {
-  return Query("GetHot", &ProfileCapability::QueryHot, ctx, *req, resp);
-}
-
-grpc::Status VigilService::GetProfile(grpc::ServerContext* ctx, const v1::ProfileRequest* req,
-                                      v1::ProfileResponse* resp) {
-  return Query("GetProfile", &ProfileCapability::QueryProfile, ctx, *req, resp);
 }
 
 grpc::Status VigilService::GetTop(grpc::ServerContext* ctx, const v1::TopRequest* req,

@@ -10,22 +10,21 @@ class VigilService final : public v1::Vigil::Service {
  public:
   explicit VigilService(const Agent* agent) : agent_(agent) {}
 
-  grpc::Status GetSyscalls(grpc::ServerContext* ctx, const v1::SyscallsRequest* req,
-                           v1::SyscallsResponse* resp) override;
-  grpc::Status GetDrops(grpc::ServerContext* ctx, const v1::DropsRequest* req,
-                        v1::DropsResponse* resp) override;
-  grpc::Status GetStatus(grpc::ServerContext* ctx, const v1::StatusRequest* req,
-                         v1::StatusResponse* resp) override;
-  grpc::Status GetHot(grpc::ServerContext* ctx, const v1::HotRequest* req,
-                      v1::HotResponse* resp) override;
-  grpc::Status GetProfile(grpc::ServerContext* ctx, const v1::ProfileRequest* req,
-                          v1::ProfileResponse* resp) override;
-  grpc::Status GetMemory(grpc::ServerContext* ctx, const v1::MemoryRequest* req,
-                         v1::MemoryResponse* resp) override;
-  grpc::Status GetTop(grpc::ServerContext* ctx, const v1::TopRequest* req,
-                      v1::TopResponse* resp) override;
-  grpc::Status ListAlerts(grpc::ServerContext* ctx, const v1::ListAlertsRequest* req,
-                          v1::ListAlertsResponse* resp) override;
+// The unary RPCs: Method(ctx, const v1::NameRequest*, v1::NameResponse*).
+#define VIGIL_UNARY_RPC(Method, Name)                                         \
+  grpc::Status Method(grpc::ServerContext* ctx, const v1::Name##Request* req, \
+                      v1::Name##Response* resp) override
+  // Answered from the store by one capability each (vigil_service.cc).
+  VIGIL_UNARY_RPC(GetSyscalls, Syscalls);
+  VIGIL_UNARY_RPC(GetDrops, Drops);
+  VIGIL_UNARY_RPC(GetMemory, Memory);
+  VIGIL_UNARY_RPC(GetHot, Hot);
+  VIGIL_UNARY_RPC(GetProfile, Profile);
+  // The agent's own state; several capabilities' rows joined; the alerts.
+  VIGIL_UNARY_RPC(GetStatus, Status);
+  VIGIL_UNARY_RPC(GetTop, Top);
+  VIGIL_UNARY_RPC(ListAlerts, ListAlerts);
+#undef VIGIL_UNARY_RPC
   // Streams until the client cancels, the agent shuts down, or the client
   // reads too slowly (its bounded queue overflowed: ABORTED).
   grpc::Status WatchAlerts(grpc::ServerContext* ctx, const v1::WatchAlertsRequest* req,

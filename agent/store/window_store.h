@@ -174,6 +174,28 @@ class StoreView {
   };
   absl::StatusOr<Merge> BeginMerge(const v1::TimeRange& range, const QueryContext& ctx) const;
 
+  // One table's query, the shape the capabilities' queries share: waits
+  // for a merge slot for `range`, calls add(interval) for each interval of
+  // `table` in it and then finish(const Coverage&) under the same reader
+  // lock (a merger's result may still point into the intervals), and fills
+  // resp's `covered` and `loss.store_dropped`. Returns the merge, whose
+  // slot the caller holds while it reads more of the range (memory --pid
+  // reads the profiler's tables), or BeginMerge's error.
+  template <typename T, typename Add, typename Finish, typename Resp>
+  absl::StatusOr<Merge> MergeTable(const v1::TimeRange& range, const QueryContext& ctx,
+                                   Table<T> table, Add&& add, Finish&& finish, Resp* resp) const {
+    absl::StatusOr<Merge> m = BeginMerge(range, ctx);
+    if (!m.ok()) return m.status();
+    const Coverage covered = WithLock([&](const Locked& l) {
+      const Coverage c = l.ForEach(table, m->from, m->to, add);
+      finish(c);
+      return c;
+    });
+    resp->mutable_loss()->set_store_dropped(DroppedRecords(table));
+    covered.ToProto(resp->mutable_covered());
+    return m;
+  }
+
   // merge()'s answer, or an identical query's (see SharedAnswers): `query`
   // names the request (its method and bytes, range included); the store
   // adds which intervals of every table that range covers now. A range

@@ -1,5 +1,7 @@
 #include "agent/syscalls/syscalls_capability.h"
 
+#include "common/status_macros.h"
+
 namespace vigil {
 
 SyscallsCapability::SyscallsCapability(const SyscallsConfig& config, size_t store_max_records,
@@ -7,9 +9,7 @@ SyscallsCapability::SyscallsCapability(const SyscallsConfig& config, size_t stor
     : config_(config), store_max_records_(store_max_records), series_(metrics_max_processes) {}
 
 absl::Status SyscallsCapability::Init(const InitContext& ctx) {
-  absl::StatusOr<std::unique_ptr<SyscallsCollector>> c = SyscallsCollector::Create(config_);
-  if (!c.ok()) return c.status();
-  collector_ = *std::move(c);
+  VIGIL_ASSIGN_OR_RETURN(collector_, SyscallsCollector::Create(config_));
   exit_hooks_fd_ = collector_->exit_hooks_fd();
   hostname_ = ctx.hostname;
   Coarsening<SyscallInterval> coarsening;
@@ -26,7 +26,7 @@ absl::Status SyscallsCapability::Collect(const IntervalSpan& span, StoreWriter& 
   absl::MutexLock lock(&mu_);
   last_ok_ = iv.ok();
   if (!iv.ok()) return iv.status();  // what is stored stays; retried next interval
-  loss_total_ += iv->loss;
+  loss_total_.Add(iv->loss);
   series_.Add(*iv);
   fill_ = static_cast<double>(iv->records.size()) / config_.max_entries;
   store.Add(table_, span.start, span.end, *std::move(iv));
@@ -42,23 +42,20 @@ bool SyscallsCapability::last_ok() const {
 
 absl::StatusOr<v1::SyscallsResponse> SyscallsCapability::Query(
     const StoreView& store, const QueryContext& ctx, const v1::SyscallsRequest& req) const {
-  absl::StatusOr<SyscallQuery> q = ValidateSyscallsRequest(req);
-  if (!q.ok()) return q.status();
-  absl::StatusOr<StoreView::Merge> m = store.BeginMerge(req.range(), ctx);
-  if (!m.ok()) return m.status();
-
+  VIGIL_ASSIGN_OR_RETURN(const SyscallQuery q, ValidateSyscallsRequest(req));
   v1::SyscallsResponse resp;
-  SyscallMerger merger(*q);
+  SyscallMerger merger(q);
   // The merger's second pass (histograms of the rows that made the cut)
-  // reads the same intervals, so Finish runs under the same reader lock.
-  const Coverage covered = store.ForEach(
-      table_, m->from, m->to, [&](const auto& iv) { merger.Add(iv.data); },
-      [&] { merger.Finish(&resp); });
+  // reads the same intervals: MergeTable runs Finish under the same lock.
+  VIGIL_RETURN_IF_ERROR(store
+                            .MergeTable(
+                                req.range(), ctx, table_,
+                                [&](const auto& iv) { merger.Add(iv.data); },
+                                [&](const Coverage&) { merger.Finish(&resp); }, &resp)
+                            .status());
   resp.set_latency_measured(config_.measure_latency);
   if (config_.measure_latency) resp.set_latency_sample_every(config_.latency_sample_every);
   resp.set_hostname(hostname_);
-  resp.mutable_loss()->set_store_dropped(store.DroppedRecords(table_));
-  covered.ToProto(resp.mutable_covered());
   return resp;
 }
 
@@ -73,9 +70,7 @@ void SyscallsCapability::FillStatus(const StoreView& store, v1::StatusResponse* 
 
 std::vector<std::pair<std::string, uint64_t>> SyscallsCapability::Losses(
     const StoreView& store) const {
-  const uint64_t window_cap = store.DroppedRecords(table_);
-  absl::MutexLock lock(&mu_);
-  return loss_total_.Named({{"window_cap", window_cap}});
+  return loss_total_.Named(store, table_);
 }
 
 void SyscallsCapability::RenderMetrics(const StoreView& store, Exposition* e) const {

@@ -45,8 +45,8 @@ class SyscallsCapability final : public Capability {
   // Collection thread only.
   std::unique_ptr<SyscallsCollector> collector_;
 
+  LossTotal<SyscallLossCounts> loss_total_;
   mutable absl::Mutex mu_;  // what Collect publishes for the readers
-  SyscallLossCounts loss_total_ ABSL_GUARDED_BY(mu_);
   SyscallSeries series_ ABSL_GUARDED_BY(mu_);
   double fill_ ABSL_GUARDED_BY(mu_) = 0;  // last interval's records / max_entries
   bool last_ok_ ABSL_GUARDED_BY(mu_) = false;

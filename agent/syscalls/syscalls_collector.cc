@@ -79,13 +79,9 @@ absl::StatusOr<SyscallInterval> SyscallsCollector::Collect() {
       });
   LogDrainFailure(drained, out.loss.drain_failed);
   out.loss.latency_lost = CarryTimingMarks();
-  absl::StatusOr<SyscallLossCounts> now = ReadCounters();
-  if (!now.ok()) return now.status();
-  out.loss.map_full = now->map_full - last_counters_.map_full;
-  out.loss.no_enter = now->no_enter - last_counters_.no_enter;
-  out.loss.storage_fail = now->storage_fail - last_counters_.storage_fail;
-  out.loss.nr_out_of_range = now->nr_out_of_range - last_counters_.nr_out_of_range;
-  last_counters_ = *now;
+  if (absl::Status s = counters_.ReadInto(bpf_map__fd(skel_->maps.counters), &out.loss); !s.ok()) {
+    return s;
+  }
   return out;
 }
 
@@ -115,19 +111,6 @@ int SyscallsCollector::exit_hooks_fd() const { return bpf_map__fd(skel_->maps.ex
 std::vector<uint32_t> SyscallsCollector::ProgramIds() const {
   // sys_enter is not loaded with latency off.
   return LoadedProgramIds({skel_->progs.vigil_sys_enter, skel_->progs.vigil_sys_exit});
-}
-
-absl::StatusOr<SyscallLossCounts> SyscallsCollector::ReadCounters() {
-  absl::StatusOr<std::vector<uint64_t>> counts = SumPerCpuCounters(
-      bpf_map__fd(skel_->maps.counters), SYSCALL_CTR_MAX, "syscalls: reading counters");
-  if (!counts.ok()) return counts.status();
-  const std::vector<uint64_t>& sums = *counts;
-  SyscallLossCounts c;
-  c.map_full = sums[SYSCALL_CTR_MAP_FULL];
-  c.no_enter = sums[SYSCALL_CTR_NO_ENTER];
-  c.storage_fail = sums[SYSCALL_CTR_STORAGE_FAIL];
-  c.nr_out_of_range = sums[SYSCALL_CTR_NR_OUT_OF_RANGE];
-  return c;
 }
 
 }  // namespace vigil

@@ -37,7 +37,6 @@ class SyscallsCollector {
 
  private:
   SyscallsCollector(const SyscallsConfig& config, SkelPtr<syscalls_bpf> skel);
-  absl::StatusOr<SyscallLossCounts> ReadCounters();
   // Sampled latency: puts the timing marks of calls still in flight
   // (drained from the retired buffer) into the active one. Returns how many
   // could not be carried.
@@ -46,7 +45,13 @@ class SyscallsCollector {
   SyscallsConfig config_;
   SkelPtr<syscalls_bpf> skel_;
   DoubleBuffer buffers_;
-  SyscallLossCounts last_counters_;
+  CounterDeltas<SyscallLossCounts> counters_{
+      SYSCALL_CTR_MAX,
+      "syscalls: reading counters",
+      {{&SyscallLossCounts::map_full, SYSCALL_CTR_MAP_FULL},
+       {&SyscallLossCounts::no_enter, SYSCALL_CTR_NO_ENTER},
+       {&SyscallLossCounts::storage_fail, SYSCALL_CTR_STORAGE_FAIL},
+       {&SyscallLossCounts::nr_out_of_range, SYSCALL_CTR_NR_OUT_OF_RANGE}}};
   std::vector<syscall_key> keys_;
   std::vector<syscall_stats> values_;
   // Entries drained with a timing mark, for CarryTimingMarks (at most one

@@ -124,8 +124,8 @@ class TraceSession {
       const uint8_t mask = StringArgMask(static_cast<int>(nr));
       if (mask) bpf_map__update_elem(skel_->maps.str_args, &nr, sizeof(nr), &mask, 1, BPF_ANY);
     }
-    ring_ =
-        ring_buffer__new(bpf_map__fd(skel_->maps.events), &TraceSession::OnEvent, this, nullptr);
+    ring_.reset(
+        ring_buffer__new(bpf_map__fd(skel_->maps.events), &TraceSession::OnEvent, this, nullptr));
     if (ring_ == nullptr) return ErrnoStatus(errno, "trace: opening the ring buffer");
     // The process is watched for its exit from now on, so an exit during
     // the attach below is not missed.
@@ -142,15 +142,11 @@ class TraceSession {
     return absl::OkStatus();
   }
 
-  ~TraceSession() {
-    if (ring_) ring_buffer__free(ring_);
-  }
-
   // Polls until the session must end; returns why.
   std::string Stream(const Session& session, const std::function<void()>& report_losses) {
     absl::Time next_report = absl::Now() + absl::Seconds(1);
     for (;;) {
-      ring_buffer__poll(ring_, kPollMs);
+      ring_buffer__poll(ring_.get(), kPollMs);
       Flush();
       if (client_gone_ || sink_.cancelled()) return "client cancelled";
       if (std::string why = session.ShouldEnd(); !why.empty()) return why;
@@ -169,7 +165,7 @@ class TraceSession {
   // running could refill it, hence the bound).
   void Drain() {
     for (int i = 0; i < 64 && !client_gone_; ++i) {
-      if (ring_buffer__consume(ring_) >= 0) break;
+      if (ring_buffer__consume(ring_.get()) >= 0) break;
     }
     Flush();
   }
@@ -251,7 +247,7 @@ class TraceSession {
   const Filters filters_;
   const SessionSink<v1::TraceMessage>& sink_;
   SkelPtr<trace_bpf> skel_;
-  ring_buffer* ring_ = nullptr;
+  RingBufferPtr ring_;  // after skel_: freed before the map it reads
   UniqueFd pidfd_;
   int64_t offset_ns_ = 0;
   FdPaths fds_;
@@ -274,18 +270,8 @@ absl::Status TraceCapability::Init(const InitContext& ctx) {
   return absl::OkStatus();
 }
 
-// On demand only: nothing is collected per interval, and sessions own (and
-// release) every kernel object.
-absl::Status TraceCapability::Collect(const IntervalSpan&, StoreWriter&) {
-  return absl::OkStatus();
-}
-void TraceCapability::Stop() {}
-
 void TraceCapability::FillStatus(const StoreView&, v1::StatusResponse* out) const {
-  v1::OnDemandStatus* s = out->mutable_ondemand();
-  s->set_running(static_cast<uint32_t>(sessions_->running()));
-  s->set_max_sessions(static_cast<uint32_t>(sessions_->max_sessions()));
-  s->set_max_duration_ns(absl::ToInt64Nanoseconds(sessions_->max_duration()));
+  v1::OnDemandStatus* s = FillSessions(out);
   s->set_trace_sessions(sessions_run_.load());
   s->set_trace_events(events_.load());
   s->set_trace_lost(rate_limited_.load() + ring_full_.load());

@@ -6,18 +6,16 @@
 
 #include <atomic>
 
-#include "agent/capability.h"
-#include "agent/ondemand/ondemand_config.h"
-#include "agent/ondemand/session_limiter.h"
+#include "agent/ondemand/ondemand_capability.h"
 
 namespace vigil {
 
-class TraceCapability final : public Capability {
+class TraceCapability final : public OnDemandCapability {
  public:
-  explicit TraceCapability(const OnDemandConfig& config) : config_(config) {}
+  using OnDemandCapability::OnDemandCapability;
 
   static constexpr char kName[] = "trace";
-  VIGIL_CAPABILITY_OVERRIDES();
+  VIGIL_ONDEMAND_CAPABILITY_OVERRIDES();
 
   // One session: validates the request (INVALID_ARGUMENT with one line),
   // takes a slot, loads and attaches, streams events, and detaches. Returns
@@ -27,8 +25,6 @@ class TraceCapability final : public Capability {
                    const SessionSink<v1::TraceMessage>& sink) const;
 
  private:
-  const OnDemandConfig config_;
-  SessionLimiter* sessions_ = nullptr;
   // Since start, over every session (status and metrics).
   mutable std::atomic<uint64_t> sessions_run_{0};
   mutable std::atomic<uint64_t> events_{0};

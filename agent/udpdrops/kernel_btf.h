@@ -14,13 +14,11 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/unique_c.h"
 
 namespace vigil {
 
-struct BtfDeleter {
-  void operator()(btf* b) const { btf__free(b); }
-};
-using BtfPtr = std::unique_ptr<btf, BtfDeleter>;
+using BtfPtr = UniqueC<btf, btf__free>;
 
 // The running kernel's BTF (/sys/kernel/btf/vmlinux).
 absl::StatusOr<BtfPtr> LoadVmlinuxBtf();

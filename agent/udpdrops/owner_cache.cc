@@ -12,14 +12,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/unique_c.h"
 
 namespace vigil {
 namespace {
 
-struct DirCloser {
-  void operator()(DIR* d) const { closedir(d); }
-};
-using DirPtr = std::unique_ptr<DIR, DirCloser>;
+using DirPtr = UniqueC<DIR, closedir>;
 
 std::string ReadComm(const std::string& pid_dir) {
   std::ifstream f(pid_dir + "/comm");

@@ -34,8 +34,8 @@ class UdpDropsCapability final : public Capability {
   Table<UdpDropInterval> table_;
   std::unique_ptr<UdpDropsCollector> collector_;  // collection thread only
 
+  LossTotal<UdpDropLossCounts> loss_total_;
   mutable absl::Mutex mu_;
-  UdpDropLossCounts loss_total_ ABSL_GUARDED_BY(mu_);
   UdpDropSeries series_ ABSL_GUARDED_BY(mu_);
 };
 

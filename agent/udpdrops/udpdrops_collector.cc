@@ -116,11 +116,9 @@ absl::StatusOr<UdpDropInterval> UdpDropsCollector::Collect(absl::Time now) {
                   out.records.push_back(std::move(r));
                 });
   LogDrainFailure(drained, out.loss.drain_failed);
-  absl::StatusOr<UdpDropLossCounts> c = ReadCounters();
-  if (!c.ok()) return c.status();
-  out.loss.map_full = c->map_full - last_counters_.map_full;
-  out.loss.bad_header = c->bad_header - last_counters_.bad_header;
-  last_counters_ = *c;
+  if (absl::Status s = counters_.ReadInto(bpf_map__fd(skel_->maps.counters), &out.loss); !s.ok()) {
+    return s;
+  }
 
   if (join_sock_info_) JoinSockInfo(&out);
 
@@ -170,17 +168,6 @@ std::vector<uint32_t> UdpDropsCollector::ProgramIds() const {
   return LoadedProgramIds({skel_->progs.vigil_kfree_skb_sk, skel_->progs.vigil_kfree_skb_reason,
                            skel_->progs.vigil_kfree_skb_noreason,
                            skel_->progs.vigil_udp_fail_queue});
-}
-
-absl::StatusOr<UdpDropLossCounts> UdpDropsCollector::ReadCounters() {
-  absl::StatusOr<std::vector<uint64_t>> counts = SumPerCpuCounters(
-      bpf_map__fd(skel_->maps.counters), UDPDROP_CTR_MAX, "udpdrops: reading counters");
-  if (!counts.ok()) return counts.status();
-  const std::vector<uint64_t>& sums = *counts;
-  UdpDropLossCounts c;
-  c.map_full = sums[UDPDROP_CTR_MAP_FULL];
-  c.bad_header = sums[UDPDROP_CTR_BAD_HEADER];
-  return c;
 }
 
 }  // namespace vigil

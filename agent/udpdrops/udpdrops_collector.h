@@ -46,7 +46,6 @@ class UdpDropsCollector {
                     DropReasonTable reasons, std::string degraded);
   // Without rx_sk: fills buffer-full rows' socket fields from sock_info.
   void JoinSockInfo(UdpDropInterval* out);
-  absl::StatusOr<UdpDropLossCounts> ReadCounters();
 
   UdpDropsConfig config_;
   SkelPtr<udpdrops_bpf> skel_;
@@ -56,7 +55,11 @@ class UdpDropsCollector {
   bool join_sock_info_ = false;
   std::optional<uint32_t> reason_rcvbuff_, reason_proto_mem_;
   OwnerCache owners_;
-  UdpDropLossCounts last_counters_;
+  CounterDeltas<UdpDropLossCounts> counters_{
+      UDPDROP_CTR_MAX,
+      "udpdrops: reading counters",
+      {{&UdpDropLossCounts::map_full, UDPDROP_CTR_MAP_FULL},
+       {&UdpDropLossCounts::bad_header, UDPDROP_CTR_BAD_HEADER}}};
   uint64_t last_not_cached_ = 0;
   std::vector<udpdrop_key> keys_;
   std::vector<udpdrop_stats> values_;
