@@ -10,11 +10,11 @@
 
 #include "absl/status/status.h"
 
-#define VIGIL_RETURN_IF_ERROR(expr)                                  \
-  do {                                                               \
+#define VIGIL_RETURN_IF_ERROR(expr)                                   \
+  do {                                                                \
     if (::absl::Status vigil_status_ = (expr); !vigil_status_.ok()) { \
-      return vigil_status_;                                          \
-    }                                                                \
+      return vigil_status_;                                           \
+    }                                                                 \
   } while (0)
 
 #define VIGIL_STATUS_CONCAT_INNER_(a, b) a##b

@@ -39,6 +39,37 @@ TEST(WindowStoreTest, WriterAppendsViewReadsWithCoverage) {
   EXPECT_EQ(view.Inspect(t, [](const auto& win) { return win.records(); }), 4u);
 }
 
+// The query shape every capability shares: the merger sees the intervals
+// in range, finishes with their coverage, and the answer carries that
+// coverage and the table's evictions.
+TEST(WindowStoreTest, MergeTableFeedsTheMergerAndFillsCoverageAndEvictions) {
+  WindowStore store(StoreConfig{absl::Minutes(1), 2});
+  Table<Rows> t = store.Register<Rows>(4);  // a 4-record cap
+  StoreWriter w = store.writer();
+  const absl::Time t0 = absl::Now() - absl::Seconds(10);
+  for (int i = 0; i < 4; ++i) {  // 2 records each: the first is evicted
+    w.Add(t, t0 + absl::Seconds(i), t0 + absl::Seconds(i + 1), Rows{{i, i}});
+  }
+  const StoreView view = store.view();
+  v1::TimeRange range;
+  range.set_since_ago_ns(absl::ToInt64Nanoseconds(absl::Seconds(30)));
+  v1::SyscallsResponse resp;
+  int sum = 0;
+  uint32_t finished_with = 0;
+  absl::StatusOr<StoreView::Merge> m = view.MergeTable(
+      range, QueryContext{}, t,
+      [&](const auto& iv) {
+        for (int x : iv.data.v) sum += x;
+      },
+      [&](const Coverage& c) { finished_with = c.intervals; }, &resp);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(sum, 2 * (2 + 3));  // the two newest intervals stayed
+  EXPECT_EQ(finished_with, 2u);
+  EXPECT_EQ(resp.covered().start_unix_ns(), absl::ToUnixNanos(t0 + absl::Seconds(2)));
+  EXPECT_EQ(resp.covered().end_unix_ns(), absl::ToUnixNanos(t0 + absl::Seconds(4)));
+  EXPECT_EQ(resp.loss().store_dropped(), 4u);  // two intervals of two records
+}
+
 TEST(WindowStoreTest, ResolveRejectsRangesOutsideTheWindow) {
   WindowStore store(StoreConfig{absl::Seconds(10), 2});
   const StoreView view = store.view();
