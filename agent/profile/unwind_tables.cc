@@ -162,15 +162,19 @@ void UnwindTables::Start() {
   }
   worker_ = std::thread([this] {
     for (;;) {
+      bool waiting = false;
       {
         absl::MutexLock lock(&mu_);
         if (stopping_) return;
-        Service();
+        waiting = Service();
       }
       // Without the ring buffer (it failed to set up), plain polling.
-      if (notify_ == nullptr ||
-          ring_buffer__poll(notify_.get(),
-                            static_cast<int>(absl::ToInt64Milliseconds(config_.poll))) < 0) {
+      if (notify_ == nullptr) {
+        absl::SleepFor(config_.poll);
+        continue;
+      }
+      const absl::Duration wait = waiting ? config_.poll : config_.idle_poll;
+      if (ring_buffer__poll(notify_.get(), static_cast<int>(absl::ToInt64Milliseconds(wait))) < 0) {
         absl::SleepFor(config_.poll);
       }
     }
@@ -207,7 +211,7 @@ void UnwindTables::Publish() {
   snapshot_ = s;
 }
 
-void UnwindTables::Service() {
+bool UnwindTables::Service() {
   rows_.Release();
   // 1. What the program asked for since the last interval.
   std::vector<uint32_t> asked;
@@ -219,6 +223,7 @@ void UnwindTables::Service() {
     err = bpf_map_get_next_key(maps_.wanted_fd, &key, &next);
   }
   const absl::Time now = absl::Now();
+  bool held_back = false;
   for (uint32_t tgid : asked) {
     uint32_t why = 0;
     bpf_map_lookup_elem(maps_.wanted_fd, &tgid, &why);
@@ -228,6 +233,7 @@ void UnwindTables::Service() {
     // is served by a later pass.
     if (why == UNWIND_WANT_STALE && p != procs_.end() &&
         now - p->second.loaded < config_.reload_every) {
+      held_back = true;
       continue;
     }
     bpf_map_delete_elem(maps_.wanted_fd, &tgid);
@@ -260,6 +266,8 @@ void UnwindTables::Service() {
   pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(done));
   if (absl::Now() - last_prune_ >= kPruneEvery) Prune();
   Publish();
+  return !pending_.empty() || held_back || asked.size() >= kMaxWantedPerDrain ||
+         (frees_ != frees_at_retry_ && !starved_.empty());
 }
 
 absl::Status UnwindTables::Load(uint32_t tgid) {
