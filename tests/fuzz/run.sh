@@ -102,7 +102,7 @@ build() {
   case $1 in
     cfi)
       link cfi "$absl_pc libdw libelf libbpf liblzma" agent/profile/cfi_compiler.cc agent/profile/proc_maps.cc \
-        agent/profile/unwind_tables.cc ;;
+        agent/profile/unwind_tables.cc common/read_file.cc ;;
     symbols)
       link symbols "$absl_pc libdw libelf libbpf liblzma" agent/profile/elf_info.cc \
         agent/profile/perf_map.cc ;;
