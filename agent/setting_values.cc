@@ -23,11 +23,11 @@ absl::Status Duration(absl::string_view key, absl::string_view value, absl::Dura
 absl::Status DurationIn(absl::string_view key, absl::string_view value, absl::Duration min,
                         absl::Duration max, absl::string_view like, bool zero_off,
                         absl::Duration* out) {
-  absl::Duration d;
   if (zero_off && value == "0") {
     *out = absl::ZeroDuration();
     return absl::OkStatus();
   }
+  absl::Duration d;
   if (!Duration(key, value, &d).ok() || d < min || d > max) {
     return Bad(
         key, value,

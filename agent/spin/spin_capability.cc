@@ -131,7 +131,7 @@ v1::SpinAlert SpinCapability::MakeAlert(const SpinEvent& e, absl::Time now) {
   v1::ProfileResponse prof;
   store_->ForEach(
       profile_->table(), e.start, now, [&](const auto& iv) { merger.Add(iv.data); },
-      [&] { merger.Finish(&prof); });
+      [&](const Coverage&) { merger.Finish(&prof); });
   std::vector<const v1::ProfileStack*> stacks;
   for (const auto& s : prof.stacks()) stacks.push_back(&s);
   std::sort(stacks.begin(), stacks.end(), [](const v1::ProfileStack* x, const v1::ProfileStack* y) {

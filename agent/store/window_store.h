@@ -119,10 +119,11 @@ class StoreView {
   // lock; returns what it covered. fn must not call back into the store.
   template <typename T, typename Fn>
   Coverage ForEach(Table<T> table, absl::Time from, absl::Time to, Fn&& fn) const {
-    return ForEach(table, from, to, std::forward<Fn>(fn), [] {});
+    return ForEach(table, from, to, std::forward<Fn>(fn), [](const Coverage&) {});
   }
-  // The same, then calls then() under the same lock: for merges whose
-  // result still points into the intervals.
+  // The same, then calls then(const Coverage&) with what it covered under
+  // the same lock: for merges whose result still points into the
+  // intervals.
   template <typename T, typename Fn, typename Then>
   Coverage ForEach(Table<T> table, absl::Time from, absl::Time to, Fn&& fn, Then&& then) const;
 
@@ -186,11 +187,7 @@ class StoreView {
                                    Table<T> table, Add&& add, Finish&& finish, Resp* resp) const {
     absl::StatusOr<Merge> m = BeginMerge(range, ctx);
     if (!m.ok()) return m.status();
-    const Coverage covered = WithLock([&](const Locked& l) {
-      const Coverage c = l.ForEach(table, m->from, m->to, add);
-      finish(c);
-      return c;
-    });
+    const Coverage covered = ForEach(table, m->from, m->to, add, finish);
     resp->mutable_loss()->set_store_dropped(DroppedRecords(table));
     covered.ToProto(resp->mutable_covered());
     return m;
@@ -292,7 +289,7 @@ Coverage StoreView::ForEach(Table<T> table, absl::Time from, absl::Time to, Fn&&
                             Then&& then) const {
   return WithLock([&](const Locked& l) {
     const Coverage c = l.ForEach(table, from, to, fn);
-    then();
+    then(c);
     return c;
   });
 }

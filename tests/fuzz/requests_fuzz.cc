@@ -293,7 +293,7 @@ void Syscalls(const Fixture& f, absl::string_view wire) {
   SyscallMerger merger(*q);
   view.ForEach(
       f.syscalls, m->from, m->to, [&](const auto& iv) { merger.Add(iv.data); },
-      [&] { merger.Finish(&resp); });
+      [&](const Coverage&) { merger.Finish(&resp); });
   // With SYSCALL grouping (one group), top cuts syscalls instead.
   const bool by_syscall = q->group_by == v1::SYSCALL_GROUP_BY_SYSCALL;
   if (static_cast<uint32_t>(resp.threads_size()) > (by_syscall ? 1 : q->top)) {
@@ -340,7 +340,7 @@ void Hot(const Fixture& f, absl::string_view wire) {
   HotMerger merger(*q);
   view.ForEach(
       f.profile, m->from, m->to, [&](const auto& iv) { merger.Add(iv.data); },
-      [&] { merger.Finish(&resp); });
+      [&](const Coverage&) { merger.Finish(&resp); });
   if (static_cast<uint32_t>(resp.functions_size()) > q->top) Fail("GetHot", "over top");
   CheckAnswer(&resp, "GetHot");
 }
