@@ -1,5 +1,6 @@
 #include "agent/settings.h"
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -15,8 +16,6 @@
 #include "common/safe_text.h"
 
 namespace vigil {
-
-const std::vector<SettingInfo>& BaseSettings();
 
 namespace {
 
@@ -94,277 +93,290 @@ absl::Status Path(absl::string_view key, absl::string_view value, std::string* o
   return absl::OkStatus();
 }
 
+// A setting's parser: checks `value` and stores it in the config.
+using K = absl::string_view;
+using V = absl::string_view;
+
+// Keeps `n` when it is 1 or a power of two in [1, 1024].
+absl::Status SampleEvery(K key, V value, uint32_t* out) {
+  uint32_t n = 0;
+  if (absl::Status s = Count(key, value, 1, 1024, &n); !s.ok()) return s;
+  if ((n & (n - 1)) != 0) return Bad(key, value, "1 or a power of two up to 1024");
+  *out = n;
+  return absl::OkStatus();
+}
+
+absl::Status Source(K key, V value, CpuSource* out) {
+  if (value == "auto") {
+    *out = CpuSource::kAuto;
+  } else if (value == "bpf") {
+    *out = CpuSource::kBpf;
+  } else if (value == "proc") {
+    *out = CpuSource::kProc;
+  } else {
+    return Bad(key, value, "auto, bpf or proc");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Text(V value, std::string* out) {
+  *out = std::string(value);  // empty is valid: off
+  return absl::OkStatus();
+}
+
+// Every setting: its name, help and parser side by side, so none is
+// documented without being accepted or accepted without being documented.
+const std::vector<SettingInfo>& BaseSettings() {
+  static const auto* all = new std::vector<SettingInfo>{
+      {"listen", true, "unix:/path (default unix:/run/vigil/vigild.sock) or HOST:PORT (needs TLS)",
+       [](K k, V v, AgentConfig* c) { return Path(k, v, &c->listen.address); }},
+      {"tls-cert", true, "server certificate (PEM) for a TCP listener",
+       [](K k, V v, AgentConfig* c) { return Path(k, v, &c->listen.tls_cert); }},
+      {"tls-key", true, "server private key (PEM)",
+       [](K k, V v, AgentConfig* c) { return Path(k, v, &c->listen.tls_key); }},
+      {"tls-client-ca", true, "CA that client certificates must chain to (mutual TLS)",
+       [](K k, V v, AgentConfig* c) { return Path(k, v, &c->listen.tls_client_ca); }},
+      {"insecure-listen", false, "allow a plaintext TCP listener (not recommended)",
+       [](K k, V v, AgentConfig* c) { return Bool(k, v, &c->listen.insecure); }},
+      {"interval", true, "collection interval (default 1s, min 10ms)",
+       [](K k, V v, AgentConfig* c) { return Duration(k, v, &c->interval); }},
+      {"window", true, "history kept in memory (default 10m)",
+       [](K k, V v, AgentConfig* c) { return Duration(k, v, &c->window); }},
+      {"store-max-records", true, "cap on records kept across the window (default 100000)",
+       [](K k, V v, AgentConfig* c) {
+         return Count(k, v, 1000, 100000000, &c->store_max_records);
+       }},
+      {"query-share-bytes", true,
+       "identical queries over the same intervals share one merge; answers kept until the next "
+       "interval, this much memory at most, 0 or 64KiB-1GiB; 0: off (default 16MiB)",
+       [](K k, V v, AgentConfig* c) {
+         return BytesOrOff(k, v, uint64_t{64} << 10, uint64_t{1} << 30,
+                           "0 (off) or a size from 64KiB to 1GiB, like 16MiB",
+                           &c->query_share_bytes);
+       }},
+      {"syscalls-max-entries", true, "(thread, syscall) pairs per interval (default 16384)",
+       [](K k, V v, AgentConfig* c) { return Count(k, v, 64, 4000000, &c->syscalls.max_entries); }},
+      {"syscalls-latency", true, "on|off: record per-syscall latency (default on)",
+       [](K k, V v, AgentConfig* c) { return Bool(k, v, &c->syscalls.measure_latency); }},
+      {"syscalls-latency-sample", true,
+       "time 1 in N calls, chosen at random: 1 (every call, exact) or a power of two up to 1024; "
+       "counts and errors stay exact (default 16)",
+       [](K k, V v, AgentConfig* c) {
+         return SampleEvery(k, v, &c->syscalls.latency_sample_every);
+       }},
+      {"syscalls-store-coarsen", true,
+       "over store-max-records, merge the oldest intervals into ones of up to this span instead "
+       "of evicting them: 0 (off) or 1s to 1h (default 1m)",
+       [](K k, V v, AgentConfig* c) {
+         return DurationIn(k, v, absl::Seconds(1), absl::Hours(1), "1m", /*zero_off=*/true,
+                           &c->syscalls.store_coarsen_span);
+       }},
+      {"udpdrops-max-entries", true,
+       "(netns, local addr, port, reason) UDP drop rows per interval (default 8192)",
+       [](K k, V v, AgentConfig* c) { return Count(k, v, 64, 4000000, &c->udpdrops.max_entries); }},
+      {"udpdrops-owner-cache", true,
+       "socket inodes whose owning processes are cached (default 4096)",
+       [](K k, V v, AgentConfig* c) {
+         return Count(k, v, 16, 1000000, &c->udpdrops.owner_cache_entries);
+       }},
+      {"profile", true, "on|off: CPU profiler, stack sampling on every CPU (default on)",
+       [](K k, V v, AgentConfig* c) { return Bool(k, v, &c->profile.enabled); }},
+      {"sample-hz", true, "profiler samples per second per CPU, 1-1000 (default 49)",
+       [](K k, V v, AgentConfig* c) { return Count(k, v, 1, 1000, &c->profile.sample_hz); }},
+      {"profile-fault-period", true,
+       "page faults per page-fault sample (vigil hot|profile --kind memory), 0-1048576; 0: off "
+       "(default 64)",
+       [](K k, V v, AgentConfig* c) {
+         return Count(k, v, 0, kMaxFaultPeriod, &c->profile.fault_period);
+       }},
+      {"profile-map-min-bytes", true,
+       "record each mmap, munmap and brk call of at least this size with its stack (vigil "
+       "memory --pid), 0 or 4KiB-1TiB; 0: off (default 1MiB)",
+       [](K k, V v, AgentConfig* c) {
+         // 0 turns it off; below a page every mapping would be recorded.
+         return BytesOrOff(k, v, 4096, kMaxMapMinBytes,
+                           "0 (off) or a size from 4KiB to 1024GiB, like 1MiB",
+                           &c->profile.map_min_bytes);
+       }},
+      {"profile-store-max-records", true,
+       "cap on (thread, stack) CPU records kept across the window (default 100000)",
+       [](K k, V v, AgentConfig* c) {
+         return Count(k, v, 1000, 100000000, &c->profile_store_max_records);
+       }},
+      {"profile-fault-store-max-records", true,
+       "cap on (thread, stack) page-fault records, kept apart from CPU ones (default 50000)",
+       [](K k, V v, AgentConfig* c) {
+         return Count(k, v, 1000, 100000000, &c->profile_fault_store_max_records);
+       }},
+      {"profile-unwinder", true,
+       "cfi|fp: walk user stacks with tables compiled from .eh_frame, frame pointers only where "
+       "a file has none (default cfi); fp: frame pointers everywhere",
+       [](K k, V v, AgentConfig* c) {
+         if (v != "cfi" && v != "fp") return Bad(k, v, "cfi or fp");
+         c->profile.unwind.cfi = v == "cfi";
+         return absl::OkStatus();
+       }},
+      {"profile-unwind-max-rows", true,
+       "unwind table rows across all files, 8 bytes of locked kernel memory each (default "
+       "2097152)",
+       [](K k, V v, AgentConfig* c) {
+         return Count(k, v, 1024, 64u << 20, &c->profile.unwind.max_rows);
+       }},
+      {"profile-unwind-max-processes", true,
+       "processes whose mappings the unwinder keeps, up to 8 KiB each (default 4096)",
+       [](K k, V v, AgentConfig* c) {
+         return Count(k, v, 16, 65536, &c->profile.unwind.max_processes);
+       }},
+      {"debuginfod-urls", true,
+       "debuginfod servers for stripped binaries' debug files (default: $DEBUGINFOD_URLS, else "
+       "off; \"off\": never)",
+       [](K k, V v, AgentConfig* c) {
+         if (v.empty()) return Bad(k, v, "URLs, or off");
+         return Text(v, &c->profile.symbols.debuginfod.urls);
+       }},
+      {"debuginfod-cache-dir", true,
+       "where fetched debug files are kept (default /var/cache/vigil/debuginfod)",
+       [](K k, V v, AgentConfig* c) {
+         if (v.empty() || v[0] != '/') return Bad(k, v, "an absolute directory");
+         return Text(v, &c->profile.symbols.debuginfod.cache_dir);
+       }},
+      {"debuginfod-cache-max-bytes", true,
+       "bytes of fetched debug files kept on disk, oldest deleted first (default 268435456)",
+       [](K k, V v, AgentConfig* c) {
+         return Count(k, v, 1 << 20, uint64_t{1} << 40,
+                      &c->profile.symbols.debuginfod.cache_max_bytes);
+       }},
+      {"debuginfod-max-download-bytes", true,
+       "largest debug file fetched (default 134217728; at most the cache size)",
+       [](K k, V v, AgentConfig* c) {
+         return Count(k, v, 1 << 16, uint64_t{1} << 40,
+                      &c->profile.symbols.debuginfod.max_download_bytes);
+       }},
+      {"debuginfod-timeout", true, "one fetch, connect to last byte (default 30s)",
+       [](K k, V v, AgentConfig* c) {
+         return Duration(k, v, &c->profile.symbols.debuginfod.timeout);
+       }},
+      {"debuginfod-retry-after", true,
+       "a build-id that failed is not asked for again before (default 10m)",
+       [](K k, V v, AgentConfig* c) {
+         return Duration(k, v, &c->profile.symbols.debuginfod.retry_after);
+       }},
+      {"memory", true,
+       "on|off: per-process RSS and cgroup memory every interval, OOM kills (default on)",
+       [](K k, V v, AgentConfig* c) { return Bool(k, v, &c->memory.enabled); }},
+      {"memory-max-processes", true,
+       "processes recorded per interval, the largest by RSS (default 4096; the rest are counted)",
+       [](K k, V v, AgentConfig* c) { return Count(k, v, 1, 1000000, &c->memory.max_processes); }},
+      {"memory-max-cgroups", true,
+       "memory cgroups whose usage is read per interval (default 256; the rest are counted)",
+       [](K k, V v, AgentConfig* c) { return Count(k, v, 1, 100000, &c->memory.max_cgroups); }},
+      {"mem-growth", true, "on|off: memory-growth alerts on the alert stream (default on)",
+       [](K k, V v, AgentConfig* c) { return Bool(k, v, &c->memory.growth.enabled); }},
+      {"mem-growth-min-duration", true,
+       "a process's RSS must rise in most intervals for this long to alert (default 60s)",
+       [](K k, V v, AgentConfig* c) { return Duration(k, v, &c->memory.growth.min_duration); }},
+      {"mem-growth-min-bytes", true,
+       "and by at least this much over it (default 64MiB; 1MiB to 16384GiB)",
+       [](K k, V v, AgentConfig* c) {
+         return Bytes(k, v, uint64_t{1} << 20, uint64_t{16384} << 30, &c->memory.growth.min_bytes);
+       }},
+      {"memory-store-max-records", true,
+       "cap on memory records (process and cgroup samples) kept across the window (default "
+       "400000, ~48 bytes each)",
+       [](K k, V v, AgentConfig* c) {
+         return Count(k, v, 1000, 100000000, &c->memory.store_max_records);
+       }},
+      {"cpu", true,
+       "on|off: exact CPU per thread every interval from a BPF task iterator (default on)",
+       [](K k, V v, AgentConfig* c) { return Bool(k, v, &c->cpu.enabled); }},
+      {"cpu-source", true,
+       "auto|bpf|proc: where thread runtimes are read (default auto: the iterator, else /proc)",
+       [](K k, V v, AgentConfig* c) { return Source(k, v, &c->cpu.source); }},
+      {"cpu-max-tasks", true,
+       "threads read per pass (default 65536; a longer pass is cut, counted)",
+       [](K k, V v, AgentConfig* c) { return Count(k, v, 64, 4000000, &c->cpu.max_tasks); }},
+      {"cpu-max-threads", true,
+       "threads that ran recorded per interval, the busiest (default 4096; the rest counted)",
+       [](K k, V v, AgentConfig* c) { return Count(k, v, 1, 1000000, &c->cpu.max_threads); }},
+      {"cpu-max-processes", true,
+       "processes that ran recorded per interval, the busiest (default 4096; the rest counted)",
+       [](K k, V v, AgentConfig* c) { return Count(k, v, 1, 1000000, &c->cpu.max_processes); }},
+      {"cpu-store-max-records", true,
+       "cap on cpu records kept across the window (default 400000, ~40 bytes each)",
+       [](K k, V v, AgentConfig* c) {
+         return Count(k, v, 1000, 100000000, &c->cpu.store_max_records);
+       }},
+      {"metrics-listen", true,
+       "Prometheus /metrics on HOST:PORT or unix:/PATH (default 127.0.0.1:9464; empty: off; "
+       "other than loopback or a Unix socket, HTTPS with the tls-* client certificates)",
+       [](K, V v, AgentConfig* c) { return Text(v, &c->metrics.listen); }},
+      {"metrics-max-processes", true,
+       "process names with their own series (default 100; the least recently seen is evicted)",
+       [](K k, V v, AgentConfig* c) { return Count(k, v, 1, 10000, &c->metrics_max_processes); }},
+      {"allow-trace", false,
+       "serve vigil trace: any client may stream a process's syscalls with their arguments "
+       "(default off)",
+       [](K k, V v, AgentConfig* c) { return Bool(k, v, &c->ondemand.allow_trace); }},
+      {"allow-probe", false,
+       "serve vigil probe: any client may put uprobes and USDT probes on a process (default off)",
+       [](K k, V v, AgentConfig* c) { return Bool(k, v, &c->ondemand.allow_probe); }},
+      {"session-max", true, "trace and probe sessions running at once, 1-64 (default 4)",
+       [](K k, V v, AgentConfig* c) { return Count(k, v, 1, 64, &c->ondemand.max_sessions); }},
+      {"session-max-duration", true, "longest trace or probe session (default 5m, at most 24h)",
+       [](K k, V v, AgentConfig* c) {
+         return DurationIn(k, v, absl::Seconds(1), absl::Hours(24), "5m", /*zero_off=*/false,
+                           &c->ondemand.max_duration);
+       }},
+      {"trace-max-events-per-second", true,
+       "syscall events one trace session passes on per second, 1-1000000; the rest are dropped "
+       "in the kernel and counted (default 20000)",
+       [](K k, V v, AgentConfig* c) {
+         return Count(k, v, 1, 1000000, &c->ondemand.trace_max_events_per_second);
+       }},
+      {"probe-max-functions", true, "functions one probe session may attach, 1-1024 (default 64)",
+       [](K k, V v, AgentConfig* c) {
+         return Count(k, v, 1, 1024, &c->ondemand.probe_max_functions);
+       }},
+      {"verbose", false, "libbpf's own log on stderr",
+       [](K k, V v, AgentConfig* c) { return Bool(k, v, &c->verbose); }},
+      {"test-stall-signal", false, "test only: SIGUSR2 hangs the collection loop (watchdog tests)",
+       [](K k, V v, AgentConfig* c) { return Bool(k, v, &c->test_stall_signal); }},
+  };
+  return *all;
+}
+
 }  // namespace
 
 const std::vector<SettingInfo>& AllSettings() {
   static const auto* all = [] {
     auto* v = new std::vector<SettingInfo>(BaseSettings());
     // The spin detector keeps its keys next to its code (agent/spin).
-    for (const SpinSettingInfo& s : SpinSettings()) v->push_back({s.name, true, s.help});
+    for (const SpinSettingInfo& s : SpinSettings()) {
+      v->push_back({s.name, true, s.help,
+                    [](K k, V val, AgentConfig* c) { return ApplySpinSetting(k, val, &c->spin); }});
+    }
+    v->push_back({"on-alert", true,
+                  "shell command run with each alert event's JSON on stdin (every kind)",
+                  [](K, V val, AgentConfig* c) { return Text(val, &c->alerts.on_alert); }});
     v->push_back(
-        {"on-alert", true, "shell command run with each alert event's JSON on stdin (every kind)"});
-    v->push_back(
-        {"on-alert-timeout", true, "kill the on-alert command after this long (default 5s)"});
+        {"on-alert-timeout", true, "kill the on-alert command after this long (default 5s)",
+         [](K k, V val, AgentConfig* c) { return Duration(k, val, &c->alerts.on_alert_timeout); }});
     return v;
   }();
   return *all;
 }
 
-const std::vector<SettingInfo>& BaseSettings() {
-  static const auto* all = new std::vector<SettingInfo>{
-      {"listen", true, "unix:/path (default unix:/run/vigil/vigild.sock) or HOST:PORT (needs TLS)"},
-      {"tls-cert", true, "server certificate (PEM) for a TCP listener"},
-      {"tls-key", true, "server private key (PEM)"},
-      {"tls-client-ca", true, "CA that client certificates must chain to (mutual TLS)"},
-      {"insecure-listen", false, "allow a plaintext TCP listener (not recommended)"},
-      {"interval", true, "collection interval (default 1s, min 10ms)"},
-      {"window", true, "history kept in memory (default 10m)"},
-      {"store-max-records", true, "cap on records kept across the window (default 100000)"},
-      {"query-share-bytes", true,
-       "identical queries over the same intervals share one merge; answers kept until the next "
-       "interval, this much memory at most, 0 or 64KiB-1GiB; 0: off (default 16MiB)"},
-      {"syscalls-max-entries", true, "(thread, syscall) pairs per interval (default 16384)"},
-      {"syscalls-latency", true, "on|off: record per-syscall latency (default on)"},
-      {"syscalls-latency-sample", true,
-       "time 1 in N calls, chosen at random: 1 (every call, exact) or a power of two up to 1024; "
-       "counts and errors stay exact (default 16)"},
-      {"syscalls-store-coarsen", true,
-       "over store-max-records, merge the oldest intervals into ones of up to this span instead "
-       "of evicting them: 0 (off) or 1s to 1h (default 1m)"},
-      {"udpdrops-max-entries", true,
-       "(netns, local addr, port, reason) UDP drop rows per interval (default 8192)"},
-      {"udpdrops-owner-cache", true,
-       "socket inodes whose owning processes are cached (default 4096)"},
-      {"profile", true, "on|off: CPU profiler, stack sampling on every CPU (default on)"},
-      {"sample-hz", true, "profiler samples per second per CPU, 1-1000 (default 49)"},
-      {"profile-fault-period", true,
-       "page faults per page-fault sample (vigil hot|profile --kind memory), 0-1048576; 0: off "
-       "(default 64)"},
-      {"profile-map-min-bytes", true,
-       "record each mmap, munmap and brk call of at least this size with its stack (vigil "
-       "memory --pid), 0 or 4KiB-1TiB; 0: off (default 1MiB)"},
-      {"profile-store-max-records", true,
-       "cap on (thread, stack) CPU records kept across the window (default 100000)"},
-      {"profile-fault-store-max-records", true,
-       "cap on (thread, stack) page-fault records, kept apart from CPU ones (default 50000)"},
-      {"profile-unwinder", true,
-       "cfi|fp: walk user stacks with tables compiled from .eh_frame, frame pointers only where "
-       "a file has none (default cfi); fp: frame pointers everywhere"},
-      {"profile-unwind-max-rows", true,
-       "unwind table rows across all files, 8 bytes of locked kernel memory each (default "
-       "2097152)"},
-      {"profile-unwind-max-processes", true,
-       "processes whose mappings the unwinder keeps, up to 8 KiB each (default 4096)"},
-      {"debuginfod-urls", true,
-       "debuginfod servers for stripped binaries' debug files (default: $DEBUGINFOD_URLS, else "
-       "off; \"off\": never)"},
-      {"debuginfod-cache-dir", true,
-       "where fetched debug files are kept (default /var/cache/vigil/debuginfod)"},
-      {"debuginfod-cache-max-bytes", true,
-       "bytes of fetched debug files kept on disk, oldest deleted first (default 268435456)"},
-      {"debuginfod-max-download-bytes", true,
-       "largest debug file fetched (default 134217728; at most the cache size)"},
-      {"debuginfod-timeout", true, "one fetch, connect to last byte (default 30s)"},
-      {"debuginfod-retry-after", true,
-       "a build-id that failed is not asked for again before (default 10m)"},
-      {"memory", true,
-       "on|off: per-process RSS and cgroup memory every interval, OOM kills (default on)"},
-      {"memory-max-processes", true,
-       "processes recorded per interval, the largest by RSS (default 4096; the rest are counted)"},
-      {"memory-max-cgroups", true,
-       "memory cgroups whose usage is read per interval (default 256; the rest are counted)"},
-      {"mem-growth", true, "on|off: memory-growth alerts on the alert stream (default on)"},
-      {"mem-growth-min-duration", true,
-       "a process's RSS must rise in most intervals for this long to alert (default 60s)"},
-      {"mem-growth-min-bytes", true,
-       "and by at least this much over it (default 64MiB; 1MiB to 16384GiB)"},
-      {"memory-store-max-records", true,
-       "cap on memory records (process and cgroup samples) kept across the window (default "
-       "400000, ~48 bytes each)"},
-      {"cpu", true,
-       "on|off: exact CPU per thread every interval from a BPF task iterator (default on)"},
-      {"cpu-source", true,
-       "auto|bpf|proc: where thread runtimes are read (default auto: the iterator, else /proc)"},
-      {"cpu-max-tasks", true,
-       "threads read per pass (default 65536; a longer pass is cut, counted)"},
-      {"cpu-max-threads", true,
-       "threads that ran recorded per interval, the busiest (default 4096; the rest counted)"},
-      {"cpu-max-processes", true,
-       "processes that ran recorded per interval, the busiest (default 4096; the rest counted)"},
-      {"cpu-store-max-records", true,
-       "cap on cpu records kept across the window (default 400000, ~40 bytes each)"},
-      {"metrics-listen", true,
-       "Prometheus /metrics on HOST:PORT or unix:/PATH (default 127.0.0.1:9464; empty: off; "
-       "other than loopback or a Unix socket, HTTPS with the tls-* client certificates)"},
-      {"metrics-max-processes", true,
-       "process names with their own series (default 100; the least recently seen is evicted)"},
-      {"allow-trace", false,
-       "serve vigil trace: any client may stream a process's syscalls with their arguments "
-       "(default off)"},
-      {"allow-probe", false,
-       "serve vigil probe: any client may put uprobes and USDT probes on a process (default off)"},
-      {"session-max", true, "trace and probe sessions running at once, 1-64 (default 4)"},
-      {"session-max-duration", true, "longest trace or probe session (default 5m, at most 24h)"},
-      {"trace-max-events-per-second", true,
-       "syscall events one trace session passes on per second, 1-1000000; the rest are dropped "
-       "in the kernel and counted (default 20000)"},
-      {"probe-max-functions", true, "functions one probe session may attach, 1-1024 (default 64)"},
-      {"verbose", false, "libbpf's own log on stderr"},
-      {"test-stall-signal", false, "test only: SIGUSR2 hangs the collection loop (watchdog tests)"},
-  };
-  return *all;
-}
-
 absl::Status ApplySetting(absl::string_view key, absl::string_view value, AgentConfig* c) {
-  if (IsSpinSetting(key)) return ApplySpinSetting(key, value, &c->spin);
-  if (key == "on-alert") {
-    c->alerts.on_alert = std::string(value);  // empty: none
-    return absl::OkStatus();
+  static const auto* by_name = [] {
+    auto* m = new absl::flat_hash_map<absl::string_view, const SettingInfo*>;
+    for (const SettingInfo& s : AllSettings()) m->emplace(s.name, &s);
+    return m;
+  }();
+  auto it = by_name->find(key);
+  if (it == by_name->end()) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown key ", QuoteValue(key)));
   }
-  if (key == "on-alert-timeout") return Duration(key, value, &c->alerts.on_alert_timeout);
-  if (key == "listen") return Path(key, value, &c->listen.address);
-  if (key == "tls-cert") return Path(key, value, &c->listen.tls_cert);
-  if (key == "tls-key") return Path(key, value, &c->listen.tls_key);
-  if (key == "tls-client-ca") return Path(key, value, &c->listen.tls_client_ca);
-  if (key == "insecure-listen") return Bool(key, value, &c->listen.insecure);
-  if (key == "interval") return Duration(key, value, &c->interval);
-  if (key == "window") return Duration(key, value, &c->window);
-  if (key == "store-max-records") return Count(key, value, 1000, 100000000, &c->store_max_records);
-  if (key == "syscalls-max-entries") {
-    return Count(key, value, 64, 4000000, &c->syscalls.max_entries);
-  }
-  if (key == "syscalls-latency") return Bool(key, value, &c->syscalls.measure_latency);
-  if (key == "syscalls-latency-sample") {
-    uint32_t n = 0;
-    if (absl::Status s = Count(key, value, 1, 1024, &n); !s.ok()) return s;
-    if ((n & (n - 1)) != 0) return Bad(key, value, "1 or a power of two up to 1024");
-    c->syscalls.latency_sample_every = n;
-    return absl::OkStatus();
-  }
-  if (key == "syscalls-store-coarsen") {
-    return DurationIn(key, value, absl::Seconds(1), absl::Hours(1), "1m", /*zero_off=*/true,
-                      &c->syscalls.store_coarsen_span);
-  }
-  if (key == "udpdrops-max-entries") {
-    return Count(key, value, 64, 4000000, &c->udpdrops.max_entries);
-  }
-  if (key == "udpdrops-owner-cache") {
-    return Count(key, value, 16, 1000000, &c->udpdrops.owner_cache_entries);
-  }
-  if (key == "profile") return Bool(key, value, &c->profile.enabled);
-  if (key == "memory") return Bool(key, value, &c->memory.enabled);
-  if (key == "cpu") return Bool(key, value, &c->cpu.enabled);
-  if (key == "cpu-source") {
-    if (value == "auto") {
-      c->cpu.source = CpuSource::kAuto;
-    } else if (value == "bpf") {
-      c->cpu.source = CpuSource::kBpf;
-    } else if (value == "proc") {
-      c->cpu.source = CpuSource::kProc;
-    } else {
-      return Bad(key, value, "auto, bpf or proc");
-    }
-    return absl::OkStatus();
-  }
-  if (key == "cpu-max-tasks") return Count(key, value, 64, 4000000, &c->cpu.max_tasks);
-  if (key == "cpu-max-threads") return Count(key, value, 1, 1000000, &c->cpu.max_threads);
-  if (key == "cpu-max-processes") return Count(key, value, 1, 1000000, &c->cpu.max_processes);
-  if (key == "cpu-store-max-records") {
-    return Count(key, value, 1000, 100000000, &c->cpu.store_max_records);
-  }
-  if (key == "mem-growth") return Bool(key, value, &c->memory.growth.enabled);
-  if (key == "mem-growth-min-duration") {
-    return Duration(key, value, &c->memory.growth.min_duration);
-  }
-  if (key == "query-share-bytes") {
-    return BytesOrOff(key, value, uint64_t{64} << 10, uint64_t{1} << 30,
-                      "0 (off) or a size from 64KiB to 1GiB, like 16MiB", &c->query_share_bytes);
-  }
-  if (key == "mem-growth-min-bytes") {
-    return Bytes(key, value, uint64_t{1} << 20, uint64_t{16384} << 30, &c->memory.growth.min_bytes);
-  }
-  if (key == "memory-max-processes") {
-    return Count(key, value, 1, 1000000, &c->memory.max_processes);
-  }
-  if (key == "memory-max-cgroups") return Count(key, value, 1, 100000, &c->memory.max_cgroups);
-  if (key == "memory-store-max-records") {
-    return Count(key, value, 1000, 100000000, &c->memory.store_max_records);
-  }
-  if (key == "sample-hz") return Count(key, value, 1, 1000, &c->profile.sample_hz);
-  if (key == "profile-map-min-bytes") {
-    // 0 turns it off; below a page every mapping would be recorded.
-    return BytesOrOff(key, value, 4096, kMaxMapMinBytes,
-                      "0 (off) or a size from 4KiB to 1024GiB, like 1MiB",
-                      &c->profile.map_min_bytes);
-  }
-  if (key == "profile-fault-period") {
-    return Count(key, value, 0, kMaxFaultPeriod, &c->profile.fault_period);
-  }
-  if (key == "profile-unwinder") {
-    if (value != "cfi" && value != "fp") {
-      return Bad(key, value, "cfi or fp");
-    }
-    c->profile.unwind.cfi = value == "cfi";
-    return absl::OkStatus();
-  }
-  if (key == "profile-unwind-max-rows") {
-    return Count(key, value, 1024, 64u << 20, &c->profile.unwind.max_rows);
-  }
-  if (key == "profile-unwind-max-processes") {
-    return Count(key, value, 16, 65536, &c->profile.unwind.max_processes);
-  }
-  if (key == "profile-store-max-records") {
-    return Count(key, value, 1000, 100000000, &c->profile_store_max_records);
-  }
-  if (key == "profile-fault-store-max-records") {
-    return Count(key, value, 1000, 100000000, &c->profile_fault_store_max_records);
-  }
-  if (key == "debuginfod-urls") {
-    if (value.empty()) return Bad(key, value, "URLs, or off");
-    c->profile.symbols.debuginfod.urls = std::string(value);
-    return absl::OkStatus();
-  }
-  if (key == "debuginfod-cache-dir") {
-    if (value.empty() || value[0] != '/') return Bad(key, value, "an absolute directory");
-    c->profile.symbols.debuginfod.cache_dir = std::string(value);
-    return absl::OkStatus();
-  }
-  if (key == "debuginfod-cache-max-bytes") {
-    return Count(key, value, 1 << 20, uint64_t{1} << 40,
-                 &c->profile.symbols.debuginfod.cache_max_bytes);
-  }
-  if (key == "debuginfod-max-download-bytes") {
-    return Count(key, value, 1 << 16, uint64_t{1} << 40,
-                 &c->profile.symbols.debuginfod.max_download_bytes);
-  }
-  if (key == "debuginfod-timeout")
-    return Duration(key, value, &c->profile.symbols.debuginfod.timeout);
-  if (key == "debuginfod-retry-after") {
-    return Duration(key, value, &c->profile.symbols.debuginfod.retry_after);
-  }
-  if (key == "metrics-listen") {
-    c->metrics.listen = std::string(value);  // empty is valid: off
-    return absl::OkStatus();
-  }
-  if (key == "metrics-max-processes") {
-    return Count(key, value, 1, 10000, &c->metrics_max_processes);
-  }
-  if (key == "allow-trace") return Bool(key, value, &c->ondemand.allow_trace);
-  if (key == "allow-probe") return Bool(key, value, &c->ondemand.allow_probe);
-  if (key == "session-max") return Count(key, value, 1, 64, &c->ondemand.max_sessions);
-  if (key == "session-max-duration") {
-    return DurationIn(key, value, absl::Seconds(1), absl::Hours(24), "5m", /*zero_off=*/false,
-                      &c->ondemand.max_duration);
-  }
-  if (key == "trace-max-events-per-second") {
-    return Count(key, value, 1, 1000000, &c->ondemand.trace_max_events_per_second);
-  }
-  if (key == "probe-max-functions") {
-    return Count(key, value, 1, 1024, &c->ondemand.probe_max_functions);
-  }
-  if (key == "verbose") return Bool(key, value, &c->verbose);
-  if (key == "test-stall-signal") return Bool(key, value, &c->test_stall_signal);
-  return absl::InvalidArgumentError(absl::StrCat("unknown key ", QuoteValue(key)));
+  return it->second->apply(key, value, c);
 }
 
 absl::Status ApplyConfigText(absl::string_view text, absl::string_view path, AgentConfig* c) {

@@ -18,6 +18,9 @@ struct SettingInfo {
   const char* name;  // flag name without "--", and config key
   bool takes_value;  // false: a boolean switch (in the file: true/false)
   const char* help;
+  // Checks the value and stores it; INVALID_ARGUMENT names the key and the
+  // value, and then the config is unchanged.
+  absl::Status (*apply)(absl::string_view key, absl::string_view value, AgentConfig* config);
 };
 
 // Every setting, in help order.
