@@ -355,8 +355,7 @@ std::string Agent::RenderMetrics() const {
   for (const Slot& c : caps_) {
     if (c.state == CapabilityState::kOff) continue;
     for (const auto& [cause, n] : c.cap->Losses(view)) {
-      e.Sample("vigil_lost_events_total", {{"capability", c.cap->name()}, {"cause", cause}},
-               static_cast<double>(n));
+      e.Sample({{"capability", c.cap->name()}, {"cause", cause}}, static_cast<double>(n));
     }
   }
   for (const Slot& c : caps_) {
@@ -365,48 +364,46 @@ std::string Agent::RenderMetrics() const {
   alerts_->RenderMetrics(&e);
   {
     absl::MutexLock lock(&health_mu_);
-    e.Family("vigil_poll_duration_seconds", "gauge", "Duration of the last collection.");
-    e.Sample("vigil_poll_duration_seconds", absl::ToDoubleSeconds(last_poll_));
-    e.Family("vigil_poll_seconds_total", "counter", "Time spent collecting, since start.");
-    e.Sample("vigil_poll_seconds_total", absl::ToDoubleSeconds(poll_time_total_));
-    e.Family("vigil_polls_total", "counter", "Collections since start.");
-    e.Sample("vigil_polls_total", static_cast<double>(polls_));
+    e.Gauge("vigil_poll_duration_seconds", "Duration of the last collection.",
+            absl::ToDoubleSeconds(last_poll_));
+    e.Counter("vigil_poll_seconds_total", "Time spent collecting, since start.",
+              absl::ToDoubleSeconds(poll_time_total_));
+    e.Counter("vigil_polls_total", "Collections since start.", static_cast<double>(polls_));
   }
   e.Family("vigil_capability_up", "gauge",
            "1 if a capability is collecting, 0 if off or its collection is stuck.");
   for (size_t i = 0; i < caps_.size(); ++i) {
     const bool up = caps_[i].state != CapabilityState::kOff && !Stuck(i);
-    e.Sample("vigil_capability_up", {{"capability", caps_[i].cap->name()}}, up ? 1 : 0);
+    e.Sample({{"capability", caps_[i].cap->name()}}, up ? 1 : 0);
   }
   e.Family("vigil_capability_disabled", "gauge",
            "1 if a capability is off because the configuration turned it off.");
   for (const Slot& c : caps_) {
-    e.Sample("vigil_capability_disabled", {{"capability", c.cap->name()}},
-             c.cap->disabled() ? 1 : 0);
+    e.Sample({{"capability", c.cap->name()}}, c.cap->disabled() ? 1 : 0);
   }
-  e.Family("vigil_agent_cpu_seconds_total", "counter", "CPU time (user + system) used by vigild.");
-  e.Sample("vigil_agent_cpu_seconds_total", CpuNs() / 1e9);
-  e.Family("vigil_agent_resident_memory_bytes", "gauge", "Resident set size of vigild.");
-  e.Sample("vigil_agent_resident_memory_bytes", static_cast<double>(ReadRssBytes()));
+  e.Counter("vigil_agent_cpu_seconds_total", "CPU time (user + system) used by vigild.",
+            CpuNs() / 1e9);
+  e.Gauge("vigil_agent_resident_memory_bytes", "Resident set size of vigild.",
+          static_cast<double>(ReadRssBytes()));
   e.Family("vigil_agent_heap_bytes", "gauge",
            "vigild's malloc heap: in_use (allocated), free (freed but still held by malloc).");
   const HeapBytes heap = ReadHeap();
-  e.Sample("vigil_agent_heap_bytes", {{"state", "in_use"}}, static_cast<double>(heap.in_use));
-  e.Sample("vigil_agent_heap_bytes", {{"state", "free"}}, static_cast<double>(heap.free));
-  e.Family("vigil_agent_start_time_seconds", "gauge", "When vigild started, Unix time.");
-  e.Sample("vigil_agent_start_time_seconds", absl::ToUnixSeconds(started_));
+  e.Sample({{"state", "in_use"}}, static_cast<double>(heap.in_use));
+  e.Sample({{"state", "free"}}, static_cast<double>(heap.free));
+  e.Gauge("vigil_agent_start_time_seconds", "When vigild started, Unix time.",
+          absl::ToUnixSeconds(started_));
   const SharedAnswers::Stats shared = view.shared_stats();
   e.Family("vigil_query_answers_total", "counter",
            "Store queries answered, by how: merged (by the caller), joined (an identical merge "
            "in flight), stored (an identical answer kept since the store last changed).");
-  e.Sample("vigil_query_answers_total", {{"how", "merged"}}, static_cast<double>(shared.merged));
-  e.Sample("vigil_query_answers_total", {{"how", "joined"}}, static_cast<double>(shared.joined));
-  e.Sample("vigil_query_answers_total", {{"how", "stored"}}, static_cast<double>(shared.stored));
-  e.Family("vigil_query_answers_not_kept_total", "counter",
-           "Answers too large to keep within --query-share-bytes.");
-  e.Sample("vigil_query_answers_not_kept_total", static_cast<double>(shared.not_kept));
-  e.Family("vigil_query_answers_kept_bytes", "gauge", "Kept answers' size in memory, in bytes.");
-  e.Sample("vigil_query_answers_kept_bytes", static_cast<double>(shared.bytes));
+  e.Sample({{"how", "merged"}}, static_cast<double>(shared.merged));
+  e.Sample({{"how", "joined"}}, static_cast<double>(shared.joined));
+  e.Sample({{"how", "stored"}}, static_cast<double>(shared.stored));
+  e.Counter("vigil_query_answers_not_kept_total",
+            "Answers too large to keep within --query-share-bytes.",
+            static_cast<double>(shared.not_kept));
+  e.Gauge("vigil_query_answers_kept_bytes", "Kept answers' size in memory, in bytes.",
+          static_cast<double>(shared.bytes));
   e.Family("vigil_grpc_requests_total", "counter", "gRPC requests answered, by method and code.");
   {
     absl::MutexLock lock(&rpc_mu_);
@@ -414,8 +411,7 @@ std::string Agent::RenderMetrics() const {
                                                                        rpc_counts_.end());
     std::sort(rows.begin(), rows.end());
     for (const auto& [k, n] : rows) {
-      e.Sample("vigil_grpc_requests_total",
-               {{"method", k.first},
+      e.Sample({{"method", k.first},
                 {"code", absl::StatusCodeToString(static_cast<absl::StatusCode>(k.second))}},
                static_cast<double>(n));
     }

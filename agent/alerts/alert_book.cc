@@ -143,8 +143,7 @@ void AlertBook::RenderFiring(Exposition* e) const {
             "1 per firing spin alert, labelled with its thread; gone once it resolves.");
   for (const auto& [id, a] : active_) {
     if (a.kind() == v1::ALERT_KIND_MEMORY_GROWTH) continue;
-    e->Sample("vigil_spin_alert_info",
-              {{"id", absl::StrCat(id)},
+    e->Sample({{"id", absl::StrCat(id)},
                {"pid", absl::StrCat(a.pid())},
                {"tid", absl::StrCat(a.tid())},
                {"comm", a.comm()},
@@ -156,8 +155,7 @@ void AlertBook::RenderFiring(Exposition* e) const {
             "resolves.");
   for (const auto& [id, a] : active_) {
     if (a.kind() != v1::ALERT_KIND_MEMORY_GROWTH) continue;
-    e->Sample("vigil_memory_growth_alert_info",
-              {{"id", absl::StrCat(id)}, {"pid", absl::StrCat(a.pid())}, {"comm", a.comm()}}, 1);
+    e->Sample({{"id", absl::StrCat(id)}, {"pid", absl::StrCat(a.pid())}, {"comm", a.comm()}}, 1);
   }
 }
 

@@ -49,23 +49,18 @@ void AlertStream::RenderMetrics(Exposition* e) const {
   book_.RenderFiring(e);
   const AlertCounters a = book_.counters();
   const OnAlertCounters o = on_alert_ ? on_alert_->counters() : OnAlertCounters{};
-  auto family = [e](const char* name, const char* type, const char* help, uint64_t v) {
-    e->Family(name, type, help);
-    e->Sample(name, static_cast<double>(v));
-  };
-  family("vigil_alert_streams", "gauge", "Open WatchAlerts streams (vigil alerts --follow).",
-         a.streams);
-  family("vigil_alert_streams_rejected_total", "counter",
-         "WatchAlerts streams refused at the stream cap.", a.streams_rejected);
-  family("vigil_alert_streams_dropped_total", "counter",
-         "WatchAlerts streams ended because the client read too slowly.", a.streams_overflowed);
-  family("vigil_on_alert_runs_total", "counter", "on-alert commands started.", o.runs);
-  family("vigil_on_alert_failures_total", "counter",
-         "on-alert commands that could not start or exited non-zero.", o.failures);
-  family("vigil_on_alert_timeouts_total", "counter", "on-alert commands killed after the timeout.",
-         o.timeouts);
-  family("vigil_on_alert_dropped_total", "counter",
-         "Alert events not given to on-alert because its queue was full.", o.dropped);
+  e->Gauge("vigil_alert_streams", "Open WatchAlerts streams (vigil alerts --follow).", a.streams);
+  e->Counter("vigil_alert_streams_rejected_total", "WatchAlerts streams refused at the stream cap.",
+             a.streams_rejected);
+  e->Counter("vigil_alert_streams_dropped_total",
+             "WatchAlerts streams ended because the client read too slowly.", a.streams_overflowed);
+  e->Counter("vigil_on_alert_runs_total", "on-alert commands started.", o.runs);
+  e->Counter("vigil_on_alert_failures_total",
+             "on-alert commands that could not start or exited non-zero.", o.failures);
+  e->Counter("vigil_on_alert_timeouts_total", "on-alert commands killed after the timeout.",
+             o.timeouts);
+  e->Counter("vigil_on_alert_dropped_total",
+             "Alert events not given to on-alert because its queue was full.", o.dropped);
 }
 
 }  // namespace vigil

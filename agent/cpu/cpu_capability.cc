@@ -64,11 +64,10 @@ std::vector<std::pair<std::string, uint64_t>> CpuCapability::Losses(const StoreV
 
 void CpuCapability::RenderMetrics(const StoreView&, Exposition* e) const {
   absl::MutexLock lock(&mu_);
-  e->Family("vigil_cpu_pass_seconds", "gauge",
-            "Time the last pass over every thread's runtime took in the agent, in seconds.");
-  e->Sample("vigil_cpu_pass_seconds", static_cast<double>(last_pass_ns_) / 1e9);
-  e->Family("vigil_cpu_tasks", "gauge", "Threads read by the last pass.");
-  e->Sample("vigil_cpu_tasks", static_cast<double>(last_tasks_));
+  e->Gauge("vigil_cpu_pass_seconds",
+           "Time the last pass over every thread's runtime took in the agent, in seconds.",
+           static_cast<double>(last_pass_ns_) / 1e9);
+  e->Gauge("vigil_cpu_tasks", "Threads read by the last pass.", static_cast<double>(last_tasks_));
 }
 
 }  // namespace vigil

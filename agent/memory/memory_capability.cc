@@ -171,20 +171,20 @@ std::vector<std::pair<std::string, uint64_t>> MemoryCapability::Losses(
 
 void MemoryCapability::RenderMetrics(const StoreView&, Exposition* e) const {
   absl::MutexLock lock(&mu_);
-  e->Family("vigil_oom_kills_total", "counter",
-            "Processes the kernel's OOM killer chose, since the agent started.");
-  e->Sample("vigil_oom_kills_total", static_cast<double>(oom_kills_total_));
-  e->Family("vigil_memory_processes", "gauge", "Processes recorded at the last interval.");
-  e->Sample("vigil_memory_processes", static_cast<double>(last_processes_));
-  e->Family("vigil_memory_iteration_seconds", "gauge",
-            "Time the last task iteration took (every process's RSS counters), in seconds.");
-  e->Sample("vigil_memory_iteration_seconds", absl::ToDoubleSeconds(last_iteration_));
-  e->Family("vigil_memory_growth_alerts_firing", "gauge",
-            "Processes whose memory-growth alert is firing now.");
-  e->Sample("vigil_memory_growth_alerts_firing", static_cast<double>(growth_firing_));
-  e->Family("vigil_memory_growth_alerts_total", "counter",
-            "Memory-growth alerts fired since the agent started.");
-  e->Sample("vigil_memory_growth_alerts_total", static_cast<double>(growth_fired_));
+  e->Counter("vigil_oom_kills_total",
+             "Processes the kernel's OOM killer chose, since the agent started.",
+             static_cast<double>(oom_kills_total_));
+  e->Gauge("vigil_memory_processes", "Processes recorded at the last interval.",
+           static_cast<double>(last_processes_));
+  e->Gauge("vigil_memory_iteration_seconds",
+           "Time the last task iteration took (every process's RSS counters), in seconds.",
+           absl::ToDoubleSeconds(last_iteration_));
+  e->Gauge("vigil_memory_growth_alerts_firing",
+           "Processes whose memory-growth alert is firing now.",
+           static_cast<double>(growth_firing_));
+  e->Counter("vigil_memory_growth_alerts_total",
+             "Memory-growth alerts fired since the agent started.",
+             static_cast<double>(growth_fired_));
 }
 
 }  // namespace vigil

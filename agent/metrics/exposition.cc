@@ -43,6 +43,7 @@ std::string EscapeLabelValue(absl::string_view raw) {
 
 void Exposition::Family(absl::string_view name, absl::string_view type, absl::string_view help) {
   absl::StrAppend(&text_, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n");
+  family_ = std::string(name);
 }
 
 void Exposition::Sample(absl::string_view name, const Labels& labels, double value) {

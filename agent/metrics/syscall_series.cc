@@ -52,17 +52,17 @@ void SyscallSeries::Render(Exposition* out) const {
   out->Family("vigil_syscalls_total", "counter",
               "Completed syscalls, per process name (the metrics-max-processes most recently "
               "seen) and syscall.");
-  for (const Row& r : rows) out->Sample("vigil_syscalls_total", labels(r), std::get<2>(r)->calls);
+  for (const Row& r : rows) out->Sample(labels(r), std::get<2>(r)->calls);
   out->Family("vigil_syscall_errors_total", "counter",
               "Syscalls that returned an error (-4095..-1), per process name and syscall.");
   for (const Row& r : rows) {
-    out->Sample("vigil_syscall_errors_total", labels(r), std::get<2>(r)->errors);
+    out->Sample(labels(r), std::get<2>(r)->errors);
   }
   out->Family("vigil_syscall_seconds_total", "counter",
               "Time spent in syscalls (entry to exit), per process name and syscall; an "
               "estimate from 1 in N calls with vigild --syscalls-latency-sample N > 1.");
   for (const Row& r : rows) {
-    out->Sample("vigil_syscall_seconds_total", labels(r), std::get<2>(r)->ns / 1e9);
+    out->Sample(labels(r), std::get<2>(r)->ns / 1e9);
   }
 }
 

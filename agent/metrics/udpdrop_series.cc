@@ -32,8 +32,7 @@ void UdpDropSeries::Render(Exposition* out) const {
               "UDP packets the kernel dropped, by drop reason, local port and network namespace "
               "inode (first N label sets, then port=\"other\").");
   for (const auto& [k, n] : rows) {
-    out->Sample("vigil_udp_drops_total",
-                {{"reason", std::get<0>(k)}, {"port", std::get<1>(k)}, {"netns", std::get<2>(k)}},
+    out->Sample({{"reason", std::get<0>(k)}, {"port", std::get<1>(k)}, {"netns", std::get<2>(k)}},
                 static_cast<double>(n));
   }
 }

@@ -447,12 +447,11 @@ void ProbeCapability::FillStatus(const StoreView&, v1::StatusResponse* out) cons
 }
 
 void ProbeCapability::RenderMetrics(const StoreView&, Exposition* e) const {
-  e->Family("vigil_probe_sessions_total", "counter",
-            "vigil probe sessions run since the agent started.");
-  e->Sample("vigil_probe_sessions_total", static_cast<double>(sessions_run_.load()));
-  e->Family("vigil_probe_calls_total", "counter",
-            "Calls counted by vigil probe sessions since the agent started.");
-  e->Sample("vigil_probe_calls_total", static_cast<double>(calls_.load()));
+  e->Counter("vigil_probe_sessions_total", "vigil probe sessions run since the agent started.",
+             static_cast<double>(sessions_run_.load()));
+  e->Counter("vigil_probe_calls_total",
+             "Calls counted by vigil probe sessions since the agent started.",
+             static_cast<double>(calls_.load()));
 }
 
 std::vector<std::pair<std::string, uint64_t>> ProbeCapability::Losses(const StoreView&) const {

@@ -228,36 +228,32 @@ void ProfileCapability::RenderMetrics(const StoreView&, Exposition* e) const {
   const ProfileLossCounts& pl = loss_total_;
   e->Family("vigil_profile_samples_total", "counter",
             "CPU samples the profiler took, by whether the CPU was idle.");
-  e->Sample("vigil_profile_samples_total", {{"cpu_state", "busy"}},
+  e->Sample({{"cpu_state", "busy"}},
             static_cast<double>(pl.samples - std::min(pl.samples, pl.idle)));
-  e->Sample("vigil_profile_samples_total", {{"cpu_state", "idle"}}, static_cast<double>(pl.idle));
+  e->Sample({{"cpu_state", "idle"}}, static_cast<double>(pl.idle));
   if (fault_period_ > 0) {
-    e->Family("vigil_profile_fault_samples_total", "counter",
-              "Page-fault samples the profiler took; each stands for "
-              "vigil_profile_fault_period page faults.");
-    e->Sample("vigil_profile_fault_samples_total", {}, static_cast<double>(pl.fault_samples));
-    e->Family("vigil_profile_fault_period", "gauge", "Page faults per page-fault sample.");
-    e->Sample("vigil_profile_fault_period", {}, static_cast<double>(fault_period_));
+    e->Counter("vigil_profile_fault_samples_total",
+               "Page-fault samples the profiler took; each stands for "
+               "vigil_profile_fault_period page faults.",
+               static_cast<double>(pl.fault_samples));
+    e->Gauge("vigil_profile_fault_period", "Page faults per page-fault sample.",
+             static_cast<double>(fault_period_));
   }
   const v1::DebuginfodStatus& d = status_.debuginfod();
   if (!d.enabled()) return;
   e->Family("vigil_debuginfod_fetches_total", "counter",
             "Debug files of stripped modules asked of debuginfod servers, by result.");
-  e->Sample("vigil_debuginfod_fetches_total", {{"result", "fetched"}},
-            static_cast<double>(d.fetched()));
-  e->Sample("vigil_debuginfod_fetches_total", {{"result", "failed"}},
-            static_cast<double>(d.failed()));
+  e->Sample({{"result", "fetched"}}, static_cast<double>(d.fetched()));
+  e->Sample({{"result", "failed"}}, static_cast<double>(d.failed()));
   e->Family("vigil_debuginfod_requests_not_sent_total", "counter",
             "debuginfod requests not sent: refused by the negative cache, or the queue was full.");
-  e->Sample("vigil_debuginfod_requests_not_sent_total", {{"reason", "negative_cache"}},
-            static_cast<double>(d.negative_cache_hits()));
-  e->Sample("vigil_debuginfod_requests_not_sent_total", {{"reason", "queue_full"}},
-            static_cast<double>(d.queue_drops()));
-  e->Family("vigil_debuginfod_cache_bytes", "gauge", "Bytes of fetched debug files on disk.");
-  e->Sample("vigil_debuginfod_cache_bytes", {}, static_cast<double>(d.cache_bytes()));
-  e->Family("vigil_debuginfod_cache_evictions_total", "counter",
-            "Fetched debug files deleted to keep the cache within its byte bound.");
-  e->Sample("vigil_debuginfod_cache_evictions_total", {}, static_cast<double>(d.cache_evictions()));
+  e->Sample({{"reason", "negative_cache"}}, static_cast<double>(d.negative_cache_hits()));
+  e->Sample({{"reason", "queue_full"}}, static_cast<double>(d.queue_drops()));
+  e->Gauge("vigil_debuginfod_cache_bytes", "Bytes of fetched debug files on disk.",
+           static_cast<double>(d.cache_bytes()));
+  e->Counter("vigil_debuginfod_cache_evictions_total",
+             "Fetched debug files deleted to keep the cache within its byte bound.",
+             static_cast<double>(d.cache_evictions()));
 }
 
 }  // namespace vigil

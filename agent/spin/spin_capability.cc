@@ -161,19 +161,15 @@ std::vector<std::pair<std::string, uint64_t>> SpinCapability::Losses(const Store
 
 void SpinCapability::RenderMetrics(const StoreView&, Exposition* e) const {
   const AlertCounters a = alerts_->counters(v1::ALERT_KIND_SPIN);
-  auto family = [e](const char* name, const char* type, const char* help, uint64_t v) {
-    e->Family(name, type, help);
-    e->Sample(name, static_cast<double>(v));
-  };
-  family("vigil_spin_alerts_firing", "gauge",
-         "Threads spinning (on CPU without syscalls) past spin-min-duration now.", a.firing);
-  family("vigil_spin_alerts_total", "counter", "Spin alerts fired since the agent started.",
-         a.fired_total);
-  family("vigil_spin_alerts_resolved_total", "counter",
-         "Spin alerts resolved since the agent started.", a.resolved_total);
-  family("vigil_spin_tracking_overflow_total", "counter",
-         "Spinning threads not tracked because the detector's table was full.",
-         tracking_overflow());
+  e->Gauge("vigil_spin_alerts_firing",
+           "Threads spinning (on CPU without syscalls) past spin-min-duration now.", a.firing);
+  e->Counter("vigil_spin_alerts_total", "Spin alerts fired since the agent started.",
+             a.fired_total);
+  e->Counter("vigil_spin_alerts_resolved_total", "Spin alerts resolved since the agent started.",
+             a.resolved_total);
+  e->Counter("vigil_spin_tracking_overflow_total",
+             "Spinning threads not tracked because the detector's table was full.",
+             tracking_overflow());
 }
 
 }  // namespace vigil

@@ -77,23 +77,21 @@ void SyscallsCapability::RenderMetrics(const StoreView& store, Exposition* e) co
   {
     absl::MutexLock lock(&mu_);
     series_.Render(e);
-    e->Family("vigil_metrics_series_evicted_total", "counter",
-              "Process names whose series were dropped (least recently seen first) because "
-              "metrics-max-processes was reached.");
-    e->Sample("vigil_metrics_series_evicted_total", static_cast<double>(series_.evicted()));
+    e->Counter("vigil_metrics_series_evicted_total",
+               "Process names whose series were dropped (least recently seen first) because "
+               "metrics-max-processes was reached.",
+               static_cast<double>(series_.evicted()));
     e->Family("vigil_map_fill_ratio", "gauge",
               "Entries used in the last interval over a BPF map's max_entries.");
-    e->Sample("vigil_map_fill_ratio", {{"map", "syscalls_stats"}}, fill_);
+    e->Sample({{"map", "syscalls_stats"}}, fill_);
   }
   e->Family("vigil_store_coarsened_intervals_total", "counter",
             "Intervals merged into an older neighbour to stay under the store's record cap "
             "(syscalls-store-coarsen).");
-  e->Sample(
-      "vigil_store_coarsened_intervals_total", {{"table", "syscalls"}},
-      static_cast<double>(store.Inspect(table_, [](const auto& w) { return w.coarsened(); })));
-  e->Family("vigil_store_records", "gauge", "Records held in the time-window store.");
-  e->Sample("vigil_store_records",
-            store.Inspect(table_, [](const auto& w) { return w.records(); }));
+  e->Sample({{"table", "syscalls"}}, static_cast<double>(store.Inspect(
+                                         table_, [](const auto& w) { return w.coarsened(); })));
+  e->Gauge("vigil_store_records", "Records held in the time-window store.",
+           store.Inspect(table_, [](const auto& w) { return w.records(); }));
 }
 
 }  // namespace vigil

@@ -278,10 +278,10 @@ void TraceCapability::FillStatus(const StoreView&, v1::StatusResponse* out) cons
 }
 
 void TraceCapability::RenderMetrics(const StoreView&, Exposition* out) const {
-  out->Family("vigil_trace_sessions_total", "counter", "vigil trace sessions run");
-  out->Sample("vigil_trace_sessions_total", static_cast<double>(sessions_run_.load()));
-  out->Family("vigil_trace_events_total", "counter", "syscall events sent to trace clients");
-  out->Sample("vigil_trace_events_total", static_cast<double>(events_.load()));
+  out->Counter("vigil_trace_sessions_total", "vigil trace sessions run",
+               static_cast<double>(sessions_run_.load()));
+  out->Counter("vigil_trace_events_total", "syscall events sent to trace clients",
+               static_cast<double>(events_.load()));
 }
 
 std::vector<std::pair<std::string, uint64_t>> TraceCapability::Losses(const StoreView&) const {

@@ -14,7 +14,7 @@ namespace {
 TEST(ExpositionTest, LabelValuesAreValidUtf8WithControlsEscaped) {
   Exposition e;
   e.Family("vigil_x_total", "counter", "X things.");
-  e.Sample("vigil_x_total", {{"comm", "\xff\x1b[31m"}}, 1);
+  e.Sample({{"comm", "\xff\x1b[31m"}}, 1);
   EXPECT_EQ(e.text(),
             "# HELP vigil_x_total X things.\n# TYPE vigil_x_total counter\n"
             "vigil_x_total{comm=\"\\\\xff\\\\x1b[31m\"} 1\n");
@@ -23,11 +23,22 @@ TEST(ExpositionTest, LabelValuesAreValidUtf8WithControlsEscaped) {
 TEST(ExpositionTest, FormatsFamiliesSamplesAndEscapes) {
   Exposition e;
   e.Family("vigil_x_total", "counter", "X things.");
-  e.Sample("vigil_x_total", {{"comm", "a\"b\\c\nd"}}, 42);
-  e.Sample("vigil_y", 0.25);
+  e.Sample({{"comm", "a\"b\\c\nd"}}, 42);  // under the family's name
+  e.Sample("vigil_y", {}, 0.25);
   EXPECT_EQ(e.text(),
             "# HELP vigil_x_total X things.\n# TYPE vigil_x_total counter\n"
             "vigil_x_total{comm=\"a\\\"b\\\\c\\nd\"} 42\nvigil_y 0.25\n");
+}
+
+TEST(ExpositionTest, CounterAndGaugeAreFamiliesOfOneSample) {
+  Exposition e;
+  e.Counter("vigil_a_total", "A things.", 3);
+  e.Gauge("vigil_b_bytes", "B bytes.", 1.5);
+  e.Sample({{"k", "v"}}, 2);  // a further sample joins the family last started
+  EXPECT_EQ(e.text(),
+            "# HELP vigil_a_total A things.\n# TYPE vigil_a_total counter\nvigil_a_total 3\n"
+            "# HELP vigil_b_bytes B bytes.\n# TYPE vigil_b_bytes gauge\nvigil_b_bytes 1.5\n"
+            "vigil_b_bytes{k=\"v\"} 2\n");
 }
 
 SyscallInterval OneRecord(const char* pcomm, uint64_t calls) {
