@@ -225,40 +225,45 @@ std::string Flags(uint64_t v, std::initializer_list<Flag> flags, const char* zer
   return absl::StrJoin(parts, "|");
 }
 
-std::string OpenFlags(uint64_t v) {
-  std::string access;
-  switch (v & O_ACCMODE) {
-    case O_RDONLY:
-      access = "O_RDONLY";
-      break;
-    case O_WRONLY:
-      access = "O_WRONLY";
-      break;
-    case O_RDWR:
-      access = "O_RDWR";
-      break;
-    default:
-      access = Hex(v & O_ACCMODE);
+std::string Dec(uint64_t v) { return absl::StrCat(v); }
+
+// The name of the value `v` among `names` (Flag.bit holds a value here,
+// not a bit), else what `other` makes of it.
+std::string Named(uint64_t v, std::initializer_list<Flag> names, std::string (*other)(uint64_t)) {
+  for (const Flag& n : names) {
+    if (n.bit == v) return n.name;
   }
-  const std::string rest = Flags(v & ~static_cast<uint64_t>(O_ACCMODE),
-                                 {{O_TMPFILE, "O_TMPFILE"},
-                                  {O_CREAT, "O_CREAT"},
-                                  {O_EXCL, "O_EXCL"},
-                                  {O_NOCTTY, "O_NOCTTY"},
-                                  {O_TRUNC, "O_TRUNC"},
-                                  {O_APPEND, "O_APPEND"},
-                                  {O_NONBLOCK, "O_NONBLOCK"},
-                                  {O_DSYNC, "O_DSYNC"},
-                                  {O_SYNC, "O_SYNC"},
-                                  {O_DIRECT, "O_DIRECT"},
-                                  {O_LARGEFILE, "O_LARGEFILE"},
-                                  {O_DIRECTORY, "O_DIRECTORY"},
-                                  {O_NOFOLLOW, "O_NOFOLLOW"},
-                                  {O_NOATIME, "O_NOATIME"},
-                                  {O_CLOEXEC, "O_CLOEXEC"},
-                                  {O_PATH, "O_PATH"}},
-                                 "");
-  return rest.empty() ? access : absl::StrCat(access, "|", rest);
+  return other(v);
+}
+
+// A field under `mask` holding one of `modes`, then flag bits outside it:
+// "O_RDWR|O_CREAT", "SOCK_DGRAM|SOCK_CLOEXEC".
+std::string ModeAndFlags(uint64_t v, uint64_t mask, std::initializer_list<Flag> modes,
+                         std::string (*other)(uint64_t), std::initializer_list<Flag> flags) {
+  const std::string mode = Named(v & mask, modes, other);
+  const std::string rest = Flags(v & ~mask, flags, "");
+  return rest.empty() ? mode : absl::StrCat(mode, "|", rest);
+}
+
+std::string OpenFlags(uint64_t v) {
+  return ModeAndFlags(v, O_ACCMODE,
+                      {{O_RDONLY, "O_RDONLY"}, {O_WRONLY, "O_WRONLY"}, {O_RDWR, "O_RDWR"}}, Hex,
+                      {{O_TMPFILE, "O_TMPFILE"},
+                       {O_CREAT, "O_CREAT"},
+                       {O_EXCL, "O_EXCL"},
+                       {O_NOCTTY, "O_NOCTTY"},
+                       {O_TRUNC, "O_TRUNC"},
+                       {O_APPEND, "O_APPEND"},
+                       {O_NONBLOCK, "O_NONBLOCK"},
+                       {O_DSYNC, "O_DSYNC"},
+                       {O_SYNC, "O_SYNC"},
+                       {O_DIRECT, "O_DIRECT"},
+                       {O_LARGEFILE, "O_LARGEFILE"},
+                       {O_DIRECTORY, "O_DIRECTORY"},
+                       {O_NOFOLLOW, "O_NOFOLLOW"},
+                       {O_NOATIME, "O_NOATIME"},
+                       {O_CLOEXEC, "O_CLOEXEC"},
+                       {O_PATH, "O_PATH"}});
 }
 
 std::string Signal(uint64_t v) {
@@ -270,28 +275,17 @@ std::string Signal(uint64_t v) {
 }
 
 std::string FcntlCmd(uint64_t v) {
-  switch (v) {
-    case F_DUPFD:
-      return "F_DUPFD";
-    case F_GETFD:
-      return "F_GETFD";
-    case F_SETFD:
-      return "F_SETFD";
-    case F_GETFL:
-      return "F_GETFL";
-    case F_SETFL:
-      return "F_SETFL";
-    case F_GETLK:
-      return "F_GETLK";
-    case F_SETLK:
-      return "F_SETLK";
-    case F_SETLKW:
-      return "F_SETLKW";
-    case F_DUPFD_CLOEXEC:
-      return "F_DUPFD_CLOEXEC";
-    default:
-      return absl::StrCat(v);
-  }
+  return Named(v,
+               {{F_DUPFD, "F_DUPFD"},
+                {F_GETFD, "F_GETFD"},
+                {F_SETFD, "F_SETFD"},
+                {F_GETFL, "F_GETFL"},
+                {F_SETFL, "F_SETFL"},
+                {F_GETLK, "F_GETLK"},
+                {F_SETLK, "F_SETLK"},
+                {F_SETLKW, "F_SETLKW"},
+                {F_DUPFD_CLOEXEC, "F_DUPFD_CLOEXEC"}},
+               Dec);
 }
 
 std::string ClockId(uint64_t v) {
@@ -303,43 +297,22 @@ std::string ClockId(uint64_t v) {
 }
 
 std::string Domain(uint64_t v) {
-  switch (v) {
-    case AF_UNIX:
-      return "AF_UNIX";
-    case AF_INET:
-      return "AF_INET";
-    case AF_INET6:
-      return "AF_INET6";
-    case AF_NETLINK:
-      return "AF_NETLINK";
-    case AF_PACKET:
-      return "AF_PACKET";
-    default:
-      return absl::StrCat(v);
-  }
+  return Named(v,
+               {{AF_UNIX, "AF_UNIX"},
+                {AF_INET, "AF_INET"},
+                {AF_INET6, "AF_INET6"},
+                {AF_NETLINK, "AF_NETLINK"},
+                {AF_PACKET, "AF_PACKET"}},
+               Dec);
 }
 
 std::string SockType(uint64_t v) {
-  std::string base;
-  switch (v & 0xf) {
-    case SOCK_STREAM:
-      base = "SOCK_STREAM";
-      break;
-    case SOCK_DGRAM:
-      base = "SOCK_DGRAM";
-      break;
-    case SOCK_RAW:
-      base = "SOCK_RAW";
-      break;
-    case SOCK_SEQPACKET:
-      base = "SOCK_SEQPACKET";
-      break;
-    default:
-      base = absl::StrCat(v & 0xf);
-  }
-  const std::string rest = Flags(
-      v & ~uint64_t{0xf}, {{SOCK_NONBLOCK, "SOCK_NONBLOCK"}, {SOCK_CLOEXEC, "SOCK_CLOEXEC"}}, "");
-  return rest.empty() ? base : absl::StrCat(base, "|", rest);
+  return ModeAndFlags(v, 0xf,
+                      {{SOCK_STREAM, "SOCK_STREAM"},
+                       {SOCK_DGRAM, "SOCK_DGRAM"},
+                       {SOCK_RAW, "SOCK_RAW"},
+                       {SOCK_SEQPACKET, "SOCK_SEQPACKET"}},
+                      Dec, {{SOCK_NONBLOCK, "SOCK_NONBLOCK"}, {SOCK_CLOEXEC, "SOCK_CLOEXEC"}});
 }
 
 std::string FutexOp(uint64_t v) {
@@ -424,30 +397,17 @@ std::string OneArg(char kind, const vigil_trace_event& e, int i, FdPaths* fds) {
       return Flags(v,
                    {{PROT_READ, "PROT_READ"}, {PROT_WRITE, "PROT_WRITE"}, {PROT_EXEC, "PROT_EXEC"}},
                    "PROT_NONE");
-    case 'M': {
-      std::string type;
-      switch (v & MAP_TYPE) {
-        case MAP_SHARED:
-          type = "MAP_SHARED";
-          break;
-        case MAP_PRIVATE:
-          type = "MAP_PRIVATE";
-          break;
-        default:
-          type = Hex(v & MAP_TYPE);
-      }
-      const std::string rest = Flags(v & ~static_cast<uint64_t>(MAP_TYPE),
-                                     {{MAP_FIXED, "MAP_FIXED"},
-                                      {MAP_ANONYMOUS, "MAP_ANONYMOUS"},
-                                      {MAP_NORESERVE, "MAP_NORESERVE"},
-                                      {MAP_POPULATE, "MAP_POPULATE"},
-                                      {MAP_STACK, "MAP_STACK"},
-                                      {MAP_DENYWRITE, "MAP_DENYWRITE"},
-                                      {MAP_GROWSDOWN, "MAP_GROWSDOWN"},
-                                      {MAP_FIXED_NOREPLACE, "MAP_FIXED_NOREPLACE"}},
-                                     "");
-      return rest.empty() ? type : absl::StrCat(type, "|", rest);
-    }
+    case 'M':
+      return ModeAndFlags(v, MAP_TYPE, {{MAP_SHARED, "MAP_SHARED"}, {MAP_PRIVATE, "MAP_PRIVATE"}},
+                          Hex,
+                          {{MAP_FIXED, "MAP_FIXED"},
+                           {MAP_ANONYMOUS, "MAP_ANONYMOUS"},
+                           {MAP_NORESERVE, "MAP_NORESERVE"},
+                           {MAP_POPULATE, "MAP_POPULATE"},
+                           {MAP_STACK, "MAP_STACK"},
+                           {MAP_DENYWRITE, "MAP_DENYWRITE"},
+                           {MAP_GROWSDOWN, "MAP_GROWSDOWN"},
+                           {MAP_FIXED_NOREPLACE, "MAP_FIXED_NOREPLACE"}});
     case 'g':
       return Signal(v);
     case 'a':
