@@ -34,6 +34,15 @@ v1::TimeRange AtLeast(const v1::TimeRange& r, absl::Duration min, absl::Duration
   return g;
 }
 
+// A request for every row of `range`.
+template <typename Request>
+Request AllRows(const v1::TimeRange& range) {
+  Request r;
+  *r.mutable_range() = range;
+  r.set_top(kAllRows);
+  return r;
+}
+
 }  // namespace
 
 absl::StatusOr<v1::TopResponse> QueryTop(const TopSources& src, const StoreView& store,
@@ -89,61 +98,46 @@ absl::StatusOr<v1::TopResponse> QueryTop(const TopSources& src, const StoreView&
     }
   }
 
-  // One capability's answer kept in *kept and joined through *into, or
-  // why its columns stay empty (off, or its query failed).
-  auto ask = [&](const char* columns, const char* cap, bool on, auto&& query, auto* kept,
-                 auto** into) {
-    if (!on) return off(columns, cap);
-    auto r = query();
-    if (!r.ok()) return failed(columns, r.status());
-    *kept = *std::move(r);
+  // One capability's answer to `r` kept in *kept and joined through *into,
+  // or why its columns stay empty (off, or its query failed).
+  auto ask = [&](const char* columns, const char* cap_name, const auto* cap, const auto& r,
+                 auto* kept, auto** into) {
+    if (cap == nullptr) return off(columns, cap_name);
+    auto answer = cap->Query(store, ctx, r);
+    if (!answer.ok()) return failed(columns, answer.status());
+    *kept = *std::move(answer);
     *into = &**kept;
   };
   std::optional<v1::MemoryResponse> memory;
-  ask(
-      "memory", "memory", src.memory != nullptr,
-      [&] {
-        v1::MemoryRequest r;
-        *r.mutable_range() = AtLeast(req.range(), kMinGrowthRange, src.window);
-        r.set_top(kAllRows);
-        return src.memory->Query(store, ctx, r);
-      },
-      &memory, &in.memory);
+  ask("memory", "memory", src.memory,
+      AllRows<v1::MemoryRequest>(AtLeast(req.range(), kMinGrowthRange, src.window)), &memory,
+      &in.memory);
   std::optional<v1::SyscallsResponse> syscalls;
-  ask(
-      "syscalls", "syscalls", src.syscalls != nullptr,
-      [&] {
-        v1::SyscallsRequest r;
-        *r.mutable_range() = req.range();
-        r.set_group_by(v1::SYSCALL_GROUP_BY_THREAD);
-        r.set_top(kAllRows);
-        r.set_top_syscalls(1);  // the totals count every syscall; one row is kept
-        return src.syscalls->Query(store, ctx, r);
-      },
-      &syscalls, &in.syscalls);
+  auto by_thread = AllRows<v1::SyscallsRequest>(req.range());
+  by_thread.set_group_by(v1::SYSCALL_GROUP_BY_THREAD);
+  by_thread.set_top_syscalls(1);  // the totals count every syscall; one row is kept
+  ask("syscalls", "syscalls", src.syscalls, by_thread, &syscalls, &in.syscalls);
   if (syscalls && !syscalls->latency_measured()) {
     in.unavailable.emplace_back("syscall time",
                                 "latency is not measured (vigild --syscalls-latency off)");
   }
   std::optional<v1::DropsResponse> drops;
-  ask(
-      "udpdrops", "udpdrops", src.udpdrops != nullptr,
-      [&] {
-        v1::DropsRequest r;
-        *r.mutable_range() = req.range();
-        r.set_top(kAllRows);
-        return src.udpdrops->Query(store, ctx, r);
-      },
-      &drops, &in.drops);
+  ask("udpdrops", "udpdrops", src.udpdrops, AllRows<v1::DropsRequest>(req.range()), &drops,
+      &in.drops);
   std::optional<v1::ListAlertsResponse> alerts;
-  ask(
-      "alerts", "alerts", src.alerts != nullptr,
-      [&] {
-        v1::ListAlertsRequest r;
-        r.set_recent(1);  // firing ones come whole; resolved ones are not shown
-        return src.alerts->List(r);
-      },
-      &alerts, &in.alerts);
+  if (src.alerts == nullptr) {
+    off("alerts", "alerts");
+  } else {
+    v1::ListAlertsRequest r;
+    r.set_recent(1);  // firing ones come whole; resolved ones are not shown
+    absl::StatusOr<v1::ListAlertsResponse> a = src.alerts->List(r);
+    if (a.ok()) {
+      alerts = *std::move(a);
+      in.alerts = &*alerts;
+    } else {
+      failed("alerts", a.status());
+    }
+  }
 
   if (!src.spin_on) off("spin markers", "spin");
   v1::TopResponse resp = JoinTop(in, *q);
