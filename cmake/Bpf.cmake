@@ -36,6 +36,11 @@ function(vigil_bpf_skeleton name)
   set(src ${CMAKE_SOURCE_DIR}/bpf/${name}.bpf.c)
   set(obj ${VIGIL_BPF_OUT}/${name}.bpf.o)
   set(skel ${VIGIL_BPF_OUT}/${name}.skel.h)
+  # What the skeleton embeds: the object linked by bpftool, which drops the
+  # DWARF (~90% of the object; libbpf needs only .BTF and .BTF.ext, which
+  # also keep the verifier's source lines). It sits in vigild's .rodata and
+  # is read at every load.
+  set(linked ${VIGIL_BPF_OUT}/${name}.linked.o)
   add_custom_command(
     OUTPUT ${obj}
     COMMAND ${VIGIL_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_${VIGIL_BPF_ARCH}
@@ -49,9 +54,14 @@ function(vigil_bpf_skeleton name)
     IMPLICIT_DEPENDS C ${src}
     COMMENT "clang -target bpf ${name}.bpf.c")
   add_custom_command(
-    OUTPUT ${skel}
-    COMMAND ${VIGIL_BPFTOOL} gen skeleton ${obj} name ${name}_bpf > ${skel}
+    OUTPUT ${linked}
+    COMMAND ${VIGIL_BPFTOOL} gen object ${linked} ${obj}
     DEPENDS ${obj}
+    COMMENT "bpftool gen object ${name}")
+  add_custom_command(
+    OUTPUT ${skel}
+    COMMAND ${VIGIL_BPFTOOL} gen skeleton ${linked} name ${name}_bpf > ${skel}
+    DEPENDS ${linked}
     COMMENT "bpftool gen skeleton ${name}")
   add_custom_target(vigil_bpf_${name} DEPENDS ${skel})
 endfunction()
