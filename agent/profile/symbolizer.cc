@@ -14,10 +14,13 @@
 #include <deque>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -39,9 +42,13 @@ constexpr char kUnknownModule[] = "[unknown]";
 // distinct mapped files with stripped code) and only cost copies.
 constexpr size_t kMaxUnnamedModules = 4096;
 
-// Kernel text symbols from /proc/kallsyms, stored compactly: ~150k symbols
-// cost ~5 MB here against ~22 MB in bcc's KSyms (a std::string pair per
+// Kernel text symbols from /proc/kallsyms, stored compactly: ~120k symbols
+// cost ~2.5 MB here against ~22 MB in bcc's KSyms (a std::string pair per
 // symbol), which alone would spend a third of the agent's memory budget.
+// Kernels built with function padding (x86 call-depth tracking, FineIBT:
+// Debian's 6.x) list a "__pfx_NAME" symbol before nearly every function,
+// ~47% of the text symbols: NAME's entry also covers its padding, and the
+// prefix is put back when an address there is named.
 class KernelSymbols {
  public:
   void Load() {
@@ -52,6 +59,13 @@ class KernelSymbols {
     modules_.clear();
     std::ifstream f("/proc/kallsyms");
     std::string line;
+    // A "__pfx_NAME" waiting for NAME.
+    struct Pending {
+      uint64_t addr;
+      std::string name;
+      uint16_t module;
+    };
+    std::optional<Pending> pending;
     while (std::getline(f, line)) {
       // "ffffffff81000000 T _stext" or "... t name\t[module]"
       const size_t sp1 = line.find(' ');
@@ -74,10 +88,23 @@ class KernelSymbols {
         if (inserted) modules_.push_back(module);
         mod_idx = it->second;
       }
-      syms_.push_back(Sym{addr, static_cast<uint32_t>(names_.size()), mod_idx});
-      names_.append(rest);
-      names_.push_back('\0');
+      if (absl::StartsWith(rest, kPfx)) {
+        if (pending) Add(pending->addr, pending->name, pending->module, /*pfx=*/true, 0);
+        pending = Pending{addr, rest.substr(kPfx.size()), mod_idx};
+        continue;
+      }
+      // kallsyms lists "__pfx_NAME" right before NAME: NAME's entry covers it.
+      uint8_t pad = 0;
+      if (pending && pending->name == rest && pending->module == mod_idx && addr > pending->addr &&
+          addr - pending->addr <= UINT8_MAX) {
+        pad = static_cast<uint8_t>(addr - pending->addr);
+      } else if (pending) {
+        Add(pending->addr, pending->name, pending->module, /*pfx=*/true, 0);
+      }
+      pending.reset();
+      Add(addr, rest, mod_idx, /*pfx=*/false, pad);
     }
+    if (pending) Add(pending->addr, pending->name, pending->module, /*pfx=*/true, 0);
     std::sort(syms_.begin(), syms_.end(),
               [](const Sym& a, const Sym& b) { return a.addr < b.addr; });
     syms_.shrink_to_fit();
@@ -97,24 +124,41 @@ class KernelSymbols {
       it = std::upper_bound(syms_.begin(), syms_.end(), addr,
                             [](uint64_t a, const Sym& s) { return a < s.addr; });
     }
+    if (it != syms_.end() && it->pad != 0 && addr >= it->addr - it->pad) {
+      return Named(*it, /*pfx=*/true, addr - (it->addr - it->pad));  // the next one's padding
+    }
     if (it == syms_.begin()) return Frame::Of("", kKernelModule, addr, true);
     --it;
     if (addr - it->addr > kMaxFunctionSize) {
       return Frame::Of("", kKernelModule, addr, true);  // unnamed, not misnamed
     }
-    // kallsyms names modules "[ext4]" already.
-    return Frame::Of(names_.data() + it->name,
-                     it->module != 0 ? modules_[it->module - 1] : kKernelModule, addr - it->addr,
-                     true);
+    return Named(*it, it->pfx, addr - it->addr);
   }
 
  private:
   static constexpr uint64_t kMaxFunctionSize = 1 << 20;
+  static constexpr absl::string_view kPfx = "__pfx_";
   struct Sym {
     uint64_t addr;
     uint32_t name;    // offset into names_
     uint16_t module;  // 0: core kernel, else modules_[module - 1]
+    bool pfx;         // a "__pfx_" symbol whose function was not listed after it
+    uint8_t pad;      // bytes of "__pfx_" + name before addr (0: none)
   };
+  static_assert(sizeof(Sym) == 16);
+
+  void Add(uint64_t addr, absl::string_view name, uint16_t module, bool pfx, uint8_t pad) {
+    syms_.push_back(Sym{addr, static_cast<uint32_t>(names_.size()), module, pfx, pad});
+    names_.append(name.data(), name.size());
+    names_.push_back('\0');
+  }
+
+  Frame Named(const Sym& s, bool pfx, uint64_t offset) const {
+    const char* name = names_.data() + s.name;
+    // kallsyms names modules "[ext4]" already.
+    return Frame::Of(pfx ? absl::StrCat(kPfx, name) : std::string(name),
+                     s.module != 0 ? modules_[s.module - 1] : kKernelModule, offset, true);
+  }
   bool loaded_ = false;
   absl::Time loaded_at_;
   std::vector<Sym> syms_;

@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -136,6 +137,40 @@ class ScopedDebuginfod {
 
 bool HaveTool(const char* tool) {
   return RunCommand({"sh", "-c", absl::StrCat("command -v ", tool)}).exit_code == 0;
+}
+
+// Ground truth: /proc/kallsyms itself. On a kernel built with function
+// padding, "__pfx_NAME" sits 16 bytes before NAME; the symbolizer stores
+// NAME once for both and must still tell them apart.
+TEST(KernelSymbolsTest, NamesFunctionsAndTheirPaddingAsKallsymsDoes) {
+  if (geteuid() != 0) VIGIL_SKIP_OR_FAIL("kallsyms hides addresses from non-root");
+  std::ifstream f("/proc/kallsyms");
+  std::string line, prev_name;
+  uint64_t prev_addr = 0, fn_addr = 0, pfx_addr = 0;
+  std::string fn;
+  while (std::getline(f, line)) {
+    std::vector<std::string> w = absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    if (w.size() != 3 || (w[1] != "T" && w[1] != "t")) continue;  // core kernel text only
+    uint64_t addr = 0;
+    if (!absl::SimpleHexAtoi(w[0], &addr) || addr == 0) continue;
+    if (prev_name == "__pfx_" + w[2] && addr == prev_addr + 16 && fn.empty()) {
+      fn = w[2];
+      fn_addr = addr;
+      pfx_addr = prev_addr;
+    }
+    prev_name = w[2];
+    prev_addr = addr;
+  }
+  ASSERT_FALSE(fn.empty()) << "no __pfx_NAME before NAME in /proc/kallsyms (a kernel without "
+                              "function padding; this host's has it)";
+  std::unique_ptr<Symbolizer> s = NewBccSymbolizer(SymbolCacheConfig{});
+  const Frame at_fn = s->ResolveKernel(fn_addr + 4);
+  EXPECT_EQ(at_fn.name(), fn);
+  EXPECT_EQ(at_fn.offset, 4u);
+  EXPECT_EQ(at_fn.module(), "[kernel]");
+  const Frame at_pfx = s->ResolveKernel(pfx_addr + 4);
+  EXPECT_EQ(at_pfx.name(), "__pfx_" + fn);
+  EXPECT_EQ(at_pfx.offset, 4u);
 }
 
 TEST(MiniDebugInfoSymbolsTest, StrippedBinaryIsNamedFromGnuDebugdata) {
