@@ -93,7 +93,8 @@ absl::Status Path(absl::string_view key, absl::string_view value, std::string* o
   return absl::OkStatus();
 }
 
-// A setting's parser: checks `value` and stores it in the config.
+// A setting's parser takes its key (for the error) and its value: short
+// names keep each table row below to a line or two.
 using K = absl::string_view;
 using V = absl::string_view;
 
